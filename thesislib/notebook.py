@@ -1,0 +1,136 @@
+"""Helpers the chapter notebooks share: parameters, setup, run outputs and tables.
+
+Parameters. Every chapter notebook has a papermill ``parameters`` cell whose names are
+exactly the fields of a frozen dataclass in the library; the next cell calls
+:func:`parameters`, which builds that dataclass from the notebook's globals. When the
+notebook runs under papermill (through ``thesislib run`` or plain ``papermill -p ...``),
+papermill inserts an ``injected-parameters`` cell beginning with ``# Parameters``;
+:func:`parameters` reads that cell back from the kernel's input history and rejects any
+name the dataclass does not define, listing the valid ones. An unknown ``-p nosuch=1``
+therefore fails loudly instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from thesislib.config import ConfigError, check_known, from_mapping, to_dict
+from thesislib.device import resolve_device, set_threads
+from thesislib.repro import provenance, seed_everything, write_json
+
+T = TypeVar("T")
+
+PAPERMILL_MARKER = "# Parameters"
+
+
+def _injected_names(history: Iterable[str]) -> list[str]:
+    """Names assigned in papermill's injected cells found in the kernel's input history."""
+    names: list[str] = []
+    for source in history:
+        if not isinstance(source, str) or not source.lstrip().startswith(PAPERMILL_MARKER):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AnnAssign) else [])
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    names.append(target.id)
+    return names
+
+
+def _kernel_history() -> list[str]:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    return list(shell.user_ns.get("In", []))
+
+
+def parameters(cls: type[T], namespace: Mapping[str, Any], history: Iterable[str] | None = None) -> T:
+    """Build the notebook's parameter dataclass from its globals.
+
+    ``namespace`` is the notebook's ``globals()``. Unknown papermill parameters raise
+    :class:`ConfigError` with the list of valid names; values are coerced to field types.
+    """
+    fields = [f.name for f in dataclasses.fields(cls)]
+    injected = _injected_names(_kernel_history() if history is None else history)
+    check_known(injected, fields, "notebook parameter")
+    missing = [name for name in fields if name not in namespace]
+    if missing:
+        raise ConfigError(f"the parameters cell does not define {', '.join(missing)}")
+    return from_mapping(cls, {name: namespace[name] for name in fields}, what="notebook parameter")
+
+
+def setup(seed: int, device: str = "auto", threads: int | None = None) -> torch.device:
+    """Seed every generator, set the CPU thread count and resolve the device, in one call."""
+    set_threads(threads)
+    seed_everything(seed)
+    return resolve_device(device)
+
+
+def save_run(output_dir: str | Path | None, metrics: Mapping[str, Any], params: Any,
+             device: torch.device, **extra: Any) -> Path | None:
+    """Write ``metrics.json`` and ``provenance.json`` into ``output_dir`` (nothing if it is empty).
+
+    ``metrics`` follows the results schema read by :mod:`thesislib.replication`:
+    ``{"chapter": ..., "scale": ..., "experiments": {experiment_id: {metric: value}}}``.
+    """
+    if not output_dir:
+        return None
+    out = Path(output_dir)
+    config = to_dict(params) if dataclasses.is_dataclass(params) else dict(params)
+    write_json(out / "metrics.json", dict(metrics))
+    write_json(out / "provenance.json", provenance(config=config, device=device, **extra))
+    return out
+
+
+def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatfmt: str = ".2f") -> str:
+    """A GitHub-flavoured markdown table (floats formatted with ``floatfmt``; None as an en dash)."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def show_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatfmt: str = ".2f") -> None:
+    """Display a markdown table in the notebook (plain text outside IPython)."""
+    text = markdown_table(rows, headers, floatfmt)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    except ImportError:  # pragma: no cover
+        print(text)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...; sw.seconds``: wall time of a block, for the budget lines."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
