@@ -1,0 +1,57 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from thesislib import paths
+from thesislib.device import resolve_device
+from thesislib.repro import provenance, seed_everything, write_json
+
+
+def test_roots_follow_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.ENV_DATA, str(tmp_path / "d"))
+    monkeypatch.setenv(paths.ENV_RUNS, str(tmp_path / "r"))
+    assert paths.data_root() == tmp_path / "d"
+    assert paths.runs_root() == tmp_path / "r"
+
+
+def test_roots_do_not_depend_on_cwd(monkeypatch, tmp_path):
+    for name in (paths.ENV_DATA, paths.ENV_CACHE, paths.ENV_RUNS, paths.ENV_RESULTS):
+        monkeypatch.delenv(name, raising=False)
+    before = paths.describe_roots()
+    monkeypatch.chdir(tmp_path)
+    assert paths.describe_roots() == before
+    assert all(Path(p).is_absolute() for p in before.values())
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return np.random.rand(), torch.rand(1).item(), __import__("random").random()
+
+    seed_everything(7)
+    first = draw()
+    seed_everything(7)
+    assert draw() == first
+
+
+def test_provenance_has_commit_versions_device_config_time(tmp_path):
+    record = provenance(config={"lr": 0.1}, device=resolve_device("cpu"))
+    for key in ("commit", "dirty", "versions", "device", "hardware", "config", "time_utc"):
+        assert key in record
+    assert record["versions"]["torch"] == torch.__version__.split("+")[0] or record["versions"]["torch"]
+    path = write_json(tmp_path / "p.json", record)
+    assert json.loads(path.read_text())["config"] == {"lr": 0.1}
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        import pytest
+
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            resolve_device("cuda")
+    os.environ.get("CI")
