@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch import nn
+
+from thesislib.eval.probe import ProbeConfig, extract_features, linear_probe
+
+
+def _blobs(n, dim, classes, seed, separable=True):
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(99)) * 6
+    x = torch.randn(n, dim, generator=gen) * 3 + 100  # offset / scale: standardisation matters
+    if separable:
+        x = x + centres[y]
+    else:
+        y = torch.randint(0, classes, (n,), generator=gen)
+    return x, y
+
+
+def test_separable_data_reaches_100_percent():
+    xtr, ytr = _blobs(300, 16, 4, seed=0)
+    xte, yte = _blobs(200, 16, 4, seed=1)
+    out = linear_probe(xtr, ytr, xte, yte, "cpu", epochs=20, batch_size=64, seed=0)
+    assert out["train_acc"] == 1.0 and out["test_acc"] >= 0.99
+    assert isinstance(out["config"], ProbeConfig) and out["config"].lr == 0.1
+    # the returned model takes raw features
+    assert (out["model"](xte).argmax(1) == yte).float().mean().item() == out["test_acc"]
+
+
+def test_random_labels_give_chance():
+    xtr, ytr = _blobs(400, 32, 10, seed=2, separable=False)
+    xte, yte = _blobs(1000, 32, 10, seed=3, separable=False)
+    out = linear_probe(xtr, ytr, xte, yte, "cpu", epochs=30, batch_size=64, seed=0)
+    assert 0.05 <= out["test_acc"] <= 0.16
+    assert out["train_acc"] > out["test_acc"] + 0.1  # it can memorise, not generalise
+
+
+def test_deterministic_with_seed_and_lbfgs():
+    xtr, ytr = _blobs(120, 8, 3, seed=4)
+    a = linear_probe(xtr, ytr, xtr, ytr, "cpu", epochs=5, batch_size=32, seed=7, weight_decay=1e-3)
+    b = linear_probe(xtr, ytr, xtr, ytr, "cpu", epochs=5, batch_size=32, seed=7, weight_decay=1e-3)
+    c = linear_probe(xtr, ytr, xtr, ytr, "cpu", epochs=5, batch_size=32, seed=8, weight_decay=1e-3)
+    wa, wb, wc = (r["model"][1].weight for r in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    lb = linear_probe(xtr, ytr, xtr, ytr, "cpu", epochs=50, optimizer="lbfgs", weight_decay=1e-2)
+    assert lb["train_acc"] == 1.0 and lb["config"].lr == 1.0
+    with pytest.raises(ValueError):
+        linear_probe(xtr, ytr, xtr, ytr, "cpu", optimizer="adam")
+
+
+def test_extract_features_order_shapes_and_mode():
+    x = torch.randn(10, 3, 4, 4)
+    y = torch.arange(10)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2))
+    net.train()
+    feats, labels = extract_features(net, torch.utils.data.TensorDataset(x, y), "cpu", batch_size=4)
+    assert feats.shape == (10, 2 * 2 * 2) and feats.dtype == torch.float32
+    assert torch.equal(labels, y)
+    assert net.training  # restored
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(feats, net(x).flatten(1))  # eval-mode BN was used, in order
