@@ -1,0 +1,69 @@
+"""Backbones shared across chapters, and a small registry to build them by name.
+
+``build_backbone("wrn", depth=40, widen=14, num_classes=100)`` and friends; an unknown name or
+keyword is a :class:`thesislib.config.ConfigError` listing the valid ones. Every backbone maps
+images (or flat vectors for the MLP) to logits and exposes ``features(x)``, the penultimate
+activation, and ``num_features``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from thesislib.config import ConfigError, check_known
+from thesislib.nn.mlp import MLP, mlp
+from thesislib.nn.resnet import ResNetGMP, WeightsNotFoundError, load_trunk_weights, resnet_gmp
+from thesislib.nn.wide_resnet import WideResNet, wrn, wrn_num_parameters
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_backbone(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Add ``builder`` under ``name`` (a name can be registered once)."""
+    if name in _REGISTRY:
+        raise ValueError(f"backbone {name!r} is already registered")
+    _REGISTRY[name] = builder
+
+
+def available_backbones() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_backbone(name: str, **kwargs: Any) -> nn.Module:
+    """Build the backbone registered as ``name`` with keyword arguments ``kwargs``.
+
+    Registered: ``"mlp"`` (:func:`mlp`), ``"wrn"`` (:func:`wrn`), ``"resnet_gmp"`` (:func:`resnet_gmp`).
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown backbone {name!r}; valid names are: {', '.join(available_backbones())}")
+    builder = _REGISTRY[name]
+    params = inspect.signature(builder).parameters
+    check_known(kwargs, list(params), what=f"argument of backbone {name!r}")
+    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name not in kwargs]
+    if missing:
+        raise ConfigError(f"backbone {name!r} needs: {', '.join(missing)}")
+    return builder(**kwargs)
+
+
+register_backbone("mlp", mlp)
+register_backbone("wrn", wrn)
+register_backbone("resnet_gmp", resnet_gmp)
+
+__all__ = [
+    "MLP",
+    "ResNetGMP",
+    "WeightsNotFoundError",
+    "WideResNet",
+    "available_backbones",
+    "build_backbone",
+    "load_trunk_weights",
+    "mlp",
+    "register_backbone",
+    "resnet_gmp",
+    "wrn",
+    "wrn_num_parameters",
+]
