@@ -1,0 +1,42 @@
+"""The DDP training worker of test_engine_ddp.py.
+
+``ddp_worker(rank, world, port, out_dir)`` sets the environment variables torchrun would
+set, joins the gloo group through ``init_distributed`` and trains the testkit MLP; rank 0
+saves the final parameters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from engine_testkit import MLP, RegressionSet, regression_step
+
+from thesislib.engine import (TrainConfig, cleanup, fit, get_rank, get_world_size, init_distributed,
+                              is_main_process, reduce_metrics)
+
+DDP_CONFIG = dict(epochs=2, batch_size=8, log_every=2, progress="log", seed=5)
+
+
+def build() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = MLP(dropout=0.0)
+    return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+
+def ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    device = init_distributed("cpu")
+    assert (get_rank(), get_world_size()) == (rank, world)
+    model, optimizer = build()
+    history = fit(model, optimizer, RegressionSet(36, noise=0.05), regression_step,
+                  TrainConfig(**DDP_CONFIG, checkpoint_dir=str(Path(out_dir) / "ckpt")), device)
+    reduced = reduce_metrics({"rank": torch.tensor(float(rank))}, device)
+    if is_main_process():
+        torch.save({"state": model.state_dict(), "loss": history.get("loss").tolist(), "rank_mean": reduced["rank"]},
+                   Path(out_dir) / "ddp.pt")
+    cleanup()
+

@@ -1,0 +1,170 @@
+"""Distributed data parallel under ``torchrun``: process group, rank queries, reductions, launch.
+
+A script started by ``torchrun --nproc_per_node N`` (or :func:`launch`) calls
+``device = init_distributed(device)`` first: it joins the process group from torchrun's
+environment variables (NCCL on CUDA, gloo on CPU) and returns this rank's device
+(``cuda:LOCAL_RANK`` on CUDA). Without torchrun every helper degrades to one process.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from thesislib.device import resolve_device
+
+
+class LaunchError(RuntimeError):
+    """A ``torchrun`` job exited with a non-zero status; the message ends with its output's tail."""
+
+
+def launched_by_torchrun() -> bool:
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def get_local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a plain single-process run): the process that logs and writes files."""
+    return get_rank() == 0
+
+
+def init_distributed(device: str | torch.device = "auto") -> torch.device:
+    """Join torchrun's process group if launched by it; return this process's device.
+
+    On CUDA each rank takes ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo.
+    Calling it again, or without torchrun, only resolves the device.
+    """
+    device = resolve_device(device)
+    if not launched_by_torchrun():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", get_local_rank())
+        torch.cuda.set_device(device)
+    if not is_distributed():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://",
+                                device_id=device if device.type == "cuda" else None)
+    return device
+
+
+def cleanup() -> None:
+    """Leave the process group (call at the end of a torchrun script)."""
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """``DistributedDataParallel(model)`` when more than one process runs, else ``model`` itself."""
+    if get_world_size() == 1:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under ``torch.compile`` and DDP wrappers (whose state dict has clean keys)."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """Mean of ``tensor`` over ranks (a copy; the input is untouched)."""
+    out = tensor.detach().clone()
+    if is_distributed():
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        out /= get_world_size()
+    return out
+
+
+def reduce_metrics(metrics: Mapping[str, torch.Tensor | float], device: torch.device) -> dict[str, float]:
+    """Average scalar metrics over ranks in one collective and return them as floats (one sync)."""
+    if not metrics:
+        return {}
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(())
+                          for v in metrics.values()])
+    return dict(zip(metrics, all_reduce_mean(values).tolist()))
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` (``[obj]`` in a single process)."""
+    if not is_distributed():
+        return [obj]
+    gathered: list[Any] = [None] * get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def launch(module: str, args: Sequence[str] = (), nproc: int = 1, *, env: Mapping[str, str] | None = None,
+           timeout: float | None = None, echo: bool = True, tail_lines: int = 80) -> str:
+    """Run ``python -m torch.distributed.run --standalone --nproc_per_node N -m module args...``.
+
+    The job's combined output is echoed line by line (``echo``) and returned; a non-zero exit
+    (or exceeding ``timeout`` seconds) raises :class:`LaunchError` with the last ``tail_lines``
+    lines. ``env`` adds to this process's environment.
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be >= 1, got {nproc}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", module, *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill) if timeout else None
+    if timer:
+        timer.start()
+    lines: list[str] = []
+    tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            tail.append(line)
+            if echo:
+                print(line, end="", flush=True)
+        code = proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+    if code != 0 or timed_out.is_set():
+        why = f"timed out after {timeout} s" if timed_out.is_set() else f"exited with status {code}"
+        raise LaunchError(f"{' '.join(cmd)} {why}; last output:\n{''.join(tail)}")
+    return "".join(lines)
