@@ -18,3 +18,16 @@ __all__ = [
     "load_digits_split", "load_photo", "normalize", "photo_names", "random_crop", "random_crop_flip",
     "random_crops", "textures", "verify_cifar", "write_cifar_fixture", "write_coco_fixture",
 ]
+
+# Segmentation: PASCAL VOC 2012 + SBD, their fixtures, procedural scenes.
+from thesislib.data.scenes import (SceneClass, SceneConfig, Scenes, distractor_scenes,  # noqa: E402
+                                   generate_scenes, scene_config, sec_scenes)
+from thesislib.data.seg_fixtures import write_sbd_fixture, write_voc_fixture  # noqa: E402
+from thesislib.data.voc import (VOC_CLASSES, VOC_PALETTE, SegInputTransform,  # noqa: E402
+                                VOCSegmentation, colorize)
+
+__all__ += [
+    "SceneClass", "SceneConfig", "Scenes", "SegInputTransform", "VOCSegmentation", "VOC_CLASSES",
+    "VOC_PALETTE", "colorize", "distractor_scenes", "generate_scenes", "scene_config", "sec_scenes",
+    "write_sbd_fixture", "write_voc_fixture",
+]

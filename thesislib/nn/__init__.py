@@ -2,7 +2,7 @@
 
 ``build_backbone("wrn", depth=40, widen=14, num_classes=100)`` and friends; an unknown name or
 keyword is a :class:`thesislib.config.ConfigError` listing the valid ones. Every backbone maps
-images (or flat vectors for the MLP) to logits and exposes ``features(x)``, the penultimate
+images (or flat vectors for the MLP) to logits (score maps for the segmentation networks) and exposes ``features(x)``, the penultimate
 activation, and ``num_features``.
 """
 
@@ -36,7 +36,9 @@ def available_backbones() -> list[str]:
 def build_backbone(name: str, **kwargs: Any) -> nn.Module:
     """Build the backbone registered as ``name`` with keyword arguments ``kwargs``.
 
-    Registered: ``"mlp"`` (:func:`mlp`), ``"wrn"`` (:func:`wrn`), ``"resnet_gmp"`` (:func:`resnet_gmp`).
+    See :func:`available_backbones` for the registered names (classifiers such as ``"mlp"``,
+    ``"wrn"``, ``"resnet_gmp"``, ``"cam_vgg16"`` return logits; the segmentation networks
+    ``"deeplab_largefov"`` and ``"small_fcn"`` return per-location score maps).
     """
     if name not in _REGISTRY:
         raise ConfigError(f"unknown backbone {name!r}; valid names are: {', '.join(available_backbones())}")
@@ -66,4 +68,20 @@ __all__ = [
     "resnet_gmp",
     "wrn",
     "wrn_num_parameters",
+]
+
+# Segmentation backbones (SEC and micro-annotation chapters).
+from thesislib.nn.cam import (CAMClassifier, cam_smallnet, cam_vgg16,  # noqa: E402
+                              input_gradient_saliency)
+from thesislib.nn.deeplab import DeepLabLargeFOV, deeplab_largefov  # noqa: E402
+from thesislib.nn.fcn import SmallFCN, small_fcn  # noqa: E402
+
+register_backbone("deeplab_largefov", deeplab_largefov)
+register_backbone("small_fcn", small_fcn)
+register_backbone("cam_vgg16", cam_vgg16)
+register_backbone("cam_smallnet", cam_smallnet)
+
+__all__ += [
+    "CAMClassifier", "DeepLabLargeFOV", "SmallFCN", "cam_smallnet", "cam_vgg16", "deeplab_largefov",
+    "input_gradient_saliency", "small_fcn",
 ]
