@@ -111,3 +111,31 @@ def test_data_randomness_depends_on_seed_epoch_and_index_only() -> None:
     assert split == reference  # nor the number of ranks
     values = np.array(list(reference.values()))
     assert len(np.unique(values[:, 2])) == 24  # but samples differ from each other
+
+
+def test_deterministic_datasets_skip_per_sample_seeding():
+    import random
+
+    from torch.utils.data import TensorDataset
+
+    from thesislib.engine.sampler import IndexBatch, SeededDataset, is_deterministic
+
+    class Draws(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return random.random()
+
+    class Flagged(Draws):
+        deterministic = True
+
+    assert is_deterministic(TensorDataset(torch.zeros(3))) and is_deterministic(Flagged())
+    assert not is_deterministic(Draws())
+    batch = IndexBatch([0, 1], epoch_seed=5)
+    seeded = SeededDataset(Draws()).__getitems__(batch)
+    assert seeded == SeededDataset(Draws()).__getitems__(IndexBatch([0, 1], epoch_seed=5))
+    random.seed(0)
+    first = SeededDataset(Flagged()).__getitems__(batch)
+    random.seed(0)
+    assert first == [random.random(), random.random()]  # drawn from the caller's stream, unseeded

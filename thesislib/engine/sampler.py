@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, TensorDataset
 
 _GOLDEN = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads consecutive indices over the seed space
 
@@ -53,15 +53,24 @@ class IndexBatch(list):
         self.epoch_seed = epoch_seed
 
 
+def is_deterministic(dataset: Dataset) -> bool:
+    """True for datasets whose items draw no random numbers: a ``TensorDataset``, or any dataset
+    with a true ``deterministic`` attribute (e.g. index datasets whose batch is gathered on device)."""
+    return bool(getattr(dataset, "deterministic", False)) or isinstance(dataset, TensorDataset)
+
+
 class SeededDataset(Dataset):
     """Loads sample ``i`` of an :class:`IndexBatch` with the global RNGs seeded from ``(epoch_seed, i)``.
 
     Python's ``random``, NumPy's global generator and torch's CPU generator are seeded per
     sample (about 10 µs) and restored after the batch, in the main process as in workers.
+    Datasets that draw no random numbers (:func:`is_deterministic`) skip the seeding: it would
+    only cost time, and exact resume holds for them without it.
     """
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
+        self.deterministic = is_deterministic(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -70,7 +79,7 @@ class SeededDataset(Dataset):
         return self.dataset[index]
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
-        if not isinstance(indices, IndexBatch):
+        if self.deterministic or not isinstance(indices, IndexBatch):
             return [self.dataset[i] for i in indices]
         saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
         try:
