@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -76,8 +77,13 @@ def parameters(cls: type[T], namespace: Mapping[str, Any], history: Iterable[str
 
 
 def setup(seed: int, device: str = "auto", threads: int | None = None) -> torch.device:
-    """Seed every generator, set the CPU thread count and resolve the device, in one call."""
-    set_threads(threads)
+    """Seed every generator, set the CPU thread count and resolve the device, in one call.
+
+    ``$THESISLIB_THREADS``, when set, overrides ``threads``: ``make test`` runs two notebooks at
+    once on two cores and gives each one thread.
+    """
+    env_threads = os.environ.get("THESISLIB_THREADS", "").strip()
+    set_threads(int(env_threads) if env_threads else threads)
     seed_everything(seed)
     return resolve_device(device)
 

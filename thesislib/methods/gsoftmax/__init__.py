@@ -11,6 +11,17 @@ Public API:
   ratio (Eq. 20), learned and empirical per class.
 * :mod:`~thesislib.methods.gsoftmax.lsoftmax`: the L-softmax baseline layer.
 * :mod:`~thesislib.methods.gsoftmax.mosaics`: the 2x2 digit-mosaic multi-label demo data.
+
+The chapter's training side lives in submodules that are imported explicitly (``train`` is also the
+``python -m thesislib.methods.gsoftmax.train`` entry point that ``torchrun`` launches, so this package
+does not import it):
+
+* :mod:`~thesislib.methods.gsoftmax.train`: ``GSoftmaxConfig``, ``experiment_id``, ``train``,
+  ``evaluate``, ``run`` / ``run_many`` (in-process or DDP through torchrun), ``main``.
+* :mod:`~thesislib.methods.gsoftmax.experiments`: data on the device, ``GSoftmaxNet``, the step
+  function, and the notebook's ``GSoftmaxNotebookParams`` -> configs.
+* :mod:`~thesislib.methods.gsoftmax.analysis`: metrics from test outputs, seeds, Tables V/VI procedures.
+* :mod:`~thesislib.methods.gsoftmax.plots`: the chapter's figures.
 """
 
 from thesislib.methods.gsoftmax.gradients import (
