@@ -1,0 +1,32 @@
+"""`thesislib run` on the real chapter notebooks (shortened by parameters; ~30 s each)."""
+
+import json
+
+import pytest
+
+from thesislib.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_gsoftmax_smoke_run_writes_three_outputs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THESISLIB_RUNS", str(tmp_path))
+    args = ["run", "gsoftmax", "--scale", "smoke", "-p", "seed=3", "-p", "n_seeds=1", "-p", "epochs=3",
+            "-p", "multi_inits=[[0.0, 1.0]]", "-p", "multi_epochs=1", "-p", "mosaic_train=200",
+            "-p", "mosaic_test=100"]
+    assert main(args) == 0
+    (run_dir,) = (tmp_path / "gsoftmax").iterdir()
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"01_gsoftmax.ipynb", "metrics.json", "provenance.json"} <= names
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["chapter"] == "gsoftmax" and metrics["scale"] == "smoke"
+    assert any(key.startswith("digits/") for key in metrics["experiments"])
+    assert json.loads((run_dir / "provenance.json").read_text())["config"]["seed"] == 3
+
+
+def test_gsoftmax_full_scale_without_data_names_the_layout(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THESISLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("THESISLIB_DATA", str(tmp_path / "data"))
+    assert main(["run", "gsoftmax", "--scale", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "DatasetNotFoundError" in err and "THESISLIB_DATA" in err and "cifar-10-batches-py" in err
