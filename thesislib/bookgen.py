@@ -23,8 +23,9 @@ def dashboard_markdown() -> str:
         "Every row is a number printed in a source document beside this repository's number for the "
         "same experiment and metric. This repository's column is read from `results/`, which only "
         "`thesislib record` writes, from the output of a real `thesislib run`; an experiment without "
-        "such a run reads *not run*. Smoke-scale notebook runs on procedural or bundled data are "
-        "different experiments: their numbers appear on the chapter pages, not here.",
+        "such a run reads *not run*. Smoke-scale runs on procedural or bundled data are different "
+        "experiments with their own ids: their numbers are on the chapter pages, and a recorded one "
+        "is listed under its chapter's table as a run without a printed counterpart.",
         "",
     ]
     for part in PARTS:

@@ -52,3 +52,19 @@ def test_every_part_has_a_page_in_the_toc():
 
 def test_notebook_pairs_are_in_sync_and_stripped():
     assert check_pairs(ROOT) == []
+
+
+def test_papermill_sees_every_name_of_the_parameters_cell():
+    """papermill drops a parameter line it cannot parse (e.g. a comment containing '='): the CLI
+    would then reject a real parameter as unknown. Compare with Python's own parse of the cell."""
+    import ast
+
+    import nbformat
+
+    for chapter in built_chapters():
+        nb = nbformat.read(chapter.notebook(), as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)]
+        assert list(notebook_parameters(chapter)) == assigned, chapter.id
