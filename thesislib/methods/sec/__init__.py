@@ -1,0 +1,39 @@
+"""SEC: seed, expand and constrain (Kolesnikov & Lampert, ECCV 2016; Kolesnikov thesis, chapter 2).
+
+Weakly-supervised semantic segmentation from image-level labels. Modules:
+
+* :mod:`~thesislib.methods.sec.losses` — Eqs. 2.2-2.5: seeding loss, GWRP, expansion loss and
+  its decay rule, the CRF target Q and the constrain-to-boundary loss;
+* :mod:`~thesislib.methods.sec.objective` — :class:`SECLoss` (Eq. 2.1) with switches;
+* :mod:`~thesislib.methods.sec.cues` — weak localization (CAM foreground, saliency background),
+  conflict resolution and cue statistics; :mod:`~thesislib.methods.sec.cue_file` — the released
+  code's precomputed cue file;
+* :mod:`~thesislib.methods.sec.localization` — the localization networks and cue computation;
+* :mod:`~thesislib.methods.sec.data` — scenes (smoke) and VOC 2012 + SBD (full);
+* :mod:`~thesislib.methods.sec.train` — :class:`SECConfig`, training, prediction, evaluation, CLI;
+* :mod:`~thesislib.methods.sec.experiments` — the notebook's parameters and ablations;
+* :mod:`~thesislib.methods.sec.plots` — the chapter's figures.
+"""
+
+from thesislib.methods.sec.cue_file import (CueSet, cues_for_ids, load_cues, read_cue_file, read_input_list,
+                                            write_cue_file, write_input_list)
+from thesislib.methods.sec.cues import (background_cues, combine_cues, cue_statistics, downsample_masks,
+                                        foreground_cues, median_filter3, saliency_map)
+from thesislib.methods.sec.localization import (CueConfig, CueMaps, LocalizerConfig, compute_cues,
+                                                sec_cam_vgg16, train_localizer)
+from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
+                                          downscale_image, expansion_decays, expansion_loss, gwrp,
+                                          sec_probabilities, seeding_loss, training_crf_scale)
+from thesislib.methods.sec.objective import SECLoss, SECLossConfig, SECLossOutput
+from thesislib.methods.sec.train import (SECConfig, evaluate, get_cues, load_data, predict, predict_probs,
+                                         sec_config, train_localizer_for, train_sec)
+
+__all__ = [
+    "CueConfig", "CueMaps", "CueSet", "LocalizerConfig", "NO_CUE", "SECConfig", "SECLoss", "SECLossConfig",
+    "SECLossOutput", "background_cues", "combine_cues", "compute_cues", "constrain_loss", "constrain_targets",
+    "cue_onehot", "cue_statistics", "cues_for_ids", "decay_for_mass", "downsample_masks", "downscale_image",
+    "evaluate", "expansion_decays", "expansion_loss", "foreground_cues", "get_cues", "gwrp", "load_cues",
+    "load_data", "median_filter3", "predict", "predict_probs", "read_cue_file", "read_input_list",
+    "saliency_map", "sec_cam_vgg16", "sec_config", "sec_probabilities", "seeding_loss", "train_localizer",
+    "train_localizer_for", "train_sec", "training_crf_scale", "write_cue_file", "write_input_list",
+]

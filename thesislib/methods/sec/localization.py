@@ -1,0 +1,203 @@
+"""SEC's localization networks and the cue computation (thesis section 2.3.1, Fig. 2.2).
+
+Networks (image-level multi-label classifiers whose class activation maps have the mask's
+resolution):
+
+* :func:`sec_cam_vgg16` — the released foreground localization net
+  (``weak-localization/foreground/deploy.prototxt``): VGG16 conv1_1 .. conv5_3 with 2x2/stride-2
+  max pools after conv1, conv2 and conv3 only (pool4 and pool5 removed: stride 8), ``fc6_CAM``
+  (3x3, 1024, ReLU, dropout) and ``fc7_CAM`` (3x3, 1024, *no* ReLU, dropout), global average
+  pooling and a bias-free linear layer ``scores``. A 321 x 321 input gives 41 x 41 CAMs, the
+  size of DeepLab-LargeFOV's output. The conv layers can start from a local torchvision VGG16
+  file.
+* :func:`thesislib.nn.cam.cam_smallnet` — the smoke-scale stand-in (stride 2: 16 x 16 CAMs for
+  32 x 32 scenes, the size of the smoke FCN's output).
+
+The released code localises the background with a *second* VGG16 classifier (gradient w.r.t. its
+conv4_1). Here one network serves both purposes: background saliency is the gradient w.r.t.
+the localizer's own conv4_1 (``saliency_layer="trunk.conv4_1"``), or w.r.t. the input.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from thesislib.engine import History, TrainConfig, fit
+from thesislib.nn.cam import CAMClassifier, cam_smallnet
+from thesislib.nn.deeplab import VGG16_CONVS, check_vgg16_file, read_vgg16_state_dict
+from thesislib.methods.sec.cues import background_cues, combine_cues, conflicts, foreground_cues, saliency_map
+
+
+def sec_cam_vgg16(num_classes: int = 20, weights_path: str | Path | None = None, dropout: float = 0.5) -> CAMClassifier:
+    """The released foreground localization net (module doc); CAMs (B, C, 41, 41) at 321 x 321.
+
+    ``weights_path``: a local torchvision ``vgg16`` state dict for conv1_1 .. conv5_3 (fc6_CAM,
+    fc7_CAM and the classifier start at random: N(0, 0.01^2) as Caffe's gaussian fillers).
+    """
+    if weights_path is not None:
+        check_vgg16_file(Path(weights_path).expanduser())
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    previous = "conv1"
+    for name, _, c_in, c_out in VGG16_CONVS:
+        block = name[:5]
+        if block != previous and previous in ("conv1", "conv2", "conv3"):
+            layers[f"pool{previous[-1]}"] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        previous = block
+        layers[name] = nn.Conv2d(c_in, c_out, 3, padding=1)
+        layers[f"relu{name[4:]}"] = nn.ReLU(inplace=True)
+    layers["fc6_CAM"] = nn.Conv2d(512, 1024, 3, padding=1)
+    layers["relu6"] = nn.ReLU(inplace=True)
+    layers["drop6"] = nn.Dropout(dropout)
+    layers["fc7_CAM"] = nn.Conv2d(1024, 1024, 3, padding=1)
+    layers["drop7"] = nn.Dropout(dropout)
+    trunk = nn.Sequential(layers)
+    for module in trunk.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    for name in ("fc6_CAM", "fc7_CAM"):
+        nn.init.normal_(layers[name].weight, std=0.01)
+    model = CAMClassifier(trunk, 1024, num_classes)
+    model.fc = nn.Linear(1024, num_classes, bias=False)
+    nn.init.normal_(model.fc.weight, std=0.01)
+    if weights_path is not None:
+        state = read_vgg16_state_dict(weights_path)
+        converted = {}
+        for name, index, _, _ in VGG16_CONVS:
+            for kind in ("weight", "bias"):
+                key = f"features.{index}.{kind}"
+                if key not in state:
+                    raise ValueError(f"{weights_path} is not a torchvision vgg16 state dict: missing {key}")
+                converted[f"{name}.{kind}"] = state[key]
+        missing = trunk.load_state_dict(converted, strict=False).missing_keys
+        if sorted(missing) != sorted(f"{n}.{k}" for n in ("fc6_CAM", "fc7_CAM") for k in ("weight", "bias")):
+            raise RuntimeError(f"VGG16 weights do not match the localization net: missing {missing}")
+    return model
+
+
+def build_localizer(kind: Literal["small", "vgg16"], num_classes: int, weights_path: str | None = None,
+                    width: int = 16) -> CAMClassifier:
+    """``"small"``: :func:`~thesislib.nn.cam.cam_smallnet` (smoke); ``"vgg16"``: :func:`sec_cam_vgg16`."""
+    if kind == "small":
+        return cam_smallnet(num_classes, width=width)
+    if kind == "vgg16":
+        return sec_cam_vgg16(num_classes, weights_path or None)
+    raise ValueError(f"localizer must be 'small' or 'vgg16', got {kind!r}")
+
+
+@dataclass(frozen=True)
+class LocalizerConfig:
+    """Optimisation of the localizer (BCE on image-level labels)."""
+
+    iterations: int = 200
+    batch_size: int = 32
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 3e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    amp: bool = True
+    progress: str = "none"
+    num_workers: int = 0
+
+
+def train_localizer(model: CAMClassifier, train_set: Dataset, config: LocalizerConfig,
+                    device: torch.device) -> History:
+    """Multi-label training of a CAM classifier with binary cross-entropy on the image-level
+    labels of ``train_set`` items (``image``, ``labels``); returns the engine's history."""
+    if config.optimizer == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                                            weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+
+    def step_fn(net: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = net(batch["image"]).float()
+        loss = F.binary_cross_entropy_with_logits(logits, batch["labels"])
+        correct = ((logits > 0) == (batch["labels"] > 0.5)).float().mean()
+        return loss, {"label_acc": correct.detach()}
+
+    steps_per_epoch = max(1, -(-len(train_set) // config.batch_size))
+    train_config = TrainConfig(epochs=-(-config.iterations // steps_per_epoch), max_steps=config.iterations,
+                               batch_size=config.batch_size, seed=config.seed, amp=config.amp,
+                               progress=config.progress, num_workers=config.num_workers,
+                               log_every=max(1, min(50, config.iterations)))  # type: ignore[arg-type]
+    return fit(model, optimizer, train_set, step_fn, train_config, device)
+
+
+@dataclass(frozen=True)
+class CueConfig:
+    """Weak-localization thresholds: ``tau`` (foreground: CAM > tau * max), ``bg_fraction``
+    (background: the least salient fraction), and the saliency variant (layer, classes summed,
+    median filter)."""
+
+    tau: float = 0.2
+    bg_fraction: float = 0.1
+    saliency_layer: str = "input"
+    saliency_classes: Literal["all", "present"] = "all"
+    saliency_median: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class CueMaps:
+    """Cue label maps (N, h, w) uint8 for the training items in order (255 = no cue), plus the
+    per-image number of conflicting locations that were dropped."""
+
+    cues: Tensor
+    conflicts: Tensor
+
+    def __len__(self) -> int:
+        return int(self.cues.shape[0])
+
+
+@torch.no_grad()
+def _cams(model: CAMClassifier, images: Tensor) -> Tensor:
+    return model.cams(images).float()
+
+
+def compute_cues(localizer: CAMClassifier, train_set: Dataset, mask_size: tuple[int, int], config: CueConfig,
+                 device: torch.device, batch_size: int = 64,
+                 on_batch: Callable[[int, dict[str, Tensor]], None] | None = None) -> CueMaps:
+    """Seeds for every item of ``train_set`` (in order) at ``mask_size``.
+
+    Foreground: CAMs resized to the mask (bilinear, when the localizer's resolution differs)
+    thresholded at ``tau * max`` for the present classes; background: the ``bg_fraction`` least
+    salient locations; conflicts dropped (:func:`~thesislib.methods.sec.cues.combine_cues`).
+    ``on_batch(start, parts)`` receives the intermediate maps (``cams``, ``saliency``, ``fg``,
+    ``bg``) of each batch, for figures.
+    """
+    localizer = localizer.to(device)
+    was_training = localizer.training
+    localizer.eval()
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=False)
+    cue_parts, conflict_parts = [], []
+    start = 0
+    try:
+        for batch in loader:
+            images = batch["image"].to(device)
+            labels = batch["labels"].to(device)
+            cams = _cams(localizer, images)
+            if tuple(cams.shape[-2:]) != tuple(mask_size):
+                cams = F.interpolate(cams, size=tuple(mask_size), mode="bilinear", align_corners=True)
+            sal = saliency_map(localizer, images, labels, layer=config.saliency_layer,
+                               classes=config.saliency_classes, size=mask_size, median=config.saliency_median)
+            fg = foreground_cues(cams, labels, config.tau)
+            bg = background_cues(sal, config.bg_fraction)
+            cue_parts.append(combine_cues(fg, bg).cpu())
+            conflict_parts.append(conflicts(fg, bg).cpu())
+            if on_batch is not None:
+                on_batch(start, {"cams": cams, "saliency": sal, "fg": fg, "bg": bg})
+            start += images.shape[0]
+    finally:
+        localizer.train(was_training)
+    return CueMaps(torch.cat(cue_parts), torch.cat(conflict_parts))
