@@ -1,0 +1,150 @@
+"""What the full-scale pipelines (:mod:`.ilsvrc`, :mod:`.voc`) share: the CAM classifier, the per-class
+clustering with its annotation, and the result object the notebook displays.
+
+Per class (one pass over the training images labelled with it, so memory holds one class's
+patterns at a time): extract A^y (:func:`~.patterns.extract_patterns`), run Algorithm 3, and
+annotate the clusters with the configured annotator:
+
+* ``annotation_file`` set: the saved annotation of that class (e.g. made by a person earlier);
+* ``annotator="human"``: ``distractors[name]``, the ids a person read off the heatmap panels
+  (written to ``<output_dir>/annotation_panels/<name>.png`` by an earlier run);
+* ``annotator="simulated"``: the ground-truth oracle (an upper bound on the human protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
+from thesislib.methods.micro_annotation import figures
+from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation, majority_flags
+from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
+from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
+from thesislib.methods.micro_annotation.patterns import Patterns, extract_patterns, forward_maps, normalize_patterns
+from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
+from thesislib.methods.micro_annotation.train import build_cam_classifier, train_cam_classifier
+from thesislib.nn import CAMClassifier
+
+
+@dataclass
+class FullResult:
+    """A full run's outcome: ``experiments`` in the results schema (paper ids where the run
+    measures a paper number), a summary ``table`` with ``headers``, the ``annotation``, per-class
+    arrays in ``per_class`` and figure builders (:meth:`figures`)."""
+
+    experiments: dict[str, dict[str, float]]
+    table: list[list[Any]]
+    headers: list[str]
+    annotation: Annotation
+    per_class: dict[str, Any]
+    figure_fns: list[Callable[[], Figure]] = field(default_factory=list)
+
+    def figures(self) -> list[Figure]:
+        return [fn() for fn in self.figure_fns]
+
+
+def denormalize(images: Tensor) -> Tensor:
+    """ImageNet-normalised (B, 3, H, W) -> RGB in [0, 1] for display."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
+def prepare_model(config: MicroAnnotationConfig, num_classes: int, train_set: Any, device: torch.device, *,
+                  multilabel: bool, collate_fn: Callable[[list[Any]], Any] | None = None,
+                  progress: str = "auto") -> CAMClassifier:
+    """The CAM classifier of ``config.arch``, loaded from ``weights_path`` and/or trained for
+    ``epochs`` (checkpoints under ``<output_dir>/cam_checkpoints`` when ``output_dir`` is set)."""
+    model = build_cam_classifier(config.arch, num_classes, width=config.cam_width, extra=config.cam_extra,
+                                 weights_path=config.weights_path or None, vgg16_path=config.vgg16_path or None)
+    model.to(device)
+    if config.epochs > 0:
+        checkpoints = str(Path(config.output_dir) / "cam_checkpoints") if config.output_dir else None
+        train_cam_classifier(model, train_set, device, epochs=config.epochs, batch_size=config.batch_size,
+                             lr=config.lr, seed=config.seed, multilabel=multilabel, num_workers=config.num_workers,
+                             collate_fn=collate_fn, checkpoint_dir=checkpoints, progress=progress)
+    elif not config.weights_path:
+        raise ValueError("epochs = 0 needs weights_path (a trained CAM classifier); set one or train with epochs > 0")
+    model.eval()
+    return model
+
+
+def annotate_class(config: MicroAnnotationConfig, name: str, index: int, result: SpectralResult,
+                   evidence: np.ndarray | None, saved: Annotation | None) -> ClassAnnotation:
+    """The configured annotator's decision for one class (see the module docstring)."""
+    eigen = tuple(float(v) for v in result.eigenvalues)
+    if saved is not None:
+        if name not in saved.classes:
+            raise KeyError(f"the annotation file has no class {name!r}")
+        entry = saved.classes[name]
+        if np.asarray(entry.means).shape != result.means.shape:
+            raise ValueError(f"class {name!r}: the saved annotation has {len(entry.means)} clusters of dimension "
+                             f"{np.asarray(entry.means).shape[1]}, this clustering {result.means.shape}")
+        return entry
+    if config.annotator == "human":
+        ids = [int(c) for c in config.distractors.get(name, [])]
+        if any(not 0 <= c < result.k for c in ids):
+            raise ValueError(f"class {name!r} has clusters 0..{result.k - 1}; cannot mark {ids}")
+        return ClassAnnotation(name, index, result.means.astype(np.float32),
+                               tuple(c not in ids for c in range(result.k)), eigen, "human")
+    if evidence is None:
+        raise ValueError(f"class {name!r}: the oracle needs ground truth (boxes or masks) for its training images")
+    flags, fraction = majority_flags(result.labels, evidence, result.k)
+    return ClassAnnotation(name, index, result.means.astype(np.float32), flags, eigen, "simulated", fraction)
+
+
+@torch.no_grad()
+def panel_material(model: CAMClassifier, images: Tensor, means: np.ndarray, device: torch.device,
+                   layer: str) -> Tensor:
+    """Cluster heatmaps (n, k, h, w) of (normalised) ``images`` for the annotation panel."""
+    _, _, raw = forward_maps(model, images.to(device), layer)  # type: ignore[arg-type]
+    return cluster_heatmaps(normalize_patterns(raw), torch.as_tensor(means, device=device)).cpu()
+
+
+def cluster_class(model: CAMClassifier, batches: Iterable[tuple[Tensor, Tensor]], index: int, device: torch.device,
+                  config: MicroAnnotationConfig) -> tuple[Patterns | None, SpectralResult | None]:
+    """A^y of class ``index`` over ``batches`` and Algorithm 3 on it; ``(patterns, result)`` or
+    ``(patterns, None)`` when the class has fewer patterns than ``max_clusters``."""
+    found = extract_patterns(model, batches, device, tau=config.tau, rule=config.threshold_rule,
+                             layer=config.pattern_layer, classes=[index])
+    patterns = found.get(index)
+    if patterns is None or len(patterns) < config.max_clusters:
+        return patterns, None
+    return patterns, spectral_clustering(patterns.vectors, config.spectral())
+
+
+def save_panel(output_dir: str, name: str, images: Tensor, heatmaps: Tensor) -> Path | None:
+    """Write the Fig. 3.2 panel of a class to ``<output_dir>/annotation_panels/<name>.png``."""
+    if not output_dir:
+        return None
+    path = Path(output_dir) / "annotation_panels" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = figures.annotation_panel(images, heatmaps, f"{name}: one heatmap per cluster")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def load_saved(config: MicroAnnotationConfig) -> Annotation | None:
+    return Annotation.load(config.annotation_file) if config.annotation_file else None
+
+
+def run_full(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
+    """Dispatch on ``config.data``: ``"ilsvrc"`` (:func:`.ilsvrc.run_ilsvrc`) or ``"voc"``
+    (:func:`.voc.run_voc`)."""
+    if config.data == "ilsvrc":
+        from thesislib.methods.micro_annotation.ilsvrc import run_ilsvrc
+        return run_ilsvrc(config, device, progress)
+    if config.data == "voc":
+        from thesislib.methods.micro_annotation.voc import run_voc
+        return run_voc(config, device, progress)
+    raise ValueError(f"run_full handles data='ilsvrc' or 'voc', got {config.data!r} (scenes: see .scenes)")

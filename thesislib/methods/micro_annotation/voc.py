@@ -1,0 +1,203 @@
+"""The VOC half of section 3.4: micro-annotated localization cues for SEC on PASCAL VOC 2012.
+
+The thesis clusters the patterns of the 20 VOC classes, annotates them (boat and train had
+significant distractors), and *retrains SEC on the improved localization score maps*. This module
+produces and measures those maps; retraining SEC on them is the SEC chapter's step (its library
+takes foreground cues), see ``configs/micro_annotation/full_voc.yaml``.
+
+1. The CAM classifier (``cam_vgg16`` by default at full scale): ``weights_path`` and/or trained
+   here on *trainaug* with image-level labels (one sigmoid per class).
+2. Per class: patterns of the trainaug images labelled with it (the first
+   ``max_train_per_class`` of them when set), Algorithm 3, annotation. The
+   oracle reads the trainaug masks (a region is on the object when at least half of its pixels
+   are): an upper bound on the human protocol, and the masks are never used for training.
+3. Cue quality on *val* (class known, as SEC's cues use the image labels): D^y of every present
+   class at the input resolution against the ground-truth mask (void pixels excluded), before
+   and after step (iv): precision, recall and IoU per class.
+4. With ``output_dir``: ``cues_before.npz`` / ``cues_after.npz`` for every trainaug image, a
+   uint8 ``cue_size`` x ``cue_size`` map (0 = no cue, c = VOC class c; where classes overlap, the
+   one with the larger score relative to its maximum), i.e. SEC's foreground cues at its
+   41 x 41 score-map resolution, plus ``annotation.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from thesislib.data.voc import VOC_CLASSES, SegInputTransform, VOCSegmentation
+from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation
+from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
+from thesislib.methods.micro_annotation.full import (FullResult, annotate_class, cluster_class, denormalize, load_saved,
+                                                     panel_material, prepare_model, save_panel)
+from thesislib.methods.micro_annotation.patterns import forward_maps, normalize_patterns, region_fraction
+from thesislib.methods.micro_annotation.regions import threshold_regions, upsample_scores
+from thesislib.nn import CAMClassifier
+
+FOREGROUND: tuple[str, ...] = VOC_CLASSES[1:]
+CUE_SIZE = 41
+
+
+def _roots(config: MicroAnnotationConfig) -> tuple[Path | None, Path | None]:
+    if not config.data_root:
+        return None, None
+    base = Path(config.data_root).expanduser()
+    return base / "voc", base / "sbd"
+
+
+def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
+
+
+def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: list[int], config: MicroAnnotationConfig,
+                        device: torch.device) -> tuple[Annotation, dict[str, Any]]:
+    """Steps (i)-(iii) for the foreground classes ``classes`` (0 = aeroplane .. 19 = tvmonitor)."""
+    saved = load_saved(config)
+    entries: dict[str, ClassAnnotation] = {}
+    info: dict[str, Any] = {}
+    for c in classes:
+        name = FOREGROUND[c]
+        members = np.flatnonzero(train.labels[:, c])
+        subset = Subset(train, (members[: config.max_train_per_class] if config.max_train_per_class else members).tolist())
+        masks: list[torch.Tensor] = []
+        shown: list[torch.Tensor] = []
+
+        def batches():
+            for batch in _loader(subset, config):
+                masks.append(batch["mask"] == c + 1)
+                if sum(len(s) for s in shown) < config.n_show:
+                    shown.append(batch["image"][: config.n_show])
+                yield batch["image"], batch["labels"]
+
+        patterns, result = cluster_class(model, batches(), c, device, config)
+        if result is None:
+            info[name] = {"patterns": 0 if patterns is None else len(patterns), "k": 0, "eigenvalues": []}
+            continue
+        frac = region_fraction(torch.cat(masks), patterns.grid).flatten(1).numpy()
+        evidence = (frac[patterns.image, patterns.cell] >= 0.5).astype(np.float64)
+        entries[name] = annotate_class(config, name, c, result, evidence, saved)
+        info[name] = {"patterns": len(patterns), "k": result.k, "eigenvalues": result.eigenvalues.tolist()}
+        images = torch.cat(shown)[: config.n_show]
+        save_panel(config.output_dir, name, denormalize(images),
+                   panel_material(model, images, result.means, device, config.pattern_layer))
+    meta = {"data": "voc", "pattern_layer": config.pattern_layer, "tau": config.tau,
+            "threshold_rule": config.threshold_rule, "arch": config.arch, "seed": config.seed}
+    return Annotation(entries, meta), info
+
+
+@torch.no_grad()
+def voc_maps(model: CAMClassifier, images: torch.Tensor, labels: torch.Tensor, annotation: Annotation,
+             config: MicroAnnotationConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CAMs of the present classes (B, 20, h, w) before and after step (iv) (absent classes: -inf)."""
+    _, cams, raw = forward_maps(model, images.to(device), config.pattern_layer)  # type: ignore[arg-type]
+    cams = cams.float()
+    present = (labels.to(device) > 0.5)[:, :, None, None]
+    before = cams.masked_fill(~present, float("-inf"))
+    after = annotation.apply(before, normalize_patterns(raw), FOREGROUND)
+    return before, after
+
+
+def cue_maps(scores: torch.Tensor, size: int, config: MicroAnnotationConfig) -> np.ndarray:
+    """(B, 20, h, w) scores -> uint8 (B, size, size): 0 or the VOC class (1..20) of the cue."""
+    b, c = scores.shape[:2]
+    up = upsample_scores(scores.flatten(0, 1), (size, size), config.upsample).view(b, c, size, size)
+    regions = threshold_regions(up, config.tau, config.threshold_rule)
+    top = up.masked_fill(~torch.isfinite(up), float("-inf")).amax(dim=(2, 3), keepdim=True)
+    relative = torch.where(regions, up / top.abs().clamp(min=1e-12), torch.full_like(up, float("-inf")))
+    best = relative.argmax(dim=1)
+    return torch.where(regions.any(dim=1), best + 1, torch.zeros_like(best)).to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate_voc(model: CAMClassifier, val: Any, annotation: Annotation, config: MicroAnnotationConfig,
+                 device: torch.device) -> dict[str, np.ndarray]:
+    """Per-class pixel counts (20,) of D^y against the ground truth on ``val``, before/after:
+    ``inter``, ``pred``, ``gt`` and ``union`` (void pixels excluded)."""
+    counts = {f"{k}_{t}": np.zeros(20) for k in ("inter", "pred", "gt", "union") for t in ("before", "after")}
+    size = (config.input_size, config.input_size)
+    for batch in _loader(val, config):
+        labels, mask = batch["labels"], batch["mask"].to(device)
+        before, after = voc_maps(model, batch["image"], labels, annotation, config, device)
+        valid = mask != 255
+        for tag, maps in (("before", before), ("after", after)):
+            b, c = maps.shape[:2]
+            up = upsample_scores(maps.flatten(0, 1), size, config.upsample).view(b, c, *size)
+            pred = threshold_regions(up, config.tau, config.threshold_rule) & valid[:, None]
+            gt = (mask[:, None] == torch.arange(1, 21, device=device)[None, :, None, None]) & valid[:, None]
+            present = (labels.to(device) > 0.5)[:, :, None, None]
+            pred, gt = pred & present, gt & present
+            counts[f"inter_{tag}"] += (pred & gt).sum(dim=(0, 2, 3)).cpu().numpy()
+            counts[f"pred_{tag}"] += pred.sum(dim=(0, 2, 3)).cpu().numpy()
+            counts[f"gt_{tag}"] += gt.sum(dim=(0, 2, 3)).cpu().numpy()
+            counts[f"union_{tag}"] += (pred | gt).sum(dim=(0, 2, 3)).cpu().numpy()
+    return counts
+
+
+@torch.no_grad()
+def write_cues(model: CAMClassifier, train: VOCSegmentation, annotation: Annotation, config: MicroAnnotationConfig,
+               device: torch.device) -> tuple[Path, Path]:
+    """SEC's foreground cues for every trainaug image, before and after micro-annotation."""
+    out = {"before": {}, "after": {}}
+    for batch in _loader(train, config):
+        before, after = voc_maps(model, batch["image"], batch["labels"], annotation, config, device)
+        for tag, maps in (("before", before), ("after", after)):
+            for image_id, cue in zip(batch["id"], cue_maps(maps, CUE_SIZE, config)):
+                out[tag][image_id] = cue
+    paths = []
+    for tag in ("before", "after"):
+        path = Path(config.output_dir) / f"cues_{tag}.npz"
+        np.savez_compressed(path, **out[tag])
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def run_voc(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
+    """The whole VOC cue experiment (see the module docstring)."""
+    voc_root, sbd_root = _roots(config)
+    transform = SegInputTransform((config.input_size, config.input_size), "imagenet", resize_mask=True)
+    train = VOCSegmentation("trainaug", voc_root, sbd_root, transform)
+    val: Any = VOCSegmentation("val", voc_root, None, transform)
+    if config.max_val:
+        val = Subset(val, list(range(min(config.max_val, len(val)))))
+    unknown = [n for n in config.classes if n not in FOREGROUND]
+    if unknown:
+        raise KeyError(f"unknown VOC class(es) {unknown}; classes are {', '.join(FOREGROUND)}")
+    classes = [FOREGROUND.index(n) for n in config.classes] or list(range(20))
+    model = prepare_model(config, 20, train, device, multilabel=True, progress=progress)
+    annotation, info = cluster_voc_classes(model, train, classes, config, device)
+    counts = evaluate_voc(model, val, annotation, config, device)
+    if config.output_dir:
+        annotation.save(Path(config.output_dir) / "annotation.json")
+        write_cues(model, train, annotation, config, device)
+    return summarize_voc(config, annotation, info, counts, classes)
+
+
+def summarize_voc(config: MicroAnnotationConfig, annotation: Annotation, info: dict[str, Any],
+                  counts: dict[str, np.ndarray], classes: list[int]) -> FullResult:
+    """Cue precision / recall / IoU per class and averaged, before and after."""
+    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 100.0 * a / b
+
+    stats = {t: {"cue_precision": ratio(counts[f"inter_{t}"], counts[f"pred_{t}"]),
+                 "cue_recall": ratio(counts[f"inter_{t}"], counts[f"gt_{t}"]),
+                 "pixel_iou": ratio(counts[f"inter_{t}"], counts[f"union_{t}"])} for t in ("before", "after")}
+    prefix = f"voc12/{config.arch}-cues"
+    experiments: dict[str, dict[str, float]] = {}
+    for t, exp in (("before", prefix), ("after", f"{prefix}+micro")):
+        experiments[exp] = {k: float(np.nanmean(v[classes])) for k, v in stats[t].items()}
+        for c in classes:
+            experiments[f"{exp}/{FOREGROUND[c]}"] = {k: float(v[c]) for k, v in stats[t].items()}
+    table = [[FOREGROUND[c], info.get(FOREGROUND[c], {}).get("k", 0),
+              ", ".join(map(str, annotation.classes[FOREGROUND[c]].distractors))
+              if FOREGROUND[c] in annotation.classes else "–",
+              round(stats["before"]["cue_precision"][c], 1), round(stats["after"]["cue_precision"][c], 1),
+              round(stats["before"]["pixel_iou"][c], 1), round(stats["after"]["pixel_iou"][c], 1)] for c in classes]
+    headers = ["class", "k", "distractor clusters", "cue precision, CAM", "cue precision, micro",
+               "pixel IoU, CAM", "pixel IoU, micro"]
+    per_class = {"stats": stats, "info": info}
+    return FullResult(experiments, table, headers, annotation, per_class, [])
