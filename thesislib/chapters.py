@@ -72,8 +72,8 @@ PARTS: tuple[Part, ...] = (
 )
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter("sec", "kolesnikov2018", 2, "SEC: seed, expand and constrain"),
-    Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors"),
+    Chapter("sec", "kolesnikov2018", 2, "SEC: seed, expand and constrain", status="built"),
+    Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors", status="built"),
     Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables"),
     Chapter("pic", "kolesnikov2018", 5, "PIC: probabilistic image colorization"),
     Chapter("gsoftmax", "luo2020", 1, "G-softmax", status="built"),

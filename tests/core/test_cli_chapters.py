@@ -30,3 +30,12 @@ def test_gsoftmax_full_scale_without_data_names_the_layout(tmp_path, monkeypatch
     assert main(["run", "gsoftmax", "--scale", "full"]) == 2
     err = capsys.readouterr().err
     assert "DatasetNotFoundError" in err and "THESISLIB_DATA" in err and "cifar-10-batches-py" in err
+
+
+def test_sec_full_scale_without_data_names_the_voc_and_sbd_layout(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THESISLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("THESISLIB_DATA", str(tmp_path / "data"))
+    assert main(["run", "sec", "--scale", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "DatasetNotFoundError" in err and "THESISLIB_DATA" in err
+    assert "VOCdevkit/VOC2012" in err and "benchmark_RELEASE" in err
