@@ -119,9 +119,12 @@ def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatf
     return "\n".join(lines)
 
 
-def show_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatfmt: str = ".2f") -> None:
-    """Display a markdown table in the notebook (plain text outside IPython)."""
+def show_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatfmt: str = ".2f",
+               caption: str | None = None) -> None:
+    """Display a markdown table (with an optional bold caption) in the notebook; plain text outside IPython."""
     text = markdown_table(rows, headers, floatfmt)
+    if caption:
+        text = f"**{caption}**\n\n{text}"
     try:
         from IPython.display import Markdown, display
 

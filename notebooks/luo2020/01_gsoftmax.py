@@ -39,8 +39,7 @@ from thesislib.methods.gsoftmax.analysis import paper_table
 
 for source in ("Table I", "Table III"):
     headers, rows = paper_table(source)
-    print(source)
-    tnb.show_table(rows, headers)
+    tnb.show_table(rows, headers, caption=f"{source} of the paper")
 
 # %% [markdown]
 # **What to expect.** The CIFAR gains of Table I are small: G-softmax minus softmax is −0.04 to −0.15
