@@ -15,17 +15,58 @@ from thesislib.replication import metric_label, paper_numbers, replication_rows,
 from thesislib.repro import git_commit, package_versions
 
 
+def _short(label: str) -> str:
+    """'mIoU (%), with test-time CRF' -> 'mIoU': the metric name without unit and qualifiers."""
+    return label.split(" (")[0].split(",")[0]
+
+
+def _chapter_tables(chapter_id: str) -> list[str]:
+    rows = replication_rows(chapter_id)
+    by_experiment: dict[str, list] = {}
+    for row in rows:
+        by_experiment.setdefault(row.paper.experiment, []).append(row)
+    headline = []
+    for experiment, exp_rows in by_experiment.items():
+        shown = [r for r in exp_rows if r.paper.headline] or exp_rows[:1]
+        label = lambda r: _short(metric_label(chapter_id, r.paper.metric))  # noqa: E731
+        paper = " · ".join(f"{label(r)} {r.paper.value:g}" for r in shown)
+        ours_rows = [r for r in shown if r.ours is not None]
+        ours = " · ".join(f"{label(r)} {r.ours_text}" for r in ours_rows) if ours_rows else "not run"
+        recorded = ours_rows[0].ours if ours_rows else None
+        headline.append([exp_rows[0].paper.label, exp_rows[0].paper.source, paper, ours,
+                         recorded.scale if recorded else "–", recorded.hardware if recorded else "–",
+                         recorded.commit if recorded else "–"])
+    out = [markdown_table(headline, ["experiment", "source", "paper", "this repository", "scale", "hardware",
+                                     "commit"]), ""]
+    full = []
+    for experiment, exp_rows in by_experiment.items():
+        for k, row in enumerate(exp_rows):
+            full.append([row.paper.label if k == 0 else "", metric_label(chapter_id, row.paper.metric),
+                         f"{row.paper.value:g}", row.ours_text])
+    out += [f":::{{dropdown}} Every printed number of this chapter ({len(full)})", "",
+            markdown_table(full, ["experiment", "metric", "paper", "this repository"]), ":::", ""]
+    extra = unmatched_results(chapter_id)
+    if extra:
+        rows_extra = [[r.experiment, r.metric, f"{r.value:.2f}", r.scale, r.hardware, r.commit] for r in extra]
+        out += [f":::{{dropdown}} Recorded runs without a printed counterpart ({len(rows_extra)})", "",
+                markdown_table(rows_extra, ["experiment", "metric", "value", "scale", "hardware", "commit"]),
+                ":::", ""]
+    return out
+
+
 def dashboard_markdown() -> str:
-    """One table per chapter with printed numbers: paper, this repository, scale, hardware, commit."""
+    """Per chapter: one row per printed experiment (its headline metrics), every number in a dropdown."""
     out = [
         "# Replication dashboard",
         "",
-        "Every row is a number printed in a source document beside this repository's number for the "
-        "same experiment and metric. This repository's column is read from `results/`, which only "
-        "`thesislib record` writes, from the output of a real `thesislib run`; an experiment without "
-        "such a run reads *not run*. Smoke-scale runs on procedural or bundled data are different "
-        "experiments with their own ids: their numbers are on the chapter pages, and a recorded one "
-        "is listed under its chapter's table as a run without a printed counterpart.",
+        "Each row is an experiment of a source document: the numbers it prints (its headline metrics; "
+        "the dropdown under each table has every printed number) beside this repository's numbers for "
+        "the same experiment and metric. This repository's column is read from `results/`, which only "
+        "`thesislib record` writes, from the output of a real `thesislib run`, with the scale, hardware "
+        "and commit of that run; an experiment without such a run reads *not run*. Smoke-scale runs on "
+        "procedural or bundled data are different experiments with their own ids: their numbers are on "
+        "the chapter pages, and a recorded one is listed under its chapter as a run without a printed "
+        "counterpart.",
         "",
     ]
     for part in PARTS:
@@ -34,21 +75,7 @@ def dashboard_markdown() -> str:
             continue
         out += [f"## {part.author}: {part.title}", ""]
         for chapter in chapters:
-            rows = []
-            for row in replication_rows(chapter.id):
-                ours = row.ours
-                rows.append([row.paper.label, metric_label(chapter.id, row.paper.metric), row.paper.source,
-                             f"{row.paper.value:.2f}", row.ours_text,
-                             ours.scale if ours else "–", ours.hardware if ours else "–",
-                             ours.commit if ours else "–"])
-            out += [f"### {chapter.title}", "",
-                    markdown_table(rows, ["experiment", "metric", "source", "paper", "this repository",
-                                          "scale", "hardware", "commit"]), ""]
-            extra = unmatched_results(chapter.id)
-            if extra:
-                rows = [[r.experiment, r.metric, f"{r.value:.2f}", r.scale, r.hardware, r.commit] for r in extra]
-                out += ["Recorded runs without a printed counterpart:", "",
-                        markdown_table(rows, ["experiment", "metric", "value", "scale", "hardware", "commit"]), ""]
+            out += [f"### {chapter.title}", "", *_chapter_tables(chapter.id)]
     planned = [c for c in CHAPTERS if not paper_numbers(c.id)]
     if planned:
         out += ["## Chapters without numbers yet", "",

@@ -48,3 +48,17 @@ def test_paper_numbers_are_well_formed():
     keys = [(n.experiment, n.metric) for n in numbers]
     assert len(keys) == len(set(keys))
     assert all(n.source and n.label for n in numbers)
+
+
+def test_dashboard_shows_recorded_number_with_provenance(tmp_path, monkeypatch):
+    from thesislib import bookgen
+
+    monkeypatch.setenv("THESISLIB_RESULTS", str(tmp_path / "results"))
+    text = bookgen.dashboard_markdown()
+    assert "| CIFAR-10, WRN-40-14, 300 epochs, G-softmax | Table I | top-1 error 3.36 | not run |" in text
+    run = _fake_run(tmp_path / "runs" / "20260101-000000-full",
+                    {"cifar10/wrn-40-14/gsoftmax": {"top1_error": {"mean": 3.41, "std": 0.05, "n": 3}}})
+    record_run(run, root=tmp_path / "results")
+    text = bookgen.dashboard_markdown()
+    assert ("| CIFAR-10, WRN-40-14, 300 epochs, G-softmax | Table I | top-1 error 3.36 | "
+            "top-1 error 3.41 ± 0.05 (3 seeds) | full | GPU X | abcdef1234 |") in text

@@ -37,6 +37,7 @@ class PaperNumber:
     metric: str
     value: float
     lower_is_better: bool
+    headline: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def paper_numbers(chapter: str) -> list[PaperNumber]:
         for metric, value in exp["metrics"].items():
             meta = metrics_meta.get(metric, {})
             numbers.append(PaperNumber(chapter, exp["id"], exp["label"], exp["source"], metric,
-                                       float(value), bool(meta.get("lower_is_better", False))))
+                                       float(value), bool(meta.get("lower_is_better", False)),
+                                       bool(meta.get("headline", False))))
     return numbers
 
 
