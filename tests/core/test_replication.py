@@ -62,3 +62,12 @@ def test_dashboard_shows_recorded_number_with_provenance(tmp_path, monkeypatch):
     text = bookgen.dashboard_markdown()
     assert ("| CIFAR-10, WRN-40-14, 300 epochs, G-softmax | Table I | top-1 error 3.36 | "
             "top-1 error 3.41 ± 0.05 (3 seeds) | full | GPU X | abcdef1234 |") in text
+
+
+def test_summarize_seeds_schema():
+    from thesislib.replication import summarize_seeds
+
+    out = summarize_seeds({"a": [{"m": 1.0, "k": 2.0}, {"m": 3.0, "k": 2.0}], "b": [{"m": 5.0}]})
+    assert out["a"]["m"] == {"mean": 2.0, "std": pytest.approx(2 ** 0.5), "n": 2}
+    assert out["a"]["k"] == {"mean": 2.0, "std": 0.0, "n": 2}
+    assert out["b"] == {"m": 5.0}

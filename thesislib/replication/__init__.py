@@ -15,11 +15,14 @@ Two sources, never mixed:
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from thesislib.paths import results_root
@@ -128,6 +131,33 @@ def unmatched_results(chapter: str, root: Path | None = None) -> list[RecordedRe
     """Recorded results with no paper counterpart (e.g. recorded smoke runs on procedural data)."""
     keys = {(p.experiment, p.metric) for p in paper_numbers(chapter)}
     return [r for r in recorded_results(chapter, root) if (r.experiment, r.metric) not in keys]
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; NaN for a single value) of a run's seeds."""
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else math.nan)
+
+
+def summarize_seeds(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> dict[str, dict[str, Any]]:
+    """The ``experiments`` part of a ``metrics.json`` from per-seed metrics.
+
+    ``runs`` maps an experiment id to one ``{metric: value}`` per seed (or replicate). A metric
+    measured once is stored as a plain value, several times as ``{"mean", "std", "n"}`` (sample
+    standard deviation), which is what :func:`recorded_results` and the dashboard read.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for experiment, seeds in runs.items():
+        entry: dict[str, Any] = {}
+        for metric in seeds[0]:
+            values = [s[metric] for s in seeds if metric in s]
+            if len(values) == 1:
+                entry[metric] = values[0]
+            else:
+                mean, sd = mean_sd(values)
+                entry[metric] = {"mean": mean, "std": sd, "n": len(values)}
+        out[experiment] = entry
+    return out
 
 
 def record_run(run_dir: str | Path, root: Path | None = None) -> Path:

@@ -82,8 +82,10 @@ def test_smoke_pipeline_on_a_few_scenes():
             assert row["corloc_after"] == row["corloc_before"] and row["pixel_iou_after"] == row["pixel_iou_before"]
     human = smoke.annotate_scenes(prep, "human", {"boat": [0]})
     assert human.distractors() == {"boat": [0]}
-    record = smoke.results_record([result])
-    assert record["scenes/boat/gap+micro"]["corloc"]["n"] == 1
+    record = smoke.results_record([result])   # one seed: plain values, in percent
+    assert record["scenes/boat/gap+micro"]["corloc"] == 100.0 * result.metrics["boat"]["corloc_after"]
+    two = smoke.results_record([result, result])
+    assert two["scenes/boat/gap+micro"]["corloc"]["n"] == 2 and two["scenes/boat/gap+micro"]["corloc"]["std"] == 0.0
     images, cams, heat = smoke.annotation_examples(prep, "boat", 4)
     assert images.shape[0] == 4 and heat.shape[:2] == (4, prep.clusterings["boat"].k) and cams.shape == (4, 16, 16)
 

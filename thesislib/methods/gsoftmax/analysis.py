@@ -27,6 +27,7 @@ from thesislib.eval import average_precision, multilabel_prf, paired_ttest, pear
 from thesislib.methods.gsoftmax.gradients import autograd_gradients, corrected_gradients, paper_gradients
 from thesislib.methods.gsoftmax.losses import gsoftmax_predict, multilabel_scores, split_pos_neg
 from thesislib.methods.gsoftmax.measures import empirical_measures, empirical_measures_multilabel, learned_measures
+from thesislib.replication import mean_sd, summarize_seeds
 
 if TYPE_CHECKING:
     from thesislib.methods.gsoftmax.train import GSoftmaxResult
@@ -130,27 +131,10 @@ def baseline_id(results: Sequence[GSoftmaxResult], method: str = "softmax") -> s
     raise ValueError(f"no {method} run among the results")
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; NaN for a single value)."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
-
-
 def aggregate(results: Sequence[GSoftmaxResult]) -> dict[str, dict[str, Any]]:
     """``{id: {metric: {"mean", "std", "n"}}}`` over seeds (a plain value where there is one seed),
     the ``experiments`` part of the chapter's ``metrics.json``."""
-    out: dict[str, dict[str, Any]] = {}
-    for eid, runs in group_by_id(results).items():
-        entry: dict[str, Any] = {}
-        for metric in runs[0].metrics:
-            values = [r.metrics[metric] for r in runs]
-            if len(values) == 1:
-                entry[metric] = values[0]
-            else:
-                mean, sd = mean_sd(values)
-                entry[metric] = {"mean": mean, "std": sd, "n": len(values)}
-        out[eid] = entry
-    return out
+    return summarize_seeds({eid: [r.metrics for r in runs] for eid, runs in group_by_id(results).items()})
 
 
 def format_mean_sd(values: Sequence[float], fmt: str = ".2f") -> str:

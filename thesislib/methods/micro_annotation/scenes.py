@@ -33,6 +33,7 @@ from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patte
                                                          normalize_patterns, region_fraction)
 from thesislib.methods.micro_annotation.regions import component_boxes, localize
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
+from thesislib.replication import summarize_seeds
 from thesislib.methods.micro_annotation.train import build_cam_classifier, train_cam_classifier
 from thesislib.nn import CAMClassifier
 from thesislib.repro import seed_everything
@@ -233,11 +234,11 @@ def results_record(evals: Sequence[SceneEval]) -> dict[str, dict[str, dict[str, 
     """``experiments`` for :func:`~thesislib.notebook.save_run`: ``scenes/<class>/gap``,
     ``scenes/<class>/gap+micro`` and ``scenes/<class>/gap+region-oracle`` (the deletion bound of
     :class:`SceneEval`) with ``{metric: {"mean", "std", "n"}}`` (fractions in percent)."""
-    summary = summarize(evals)
-    experiments: dict[str, dict[str, dict[str, float]]] = {}
-    for name, stats in summary.items():
+    runs: dict[str, list[dict[str, float]]] = {}
+    for name in summarize(evals):
         for tag, exp in (("before", "gap"), ("after", "gap+micro"), ("bound", "gap+region-oracle")):
-            experiments[f"scenes/{name}/{exp}"] = {
-                metric: {"mean": 100.0 * stats[f"{metric}_{tag}"][0], "std": 100.0 * stats[f"{metric}_{tag}"][1],
-                         "n": len(evals)} for metric in METRICS}
-    return experiments
+            runs[f"scenes/{name}/{exp}"] = [
+                {metric: 100.0 * e.metrics[name][f"{metric}_{tag}"] for metric in METRICS
+                 if f"{metric}_{tag}" in e.metrics[name] and not np.isnan(e.metrics[name][f"{metric}_{tag}"])}
+                for e in evals if name in e.metrics]
+    return summarize_seeds({eid: seeds for eid, seeds in runs.items() if seeds and seeds[0]})

@@ -23,7 +23,6 @@ measured *after* the test-time CRF (Fig. 2.3); ``miou_nocrf`` / ``fg_fraction_no
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from thesislib.methods.sec.data import SECData
 from thesislib.methods.sec.localization import CueMaps
 from thesislib.methods.sec.train import (SECConfig, check_inputs, cue_stats, evaluate_config, get_cues, load_data,
                                          train_localizer_for, train_sec)
+from thesislib.replication import mean_sd, summarize_seeds
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "seed": {"expand_loss": False, "constrain_loss": False},
@@ -262,11 +262,6 @@ def run_ablations(params: SECNotebookParams, device: torch.device, first: Replic
 # aggregation and the statements
 # ---------------------------------------------------------------------------------------------
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    values = [float(v) for v in values]
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
-
-
 def format_mean_sd(values: Sequence[float], fmt: str = ".1f") -> str:
     mean, sd = mean_sd(values)
     return format(mean, fmt) if math.isnan(sd) else f"{mean:{fmt}} ± {sd:{fmt}}"
@@ -285,18 +280,7 @@ def aggregate(results: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[RunResult]] = {}
     for r in results:
         groups.setdefault(r.experiment, []).append(r)
-    out: dict[str, dict[str, Any]] = {}
-    for eid, runs in groups.items():
-        entry: dict[str, Any] = {}
-        for metric in runs[0].metrics:
-            values = [r.metrics[metric] for r in runs if metric in r.metrics]
-            if len(values) == 1:
-                entry[metric] = values[0]
-            else:
-                mean, sd = mean_sd(values)
-                entry[metric] = {"mean": mean, "std": sd, "n": len(values)}
-        out[eid] = entry
-    return out
+    return summarize_seeds({eid: [r.metrics for r in runs] for eid, runs in groups.items()})
 
 
 def summary_rows(results: Sequence[RunResult], names: Sequence[str],
