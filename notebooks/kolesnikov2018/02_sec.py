@@ -95,6 +95,7 @@ weights_path = ""         # DeepLab: local torchvision VGG16 state dict (vgg16-3
 cue_source = "cam"        # cam (train a localizer) | file (the released localization_cues.pickle)
 cue_path = ""
 cue_list = ""             # the released training/input_list.txt
+foreground_cue_file = ""  # VOC: .npz of foreground cue maps per image id (micro-annotation's cues_after.npz)
 localizer = "small"       # small | vgg16 (the released foreground localization net)
 localizer_iterations = 150
 localizer_batch_size = 32
@@ -644,13 +645,17 @@ tnb.show_table(rep_rows, ["experiment", "metric", "thesis", "this repository", "
 # thesislib run sec --scale full -p weights_path=... -p cue_source=file \
 #     -p cue_path=SEC/training/localization_cues/localization_cues.pickle.gz -p cue_list=SEC/training/input_list.txt
 # thesislib run sec --scale full -p weights_path=... -p "ablations=[sec,sec-gmp,sec-gap]"   # Fig. 2.6
+# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=.../cues_after.npz  # chapter 3
 # thesislib record runs/sec/<stamp>-full
 # ```
 #
 # The first computes the cues with the released localization architecture trained here (its training
 # settings are in the thesis's tech report, not in the thesis, so ours are a choice); the second uses
 # the released precomputed cues (the file maps indices of `input_list.txt` to (class, row, col) seeds
-# on 41×41 and is read with a restricted unpickler). The thesis trains for 7–8 hours on a TITAN-X.
+# on 41×41 and is read with a restricted unpickler). The fourth is the VOC experiment of chapter 3: the
+# foreground cues are replaced by the micro-annotated ones that `thesislib run micro_annotation --scale
+# full_voc` writes (`cues_after.npz`; `cues_before.npz` for the paired baseline), the background cues stay
+# SEC's, and a location both claim is dropped. The thesis trains for 7–8 hours on a TITAN-X.
 # A run that departs from the protocol (fewer iterations, random initialisation, a partial val set) is
 # stored under an id that names the departures, e.g. `voc12-val/deeplab-largefov/sec[iterations=2,random-init]`,
 # so it can never fill the thesis's row. The library entry point does the same without the notebook:

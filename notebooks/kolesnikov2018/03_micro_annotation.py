@@ -483,7 +483,14 @@ if SMOKE:
 # * how well a person annotates, as opposed to the oracle.
 #
 # Those need the full configs and the real datasets. The cell below runs them when
-# `data="ilsvrc"` or `data="voc"`.
+# `data="ilsvrc"` or `data="voc"`. The VOC run stops at the cues (`cues_before.npz`,
+# `cues_after.npz`); the thesis's mIoU then comes from training SEC twice on them, once per file:
+#
+# ```
+# thesislib run micro_annotation --scale full_voc
+# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_before.npz
+# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_after.npz
+# ```
 
 # %% [markdown]
 # ## Full scale (ILSVRC or VOC)

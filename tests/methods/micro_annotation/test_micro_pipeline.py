@@ -135,6 +135,12 @@ def test_voc_pipeline_end_to_end_on_the_fixture(tmp_path, monkeypatch):
     assert len(cues.files) > 0
     cue = cues[cues.files[0]]
     assert cue.shape == (41, 41) and cue.dtype == np.uint8 and cue.max() <= 20
+    # the files are SEC's foreground_cue_file: one map for every trainaug id SEC trains on
+    from thesislib.methods.sec.cue_file import read_foreground_cues
+    from thesislib.methods.sec.train import load_data, sec_config
+    sec_data = load_data(sec_config(data="voc", voc_root=str(tmp_path / "voc"), sbd_root=str(tmp_path / "sbd"),
+                                    network="deeplab_largefov", image_size=321))
+    assert read_foreground_cues(out / "cues_before.npz", sec_data.train_ids).shape == (len(sec_data.train), 41, 41)
     assert json.loads((out / "annotation.json").read_text())["format"] == 1
 
 

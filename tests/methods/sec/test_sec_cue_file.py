@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from thesislib.data.integrity import DatasetCorruptError
-from thesislib.methods.sec.cue_file import (cues_for_ids, load_cues, read_cue_file, read_input_list, write_cue_file,
-                                           write_input_list)
+from thesislib.methods.sec.cue_file import (cues_for_ids, load_cues, read_cue_file, read_foreground_cues,
+                                           read_input_list, write_cue_file, write_input_list)
 from thesislib.methods.sec.losses import NO_CUE
 
 
@@ -92,3 +92,37 @@ def test_malicious_and_corrupt_files_are_refused(tmp_path):
         cues_for_ids(out_of_range, ["x"])
     with pytest.raises(DatasetCorruptError, match="no entry"):
         cues_for_ids({}, ["x"])
+
+
+def test_foreground_cue_maps_are_read_by_id_and_resized(tmp_path):
+    rng = np.random.default_rng(0)
+    maps = {f"2008_00000{i}": rng.integers(0, 21, size=(41, 41)).astype(np.uint8) for i in range(3)}
+    path = tmp_path / "cues_after.npz"
+    np.savez_compressed(path, **maps)
+    ids = ["2008_000002", "2008_000000"]
+    got = read_foreground_cues(path, ids)
+    assert got.dtype == np.uint8 and got.shape == (2, 41, 41)
+    np.testing.assert_array_equal(got[0], maps["2008_000002"])
+    np.testing.assert_array_equal(got[1], maps["2008_000000"])
+    small = read_foreground_cues(path, ids, size=21)   # nearest neighbour: every value is one of the map's
+    assert small.shape == (2, 21, 21) and set(np.unique(small[0])) <= set(np.unique(maps["2008_000002"]))
+    np.testing.assert_array_equal(small[0, 0, 0], maps["2008_000002"][0, 0])
+
+
+def test_foreground_cue_file_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cues_after.npz"):
+        read_foreground_cues(tmp_path / "missing.npz", ["a"])
+    path = tmp_path / "c.npz"
+    np.savez(path, a=np.zeros((4, 4), np.uint8), b=np.full((4, 4), 21, np.uint8), c=np.zeros((2, 4, 4), np.uint8),
+             d=np.zeros((4, 4), np.float32))
+    with pytest.raises(KeyError, match="1 of 2 .*'zz'"):
+        read_foreground_cues(path, ["a", "zz"], size=4)
+    with pytest.raises(DatasetCorruptError, match="outside 0..20"):
+        read_foreground_cues(path, ["b"], size=4)
+    for bad in ("c", "d"):
+        with pytest.raises(DatasetCorruptError, match="expected an integer"):
+            read_foreground_cues(path, [bad], size=4)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DatasetCorruptError):
+        read_foreground_cues(broken, ["a"], size=4)

@@ -9,7 +9,7 @@ from scipy import ndimage
 from torch import nn
 
 from thesislib.methods.sec.cues import (background_cues, combine_cues, conflicts, cue_statistics, downsample_masks,
-                                        foreground_cues, median_filter3, saliency_map)
+                                        foreground_cues, median_filter3, replace_foreground, saliency_map)
 from thesislib.methods.sec.losses import NO_CUE
 
 
@@ -115,3 +115,16 @@ def test_layer_saliency_is_taken_before_an_inplace_relu():
     assert (relu_mask == 0).any()  # the test would be vacuous without negative pre-activations
     with pytest.raises(ValueError, match="no layer"):
         saliency_map(model, x, layer="nosuch")
+
+
+def test_replace_foreground_keeps_background_and_drops_conflicts():
+    n = NO_CUE
+    cues = torch.tensor([[[0, 0, 3], [n, 3, 7]]], dtype=torch.uint8)      # (1, 2, 3)
+    fg = torch.tensor([[[0, 5, 0], [2, 0, 0]]], dtype=torch.uint8)
+    out = replace_foreground(cues, fg)
+    # (0,0): background kept; (0,1): background claimed by fg class 5 -> dropped; (0,2): old fg 3 gone;
+    # (1,0): new fg 2; (1,1) and (1,2): old fg gone, nothing new
+    assert out.tolist() == [[[0, n, n], [2, n, n]]] and out.dtype == torch.uint8
+    assert torch.equal(replace_foreground(cues, torch.zeros_like(cues)), torch.where(cues == 0, cues, torch.full_like(cues, n)))
+    with pytest.raises(ValueError, match="differ"):
+        replace_foreground(cues, fg[:, :1])

@@ -181,3 +181,43 @@ def test_full_path_cam_cues_with_the_vgg_localizer(voc_root):
         warnings.simplefilter("ignore")
         model, _ = train_sec(config, cues, DEVICE, data)
     assert "miou_crf" not in evaluate_config(model, data, config, DEVICE)
+
+
+def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root, tmp_path):
+    """The chapter 3 chain: foreground cues from micro-annotation's .npz (41 x 41, resized to the
+    7 x 7 masks here), background from the released-format cue file; the experiment id says so."""
+    from thesislib.methods.sec.experiments import experiment_id
+
+    base = dict(data="voc", network="deeplab_largefov", image_size=49, iterations=1, batch_size=2,
+                max_eval_images=1, test_crf=False)
+    data = load_data(sec_config(**base))
+    ids, side = data.train_ids, 7
+    entries = []
+    for i in range(len(ids)):
+        cue_map = np.full((side, side), NO_CUE, dtype=np.uint8)
+        cue_map[0, :] = 0                   # background row
+        cue_map[3, 3] = 1                   # foreground the file's cues would give
+        entries.append(([1], cue_map))
+    cue_path = write_cue_file(tmp_path / "cues.pickle.gz", entries)
+    list_path = write_input_list(tmp_path / "input_list.txt", ids)
+    fg = np.zeros((41, 41), np.uint8)
+    fg[-6:, -6:] = 5                        # bottom-right corner, class 5
+    fg[:6, :6] = 9                          # top-left corner, on the background row: conflict
+    npz = tmp_path / "cues_after.npz"
+    np.savez_compressed(npz, **{i: fg for i in ids})
+    config = sec_config(**base, cue_source="file", cue_path=str(cue_path), cue_list=str(list_path),
+                        foreground_cue_file=str(npz))
+    cues = get_cues(config, data, DEVICE).cues
+    assert cues.shape == (len(ids), side, side)
+    assert (cues[:, 3, 3] == NO_CUE).all() and (cues[:, -1, -1] == 5).all()
+    assert (cues[:, 0, 0] == NO_CUE).all() and (cues[:, 0, -1] == 0).all()
+    assert experiment_id(config, "sec").endswith(",foreground=cues_after]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, history = train_sec(config, cues, DEVICE, data)
+    assert history.last()["step"] == 1
+    with pytest.raises(FileNotFoundError, match="full_voc"):
+        from thesislib.methods.sec.train import check_inputs
+        check_inputs(sec_config(**base, foreground_cue_file=str(tmp_path / "nosuch.npz")))
+    with pytest.raises(ConfigError, match="data='voc'"):
+        sec_config(foreground_cue_file=str(npz))

@@ -2,8 +2,9 @@
 
 The thesis clusters the patterns of the 20 VOC classes, annotates them (boat and train had
 significant distractors), and *retrains SEC on the improved localization score maps*. This module
-produces and measures those maps; retraining SEC on them is the SEC chapter's step (its library
-takes foreground cues), see ``configs/micro_annotation/full_voc.yaml``.
+produces and measures those maps; retraining SEC on them is the SEC chapter's step: its
+``foreground_cue_file`` parameter takes the ``.npz`` written here (step 4), see
+``configs/micro_annotation/full_voc.yaml``.
 
 1. The CAM classifier (``cam_vgg16`` by default at full scale): ``weights_path`` and/or trained
    here on *trainaug* with image-level labels (one sigmoid per class).

@@ -14,6 +14,10 @@ the locations (9.8% background, 14.2% foreground) and no location carries two cl
 allowed, so a tampered file cannot run code) and :func:`cues_for_ids` turns it into cue label
 maps (N, 41, 41) aligned with a dataset's ids. :func:`write_cue_file` writes the same byte-level
 layout as the Python 2 original (fixtures, or cues computed here for the released Caffe code).
+
+:func:`read_foreground_cues` reads foreground cue maps keyed by image id from an ``.npz`` (the
+micro-annotated cues of thesis chapter 3), which :class:`~thesislib.methods.sec.train.SECConfig`
+puts in place of its cues' foreground (``foreground_cue_file``).
 """
 
 from __future__ import annotations
@@ -153,6 +157,56 @@ def load_cues(path: str | Path, input_list: str | Path, ids: Sequence[str] | Non
               size: int = 41) -> CueSet:
     """:func:`read_cue_file` + :func:`read_input_list` + :func:`cues_for_ids` in one call."""
     return cues_for_ids(read_cue_file(path), read_input_list(input_list), ids, size=size, path=path)
+
+
+# ---------------------------------------------------------------------------------------------
+# foreground cue maps keyed by image id (micro-annotation's cues_before.npz / cues_after.npz)
+# ---------------------------------------------------------------------------------------------
+
+FOREGROUND_DATASET = "foreground cue maps"
+
+
+def read_foreground_cues(path: str | Path, ids: Sequence[str], size: int = 41,
+                         num_labels: int = 21) -> np.ndarray:
+    """Foreground cue maps uint8 (N, size, size) for ``ids`` from an ``.npz`` of one map per image id.
+
+    Each entry ``<image id>`` is an integer (h, w) map with 0 = no foreground cue and c = VOC
+    class c (1 .. ``num_labels`` - 1): the files :mod:`thesislib.methods.micro_annotation.voc`
+    writes (41 x 41). Maps of another side are resized to ``size`` by nearest neighbour. A missing
+    file, an id without a map, or a map that is not such a label map is an error naming it.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"foreground cue file {path} does not exist (an .npz with one (h, w) uint8 map per "
+                                "image id, 0 = none, c = class c: cues_after.npz of the micro-annotation VOC run)")
+    from thesislib.data.voc import resize_mask
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+        keys = set(archive.files)
+    except Exception as err:  # noqa: BLE001 (zip and format errors all mean "corrupt")
+        raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"{type(err).__name__}: {err}") from err
+    missing = [i for i in ids if i not in keys]
+    if missing:
+        raise KeyError(f"{path}: {len(missing)} of {len(ids)} training image(s) have no foreground cue map, "
+                       f"e.g. {missing[:3]} (was it written for the same split?)")
+    out = np.zeros((len(ids), size, size), dtype=np.uint8)
+    with archive:
+        for row, image_id in enumerate(ids):
+            try:
+                cue = archive[image_id]
+            except Exception as err:  # noqa: BLE001
+                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r}: {err}") from err
+            if cue.ndim != 2 or not np.issubdtype(cue.dtype, np.integer):
+                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r} is {cue.dtype} "
+                                          f"{cue.shape}, expected an integer (h, w) map")
+            if cue.size and (cue.min() < 0 or cue.max() >= num_labels):
+                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r} has values outside "
+                                          f"0..{num_labels - 1}")
+            if cue.shape != (size, size):
+                cue = resize_mask(cue.astype(np.int64), size).numpy()
+            out[row] = cue
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -134,6 +134,25 @@ def combine_cues(fg: Tensor, bg: Tensor) -> Tensor:
     return torch.where(claims == 1, label, torch.full_like(label, NO_CUE)).to(torch.uint8)
 
 
+def replace_foreground(cues: Tensor, foreground: Tensor) -> Tensor:
+    """Swap the foreground part of cue label maps for another source's, keeping the background.
+
+    ``cues`` uint8 (B, h, w) (:func:`combine_cues`: 0 = background, c = class c, 255 = none);
+    ``foreground`` integer (B, h, w): 0 = no foreground cue, c = class c (e.g. the micro-annotated
+    cues of thesis section 3.4). The result keeps ``cues``' background locations, drops its
+    foreground ones, and seeds class c where ``foreground`` says c; a location that both keep as
+    background and ``foreground`` claims is dropped (255), as :func:`combine_cues` drops conflicts.
+    """
+    if cues.shape != foreground.shape:
+        raise ValueError(f"cue maps {tuple(cues.shape)} and foreground maps {tuple(foreground.shape)} differ")
+    fg = foreground.to(torch.int64)
+    background = cues == 0
+    out = torch.full_like(fg, NO_CUE)
+    out = torch.where(background & (fg == 0), torch.zeros_like(fg), out)
+    out = torch.where(~background & (fg > 0), fg, out)
+    return out.to(torch.uint8)
+
+
 def conflicts(fg: Tensor, bg: Tensor) -> Tensor:
     """Number of locations per image claimed more than once, (B,) int64."""
     return ((fg.sum(dim=1) + bg.to(torch.int64)) > 1).flatten(1).sum(dim=1)

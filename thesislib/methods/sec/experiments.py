@@ -89,6 +89,7 @@ class SECNotebookParams:
     cue_source: Literal["cam", "file"] = "cam"
     cue_path: str = ""
     cue_list: str = ""
+    foreground_cue_file: str = ""
     localizer: Literal["small", "vgg16"] = "small"
     localizer_iterations: int = 150
     localizer_batch_size: int = 32
@@ -148,6 +149,8 @@ def deviations(config: SECConfig) -> list[str]:
         out.append(f"max_eval_images={config.max_eval_images}")
     if not config.test_crf:
         out.append("no-test-crf")
+    if config.foreground_cue_file:
+        out.append(f"foreground={Path(config.foreground_cue_file).stem}")
     return out
 
 

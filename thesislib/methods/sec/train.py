@@ -37,8 +37,8 @@ from thesislib.crf import DenseCRFParams, dense_crf, unary_from_probabilities
 from thesislib.data.voc import denormalize_image
 from thesislib.engine import History, StepDecay, Trainer, TrainConfig, fit, make_scheduler
 from thesislib.eval.segmentation import SegmentationConfusion
-from thesislib.methods.sec.cue_file import load_cues
-from thesislib.methods.sec.cues import cue_statistics, downsample_masks
+from thesislib.methods.sec.cue_file import load_cues, read_foreground_cues
+from thesislib.methods.sec.cues import cue_statistics, downsample_masks, replace_foreground
 from thesislib.methods.sec.data import SECData, TensorItems, load_scenes, load_voc
 from thesislib.methods.sec.localization import (CueConfig, CueMaps, LocalizerConfig, build_localizer,
                                                 compute_cues, train_localizer)
@@ -64,7 +64,10 @@ class SECConfig:
     with a warning).
     Cues: ``cue_source`` ``"cam"`` (train a localizer: ``localizer`` ``"small"`` / ``"vgg16"``
     for ``localizer_iterations``) or ``"file"`` (``cue_path`` + ``cue_list``: the released
-    pickle and input list); ``cam_tau``, ``bg_fraction``, ``saliency_*``.
+    pickle and input list); ``cam_tau``, ``bg_fraction``, ``saliency_*``. ``foreground_cue_file``
+    (VOC only): an ``.npz`` of foreground cue maps per image id (the micro-annotated cues of
+    thesis section 3.4) that replaces the foreground of those cues, keeping their background
+    (:func:`~thesislib.methods.sec.cues.replace_foreground`).
     Loss: ``seed_loss`` / ``expand_loss`` / ``constrain_loss`` switches, ``pooling``; decays
     ``d_plus`` / ``d_bg`` (0 = solve the thesis's rule for the mask size with ``fg_mass_fraction``
     / ``bg_mass_fraction``), ``d_minus``; ``prob_floor`` / ``q_floor`` (0 = off); CRF:
@@ -97,6 +100,7 @@ class SECConfig:
     cue_source: Literal["cam", "file"] = "cam"
     cue_path: str = ""
     cue_list: str = ""
+    foreground_cue_file: str = ""
     localizer: Literal["small", "vgg16"] = "small"
     localizer_iterations: int = 150
     localizer_batch_size: int = 32
@@ -159,6 +163,8 @@ class SECConfig:
         if self.cue_source == "file" and not (self.cue_path and self.cue_list):
             raise ConfigError("SECConfig: cue_source='file' needs cue_path (localization_cues.pickle[.gz]) "
                               "and cue_list (input_list.txt)")
+        if self.foreground_cue_file and self.data != "voc":
+            raise ConfigError("SECConfig: foreground_cue_file (maps keyed by VOC image ids) needs data='voc'")
         for name in ("d_plus", "d_minus", "d_bg"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"SECConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -228,6 +234,11 @@ def check_inputs(config: SECConfig) -> None:
                 raise FileNotFoundError(f"SECConfig.{name} = {path} does not exist (the released code ships "
                                         "training/localization_cues/localization_cues.pickle.gz and "
                                         "training/input_list.txt)")
+    if config.foreground_cue_file and not Path(config.foreground_cue_file).expanduser().is_file():
+        raise FileNotFoundError(f"SECConfig.foreground_cue_file = {config.foreground_cue_file} does not exist "
+                                "(cues_after.npz or cues_before.npz of a micro-annotation VOC run, written to "
+                                "runs/micro_annotation/<stamp>-full_voc/ by thesislib run micro_annotation "
+                                "--scale full_voc)")
 
 
 def localizer_config(config: SECConfig) -> LocalizerConfig:
@@ -252,7 +263,18 @@ def train_localizer_for(config: SECConfig, data: SECData, device: torch.device) 
 def get_cues(config: SECConfig, data: SECData, device: torch.device,
              localizer: nn.Module | None = None) -> CueMaps:
     """Cue maps for ``data.train``: from the released file (``cue_source="file"``) or from a CAM
-    localizer (trained here unless given)."""
+    localizer (trained here unless given); with ``foreground_cue_file``, their foreground replaced by
+    that file's maps."""
+    cues = _source_cues(config, data, device, localizer)
+    if not config.foreground_cue_file:
+        return cues
+    if data.train_ids is None:
+        raise ConfigError("foreground_cue_file needs VOC data (the file is keyed by VOC image ids)")
+    foreground = read_foreground_cues(config.foreground_cue_file, data.train_ids, size=config.mask_side)
+    return CueMaps(replace_foreground(cues.cues, torch.from_numpy(foreground)), cues.conflicts)
+
+
+def _source_cues(config: SECConfig, data: SECData, device: torch.device, localizer: nn.Module | None) -> CueMaps:
     size = (config.mask_side, config.mask_side)
     if config.cue_source == "file":
         ids = data.train_ids
