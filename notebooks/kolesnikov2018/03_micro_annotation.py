@@ -226,8 +226,8 @@ if SMOKE:
 # **To annotate yourself**, re-run the notebook with `annotator="human"` and your choices in
 # `distractors`, e.g. `{"boat": [0], "train": [1]}`. The cluster numbers are the panel titles.
 # The clustering is seeded, so the numbers stay the same on every run with the same `seed`.
-# With ipywidgets installed, `annotation_widget(prep.clusterings)` shows a checkbox panel that
-# returns the same mapping.
+# In JupyterLab (`make lab` installs ipywidgets), `panel, read = annotation_widget(prep.clusterings)`
+# shows a checkbox panel; after ticking, `read()` returns the same mapping for `human_annotation`.
 
 # %%
 if SMOKE:

@@ -92,3 +92,18 @@ def test_widget_needs_ipywidgets_and_returns_the_same_mapping(monkeypatch):
     checkboxes = [c for c in panel.children[0].children if hasattr(c, "value") and c.value is not None]
     checkboxes[1].value = True
     assert read() == {"boat": [1]}
+
+
+def test_widget_with_real_ipywidgets_reads_the_ticked_boxes():
+    widgets = pytest.importorskip("ipywidgets")   # in the test extra; skipped only outside `make test`
+    clusterings = {"boat": _result([0, 1, 2], 3), "train": _result([0, 1], 2)}
+    panel, read = annotation_widget(clusterings)
+    assert isinstance(panel, widgets.VBox) and len(panel.children) == 2
+    boxes = {row.children[0].value.split(":")[0]: [c for c in row.children[1:] if isinstance(c, widgets.Checkbox)]
+             for row in panel.children}
+    assert [len(b) for b in boxes.values()] == [3, 2] and read() == {}
+    boxes["boat"][2].value = True
+    boxes["train"][0].value = True
+    assert read() == {"boat": [2], "train": [0]}
+    boxes["train"][0].value = False
+    assert read() == {"boat": [2]}
