@@ -25,6 +25,35 @@ def build() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
 
+class WithUnusedHead(torch.nn.Module):
+    """The testkit MLP plus a head that never reaches the loss (DDP must be told)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = MLP(dropout=0.0)
+        self.unused = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def unused_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    """Trains :class:`WithUnusedHead` under DDP with ``ddp_find_unused_parameters``; rank 0 saves
+    the final parameters."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    device = init_distributed("cpu")
+    torch.manual_seed(0)
+    model = WithUnusedHead()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    fit(model, optimizer, RegressionSet(16, noise=0.05), regression_step,
+        TrainConfig(epochs=1, batch_size=8, progress="none", seed=1, ddp_find_unused_parameters=True), device)
+    if is_main_process():
+        torch.save(model.state_dict(), Path(out_dir) / "unused.pt")
+    cleanup()
+
+
 def ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from engine_ddp_worker import DDP_CONFIG, build, ddp_worker
+from engine_ddp_worker import DDP_CONFIG, WithUnusedHead, build, ddp_worker, unused_worker
 from engine_testkit import RegressionSet, regression_step
 
 from thesislib.engine import LaunchError, TrainConfig, fit, launch, list_checkpoints
@@ -47,6 +47,17 @@ def test_two_process_ddp_matches_single_process(tmp_path: Path, capfd: pytest.Ca
     # only rank 0 logs and checkpoints: one line per record, checkpoints at epoch ends (5 steps/epoch)
     assert sum(line.startswith("epoch ") for line in output.splitlines()) == len(history.train) == 6
     assert [p.name for p in list_checkpoints(tmp_path / "ckpt")] == ["step_0000000005.pt", "step_0000000010.pt"]
+
+
+def test_ddp_with_unused_parameters_trains_when_told(tmp_path: Path) -> None:
+    """2 steps with a head outside the loss: DDP needs ``find_unused_parameters`` (without it the
+    second step raises); the head stays at its initial values, the body trains."""
+    mp.start_processes(unused_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, start_method="fork")
+    state = torch.load(tmp_path / "unused.pt", weights_only=True)
+    torch.manual_seed(0)
+    initial = WithUnusedHead().state_dict()
+    torch.testing.assert_close(state["unused.weight"], initial["unused.weight"])
+    assert not torch.equal(state["body.net.0.weight"], initial["body.net.0.weight"])
 
 
 def test_launch_runs_torchrun_and_reports_failures() -> None:

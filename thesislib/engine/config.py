@@ -31,6 +31,9 @@ class TrainConfig:
     CPU runs are fp32. ``max_steps`` caps the total number of optimiser steps over all
     epochs. ``checkpoint_every`` is in optimiser steps; a checkpoint is also written at
     every epoch end and when training stops, whenever ``checkpoint_dir`` is set.
+    ``ddp_find_unused_parameters`` is passed to ``DistributedDataParallel`` for models whose
+    forward pass leaves some parameters out of the loss (e.g. a head used on alternate steps);
+    it costs an extra graph traversal per step, so it is off by default.
     """
 
     epochs: int = 1
@@ -53,6 +56,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = False
     progress: Progress = "auto"
+    ddp_find_unused_parameters: bool = False
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,

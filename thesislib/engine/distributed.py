@@ -82,12 +82,14 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel(model)`` when more than one process runs, else ``model`` itself."""
+def wrap_ddp(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
+    """``DistributedDataParallel(model)`` when more than one process runs, else ``model`` itself.
+    ``find_unused_parameters``: let DDP skip parameters that receive no gradient in a step."""
     if get_world_size() == 1:
         return model
     device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
+                                               find_unused_parameters=find_unused_parameters)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

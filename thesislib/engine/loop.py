@@ -144,7 +144,7 @@ class Trainer:
         self.model.to(device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.ddp_model = wrap_ddp(self.model, device)  # broadcasts rank 0's parameters
+        self.ddp_model = wrap_ddp(self.model, device, cfg.ddp_find_unused_parameters)  # broadcasts rank 0's params
         if cfg.ema_decay is not None:
             self.ema = ModelEMA(self.model, cfg.ema_decay)
         self.train_model = torch.compile(self.ddp_model) if cfg.compile else self.ddp_model
