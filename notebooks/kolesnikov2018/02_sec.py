@@ -140,7 +140,7 @@ from thesislib.methods.sec.cues import (background_cues, combine_cues, cue_stati
 from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
                                           downscale_image, expansion_loss, gwrp, sec_probabilities, seeding_loss)
 from thesislib.methods.sec.objective import SECLoss
-from thesislib.methods.sec.train import predict, predict_probs
+from thesislib.methods.sec.inference import predict, predict_probs
 
 params = tnb.parameters(E.SECNotebookParams, globals())
 device = tnb.setup(params.seed, params.device, params.threads)

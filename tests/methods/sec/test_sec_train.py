@@ -14,8 +14,9 @@ from thesislib.crf import DenseCRFParams
 from thesislib.data import DatasetNotFoundError, write_sbd_fixture, write_voc_fixture
 from thesislib.methods.sec.cue_file import write_cue_file, write_input_list
 from thesislib.methods.sec.losses import NO_CUE
-from thesislib.methods.sec.train import (evaluate, evaluate_config, get_cues, load_data, main, predict, predict_probs,
-                                         sec_config, train_localizer_for, train_sec)
+from thesislib.methods.sec.inference import evaluate, predict, predict_probs
+from thesislib.methods.sec.train import (evaluate_config, get_cues, load_data, main, sec_config, train_localizer_for,
+                                         train_sec)
 
 DEVICE = torch.device("cpu")
 

@@ -25,8 +25,8 @@ from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targ
                                           downscale_image, expansion_decays, expansion_loss, gwrp,
                                           sec_probabilities, seeding_loss, training_crf_scale)
 from thesislib.methods.sec.objective import SECLoss, SECLossConfig, SECLossOutput
-from thesislib.methods.sec.train import (SECConfig, evaluate, get_cues, load_data, predict, predict_probs,
-                                         sec_config, train_localizer_for, train_sec)
+from thesislib.methods.sec.inference import evaluate, predict, predict_probs
+from thesislib.methods.sec.train import SECConfig, get_cues, load_data, sec_config, train_localizer_for, train_sec
 
 __all__ = [
     "CueConfig", "CueMaps", "CueSet", "LocalizerConfig", "NO_CUE", "SECConfig", "SECLoss", "SECLossConfig",

@@ -3,7 +3,8 @@
 Pipeline: :func:`load_data` -> cues (:func:`get_cues`: train a CAM localizer with
 :func:`train_localizer_for` and run :func:`~thesislib.methods.sec.localization.compute_cues`, or
 read the released cue file) -> :func:`train_sec` (SGD on Eq. 2.1 through the engine) ->
-:func:`evaluate` (mIoU on the evaluation set without and with the test-time dense CRF, Fig. 2.3).
+:func:`evaluate_config` (mIoU on the evaluation set without and with the test-time dense CRF,
+Fig. 2.3; :mod:`thesislib.methods.sec.inference`).
 
 The thesis's settings (``configs/sec/full.yaml``): DeepLab-LargeFOV from ImageNet VGG16, input
 321 x 321 (41 x 41 masks), 8000 iterations of batch 15, SGD with momentum 0.9, lr 1e-3 divided
@@ -28,18 +29,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from thesislib.config import ConfigError, from_mapping, load_yaml, to_dict
-from thesislib.crf import DenseCRFParams, dense_crf, unary_from_probabilities
+from thesislib.crf import DenseCRFParams
 from thesislib.data.voc import denormalize_image
 from thesislib.engine import History, StepDecay, Trainer, TrainConfig, fit, make_scheduler
-from thesislib.eval.segmentation import SegmentationConfusion
 from thesislib.methods.sec.cue_file import load_cues, read_foreground_cues
 from thesislib.methods.sec.cues import cue_statistics, downsample_masks, replace_foreground
-from thesislib.methods.sec.data import SECData, TensorItems, load_scenes, load_voc
+from thesislib.methods.sec.data import SECData, load_scenes, load_voc
+from thesislib.methods.sec.inference import evaluate
 from thesislib.methods.sec.localization import (CueConfig, CueMaps, LocalizerConfig, build_localizer,
                                                 compute_cues, train_localizer)
 from thesislib.methods.sec.losses import expansion_decays, training_crf_scale
@@ -389,79 +389,8 @@ def train_sec(config: SECConfig, cues: CueMaps | Tensor, device: torch.device, d
 
 
 # ---------------------------------------------------------------------------------------------
-# inference and evaluation
+# evaluation (the test-time functions live in thesislib.methods.sec.inference)
 # ---------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def predict_probs(model: nn.Module, images: Tensor, device: torch.device,
-                  out_size: tuple[int, int] | None = None) -> Tensor:
-    """Class probabilities (B, K, H, W) of network inputs (B, 3, S, S), upscaled bilinearly (corners
-    aligned, as the released demo's ``zoom(order=1)``) to ``out_size`` when given."""
-    was_training = model.training
-    model.eval()
-    try:
-        probs = torch.softmax(model(images.to(device)).float(), dim=1)
-    finally:
-        model.train(was_training)
-    if out_size is not None and tuple(probs.shape[-2:]) != tuple(out_size):
-        probs = F.interpolate(probs, size=tuple(out_size), mode="bilinear", align_corners=True)
-    return probs
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: Tensor, device: torch.device, crf: DenseCRFParams | None = None, *,
-            rgb: Tensor | None = None, out_size: tuple[int, int] | None = None,
-            crf_method: str = "auto") -> Tensor:
-    """Test-time segmentation (Fig. 2.3), (B, H, W) int64 labels.
-
-    The probabilities are upscaled to the image size (``out_size``, or ``rgb``'s size), then, when
-    ``crf`` is given (SEC: ``DenseCRFParams.sec_test()``), refined by the dense CRF on the
-    (B, 3, H, W) 0-255 image ``rgb`` with unaries ``-log max(p, 1e-5)``; the label is the argmax.
-    """
-    if out_size is None and rgb is not None:
-        out_size = tuple(rgb.shape[-2:])
-    probs = predict_probs(model, images, device, out_size)
-    if crf is None:
-        return probs.argmax(dim=1)
-    if rgb is None:
-        raise ValueError("the test-time CRF needs the images (rgb)")
-    q = dense_crf(unary_from_probabilities(probs), rgb.to(device).float(), crf, method=crf_method)
-    return q.argmax(dim=1)
-
-
-def _summary(confusion: SegmentationConfusion, suffix: str) -> dict[str, Any]:
-    iou = confusion.iou()
-    return {f"miou{suffix}": float(confusion.mean_iou()) * 100.0,
-            f"fg_fraction{suffix}": float(confusion.foreground_fraction()) * 100.0,
-            f"pixel_acc{suffix}": float(confusion.pixel_accuracy()) * 100.0,
-            f"iou{suffix}": [float(v) * 100.0 for v in iou.tolist()]}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, eval_set: Dataset, device: torch.device, crf: DenseCRFParams | None = None, *,
-             num_labels: int, batch_size: int = 50, crf_method: str = "auto") -> dict[str, Any]:
-    """mIoU (%) over ``eval_set`` (items with ``image``, ``rgb``, ``mask``), without and (when
-    ``crf`` is given) with the test-time CRF: ``miou``, ``fg_fraction`` (% of pixels predicted as
-    a foreground class, ignore pixels included), ``pixel_acc``, ``iou`` (per class, NaN for a
-    class absent from truth and prediction), and the same keys with ``_crf``.
-
-    Items of different sizes (VOC) are evaluated one at a time, equal sizes in batches.
-    """
-    plain = SegmentationConfusion(num_labels, device=device)
-    refined = SegmentationConfusion(num_labels, device=device) if crf is not None else None
-    loader = DataLoader(eval_set, batch_size=batch_size if isinstance(eval_set, TensorItems) else 1, shuffle=False)
-    for batch in loader:
-        masks = batch["mask"].to(device)
-        probs = predict_probs(model, batch["image"], device, tuple(masks.shape[-2:]))
-        plain.update(probs.argmax(dim=1), masks)
-        if refined is not None:
-            q = dense_crf(unary_from_probabilities(probs), batch["rgb"].to(device).float(), crf, method=crf_method)
-            refined.update(q.argmax(dim=1), masks)
-    out = _summary(plain, "")
-    if refined is not None:
-        out.update(_summary(refined, "_crf"))
-    return out
-
 
 def evaluate_config(model: nn.Module, data: SECData, config: SECConfig, device: torch.device) -> dict[str, Any]:
     """:func:`evaluate` with the config's test-time CRF settings."""
