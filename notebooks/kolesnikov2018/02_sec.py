@@ -125,7 +125,6 @@ import math
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
@@ -135,9 +134,8 @@ from thesislib.eval.segmentation import SegmentationConfusion
 from thesislib.data.voc import denormalize_image
 from thesislib.methods.sec import experiments as E
 from thesislib.methods.sec import plots as P
-from thesislib.methods.sec.cues import (background_cues, combine_cues, cue_statistics, downsample_masks,
-                                        foreground_cues, saliency_map)
-from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
+from thesislib.methods.sec.cues import downsample_masks, saliency_map
+from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, decay_for_mass,
                                           downscale_image, expansion_loss, gwrp, sec_probabilities, seeding_loss)
 from thesislib.methods.sec.objective import SECLoss
 from thesislib.methods.sec.inference import predict, predict_probs

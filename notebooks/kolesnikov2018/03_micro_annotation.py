@@ -115,6 +115,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from thesislib.device import describe_device
 from thesislib.notebook import Stopwatch, parameters, save_run, setup
+from thesislib.replication import mean_sd
 from thesislib.methods.micro_annotation import (Annotation, MicroAnnotationConfig, ranking_curve,
                                                 reference_spectral_clustering, spectral_clustering)
 from thesislib.methods.micro_annotation import figures
@@ -322,7 +323,7 @@ if SMOKE:
     print(f"{len(runs)} seeds in {sw.seconds:.1f} s")
 
     def pm(stat, scale=100.0):
-        return f"{scale * stat[0]:.1f} ± {scale * stat[1]:.1f}"
+        return f"{scale * stat[0]:.1f}" + ("" if np.isnan(stat[1]) else f" ± {scale * stat[1]:.1f}")
 
     table = []
     for name in names:
@@ -427,7 +428,7 @@ elif SMOKE:
 if SMOKE:
     def change(metric, name):
         d = np.array([e.metrics[name][f"{metric}_after"] - e.metrics[name][f"{metric}_before"] for e in evals])
-        return d.mean(), d.std()
+        return mean_sd(d)   # sample sd over seeds, as in metrics.json
 
     def verdict(mean, std):
         return "no clear change" if abs(mean) <= 2 * std or abs(mean) < 0.01 else ("rises" if mean > 0 else "falls")

@@ -139,6 +139,12 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else math.nan)
 
 
+def format_mean_sd(values: Sequence[float], fmt: str = ".2f") -> str:
+    """``"mean ± sd"`` of :func:`mean_sd` in format ``fmt`` (the mean alone for a single value)."""
+    mean, sd = mean_sd(values)
+    return format(mean, fmt) if math.isnan(sd) else f"{mean:{fmt}} ± {sd:{fmt}}"
+
+
 def summarize_seeds(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> dict[str, dict[str, Any]]:
     """The ``experiments`` part of a ``metrics.json`` from per-seed metrics.
 

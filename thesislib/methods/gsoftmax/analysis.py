@@ -27,7 +27,7 @@ from thesislib.eval import average_precision, multilabel_prf, paired_ttest, pear
 from thesislib.methods.gsoftmax.gradients import autograd_gradients, corrected_gradients, paper_gradients
 from thesislib.methods.gsoftmax.losses import gsoftmax_predict, multilabel_scores, split_pos_neg
 from thesislib.methods.gsoftmax.measures import empirical_measures, empirical_measures_multilabel, learned_measures
-from thesislib.replication import mean_sd, summarize_seeds
+from thesislib.replication import format_mean_sd, mean_sd, summarize_seeds
 
 if TYPE_CHECKING:
     from thesislib.methods.gsoftmax.train import GSoftmaxResult
@@ -135,11 +135,6 @@ def aggregate(results: Sequence[GSoftmaxResult]) -> dict[str, dict[str, Any]]:
     """``{id: {metric: {"mean", "std", "n"}}}`` over seeds (a plain value where there is one seed),
     the ``experiments`` part of the chapter's ``metrics.json``."""
     return summarize_seeds({eid: [r.metrics for r in runs] for eid, runs in group_by_id(results).items()})
-
-
-def format_mean_sd(values: Sequence[float], fmt: str = ".2f") -> str:
-    mean, sd = mean_sd(values)
-    return format(mean, fmt) if math.isnan(sd) else f"{mean:{fmt}} ± {sd:{fmt}}"
 
 
 def summary_rows(results: Sequence[GSoftmaxResult], metrics: Sequence[str],

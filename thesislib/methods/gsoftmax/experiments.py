@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from thesislib.data import (CIFAR_STATS, CocoMultiLabel, cifar_class_names, load_cifar_tensors, load_digits_split,
                             normalize, random_crop_flip)
+from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
 from thesislib.methods.gsoftmax.losses import gsoftmax_multilabel_loss
 from thesislib.methods.gsoftmax.lsoftmax import BetaSchedule, LargeMarginLinear
 from thesislib.methods.gsoftmax.mosaics import digit_mosaic_splits
@@ -49,8 +50,6 @@ SINGLE_LABEL_DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100")
 MULTI_LABEL_DATASETS: tuple[str, ...] = ("mosaics", "coco")
 DATASETS: tuple[str, ...] = SINGLE_LABEL_DATASETS + MULTI_LABEL_DATASETS
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 _WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
 _RESNET = re.compile(r"^(resnet(?:18|34|50|101|152))-gmp$")
 

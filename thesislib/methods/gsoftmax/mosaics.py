@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from thesislib.data.digits import load_digits_arrays
+from thesislib.data.digits import load_digits_arrays, load_digits_split
 
 NUM_CLASSES = 10
 DIGIT_SIZE = 8
@@ -97,11 +97,8 @@ def digit_mosaic_splits(num_train: int, num_test: int, seed: int, test_fraction:
     The 1,797 digits are split ``1 - test_fraction`` / ``test_fraction`` (stratified by class,
     seeded); the train mosaics use only the first pool, the test mosaics only the second.
     """
-    from sklearn.model_selection import train_test_split
-
-    _, targets = load_digits_arrays()
-    train_pool, test_pool = train_test_split(np.arange(len(targets)), test_size=test_fraction,
-                                             stratify=targets, random_state=seed)
+    split = load_digits_split(test_fraction, seed)   # the single-label experiment's split
+    train_pool, test_pool = split.index_train.numpy(), split.index_test.numpy()
     seeds = np.random.SeedSequence(seed).generate_state(2)
     train = make_digit_mosaics(num_train, int(seeds[0]), keep_prob, grid, np.sort(train_pool))
     test = make_digit_mosaics(num_test, int(seeds[1]), keep_prob, grid, np.sort(test_pool))

@@ -13,6 +13,7 @@ evaluation is "class known" (CorLoc): each test image is localized for its own c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patte
                                                          normalize_patterns, region_fraction)
 from thesislib.methods.micro_annotation.regions import component_boxes, localize
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
-from thesislib.replication import summarize_seeds
+from thesislib.replication import mean_sd, summarize_seeds
 from thesislib.methods.micro_annotation.train import build_cam_classifier, train_cam_classifier
 from thesislib.nn import CAMClassifier
 from thesislib.repro import seed_everything
@@ -219,14 +220,17 @@ METRICS = ("corloc", "pixel_iou", "precision", "recall", "on_distractor")
 
 
 def summarize(evals: Sequence[SceneEval]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and standard deviation (ddof 0) over seeds of every per-class metric."""
+    """Mean and sample standard deviation over seeds (:func:`~thesislib.replication.mean_sd`, the
+    statistic ``metrics.json`` records; NaN seeds left out, NaN sd for one seed) of every per-class
+    metric."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for name in evals[0].metrics:
         keys = [k for k in evals[0].metrics[name] if k != "images"]
         out[name] = {}
         for key in keys:
             values = np.array([e.metrics[name][key] for e in evals if name in e.metrics], dtype=np.float64)
-            out[name][key] = (float(np.nanmean(values)), float(np.nanstd(values)))
+            finite = values[~np.isnan(values)]
+            out[name][key] = mean_sd(finite) if finite.size else (math.nan, math.nan)
     return out
 
 

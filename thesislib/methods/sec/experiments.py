@@ -38,7 +38,7 @@ from thesislib.methods.sec.data import SECData
 from thesislib.methods.sec.localization import CueMaps
 from thesislib.methods.sec.train import (SECConfig, check_inputs, cue_stats, evaluate_config, get_cues, load_data,
                                          train_localizer_for, train_sec)
-from thesislib.replication import mean_sd, summarize_seeds
+from thesislib.replication import format_mean_sd, summarize_seeds
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "seed": {"expand_loss": False, "constrain_loss": False},
@@ -265,11 +265,6 @@ def run_ablations(params: SECNotebookParams, device: torch.device, first: Replic
 # aggregation and the statements
 # ---------------------------------------------------------------------------------------------
 
-def format_mean_sd(values: Sequence[float], fmt: str = ".1f") -> str:
-    mean, sd = mean_sd(values)
-    return format(mean, fmt) if math.isnan(sd) else f"{mean:{fmt}} ± {sd:{fmt}}"
-
-
 def by_name(results: Sequence[RunResult]) -> dict[str, dict[int, RunResult]]:
     out: dict[str, dict[int, RunResult]] = {}
     for r in results:
@@ -290,7 +285,7 @@ def summary_rows(results: Sequence[RunResult], names: Sequence[str],
                  metrics: Sequence[str] = ("miou_nocrf", "miou", "fg_fraction_nocrf", "fg_fraction")) -> list[list[str]]:
     """One row per configuration: name, replicates, then ``mean ± sd`` of each metric."""
     groups = by_name(results)
-    return [[name, str(len(groups[name])), *(format_mean_sd([r.metrics[m] for r in groups[name].values()])
+    return [[name, str(len(groups[name])), *(format_mean_sd([r.metrics[m] for r in groups[name].values()], ".1f")
                                             for m in metrics)] for name in names if name in groups]
 
 
@@ -310,7 +305,7 @@ def verdict(diffs: Sequence[float]) -> str:
 
 
 def _fmt(diffs: Sequence[float]) -> str:
-    return "–" if not diffs else format_mean_sd(diffs) + f" (n={len(diffs)})"
+    return "–" if not diffs else format_mean_sd(diffs, ".1f") + f" (n={len(diffs)})"
 
 
 def claims(results: Sequence[RunResult], metric: str = "miou") -> list[list[str]]:
