@@ -26,7 +26,7 @@ from typing import Any
 
 from thesislib.chapters import CHAPTERS, PARTS, Chapter, get_chapter
 from thesislib.config import ConfigError, check_known, load_yaml, parse_override
-from thesislib.paths import runs_root
+from thesislib.paths import pin_environment, runs_root
 
 #: Parameters every chapter notebook defines and ``thesislib run`` sets itself.
 RUNNER_PARAMETERS = ("output_dir", "scale")
@@ -88,6 +88,7 @@ def run_chapter(chapter_id: str, scale: str, overrides: list[str], output: str |
     notebook = chapter.notebook()
     executed = run_dir / notebook.name
     os.environ.setdefault("THESISLIB_PROGRESS", "log")
+    pin_environment()  # relative roots mean the caller's directory, not the notebook's
     print(f"running {notebook} at scale {scale!r} -> {run_dir}", flush=True)
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=params, cwd=str(notebook.parent),

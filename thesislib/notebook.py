@@ -24,7 +24,7 @@ import torch
 
 from thesislib.config import ConfigError, check_known, from_mapping, to_dict
 from thesislib.device import resolve_device, set_threads
-from thesislib.repro import provenance, seed_everything, write_json
+from thesislib.repro import provenance, seed_everything, set_deterministic, write_json
 
 T = TypeVar("T")
 
@@ -76,15 +76,18 @@ def parameters(cls: type[T], namespace: Mapping[str, Any], history: Iterable[str
     return from_mapping(cls, {name: namespace[name] for name in fields}, what="notebook parameter")
 
 
-def setup(seed: int, device: str = "auto", threads: int | None = None) -> torch.device:
-    """Seed every generator, set the CPU thread count and resolve the device, in one call.
+def setup(seed: int, device: str = "auto", threads: int | None = None,
+          deterministic: bool = True) -> torch.device:
+    """Seed every generator, ask for deterministic kernels (:func:`~thesislib.repro.set_deterministic`,
+    warn-only), set the CPU thread count and resolve the device, in one call.
 
-    ``$THESISLIB_THREADS``, when set, overrides ``threads``: ``make test`` runs two notebooks at
-    once on two cores and gives each one thread.
+    ``$THESISLIB_THREADS``, when set, overrides ``threads`` (e.g. to give runs sharing a machine
+    one thread each).
     """
     env_threads = os.environ.get("THESISLIB_THREADS", "").strip()
     set_threads(int(env_threads) if env_threads else threads)
     seed_everything(seed)
+    set_deterministic(deterministic)
     return resolve_device(device)
 
 

@@ -33,6 +33,18 @@ def _from_env(name: str) -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
+def pin_environment() -> dict[str, str]:
+    """Rewrite relative ``$THESISLIB_DATA/CACHE/RUNS/RESULTS`` as absolute paths, resolved against
+    the current directory, so that a subprocess started elsewhere (papermill runs a chapter
+    notebook in its own folder) sees the same roots. Returns the rewritten variables."""
+    pinned = {}
+    for name in (ENV_DATA, ENV_CACHE, ENV_RUNS, ENV_RESULTS):
+        path = _from_env(name)
+        if path is not None and os.environ[name] != str(path):
+            os.environ[name] = pinned[name] = str(path)
+    return pinned
+
+
 def project_root() -> Path | None:
     """The source checkout this package lives in, or ``None`` for a plain install."""
     candidate = Path(__file__).resolve().parent.parent

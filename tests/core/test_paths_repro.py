@@ -1,3 +1,4 @@
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -40,7 +41,7 @@ def test_provenance_has_commit_versions_device_config_time(tmp_path):
     record = provenance(config={"lr": 0.1}, device=resolve_device("cpu"))
     for key in ("commit", "dirty", "versions", "device", "hardware", "config", "time_utc"):
         assert key in record
-    assert record["versions"]["torch"] == torch.__version__.split("+")[0] or record["versions"]["torch"]
+    assert record["versions"]["torch"] == importlib.metadata.version("torch")
     path = write_json(tmp_path / "p.json", record)
     assert json.loads(path.read_text())["config"] == {"lr": 0.1}
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
@@ -54,4 +55,28 @@ def test_resolve_device():
 
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
-    os.environ.get("CI")
+
+
+def test_notebook_setup_turns_on_deterministic_kernels():
+    from thesislib.notebook import setup
+
+    try:
+        setup(0, "cpu", threads=1)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark
+        setup(0, "cpu", threads=1, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_pin_environment_makes_relative_roots_absolute(tmp_path, monkeypatch):
+    from thesislib.paths import data_root, pin_environment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THESISLIB_DATA", "mydata")
+    monkeypatch.setenv("THESISLIB_RUNS", str(tmp_path / "abs"))
+    monkeypatch.delenv("THESISLIB_CACHE", raising=False)
+    assert pin_environment() == {"THESISLIB_DATA": str(tmp_path / "mydata")}
+    monkeypatch.chdir(tmp_path / "..")   # a notebook's own folder, say
+    assert data_root() == tmp_path / "mydata"

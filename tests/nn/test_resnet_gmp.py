@@ -86,3 +86,14 @@ def test_mismatched_or_corrupt_file_is_reported(tmp_path):
         resnet_gmp(4, arch="resnet18", weights_path=bad)
     with pytest.raises(ValueError, match="unknown arch"):
         resnet_gmp(4, arch="resnet7")
+
+
+def test_pre_0_4_1_files_without_num_batches_tracked_load(tmp_path):
+    """torchvision's V1 ResNet files predate BatchNorm's num_batches_tracked; they must load."""
+    torch.manual_seed(4)
+    source = torchvision.models.resnet18(weights=None)
+    old = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(old, path)
+    model = resnet_gmp(5, arch="resnet18", weights_path=path)
+    assert torch.equal(model.layer3[0].bn1.running_var, source.layer3[0].bn1.running_var)

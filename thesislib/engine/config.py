@@ -31,6 +31,9 @@ class TrainConfig:
     CPU runs are fp32. ``max_steps`` caps the total number of optimiser steps over all
     epochs. ``checkpoint_every`` is in optimiser steps; a checkpoint is also written at
     every epoch end and when training stops, whenever ``checkpoint_dir`` is set.
+    ``sync_batchnorm``: under DDP on CUDA, BatchNorm layers become ``SyncBatchNorm``, so their
+    batch statistics are those of the global batch and a W-GPU run optimises what a 1-GPU run
+    does (gloo on CPU has no SyncBatchNorm: each process then normalises over its own share).
     ``ddp_find_unused_parameters`` is passed to ``DistributedDataParallel`` for models whose
     forward pass leaves some parameters out of the loss (e.g. a head used on alternate steps);
     it costs an extra graph traversal per step, so it is off by default.
@@ -56,6 +59,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = False
     progress: Progress = "auto"
+    sync_batchnorm: bool = True
     ddp_find_unused_parameters: bool = False
 
     def __post_init__(self) -> None:

@@ -142,6 +142,8 @@ class Trainer:
         self.rank, self.world = get_rank(), get_world_size()
         self.main = self.rank == 0
         self.model.to(device)
+        if cfg.sync_batchnorm and self.cuda and self.world > 1:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # same Parameters: optimizer stays valid
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.ddp_model = wrap_ddp(self.model, device, cfg.ddp_find_unused_parameters)  # broadcasts rank 0's params

@@ -99,7 +99,9 @@ def load_trunk_weights(model: ResNetGMP, path: str | Path) -> None:
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
     trunk_file = {k: v for k, v in state.items() if _trunk_key(k)}
     trunk_model = {k: v for k, v in model.state_dict().items() if _trunk_key(k)}
-    missing = sorted(set(trunk_model) - set(trunk_file))
+    # BatchNorm's num_batches_tracked came with PyTorch 0.4.1; older files (torchvision's V1
+    # ResNet weights among them) lack it, and torchvision loads them anyway: so do we.
+    missing = sorted(k for k in set(trunk_model) - set(trunk_file) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(k for k in state if k not in trunk_model and not k.startswith("fc."))
     mismatched = sorted(k for k in trunk_model.keys() & trunk_file.keys()
                         if tuple(trunk_model[k].shape) != tuple(trunk_file[k].shape))
