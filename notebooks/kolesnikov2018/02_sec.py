@@ -111,9 +111,16 @@ lr = 3e-3
 lr_step = 2000            # lr / 10 every lr_step iterations
 momentum = 0.9
 weight_decay = 1e-4
-caffe_lr_mult = True      # SEC's lr multipliers: classifier weights x10, its bias x20
+caffe_lr_mult = True      # lr multipliers: DeepLab as SEC (fc8 x10 / bias x20, biases x2); FCN classifier x10
+# loss
+d_plus = 0.0              # GWRP decay of the present classes; 0: solved for the mask size (0.996 at 41x41)
+d_bg = 0.0                # GWRP decay of the background; 0: solved (0.999 at 41x41)
+prob_floor = 1e-4         # floor of the probabilities inside the logs (the released code's)
+q_floor = 1e-4            # floor of the CRF target Q in the constrain loss
 # CRF
-crf_method = "auto"       # auto | exact | permutohedral | hybrid (training CRF)
+crf_method = "hybrid"     # hybrid | permutohedral (pydensecrf's lattice) | exact | auto (training CRF)
+crf_unary = "logits"      # logits (released code) | log_probs: the training CRF's unary
+crf_grad = "stop"         # stop (released code: Q a constant) | unrolled (thesis: through mean field)
 crf_scale = 0.0           # divisor of the training CRF's spatial thetas; 0: auto (12 at 41x41)
 test_crf_scale = 1.0      # divisor at test time (1: the image at its own resolution)
 ablations = ["seed", "seed+expand", "seed+constrain", "expand+constrain", "sec", "sec-gmp", "sec-gap"]
@@ -363,7 +370,8 @@ else:
 # The segmentation network is trained on Eq. 2.1, the unweighted sum of the three terms, with the
 # engine's loop. The smoke network is a five-layer dilated FCN whose 61-pixel field of view covers the
 # whole 32-pixel image, as DeepLab-LargeFOV's 378-pixel field covers a VOC image. Its classifier gets
-# SEC's learning-rate multipliers (weights ×10, bias ×20). In our tuning runs without them
+# SEC's ×10 learning-rate multiplier (weights and bias; the other parameters ×1, where DeepLab follows
+# Caffe's fc8 ×10 / bias ×20 and ×2 for the other biases). In our tuning runs without it
 # (`caffe_lr_mult=False`) the from-scratch classifier learned too slowly in 100 steps and the runs with
 # the CRF term drifted towards predicting background; that observation is not re-measured here.
 
@@ -656,7 +664,8 @@ tnb.show_table(rep_rows, ["experiment", "metric", "thesis", "this repository", "
 # SEC's, and a location both claim is dropped. The thesis trains for 7–8 hours on a TITAN-X.
 # A run that departs from the protocol (fewer iterations, random initialisation, a partial val set) is
 # stored under an id that names the departures, e.g. `voc12-val/deeplab-largefov/sec[iterations=2,random-init]`,
-# so it can never fill the thesis's row. The library entry point does the same without the notebook:
+# so it can never fill the thesis's row. The library entry point trains and evaluates one configuration
+# (one seed) without the notebook and writes `metrics.json` under the same ids, for `thesislib record`:
 # `python -m thesislib.methods.sec.train --config cfg.yaml --output DIR`.
 #
 # ## 9. Saving the run

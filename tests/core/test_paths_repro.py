@@ -1,6 +1,5 @@
 import importlib.metadata
 import json
-import os
 from pathlib import Path
 
 import numpy as np

@@ -370,11 +370,17 @@ class VOCSegmentation(torch.utils.data.Dataset):
         """``"voc"`` (PNG) or ``"sbd"`` (``.mat``): where the mask of item ``index`` comes from."""
         return "sbd" if self.mask_paths[index].suffix == ".mat" else "voc"
 
+    def read_image(self, index: int) -> np.ndarray:
+        """The RGB image (H, W, 3) uint8 of item ``index`` alone (no mask read: for training on
+        image-level labels, which come from :attr:`labels`)."""
+        image_path = self.image_paths[index]
+        return read_image(image_path, "SBD" if self.sbd_dir and image_path.is_relative_to(self.sbd_dir)
+                          else "PASCAL VOC 2012")
+
     def read(self, index: int) -> dict[str, Any]:
         """Item ``index`` before the transform."""
         image_path, mask_path = self.image_paths[index], self.mask_paths[index]
-        image = read_image(image_path, "SBD" if self.sbd_dir and image_path.is_relative_to(self.sbd_dir)
-                           else "PASCAL VOC 2012")
+        image = self.read_image(index)
         mask = read_sbd_mask(mask_path) if mask_path.suffix == ".mat" else read_voc_mask(mask_path)
         if image.shape[:2] != mask.shape:
             raise DatasetCorruptError("PASCAL VOC 2012", [image_path, mask_path],

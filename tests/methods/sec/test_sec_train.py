@@ -222,3 +222,27 @@ def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root,
         check_inputs(sec_config(**base, foreground_cue_file=str(tmp_path / "nosuch.npz")))
     with pytest.raises(ConfigError, match="data='voc'"):
         sec_config(foreground_cue_file=str(npz))
+
+
+def test_library_entry_point_writes_a_recordable_run(voc_root, tmp_path, capsys):
+    """``python -m thesislib.methods.sec.train``: one configuration, metrics.json in the results
+    schema under the deviation-naming id (so ``thesislib record`` accepts it)."""
+    from thesislib.methods.sec.experiments import ablation_name
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(dict(data="voc", network="deeplab_largefov", image_size=49, iterations=1, batch_size=2,
+                                   localizer="vgg16", localizer_iterations=1, localizer_batch_size=2,
+                                   saliency_layer="trunk.conv4_1", max_eval_images=1, test_crf=False,
+                                   expand_loss=False)))
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["--config", str(cfg), "--device", "cpu", "--output", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["chapter"] == "sec" and record["scale"] == "full"
+    (eid, metrics), = record["experiments"].items()
+    assert eid.startswith("voc12-val/deeplab-largefov/seed+constrain[") and "random-init" in eid
+    assert 0.0 <= metrics["miou"] <= 100.0 and (out / "provenance.json").is_file() and (out / "model.pt").is_file()
+    assert eid in capsys.readouterr().out
+    assert ablation_name(sec_config(pooling="gmp")) == "sec-gmp" and ablation_name(sec_config(pooling="gmp",
+                                                                                          seed_loss=False)) == "custom"

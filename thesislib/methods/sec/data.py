@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from thesislib.data.scenes import Scenes, generate_scenes, sec_scenes
-from thesislib.data.voc import (VOC_CLASSES, SegInputTransform, VOCSegmentation, image_to_tensor,
+from thesislib.data.voc import (VOC_CLASSES, VOCSegmentation, image_to_tensor,
                                 normalize_image, resize_image)
 
 
@@ -50,18 +50,20 @@ class TensorItems(Dataset):
 
 
 class VOCTrainItems(Dataset):
-    """VOC *trainaug* as SEC training items (image resized to S x S and normalised, labels)."""
+    """VOC *trainaug* as SEC training items (image resized to S x S and normalised, labels).
+    Only the image file is read: the labels come from the split's cached label table, so the
+    ground-truth mask (an SBD ``.mat`` for most of *trainaug*) stays untouched in training."""
 
     def __init__(self, base: VOCSegmentation, size: int, normalization: str) -> None:
-        self.base = base
-        self.transform = SegInputTransform((size, size), normalization, resize_mask=True)
+        self.base, self.size, self.normalization = base, size, normalization
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        sample = self.transform(self.base.read(index))
-        return {"image": sample["image"], "labels": sample["labels"],
+        rgb = image_to_tensor(self.base.read_image(index))
+        return {"image": normalize_image(resize_image(rgb, (self.size, self.size)), self.normalization),
+                "labels": torch.as_tensor(self.base.labels[index], dtype=torch.float32),
                 "index": torch.tensor(index, dtype=torch.int64)}
 
     def mask(self, index: int) -> np.ndarray:

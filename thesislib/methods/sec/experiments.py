@@ -105,7 +105,13 @@ class SECNotebookParams:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     caffe_lr_mult: bool = True
-    crf_method: Literal["auto", "exact", "permutohedral", "hybrid"] = "auto"
+    d_plus: float = 0.0
+    d_bg: float = 0.0
+    prob_floor: float = 1e-4
+    q_floor: float = 1e-4
+    crf_method: Literal["auto", "exact", "permutohedral", "hybrid"] = "hybrid"
+    crf_unary: Literal["logits", "log_probs"] = "logits"
+    crf_grad: Literal["stop", "unrolled"] = "stop"
     crf_scale: float = 0.0
     test_crf_scale: float = 1.0
     ablations: tuple[str, ...] = tuple(ABLATIONS)
@@ -134,10 +140,18 @@ def config_for(params: SECNotebookParams, name: str = "sec", seed: int | None = 
     mapping.update(seed=seed, data_seed=seed)
     if params.data_root:
         mapping.update(voc_root=str(Path(params.data_root) / "voc"), sbd_root=str(Path(params.data_root) / "sbd"))
-    if params.data == "voc":  # the scene-specific CRF scales do not apply to VOC (thesis: 12 and 1)
-        mapping.update(crf_scale=0.0, test_crf_scale=1.0)
     mapping.update(ABLATIONS[name])
     return from_mapping(SECConfig, mapping)
+
+
+def ablation_name(config: SECConfig) -> str:
+    """The :data:`ABLATIONS` name whose loss switches and pooling ``config`` has ("custom" if none)."""
+    keys = ("seed_loss", "expand_loss", "constrain_loss", "pooling")
+    defaults = SECConfig()
+    for name, overrides in ABLATIONS.items():
+        if all(getattr(config, k) == overrides.get(k, getattr(defaults, k)) for k in keys):
+            return name
+    return "custom"
 
 
 def deviations(config: SECConfig) -> list[str]:

@@ -75,7 +75,8 @@ class SECConfig:
     12 x 41 / mask side for VOC, image side / mask side for scenes).
     Optimisation: ``optimizer``, ``iterations``, ``batch_size``, ``lr`` (divided by 1 /
     ``lr_gamma`` every ``lr_step`` iterations), ``momentum``, ``weight_decay``,
-    ``caffe_lr_mult`` (fc8 x10 weights, x20 bias; other biases x2).
+    ``caffe_lr_mult`` (DeepLab: fc8 x10 weights, x20 bias, other biases x2; the FCN: classifier
+    x10, the rest x1).
     Evaluation: ``test_crf`` (run the test-time CRF as well), ``test_crf_method``.
     """
 
@@ -402,26 +403,35 @@ def evaluate_config(model: nn.Module, data: SECData, config: SECConfig, device: 
 # CLI: one full run
 # ---------------------------------------------------------------------------------------------
 
-def run(config: SECConfig, device: torch.device, output: Path | None = None) -> dict[str, Any]:
-    """Data, cues, training and evaluation of one configuration; writes ``metrics.json``,
-    ``provenance.json`` and ``model.pt`` into ``output`` when given."""
+def run(config: SECConfig, device: torch.device, output: Path | None = None,
+        data: SECData | None = None) -> dict[str, Any]:
+    """Cues, training and evaluation of one configuration (``data``: loaded unless given).
+
+    Returns the ``metrics.json`` record the notebook writes for one replicate, in the results
+    schema (``{"chapter", "scale", "experiments": {id: metrics}}``, the id naming the ablation and
+    any departure from the thesis's protocol, :func:`~thesislib.methods.sec.experiments.experiment_id`),
+    plus ``cue_stats``, ``seconds`` and ``final_loss``; with ``output``, writes it there with
+    ``provenance.json`` and ``model.pt`` (``thesislib record`` reads the directory).
+    """
+    from thesislib.methods.sec.experiments import ablation_name, experiment_id, flat_metrics
     from thesislib.repro import provenance, write_json
 
-    check_inputs(config)
-    data = load_data(config)
+    data = data if data is not None else load_data(config)
     started = time.perf_counter()
     cues = get_cues(config, data, device)
     stats = cue_stats(cues, data)
     model, history = train_sec(config, cues, device, data)
-    metrics = evaluate_config(model, data, config, device)
-    metrics.update({f"cue_{k}": v for k, v in stats.items()}, seconds=time.perf_counter() - started,
-                   final_loss=history.last().get("loss"))
+    metrics = flat_metrics(evaluate_config(model, data, config, device), data.class_names)
+    name = ablation_name(config)
+    record = {"chapter": "sec", "scale": "full" if config.data == "voc" else "smoke",
+              "experiments": {experiment_id(config, name): metrics}, "cue_stats": stats,
+              "seconds": time.perf_counter() - started, "final_loss": history.last().get("loss")}
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
-        write_json(output / "metrics.json", metrics)
+        write_json(output / "metrics.json", record)
         write_json(output / "provenance.json", provenance(config=to_dict(config), device=device))
         torch.save(model.state_dict(), output / "model.pt")
-    return metrics
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -434,15 +444,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="directory for metrics.json, provenance.json and model.pt")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    try:
+    try:  # everything that can be wrong with the inputs fails here, before training
         path = Path(args.config)
         mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
         config = sec_config(mapping)
-        metrics = run(config, resolve_device(args.device), Path(args.output) if args.output else None)
+        check_inputs(config)
+        device = resolve_device(args.device)
+        data = load_data(config)
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
         print(f"sec: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list)}, indent=1))
+    record = run(config, device, Path(args.output) if args.output else None, data)
+    print(json.dumps(record["experiments"], indent=1))
     return 0
 
 
