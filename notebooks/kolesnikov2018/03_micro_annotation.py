@@ -398,10 +398,10 @@ if SMOKE:
 # mechanism, not as a measurement of its size.
 
 # %%
-from thesislib.methods.micro_annotation.sec_chain import retrain_sec, sec_available
+from thesislib.methods.micro_annotation.sec_chain import retrain_sec
 
 chain = None
-if SMOKE and params.sec_retrain and sec_available():
+if SMOKE and params.sec_retrain:
     chain = retrain_sec(prep, annotation, device, iterations=params.sec_iterations,
                         batch_size=params.sec_batch_size, lr=params.sec_lr)
     ev = chain.evaluation
@@ -414,8 +414,7 @@ if SMOKE and params.sec_retrain and sec_available():
     show_table(rows, ["seed " + str(params.seed), "SEC on CAM cues", "SEC on micro-annotated cues"], floatfmt=".1f")
     print(f"two SEC trainings + evaluations in {chain.seconds:.1f} s")
 elif SMOKE:
-    print("SEC retraining skipped: " + ("sec_retrain is False" if not params.sec_retrain
-                                         else "the SEC library (thesislib.methods.sec) is not installed"))
+    print("SEC retraining skipped: sec_retrain is False")
 
 # %% [markdown]
 # ## What reproduces at this scale

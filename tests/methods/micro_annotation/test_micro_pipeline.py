@@ -181,3 +181,28 @@ def test_sec_chain_trains_on_both_cue_sets():
     chain = retrain_sec(prep, annotation, CPU, iterations=3, batch_size=16)
     assert set(chain.evaluation) == {"before", "after"}
     assert 0.0 <= chain.iou("train", "after") <= 100.0 or np.isnan(chain.iou("train", "after"))
+
+
+def test_ilsvrc_runs_that_depart_from_the_thesis_never_get_paper_ids():
+    from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation
+    from thesislib.methods.micro_annotation.config import micro_config
+    from thesislib.methods.micro_annotation.ilsvrc import ilsvrc_deviations
+
+    protocol = micro_config(load_yaml(CONFIGS / "full_ilsvrc.yaml"))
+
+    def annotated(source):
+        entry = ClassAnnotation("n0", 0, np.zeros((2, 3), np.float32), (True, False), (0.0, 0.5), source)
+        return Annotation({"n0": entry}, {})
+
+    assert ilsvrc_deviations(protocol, annotated("human")) == []
+    assert ilsvrc_deviations(protocol, annotated("simulated")) == ["oracle"]
+    subset = dataclasses.replace(protocol, classes=("n0", "n1"), max_val=50, epochs=2, tau=0.3)
+    assert ilsvrc_deviations(subset, annotated("human")) == ["tau=0.3", "classes=2", "max_val=50", "trained-here"]
+
+
+def test_full_runs_reject_a_distractor_entry_for_a_class_not_clustered():
+    from thesislib.methods.micro_annotation.full import cluster_classes
+
+    config = micro_config(annotator="human", distractors={"boot": [0]})
+    with pytest.raises(KeyError, match="'boot'.*clustered classes are: boat"):
+        cluster_classes(None, [("boat", 3, lambda: iter(()))], lambda truth, patterns: None, config, CPU, "voc")

@@ -141,7 +141,8 @@ class Annotation:
         return cls({a.name: a for a in classes}, dict(data.get("meta", {})))
 
 
-def _check_names(given: Sequence[str], known: Sequence[str]) -> None:
+def check_class_names(given: Sequence[str], known: Sequence[str]) -> None:
+    """A ``KeyError`` naming the entries of ``given`` that are not clustered classes."""
     unknown = [n for n in given if n not in known]
     if unknown:
         raise KeyError(f"unknown class name(s) {unknown}; clustered classes are: {', '.join(known)}")
@@ -152,7 +153,7 @@ def human_annotation(clusterings: Mapping[str, SpectralResult], distractors: Map
     """A person's annotation: ``distractors`` maps a class name to the ids of its distractor
     clusters (every other cluster, and every class not named, is 'object')."""
     names = list(clusterings)
-    _check_names(list(distractors), names)
+    check_class_names(list(distractors), names)
     classes = {}
     for i, name in enumerate(names):
         result = clusterings[name]
@@ -188,7 +189,7 @@ def simulated_annotation(clusterings: Mapping[str, SpectralResult], on_object: M
     says for every pattern of the class whether its region lies on the class's object (1), off
     it (0) or is unknown (NaN, e.g. a training image without boxes); see :func:`majority_flags`."""
     names = list(clusterings)
-    _check_names(list(on_object), names)
+    check_class_names(list(on_object), names)
     classes = {}
     for i, name in enumerate(names):
         result = clusterings[name]

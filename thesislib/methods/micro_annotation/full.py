@@ -13,7 +13,7 @@ annotate the clusters with the configured annotator:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
+from thesislib.data.voc import denormalize_image
 from thesislib.methods.micro_annotation import figures
-from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation, majority_flags
+from thesislib.methods.micro_annotation.annotation import (Annotation, ClassAnnotation, check_class_names,
+                                                           majority_flags)
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.patterns import Patterns, extract_patterns, forward_maps, normalize_patterns
@@ -54,9 +55,7 @@ class FullResult:
 
 def denormalize(images: Tensor) -> Tensor:
     """ImageNet-normalised (B, 3, H, W) -> RGB in [0, 1] for display."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-    return (images * std + mean).clamp(0, 1)
+    return (denormalize_image(images, "imagenet") / 255.0).clamp(0, 1)
 
 
 def prepare_model(config: MicroAnnotationConfig, num_classes: int, train_set: Any, device: torch.device, *,
@@ -136,6 +135,50 @@ def save_panel(output_dir: str, name: str, images: Tensor, heatmaps: Tensor) -> 
 
 def load_saved(config: MicroAnnotationConfig) -> Annotation | None:
     return Annotation.load(config.annotation_file) if config.annotation_file else None
+
+
+#: One class to cluster: (name, class index, a function giving its batches: images, labels and one
+#: ground truth per image, e.g. its boxes or its object mask)
+ClassSource = tuple[str, int, Callable[[], Iterable[tuple[Tensor, Tensor, Sequence[Any]]]]]
+
+
+def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
+                    evidence: Callable[[list[Any], Patterns], np.ndarray | None], config: MicroAnnotationConfig,
+                    device: torch.device, data: str) -> tuple[Annotation, dict[str, Any]]:
+    """Steps (i)-(iii) for every class of ``sources``: its patterns (one pass over its batches),
+    Algorithm 3, the configured annotator's decision (``evidence(ground truths in image order,
+    patterns)``: the oracle's on-object value per pattern, or None without ground truth) and,
+    with ``output_dir``, its annotation panel. Returns the annotation and, per class, the number
+    of patterns, k and the eigenvalues. A person's ``distractors`` naming a class that is not
+    clustered is an error."""
+    saved = load_saved(config)
+    if config.annotator == "human" and saved is None:
+        check_class_names(list(config.distractors), [name for name, _, _ in sources])
+    entries: dict[str, ClassAnnotation] = {}
+    info: dict[str, Any] = {}
+    for name, index, class_batches in sources:
+        truth: list[Any] = []
+        shown: list[Tensor] = []
+
+        def batches() -> Iterator[tuple[Tensor, Tensor]]:
+            for images, labels, gt in class_batches():
+                truth.extend(gt)
+                if sum(len(s) for s in shown) < config.n_show:
+                    shown.append(images[: config.n_show])
+                yield images, labels
+
+        patterns, result = cluster_class(model, batches(), index, device, config)
+        if patterns is None or result is None:
+            info[name] = {"patterns": 0 if patterns is None else len(patterns), "k": 0, "eigenvalues": []}
+            continue
+        entries[name] = annotate_class(config, name, index, result, evidence(truth, patterns), saved)
+        info[name] = {"patterns": len(patterns), "k": result.k, "eigenvalues": result.eigenvalues.tolist()}
+        images = torch.cat(shown)[: config.n_show]
+        save_panel(config.output_dir, name, denormalize(images),
+                   panel_material(model, images, result.means, device, config.pattern_layer))
+    meta = {"data": data, "pattern_layer": config.pattern_layer, "tau": config.tau,
+            "threshold_rule": config.threshold_rule, "arch": config.arch, "seed": config.seed}
+    return Annotation(entries, meta), info
 
 
 def run_full(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:

@@ -31,13 +31,12 @@ from torch.utils.data import DataLoader, Subset
 from thesislib.data.imagenet import (ImageNetLocalization, ResizeNormalize, check_layout, collate_localization,
                                      imagenet_root)
 from thesislib.methods.micro_annotation import figures
-from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation
+from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
-from thesislib.methods.micro_annotation.full import (FullResult, annotate_class, cluster_class, denormalize, load_saved,
-                                                     panel_material, prepare_model, save_panel)
+from thesislib.methods.micro_annotation.full import FullResult, cluster_classes, denormalize, prepare_model
 from thesislib.methods.micro_annotation.metrics import (fraction_at, localization_error, per_class_accuracy,
                                                         ranking_curve, top5_localization)
-from thesislib.methods.micro_annotation.patterns import forward_maps, normalize_patterns, region_centres_in_boxes
+from thesislib.methods.micro_annotation.patterns import box_evidence, forward_maps, normalize_patterns
 from thesislib.methods.micro_annotation.regions import localize
 from thesislib.nn import CAMClassifier
 
@@ -52,41 +51,18 @@ def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:
 
 def cluster_ilsvrc_classes(model: CAMClassifier, train: ImageNetLocalization, classes: list[int],
                            config: MicroAnnotationConfig, device: torch.device) -> tuple[Annotation, dict[str, Any]]:
-    """Steps (i)-(iii) for every class index in ``classes``; returns the annotation and, per wnid,
-    the number of patterns, the eigenvalues and k."""
-    saved = load_saved(config)
+    """Steps (i)-(iii) for every class index in ``classes`` (:func:`~.full.cluster_classes`; the
+    oracle reads the train boxes); returns the annotation and, per wnid, the number of patterns,
+    the eigenvalues and k."""
     size = (config.input_size, config.input_size)
-    entries: dict[str, ClassAnnotation] = {}
-    info: dict[str, Any] = {}
-    for c in classes:
-        wnid = train.wnids[c]
+
+    def source(c: int):
         subset = Subset(train, train.indices_of(c).tolist())
-        boxes: list[np.ndarray] = []
-        shown: list[torch.Tensor] = []
+        return lambda: ((images, labels, boxes) for images, labels, _, boxes in _loader(subset, config))
 
-        def batches():
-            for images, labels, _, bxs in _loader(subset, config):
-                boxes.extend(bxs)
-                if sum(len(s) for s in shown) < config.n_show:
-                    shown.append(images[: config.n_show])
-                yield images, labels
-
-        patterns, result = cluster_class(model, batches(), c, device, config)
-        if result is None:
-            info[wnid] = {"patterns": 0 if patterns is None else len(patterns), "k": 0, "eigenvalues": []}
-            continue
-        grid = patterns.grid
-        known = np.array([len(b) > 0 for b in boxes])
-        inside = region_centres_in_boxes(boxes, size, grid).reshape(len(boxes), -1)
-        evidence = np.where(known[patterns.image], inside[patterns.image, patterns.cell], np.nan)
-        entries[wnid] = annotate_class(config, wnid, c, result, evidence if known.any() else None, saved)
-        info[wnid] = {"patterns": len(patterns), "k": result.k, "eigenvalues": result.eigenvalues.tolist()}
-        images = torch.cat(shown)[: config.n_show]
-        save_panel(config.output_dir, wnid, denormalize(images),
-                   panel_material(model, images, result.means, device, config.pattern_layer))
-    meta = {"data": "ilsvrc", "pattern_layer": config.pattern_layer, "tau": config.tau,
-            "threshold_rule": config.threshold_rule, "arch": config.arch, "seed": config.seed}
-    return Annotation(entries, meta), info
+    sources = [(train.wnids[c], c, source(c)) for c in classes]
+    return cluster_classes(model, sources, lambda boxes, patterns: box_evidence(patterns, boxes, size),
+                           config, device, "ilsvrc")
 
 
 @torch.no_grad()
@@ -155,6 +131,29 @@ def run_ilsvrc(config: MicroAnnotationConfig, device: torch.device, progress: st
     return summarize_ilsvrc(config, wnids, annotation, info, ev)
 
 
+ILSVRC_PROTOCOL: dict[str, Any] = {"input_size": 224, "pattern_layer": "trunk", "tau": 0.2, "threshold_rule": "max",
+                                   "rho": 0.7, "min_clusters": 2, "max_clusters": 4}
+"""The settings of ``configs/micro_annotation/full_ilsvrc.yaml`` that encode the thesis's run."""
+
+
+def ilsvrc_deviations(config: MicroAnnotationConfig, annotation: Annotation) -> list[str]:
+    """How a ``cam_vgg16`` ILSVRC run departs from the thesis's (empty: it follows it): a class or
+    image subset, a GAP network trained here instead of loaded, the oracle instead of a person, or
+    other settings than :data:`ILSVRC_PROTOCOL`. Such a run's ids carry them in brackets
+    (``ilsvrc/gap-vgg[oracle]+micro``), so it can never fill the paper's rows."""
+    out = [f"{k}={getattr(config, k)}" for k, v in ILSVRC_PROTOCOL.items() if getattr(config, k) != v]
+    if config.classes:
+        out.append(f"classes={len(config.classes)}")
+    for name in ("max_train_per_class", "max_val"):
+        if getattr(config, name):
+            out.append(f"{name}={getattr(config, name)}")
+    if config.epochs > 0:
+        out.append("trained-here")
+    if any(entry.source == "simulated" for entry in annotation.classes.values()):
+        out.append("oracle")
+    return out
+
+
 def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation: Annotation,
                      info: dict[str, Any], ev: dict[str, Any]) -> FullResult:
     """Metrics, table and figures of an ILSVRC run."""
@@ -164,7 +163,9 @@ def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation
     gain = acc_a - acc_b
     evaluated = np.isfinite(gain)
     affected = np.array([w in annotation.classes and annotation.classes[w].has_distractor for w in wnids])
-    prefix = "ilsvrc/gap-vgg" if config.arch == "cam_vgg16" else f"ilsvrc/{config.arch}"
+    dev = ilsvrc_deviations(config, annotation) if config.arch == "cam_vgg16" else []   # other archs: never paper ids
+    tag = f"[{','.join(dev)}]" if dev else ""
+    prefix = f"ilsvrc/gap-vgg{tag}" if config.arch == "cam_vgg16" else f"ilsvrc/{config.arch}"
     err_b, err_a = localization_error(ev["before"]), localization_error(ev["after"])
     mean_gain = float(np.nanmean(gain[affected & evaluated])) if (affected & evaluated).any() else float("nan")
     more_than_2 = sum(1 for v in info.values() if v["k"] > 2)
@@ -189,7 +190,7 @@ def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation
     if len(clustered) and gains.sum() > 0:
         curve = ranking_curve(lam2, gains)
         for at in (15, 50):
-            ranking = "ilsvrc/eigen-ranking" if config.arch == "cam_vgg16" else f"ilsvrc/{config.arch}-eigen-ranking"
+            ranking = f"ilsvrc/eigen-ranking{tag}" if config.arch == "cam_vgg16" else f"ilsvrc/{config.arch}-eigen-ranking"
             experiments[f"{ranking}/{at}pct"] = {"improvement_share": 100 * fraction_at(*curve, at / 100)}
     table = [["images evaluated", len(ev["labels"])], ["classes clustered", len(clustered)],
              ["top-5 localization error, CAM (%)", round(err_b, 2)],

@@ -158,3 +158,27 @@ def region_centres_in_boxes(boxes: list[np.ndarray], image_size: tuple[int, int]
         for x0, y0, x1, y1 in np.asarray(bxs, dtype=np.float64).reshape(-1, 4):
             out[n] |= ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
     return out
+
+
+ON_OBJECT_FRACTION = 0.5
+"""A region is on the object when at least this fraction of its pixels is (the mask oracle)."""
+
+
+def mask_evidence(patterns: Patterns, object_masks: Tensor) -> np.ndarray:
+    """Oracle input from masks: 1.0 where the pattern's region has at least
+    :data:`ON_OBJECT_FRACTION` of its pixels on the object, else 0.0, (N,). ``object_masks``
+    (n_images, H, W) bool, the class's object in every image the patterns were taken from
+    (indexed by ``patterns.image``)."""
+    frac = region_fraction(object_masks, patterns.grid).flatten(1).numpy()
+    return (frac[patterns.image, patterns.cell] >= ON_OBJECT_FRACTION).astype(np.float64)
+
+
+def box_evidence(patterns: Patterns, boxes: list[np.ndarray], image_size: tuple[int, int]) -> np.ndarray | None:
+    """Oracle input from boxes: 1.0 where the pattern's region has its centre inside a box of the
+    class, 0.0 outside, NaN for images without boxes, (N,); None when no image has a box.
+    ``boxes[i]`` (n_i, 4) in the frame of the (resized) image ``i`` of size ``image_size``."""
+    known = np.array([len(b) > 0 for b in boxes])
+    if not known.any():
+        return None
+    inside = region_centres_in_boxes(boxes, image_size, patterns.grid).reshape(len(boxes), -1)
+    return np.where(known[patterns.image], inside[patterns.image, patterns.cell], np.nan)

@@ -30,7 +30,7 @@ from thesislib.methods.micro_annotation.annotation import Annotation, human_anno
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.metrics import corloc, pixel_iou, precision_recall
-from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patterns, forward_maps,
+from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patterns, forward_maps, mask_evidence,
                                                          normalize_patterns, region_fraction)
 from thesislib.methods.micro_annotation.regions import component_boxes, localize
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
@@ -40,7 +40,6 @@ from thesislib.nn import CAMClassifier
 from thesislib.repro import seed_everything
 
 #: a region "lies on" the object when at least this fraction of its pixels are object pixels
-ON_OBJECT_FRACTION = 0.5
 
 
 @dataclass
@@ -94,14 +93,6 @@ def batches(images: Tensor, labels: Tensor, size: int = 256) -> Iterator[tuple[T
     """(images, labels) in chunks of ``size`` (inference batches)."""
     for lo in range(0, len(images), size):
         yield images[lo:lo + size], labels[lo:lo + size]
-
-
-def mask_evidence(patterns: Patterns, object_masks: Tensor) -> np.ndarray:
-    """Oracle input from masks: 1.0 where the pattern's region has at least half of its pixels
-    on the object, else 0.0, (N,). ``object_masks`` (n_images, H, W) bool, the class's object in
-    every image the patterns were taken from (indexed by ``patterns.image``)."""
-    frac = region_fraction(object_masks, patterns.grid).flatten(1).numpy()
-    return (frac[patterns.image, patterns.cell] >= ON_OBJECT_FRACTION).astype(np.float64)
 
 
 def prepare_scenes(config: MicroAnnotationConfig, seed: int, device: torch.device,

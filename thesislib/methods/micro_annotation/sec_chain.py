@@ -17,7 +17,6 @@ Here the same is done on the distractor scenes of one seed, with the SEC library
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,11 +26,6 @@ from torch import Tensor
 
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.scenes import ScenePrep, scene_maps
-
-
-def sec_available() -> bool:
-    """True when the SEC chapter's library (``thesislib.methods.sec``) is installed."""
-    return importlib.util.find_spec("thesislib.methods.sec") is not None
 
 
 @dataclass

@@ -31,11 +31,10 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from thesislib.data.voc import VOC_CLASSES, SegInputTransform, VOCSegmentation
-from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation
+from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
-from thesislib.methods.micro_annotation.full import (FullResult, annotate_class, cluster_class, denormalize, load_saved,
-                                                     panel_material, prepare_model, save_panel)
-from thesislib.methods.micro_annotation.patterns import forward_maps, normalize_patterns, region_fraction
+from thesislib.methods.micro_annotation.full import FullResult, cluster_classes, prepare_model
+from thesislib.methods.micro_annotation.patterns import forward_maps, mask_evidence, normalize_patterns
 from thesislib.methods.micro_annotation.regions import threshold_regions, upsample_scores
 from thesislib.nn import CAMClassifier
 
@@ -56,38 +55,16 @@ def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:
 
 def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: list[int], config: MicroAnnotationConfig,
                         device: torch.device) -> tuple[Annotation, dict[str, Any]]:
-    """Steps (i)-(iii) for the foreground classes ``classes`` (0 = aeroplane .. 19 = tvmonitor)."""
-    saved = load_saved(config)
-    entries: dict[str, ClassAnnotation] = {}
-    info: dict[str, Any] = {}
-    for c in classes:
-        name = FOREGROUND[c]
+    """Steps (i)-(iii) for the foreground classes ``classes`` (0 = aeroplane .. 19 = tvmonitor;
+    :func:`~.full.cluster_classes`, the oracle reads the trainaug masks)."""
+    def source(c: int):
         members = np.flatnonzero(train.labels[:, c])
         subset = Subset(train, (members[: config.max_train_per_class] if config.max_train_per_class else members).tolist())
-        masks: list[torch.Tensor] = []
-        shown: list[torch.Tensor] = []
+        return lambda: ((b["image"], b["labels"], b["mask"] == c + 1) for b in _loader(subset, config))
 
-        def batches():
-            for batch in _loader(subset, config):
-                masks.append(batch["mask"] == c + 1)
-                if sum(len(s) for s in shown) < config.n_show:
-                    shown.append(batch["image"][: config.n_show])
-                yield batch["image"], batch["labels"]
-
-        patterns, result = cluster_class(model, batches(), c, device, config)
-        if result is None:
-            info[name] = {"patterns": 0 if patterns is None else len(patterns), "k": 0, "eigenvalues": []}
-            continue
-        frac = region_fraction(torch.cat(masks), patterns.grid).flatten(1).numpy()
-        evidence = (frac[patterns.image, patterns.cell] >= 0.5).astype(np.float64)
-        entries[name] = annotate_class(config, name, c, result, evidence, saved)
-        info[name] = {"patterns": len(patterns), "k": result.k, "eigenvalues": result.eigenvalues.tolist()}
-        images = torch.cat(shown)[: config.n_show]
-        save_panel(config.output_dir, name, denormalize(images),
-                   panel_material(model, images, result.means, device, config.pattern_layer))
-    meta = {"data": "voc", "pattern_layer": config.pattern_layer, "tau": config.tau,
-            "threshold_rule": config.threshold_rule, "arch": config.arch, "seed": config.seed}
-    return Annotation(entries, meta), info
+    sources = [(FOREGROUND[c], c, source(c)) for c in classes]
+    return cluster_classes(model, sources, lambda masks, patterns: mask_evidence(patterns, torch.stack(masks)),
+                           config, device, "voc")
 
 
 @torch.no_grad()
