@@ -120,6 +120,15 @@ def test_table5_ttests_and_table6_correlation_procedure() -> None:
     lines = A.multilabel_findings(results, "soft", [corr])
     assert lines[0].startswith("mAP: ") and "Table VI, emp compactness: class '1'" in lines[-2]
     assert lines[-1].startswith("Table VI overall: ")
+    # the Fig. 8 measures: counted against the baseline's class averages
+    results[0].metrics.update(emp_compactness=0.5, emp_separability=2.0)
+    for r, value in zip(results[1:], [0.4, 0.6, 0.7, 0.5, 0.9]):
+        r.metrics.update(emp_compactness=value, emp_separability=1.0)
+    lines = A.multilabel_findings(results, "soft", [corr])
+    assert lines[1] == ("Class-average compactness (empirical; the paper's Fig. 8 reports an increase): 3 of 5 "
+                        "variants above soft's 0.50 (variants 0.40 to 0.90).")
+    assert lines[2].startswith("Class-average separability") and ": 0 of 5 variants" in lines[2]
+    assert not any(line.startswith("Class-average ratio") for line in lines)   # no baseline value
     with pytest.raises(ValueError, match="at least 3"):
         A.table6_correlations(results[1:3])
 

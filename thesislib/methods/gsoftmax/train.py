@@ -79,7 +79,7 @@ class GSoftmaxConfig:
     gaussian_lr: float | None = None
     multilabel_reading: str = "pairwise"
     lsoftmax_margin: int = 2
-    lsoftmax_beta: tuple[float, float, float, float] = (1000.0, 2e-5, 45.0, 0.0)
+    lsoftmax_beta: tuple[float, float, float, float] = (1000.0, 2e-3, 45.0, 0.0)
     hidden: tuple[int, ...] = (128, 64)
     test_fraction: float = 0.3
     split_seed: int | None = None
@@ -405,14 +405,14 @@ def train(config: GSoftmaxConfig, device: str | torch.device = "auto") -> GSoftm
     model = build_model(config, data)
     groups = gsoftmax_param_groups(model, config.weight_decay, config.gaussian_lr)
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
-    spe = steps_per_epoch(len(data.train_set), config.batch_size, False, get_world_size())
-    scheduler = make_scheduler(optimizer, _schedule(config, spe))
-    track = model.transform is not None
     engine_config = TrainConfig(epochs=config.epochs, max_steps=config.max_steps, batch_size=config.batch_size,
                                 num_workers=config.num_workers, seed=config.seed, amp=config.amp,
                                 channels_last=config.channels_last, compile=config.compile,
                                 log_every=config.log_every, checkpoint_dir=config.checkpoint_dir or None,
                                 resume=bool(config.checkpoint_dir), progress=config.progress)
+    spe = steps_per_epoch(len(data.train_set), engine_config.batch_size, engine_config.drop_last, get_world_size())
+    scheduler = make_scheduler(optimizer, _schedule(config, spe))
+    track = model.transform is not None
     start = _gaussian_snapshot(model) if track else None
     trainer = Trainer(model, optimizer, data.train_set, make_step_fn(config, data), engine_config, device,
                       scheduler=scheduler, collate_fn=data.collate_fn, eval_fn=_gaussian_snapshot if track else None)
