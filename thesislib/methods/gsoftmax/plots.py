@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from thesislib.methods.gsoftmax.analysis import MEASURES, Correlation, mean_sd
+from thesislib.methods.gsoftmax.analysis import MEASURES, Correlation
+from thesislib.replication import mean_sd
 from thesislib.methods.gsoftmax.transform import gaussian_transform, phi
 
 if TYPE_CHECKING:

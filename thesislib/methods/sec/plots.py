@@ -18,7 +18,8 @@ from matplotlib.patches import Patch
 from torch import Tensor
 
 from thesislib.data.voc import VOC_PALETTE, colorize
-from thesislib.methods.sec.experiments import RunResult, by_name, mean_sd
+from thesislib.methods.sec.experiments import RunResult, by_name
+from thesislib.replication import mean_sd
 
 
 def to_image(rgb: Tensor | np.ndarray) -> np.ndarray:
