@@ -41,7 +41,7 @@ def test_cuda_exact_gradient_matches_cpu():
     unary, images = _batch(12, 12)
     grads = []
     for device in ("cpu", "cuda"):
-        u = unary.to(device).requires_grad_(True)
+        u = unary.detach().to(device, copy=True).requires_grad_(True)  # a fresh leaf per device
         q = dense_crf(u, images.to(device), SEC_TRAIN, method="exact")
         (q * torch.arange(q.shape[1], device=device).view(1, -1, 1, 1)).sum().backward()
         grads.append(u.grad.cpu())
