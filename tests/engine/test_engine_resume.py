@@ -8,7 +8,7 @@ import pytest
 import torch
 from engine_testkit import MLP, RegressionSet, params, regression_step
 
-from thesislib.engine import (CheckpointError, ConfigMismatchError, Cosine, TrainConfig, Trainer, latest_checkpoint,
+from thesislib.engine import (CheckpointError, ConfigMismatchError, Cosine, TrainConfig, Trainer, latest_checkpoint, load_checkpoint,
                               list_checkpoints, make_scheduler)
 
 CPU = torch.device("cpu")
@@ -96,8 +96,35 @@ def test_truncated_checkpoint_raises_naming_the_file(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="step_0000000004.pt") as info:
         run(TrainConfig(**BASE, checkpoint_dir=str(ckpt), resume=True))
-    assert info.value.path == path and "cannot be read" in info.value.reason
+    assert info.value.path == path and "fails its checksum" in info.value.reason
     assert path.read_bytes() == data[: len(data) // 2]  # not overwritten by a fresh run
+
+
+@pytest.mark.parametrize("where", ["payload", "last byte"])
+def test_flipped_byte_is_refused_by_the_checksum(tmp_path: Path, where: str) -> None:
+    """One flipped bit anywhere in the payload: torch.load might still unpickle it, the checksum does not."""
+    ckpt = tmp_path / "ckpt"
+    run(TrainConfig(**BASE, max_steps=4, checkpoint_dir=str(ckpt)))
+    path = latest_checkpoint(ckpt)
+    data = bytearray(path.read_bytes())
+    position = len(data) // 2 if where == "payload" else len(data) - 1
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="step_0000000004.pt.*fails its checksum"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="fails its checksum"):
+        run(TrainConfig(**BASE, checkpoint_dir=str(ckpt), resume=True))
+
+
+def test_checkpoint_header_damage_is_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    run(TrainConfig(**BASE, max_steps=4, checkpoint_dir=str(ckpt)))
+    path = latest_checkpoint(ckpt)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="no thesislib checksum header"):
+        load_checkpoint(path)
 
 
 def test_garbage_checkpoint_raises(tmp_path: Path) -> None:

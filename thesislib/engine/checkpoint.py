@@ -1,13 +1,24 @@
-"""Checkpoint files: atomic writes, strict reads, and the RNG states that make resume exact.
+"""Checkpoint files: atomic writes, checksummed strict reads, and the RNG states that make resume exact.
 
 Files are ``<dir>/step_<step>.pt`` (the step zero-padded to 10 digits). A write goes to a
 temporary file that is fsynced and then renamed over the target, so a reader never sees
-half a checkpoint. A file that cannot be read, or lacks a required entry, raises
-:class:`CheckpointError` naming it; nothing here ever falls back to a fresh start.
+half a checkpoint. The file is a one-line header, ``THESISLIB-CHECKPOINT sha256=<hex>``,
+followed by the ``torch.save`` payload; :func:`load_checkpoint` recomputes the SHA-256 of the
+payload and refuses a file whose bytes changed (a flipped bit, a truncated copy) before
+unpickling anything. A file that cannot be read, fails its checksum, or lacks a required entry
+raises :class:`CheckpointError` naming it; nothing here ever falls back to a fresh start.
+
+State layout (format 2): ``models`` / ``optimizers`` / ``schedulers`` / ``ema`` are dicts keyed
+by the names the :class:`~thesislib.engine.Trainer` gives its networks and optimisers (a
+single-model run uses ``"model"``), next to ``step``, ``epoch``, ``step_in_epoch``, ``rng``
+(one entry per rank), ``history``, ``config`` (the optimisation fingerprint), ``clips`` (each
+optimiser's gradient-clipping norm) and ``elapsed``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import random
 import re
@@ -17,9 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format", "model", "optimizer", "scheduler", "ema", "step", "epoch", "step_in_epoch",
-                 "rng", "history", "config", "elapsed")
+FORMAT_VERSION = 2
+REQUIRED_KEYS = ("format", "models", "optimizers", "schedulers", "ema", "clips", "step", "epoch",
+                 "step_in_epoch", "rng", "history", "config", "elapsed")
+MAGIC = b"THESISLIB-CHECKPOINT sha256="
+_HEADER_LENGTH = len(MAGIC) + 64 + 1  # magic, 64 hex digits, newline
 _NAME = re.compile(r"^step_(\d{10})\.pt$")
 
 
@@ -42,6 +55,7 @@ class ConfigMismatchError(CheckpointError):
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
+    """``<directory>/step_<step, 10 digits>.pt``."""
     return Path(directory) / f"step_{step:010d}.pt"
 
 
@@ -55,28 +69,56 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The newest checkpoint in ``directory``, or ``None`` when there is none."""
     found = list_checkpoints(directory)
     return found[-1] if found else None
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` with ``torch.save`` atomically (temporary file, fsync, ``os.replace``)."""
+    """Write ``state`` atomically (temporary file, fsync, ``os.replace``): the checksum header, then
+    the ``torch.save`` payload."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getbuffer()
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as fh:
-        torch.save(state, fh)
+        fh.write(MAGIC + hashlib.sha256(payload).hexdigest().encode("ascii") + b"\n")
+        fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint on the CPU (``weights_only``); any failure is a :class:`CheckpointError`."""
+def read_verified(path: str | Path) -> bytes:
+    """The payload of a checkpoint file after checking its SHA-256 against the header."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(path, f"cannot be read ({err})") from err
+    header = data[:_HEADER_LENGTH]
+    if not header.startswith(MAGIC) or not header.endswith(b"\n"):
+        raise CheckpointError(path, "has no thesislib checksum header: not a checkpoint of this engine, "
+                                    "or its first bytes are damaged")
+    expected = header[len(MAGIC):-1].decode("ascii", errors="replace")
+    payload = data[_HEADER_LENGTH:]
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise CheckpointError(path, f"fails its checksum (stored sha256 {expected[:16]}..., contents "
+                                    f"{actual[:16]}...): the file is damaged or truncated; it is not used")
+    return payload
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU (``weights_only``) after verifying its checksum; any failure is a
+    :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    payload = read_verified(path)
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
         raise CheckpointError(path, f"cannot be read ({type(err).__name__}: {err})") from err
     if not isinstance(state, dict):
@@ -108,6 +150,7 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Restore the generators saved by :func:`rng_state` (the CUDA one only on a CUDA device)."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     npy = state["numpy"]

@@ -1,14 +1,23 @@
 """The training loop every chapter uses: :class:`Trainer` and its one-call form :func:`fit`.
 
-Per optimiser step: ``grad_accum`` micro-batches are moved to the device (non-blocking,
-channels_last for 4-D float tensors on CUDA), ``step_fn(model, batch) -> (loss, metrics)``
-runs under bf16 autocast (CUDA with ``amp``), the loss is back-propagated (DDP averages
-gradients across ranks), gradients are clipped to ``grad_clip`` global norm, the optimiser,
-LR scheduler and EMA step. Loss and metrics are summed ON DEVICE and only brought to the
-host every ``log_every`` steps, at checkpoints and at epoch ends; a non-finite loss is
-recorded on device (its first step and value) and raised there as
-:class:`NonFiniteLossError` before any checkpoint is written. On a single CPU process the
-loss is checked every step, before its backward pass, since a sync costs nothing there.
+Two ways to describe a step, one loop:
+
+* one network: ``Trainer(model, optimizer, train_set, step_fn, config, device)`` with
+  ``step_fn(model, batch) -> (loss, metrics)``; the engine accumulates ``grad_accum`` micro-batches
+  (weighted by their sample counts, DDP reduction on the last one), clips to ``grad_clip``, steps
+  the optimiser, the scheduler and the EMA;
+* several networks and optimisers: ``Trainer({"gen": G, "disc": D}, {"gen": OptimizerSlot(...),
+  "disc": OptimizerSlot(...)}, train_set, update_fn, config, device)`` with
+  ``update_fn(u, batches) -> metrics`` running as many phases, backward passes and optimiser steps
+  as the method prescribes (:mod:`thesislib.engine.update`).
+
+Either way: batches are moved to the device (non-blocking, channels_last for 4-D float tensors on
+CUDA), the step runs under bf16 autocast (CUDA with ``amp``), losses and metrics are summed ON
+DEVICE and only brought to the host every ``log_every`` steps, at checkpoints and at epoch ends;
+a non-finite loss is recorded on device (its first step, value and network) and raised as
+:class:`NonFiniteLossError` before any checkpoint is written. On a single CPU process the loss is
+checked every step, before its backward pass, since a sync costs nothing there. Every network,
+optimiser, scheduler, EMA and RNG state goes into the checkpoint; resuming continues bit for bit.
 """
 
 from __future__ import annotations
@@ -33,18 +42,23 @@ from thesislib.engine.ema import ModelEMA
 from thesislib.engine.history import History, plain_value
 from thesislib.engine.progress import ProgressReporter
 from thesislib.engine.sampler import GlobalBatchSampler, SeededDataset
+from thesislib.engine.update import OptimizerSlot, Update, UpdateFn, single_model_update
 
 StepFn = Callable[[nn.Module, Any], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
-EvalFn = Callable[[nn.Module], Mapping[str, Any]]
+EvalFn = Callable[[Any], Mapping[str, Any]]
 Callback = Callable[["Trainer"], None]
+
+SINGLE = "model"  # the network / optimiser name of a one-network run
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss; ``step`` and ``epoch`` are 1-based."""
+    """Training produced a NaN or infinite loss; ``step`` and ``epoch`` are 1-based, ``name`` is the
+    optimiser (network) whose loss it was (``None`` in a one-network run)."""
 
-    def __init__(self, step: int, epoch: int, value: float) -> None:
-        self.step, self.epoch, self.value = step, epoch, value
-        super().__init__(f"loss became {value} at step {step} (epoch {epoch})")
+    def __init__(self, step: int, epoch: int, value: float, name: str | None = None) -> None:
+        self.step, self.epoch, self.value, self.name = step, epoch, value, name
+        what = "loss" if name is None else f"loss of {name!r}"
+        super().__init__(f"{what} became {value} at step {step} (epoch {epoch})")
 
 
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
@@ -63,21 +77,19 @@ def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> 
 
 
 class _Window:
-    """Device-side sums of the loss and metrics over the steps since the last record."""
+    """Device-side sums of the losses and metrics over the steps since the last record."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.reset()
 
     def reset(self) -> None:
-        self.loss = torch.zeros((), dtype=torch.float64, device=self.device)
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.steps = 0
         self.started = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, metrics: Mapping[str, torch.Tensor]) -> None:
-        self.loss += loss
+    def add(self, metrics: Mapping[str, torch.Tensor]) -> None:
         for name, value in metrics.items():
             if name in self.sums:
                 self.sums[name] += value
@@ -87,43 +99,113 @@ class _Window:
         self.steps += 1
 
     def means(self) -> torch.Tensor:
-        """``[loss, metric_1, ...]`` averaged over the window (in ``self.sums`` order), on device."""
-        parts = [self.loss / max(self.steps, 1)] + [s / self.counts[k] for k, s in self.sums.items()]
-        return torch.stack(parts)
+        """Every metric averaged over the steps that recorded it (in ``self.sums`` order), on device."""
+        return torch.stack([s / self.counts[k] for k, s in self.sums.items()])
 
 
 class Trainer:
-    """Trains ``model`` on ``train_set`` with ``step_fn`` as configured; see :meth:`fit`.
+    """Trains one network (``step_fn``) or several (``update_fn``) on ``train_set``; see :meth:`fit`.
 
-    Arguments: ``optimizer`` (built over ``model``'s parameters), ``scheduler`` (stepped once
-    per optimiser step, e.g. :func:`thesislib.engine.make_scheduler`), ``collate_fn`` for the
-    engine's DataLoader, ``eval_fn(model_for_eval) -> dict`` called every ``eval_every``
-    epochs on every rank with the EMA model if any, else the plain model, in eval mode
-    (it decides itself about ``torch.no_grad``), ``on_step(trainer)`` after every optimiser
-    step and ``on_epoch_end(trainer)`` after each epoch. After :meth:`fit`, ``history``,
-    ``ema`` (a :class:`ModelEMA` or None), ``step`` and ``epoch`` describe the run; a
-    callback may call :meth:`request_stop`.
+    One network: ``model`` an ``nn.Module``, ``optimizer`` built over its parameters, ``scheduler``
+    stepped once per optimiser step (e.g. :func:`thesislib.engine.make_scheduler`),
+    ``step_fn(model, batch) -> (loss, metrics)``; records hold ``loss``, ``lr`` (and ``grad_norm``
+    when clipping). Several: ``model`` a dict of named modules, ``optimizer`` a dict of named
+    :class:`~thesislib.engine.OptimizerSlot` (each with its networks, scheduler and ``grad_clip``;
+    ``scheduler`` and ``TrainConfig.grad_clip`` must then be unset), ``step_fn`` an update function
+    ``update_fn(u, batches) -> metrics`` (:mod:`thesislib.engine.update`); records hold
+    ``loss_<name>``, ``lr_<name>`` (and ``grad_norm_<name>``) per optimiser.
+
+    ``ema_models``: the networks whose exponential moving average is kept when
+    ``TrainConfig.ema_decay`` is set (default: all). ``collate_fn`` for the engine's DataLoader;
+    ``eval_fn(model_for_eval) -> dict`` called every ``eval_every`` epochs on every rank, in eval
+    mode, with the EMA network where there is one, else the live one (a dict of them in the
+    several-network case); it decides itself about ``torch.no_grad``. ``on_step(trainer)`` runs
+    after every optimiser step and ``on_epoch_end(trainer)`` after each epoch. After :meth:`fit`,
+    ``history``, ``ema`` / ``emas``, ``step`` and ``epoch`` describe the run; a callback may call
+    :meth:`request_stop`.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: Dataset, step_fn: StepFn,
-                 config: TrainConfig, device: torch.device, *,
+    def __init__(self, model: nn.Module | Mapping[str, nn.Module],
+                 optimizer: torch.optim.Optimizer | Mapping[str, OptimizerSlot], train_set: Dataset,
+                 step_fn: StepFn | UpdateFn, config: TrainConfig, device: torch.device, *,
                  scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
                  collate_fn: Callable[[list[Any]], Any] | None = None, eval_fn: EvalFn | None = None,
-                 on_step: Callback | None = None, on_epoch_end: Callback | None = None) -> None:
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+                 on_step: Callback | None = None, on_epoch_end: Callback | None = None,
+                 ema_models: tuple[str, ...] | None = None) -> None:
+        self.single = isinstance(model, nn.Module)
+        if self.single:
+            if not isinstance(optimizer, torch.optim.Optimizer):
+                raise TypeError("one network takes one torch.optim.Optimizer; several networks take a dict "
+                                "of OptimizerSlot")
+            self.models: dict[str, nn.Module] = {SINGLE: model}
+            self.slots: dict[str, OptimizerSlot] = {
+                SINGLE: OptimizerSlot(optimizer, (SINGLE,), scheduler, config.grad_clip)}
+            self.update_fn: UpdateFn = single_model_update(step_fn, SINGLE)  # type: ignore[arg-type]
+        else:
+            self.models = dict(model)
+            if not isinstance(optimizer, Mapping) or not all(isinstance(s, OptimizerSlot) for s in optimizer.values()):
+                raise TypeError("several networks take optimizer={name: OptimizerSlot(...)}")
+            if scheduler is not None:
+                raise ValueError("several networks: give each OptimizerSlot its own scheduler")
+            if config.grad_clip is not None:
+                raise ValueError("several networks: set grad_clip per OptimizerSlot, not in TrainConfig")
+            self.slots = dict(optimizer)
+            for name, slot in self.slots.items():
+                unknown = [m for m in slot.models if m not in self.models]
+                if unknown:
+                    raise KeyError(f"optimizer {name!r} names unknown networks {unknown}; networks are: "
+                                   f"{', '.join(self.models)}")
+            self.update_fn = step_fn  # type: ignore[assignment]
+        names = ema_models if ema_models is not None else tuple(self.models)
+        unknown = [m for m in names if m not in self.models]
+        if unknown:
+            raise KeyError(f"ema_models names unknown networks {unknown}; networks are: {', '.join(self.models)}")
+        self.ema_names = tuple(names)
         self.train_set, self.step_fn, self.config, self.device = train_set, step_fn, config, torch.device(device)
         self.collate_fn, self.eval_fn = collate_fn, eval_fn
         self.on_step, self.on_epoch_end = on_step, on_epoch_end
         self.history = History()
-        self.ema: ModelEMA | None = None
+        self.emas: dict[str, ModelEMA] = {}
         self.step = 0          # optimiser steps completed
         self.epoch = 0         # 0-based index of the current epoch
         self.step_in_epoch = 0
         self.steps_per_epoch = 0
         self.total_steps = 0
+        self.last_lr: dict[str, float] = {name: float("nan") for name in self.slots}
         self._stop = False
         self._elapsed_before = 0.0
         self._t0 = time.perf_counter()
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def model(self) -> nn.Module:
+        """The network of a one-network run (``models[name]`` otherwise)."""
+        return self.models[SINGLE] if self.single else self._need_single("model")
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.slots[SINGLE].optimizer if self.single else self._need_single("optimizer")
+
+    @property
+    def scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        return self.slots[SINGLE].scheduler if self.single else self._need_single("scheduler")
+
+    @property
+    def ema(self) -> ModelEMA | None:
+        """The EMA of a one-network run (``emas[name]`` otherwise), or ``None`` without EMA."""
+        return self.emas.get(SINGLE) if self.single else self._need_single("ema")
+
+    def _need_single(self, what: str) -> Any:
+        raise AttributeError(f"Trainer.{what} exists for one network; this run has {sorted(self.models)}: "
+                             f"use Trainer.{'models' if what == 'model' else 'slots' if what != 'ema' else 'emas'}")
+
+    def metric_name(self, base: str, slot: str) -> str:
+        """``loss`` / ``lr`` / ``grad_norm`` for one network, ``<base>_<slot>`` for several."""
+        return base if self.single else f"{base}_{slot}"
+
+    def nonfinite_error(self, step: int, value: float, slot: str | None) -> NonFiniteLossError:
+        epoch = (step - 1) // self.steps_per_epoch + 1 if self.steps_per_epoch else self.epoch + 1
+        return NonFiniteLossError(step, epoch, value, None if self.single else slot)
 
     def request_stop(self) -> None:
         """Stop after the current step (a checkpoint is written if ``checkpoint_dir`` is set)."""
@@ -131,7 +213,14 @@ class Trainer:
 
     @property
     def elapsed(self) -> float:
+        """Seconds of training so far, across resumes."""
         return self._elapsed_before + time.perf_counter() - self._t0
+
+    def eval_models(self) -> nn.Module | dict[str, nn.Module]:
+        """What evaluation sees: each network's EMA where kept, else the live network."""
+        chosen = {name: self.emas[name].module if name in self.emas else unwrap(self.models[name])
+                  for name in self.models}
+        return chosen[SINGLE] if self.single else chosen
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -141,15 +230,32 @@ class Trainer:
         self.channels_last = cfg.channels_last and self.cuda
         self.rank, self.world = get_rank(), get_world_size()
         self.main = self.rank == 0
-        self.model.to(device)
-        if cfg.sync_batchnorm and self.cuda and self.world > 1:
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # same Parameters: optimizer stays valid
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.ddp_model = wrap_ddp(self.model, device, cfg.ddp_find_unused_parameters)  # broadcasts rank 0's params
+        for name, module in self.models.items():
+            module.to(device)
+            if cfg.sync_batchnorm and self.cuda and self.world > 1:
+                module = nn.SyncBatchNorm.convert_sync_batchnorm(module)  # same Parameters: optimizers stay valid
+            if self.channels_last:
+                module.to(memory_format=torch.channels_last)
+            self.models[name] = module
+        # broadcasts rank 0's parameters
+        self.ddp_models = {name: wrap_ddp(m, device, cfg.ddp_find_unused_parameters) for name, m in self.models.items()}
         if cfg.ema_decay is not None:
-            self.ema = ModelEMA(self.model, cfg.ema_decay)
-        self.train_model = torch.compile(self.ddp_model) if cfg.compile else self.ddp_model
+            self.emas = {name: ModelEMA(self.models[name], cfg.ema_decay) for name in self.ema_names}
+        self.train_models = {name: torch.compile(m) if cfg.compile else m for name, m in self.ddp_models.items()}
+        self.slot_params = {}
+        self.slot_inputs: dict[str, list[torch.Tensor] | None] = {}
+        for name, slot in self.slots.items():
+            seen: dict[int, torch.Tensor] = {}
+            for group in slot.optimizer.param_groups:
+                for p in group["params"]:
+                    seen.setdefault(id(p), p)
+            for model_name in slot.models:
+                for p in self.models[model_name].parameters():
+                    if p.requires_grad:
+                        seen.setdefault(id(p), p)
+            self.slot_params[name] = list(seen.values())
+            # one network: a plain backward (every parameter of the model gets its gradient, as DDP expects)
+            self.slot_inputs[name] = None if self.single else self.slot_params[name]
         self.sampler = GlobalBatchSampler(len(self.train_set), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle,
                                           drop_last=cfg.drop_last, rank=self.rank, world_size=self.world,
                                           grad_accum=cfg.grad_accum)
@@ -166,13 +272,19 @@ class Trainer:
                                  collate_fn=self.collate_fn, pin_memory=self.cuda,
                                  persistent_workers=cfg.num_workers > 0, generator=self.loader_generator)
         self.check_every_step = not self.cuda and not is_distributed()
+        self.slot_order = list(self.slots)
         self.bad_step = torch.full((), -1, dtype=torch.int64, device=device)
         self.bad_value = torch.zeros((), dtype=torch.float64, device=device)
+        self.bad_slot = torch.zeros((), dtype=torch.int64, device=device)
         self.window = _Window(device)
         self._saved_step = -1
-        self._last_lr = float("nan")
 
     # ------------------------------------------------------------ checkpoints
+    def _structure(self) -> dict[str, Any]:
+        return {"models": sorted(self.models), "optimizers": {n: list(s.models) for n, s in self.slots.items()},
+                "schedulers": sorted(n for n, s in self.slots.items() if s.scheduler is not None),
+                "ema": sorted(self.emas)}
+
     def _resume(self) -> dict[str, Any] | None:
         """Load the newest checkpoint (``resume``) and return its RNG states, or refuse to overwrite one."""
         directory = self.config.checkpoint_dir
@@ -186,21 +298,29 @@ class Trainer:
                                         "or use an empty checkpoint_dir for a fresh one")
         state = load_checkpoint(path)
         mismatch = fingerprint_mismatch(state["config"], self.config)
+        clips = {n: s.grad_clip for n, s in self.slots.items()}
+        if state["clips"] != clips:
+            mismatch.append(f"per-optimizer grad_clip: checkpoint={state['clips']!r}, now={clips!r}")
         if mismatch:
             raise ConfigMismatchError(path, mismatch)
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            has = "has" if state["scheduler"] is not None else "has no"
-            raise CheckpointError(path, f"{has} LR scheduler state but the current run "
-                                        f"{'has none' if self.scheduler is None else 'has one'}")
+        stored = {"models": sorted(state["models"]),
+                  "optimizers": {n: list(o["models"]) for n, o in state["optimizers"].items()},
+                  "schedulers": sorted(n for n, v in state["schedulers"].items() if v is not None),
+                  "ema": sorted(state["ema"])}
+        if stored != self._structure():
+            raise CheckpointError(path, f"holds networks/optimizers/schedulers/EMA {stored}, but the current run "
+                                        f"has {self._structure()}")
         try:
-            unwrap(self.model).load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None:
-                self.scheduler.load_state_dict(state["scheduler"])
-            if self.ema is not None:
-                self.ema.load_state_dict(state["ema"])
+            for name, module in self.models.items():
+                unwrap(module).load_state_dict(state["models"][name])
+            for name, slot in self.slots.items():
+                slot.optimizer.load_state_dict(state["optimizers"][name]["state"])
+                if slot.scheduler is not None:
+                    slot.scheduler.load_state_dict(state["schedulers"][name])
+            for name, ema in self.emas.items():
+                ema.load_state_dict(state["ema"][name])
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
-            raise CheckpointError(path, f"does not fit the current model/optimizer/scheduler: {err}") from err
+            raise CheckpointError(path, f"does not fit the current networks/optimizers/schedulers: {err}") from err
         self.history.load_state_dict(state["history"])
         self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
         self._elapsed_before = float(state["elapsed"])
@@ -215,10 +335,14 @@ class Trainer:
         rngs = all_gather_object(rng_state(self.device))
         if self.main:
             state = {
-                "format": FORMAT_VERSION, "model": unwrap(self.model).state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "format": FORMAT_VERSION,
+                "models": {name: unwrap(m).state_dict() for name, m in self.models.items()},
+                "optimizers": {name: {"models": list(s.models), "state": s.optimizer.state_dict()}
+                               for name, s in self.slots.items()},
+                "schedulers": {name: s.scheduler.state_dict() if s.scheduler is not None else None
+                               for name, s in self.slots.items()},
+                "ema": {name: ema.state_dict() for name, ema in self.emas.items()},
+                "clips": {name: s.grad_clip for name, s in self.slots.items()},
                 "step": self.step, "epoch": epoch, "step_in_epoch": step_in_epoch, "rng": rngs,
                 "history": self.history.state_dict(), "config": fingerprint(self.config), "elapsed": self.elapsed,
             }
@@ -229,29 +353,33 @@ class Trainer:
     # ------------------------------------------------------------ recording
     def _flush(self) -> None:
         """Materialise the window (one sync, reduced over ranks) and raise on a recorded non-finite loss."""
-        bad = torch.stack([self.bad_step.to(torch.float64), self.bad_value])
+        bad = torch.stack([self.bad_step.to(torch.float64), self.bad_value, self.bad_slot.to(torch.float64)])
         all_bad = torch.stack(all_gather_object(bad.cpu())) if is_distributed() else bad.cpu().unsqueeze(0)
         if self.window.steps:
-            names = ["loss", *self.window.sums]
+            names = list(self.window.sums)
             means = all_reduce_mean(self.window.means()).tolist()
             seconds = time.perf_counter() - self.window.started
-            record = {"step": self.step, "epoch": self.epoch + 1, "lr": self._last_lr, **dict(zip(names, means)),
+            lrs = {self.metric_name("lr", n): lr for n, lr in self.last_lr.items()}
+            record = {"step": self.step, "epoch": self.epoch + 1, **lrs, **dict(zip(names, means)),
                       "steps": self.window.steps, "time": self.elapsed,
                       "it_s": self.window.steps / seconds if seconds > 0 else None}
             self.history.train.append(record)
             self.progress.report(record)
             self.window.reset()
-        flagged = [(int(s), v) for s, v in all_bad.tolist() if s >= 0]
+        flagged = [(int(s), v, int(k)) for s, v, k in all_bad.tolist() if s >= 0]
         if flagged:
-            step, value = min(flagged)
-            raise NonFiniteLossError(step, (step - 1) // self.steps_per_epoch + 1, value)
+            step, value, slot = min(flagged)
+            raise self.nonfinite_error(step, value, self.slot_order[slot])
 
     def _evaluate(self) -> None:
-        target = self.ema.module if self.ema is not None else unwrap(self.model)
-        was_training = target.training
-        target.eval()
-        result = self.eval_fn(target)
-        target.train(was_training)
+        targets = self.eval_models()
+        modules = [targets] if isinstance(targets, nn.Module) else list(targets.values())
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        result = self.eval_fn(targets)
+        for m, mode in zip(modules, modes):
+            m.train(mode)
         record = {"step": self.step, "epoch": self.epoch + 1, "time": self.elapsed,
                   **{k: plain_value(k, v) for k, v in dict(result).items()}}
         self.history.eval.append(record)
@@ -260,44 +388,31 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _train_step(self, loader_iter: Any, micro_batches: list[Any]) -> None:
-        cfg, model = self.config, self.train_model
-        total = sum(len(m) for m in micro_batches)
-        step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        step_metrics: dict[str, torch.Tensor] = {}
-        for i, indices in enumerate(micro_batches):
-            batch = to_device(next(loader_iter), self.device, self.channels_last)
-            weight = len(indices) / total
-            last = i == len(micro_batches) - 1
-            no_sync = self.ddp_model.no_sync() if self.world > 1 and not last else contextlib.nullcontext()
-            with no_sync:
-                with torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext():
-                    loss, metrics = self.step_fn(model, batch)
-                if self.check_every_step and not math.isfinite(value := float(loss.detach())):
-                    raise NonFiniteLossError(self.step + 1, self.epoch + 1, value)
-                (loss * weight if len(micro_batches) > 1 else loss).backward()
-            step_loss += loss.detach().to(torch.float64) * weight
-            for name, value in metrics.items():
-                value = torch.as_tensor(value, device=self.device).detach()
-                if value.numel() != 1:
-                    raise ValueError(f"step_fn metric {name!r} has shape {tuple(value.shape)}; metrics must be scalars")
-                weighted = value.reshape(()).to(torch.float64) * weight
-                step_metrics[name] = step_metrics[name] + weighted if name in step_metrics else weighted
-        if cfg.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            step_metrics["grad_norm"] = norm.detach().to(torch.float64)
-        self._last_lr = float(self.optimizer.param_groups[0]["lr"])
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
+        batches = [to_device(next(loader_iter), self.device, self.channels_last) for _ in micro_batches]
+        update = Update(self, batches, [len(m) for m in micro_batches])
+        with torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext():
+            returned = self.update_fn(update, batches)
+        losses = update.finish()
+        if not losses:
+            raise RuntimeError("the update function stepped no optimizer: call u.step(name) for each network trained")
+        step_metrics: dict[str, torch.Tensor] = dict(losses)
+        step_metrics.update(update.metrics)
+        for name, value in (returned or {}).items():
+            value = torch.as_tensor(value, device=self.device).detach()
+            if value.numel() != 1:
+                raise ValueError(f"metric {name!r} has shape {tuple(value.shape)}; metrics must be scalars")
+            step_metrics[name] = value.reshape(()).to(torch.float64)
         self.step += 1
         self.step_in_epoch += 1
-        first_bad = ~torch.isfinite(step_loss) & (self.bad_step < 0)
-        self.bad_step.masked_fill_(first_bad, self.step)
-        self.bad_value.copy_(torch.where(first_bad, step_loss, self.bad_value))
-        self.window.add(step_loss, step_metrics)
+        for index, slot in enumerate(self.slot_order):
+            key = self.metric_name("loss", slot)
+            if key not in losses:
+                continue
+            first_bad = ~torch.isfinite(losses[key]) & (self.bad_step < 0)
+            self.bad_step.masked_fill_(first_bad, self.step)
+            self.bad_value.copy_(torch.where(first_bad, losses[key], self.bad_value))
+            self.bad_slot.masked_fill_(first_bad, index)
+        self.window.add(step_metrics)
 
     def fit(self) -> History:
         """Train until ``epochs`` (or ``max_steps``) are done; resume first when configured."""
@@ -320,7 +435,8 @@ class Trainer:
     def _run_epoch(self) -> None:
         cfg = self.config
         plan = self.sampler.set_epoch(self.epoch, self.step_in_epoch)
-        self.train_model.train()
+        for module in self.train_models.values():
+            module.train()
         loader_iter = iter(self.loader)
         for micro_batches in plan:
             self._train_step(loader_iter, micro_batches)
@@ -353,11 +469,12 @@ class Trainer:
             self.on_epoch_end(self)
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_set: Dataset, step_fn: StepFn,
-        config: TrainConfig, device: torch.device, *, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+def fit(model: nn.Module | Mapping[str, nn.Module], optimizer: torch.optim.Optimizer | Mapping[str, OptimizerSlot],
+        train_set: Dataset, step_fn: StepFn | UpdateFn, config: TrainConfig, device: torch.device, *,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None, eval_fn: EvalFn | None = None,
-        on_step: Callback | None = None, on_epoch_end: Callback | None = None) -> History:
-    """Train with :class:`Trainer` and return its :class:`History` (use ``Trainer`` to keep the EMA model)."""
+        on_step: Callback | None = None, on_epoch_end: Callback | None = None,
+        ema_models: tuple[str, ...] | None = None) -> History:
+    """Train with :class:`Trainer` and return its :class:`History` (use ``Trainer`` to keep the EMA networks)."""
     return Trainer(model, optimizer, train_set, step_fn, config, device, scheduler=scheduler, collate_fn=collate_fn,
-                   eval_fn=eval_fn, on_step=on_step, on_epoch_end=on_epoch_end).fit()
-
+                   eval_fn=eval_fn, on_step=on_step, on_epoch_end=on_epoch_end, ema_models=ema_models).fit()

@@ -40,11 +40,19 @@ def resolve_progress(mode: str) -> str:
     return "log"
 
 
+def _is_lr(key: str) -> bool:
+    return key == "lr" or key.startswith("lr_")
+
+
 def format_record(record: dict[str, Any], total_steps: int) -> str:
-    """``epoch E step S/T loss L <metric v>... lr X R it/s`` for a training record."""
-    parts = [f"epoch {record['epoch']}", f"step {record['step']}/{total_steps}", f"loss {record['loss']:.4g}"]
-    parts += [f"{k} {v:.4g}" for k, v in record.items() if k not in _NOT_METRICS and isinstance(v, float)]
-    parts.append(f"lr {record['lr']:.1e}")
+    """``epoch E step S/T loss L <metric v>... lr X R it/s`` for a training record (several
+    networks: ``loss_<name>`` among the metrics and one ``lr_<name>`` each)."""
+    parts = [f"epoch {record['epoch']}", f"step {record['step']}/{total_steps}"]
+    if "loss" in record:
+        parts.append(f"loss {record['loss']:.4g}")
+    parts += [f"{k} {v:.4g}" for k, v in record.items()
+              if k not in _NOT_METRICS and not _is_lr(k) and isinstance(v, float)]
+    parts += [f"{k} {v:.1e}" for k, v in record.items() if _is_lr(k) and isinstance(v, float)]
     if record.get("it_s") is not None:
         parts.append(f"{record['it_s']:.1f} it/s")
     return " ".join(parts)

@@ -100,7 +100,11 @@ class SeededDataset(Dataset):
 class GlobalBatchSampler(Sampler[list[int]]):
     """Batch sampler yielding this rank's micro-batches of indices for one epoch.
 
-    Each optimiser step is ``grad_accum`` micro-batches of ``B / (W * grad_accum)`` indices.
+    Each optimiser step is ``grad_accum`` micro-batches of ``B / (W * grad_accum)`` indices. The
+    global batch is first cut into ``grad_accum`` consecutive chunks and each chunk is shared out
+    over the ranks, so micro-batch ``j`` of all ranks together is chunk ``j`` of a one-process run:
+    an update that steps once per chunk (``k`` discriminator steps per generator step) sees the
+    same samples under DDP as on one process.
     The last, partial global batch (``drop_last=False``) is trimmed to a multiple of ``W`` so
     that every rank holds the same number of samples (gradient averaging stays exact), and
     split into at most ``grad_accum`` near-equal micro-batches. Call :meth:`set_epoch`
@@ -128,8 +132,13 @@ class GlobalBatchSampler(Sampler[list[int]]):
         for begin in range(0, len(order), self.batch_size):
             batch = order[begin: begin + self.batch_size]
             per_rank = len(batch) // self.world_size
-            local = batch[self.rank * per_rank: (self.rank + 1) * per_rank]
-            plan.append(np.array_split(local, min(self.grad_accum, per_rank)))
+            sizes = [len(c) for c in np.array_split(np.arange(per_rank), min(self.grad_accum, per_rank))]
+            micro, begin_chunk = [], 0
+            for size in sizes:  # global chunk j = the next W * size samples; this rank takes its share
+                chunk = batch[begin_chunk: begin_chunk + self.world_size * size]
+                micro.append(chunk[self.rank * size: (self.rank + 1) * size])
+                begin_chunk += self.world_size * size
+            plan.append(micro)
         self._plan, self._epoch_seed = plan, data_seed(self.seed, epoch)
         return plan
 
