@@ -36,3 +36,21 @@ def test_amp_channels_last_steps_on_cuda() -> None:
     assert len(history.train) == 2 and all(torch.isfinite(torch.tensor(history.get("loss"))))
     out = evaluate(trainer.ema.module, data, lambda m, b: m(b[0]), device, batch_size=32)
     assert out.shape == (64, 4) and out.dtype == torch.float32 and out.device.type == "cpu"
+
+
+@pytest.mark.gpu
+def test_gan_update_on_cuda_with_amp_and_compile() -> None:
+    """The multi-network update under bf16 autocast (and torch.compile): finite losses, fp32 weights,
+    the discriminator untouched by the generator's phase."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from engine_gan import GAN_CONFIG, train_gan
+
+    for compile_ in (False, True):
+        trainer = train_gan(TrainConfig(**{**GAN_CONFIG, "compile": compile_}, ema_decay=0.9), torch.device("cuda"))
+        for key in ("loss_disc", "loss_gen"):
+            assert torch.isfinite(torch.tensor(trainer.history.get(key))).all()
+        assert all(p.dtype == torch.float32 and p.device.type == "cuda" for p in trainer.models["gen"].parameters())
+        assert trainer.step == 12

@@ -21,7 +21,8 @@ from thesislib.engine.checkpoint import (CheckpointError, ConfigMismatchError, l
 from thesislib.engine.config import OPTIMISATION_FIELDS, TrainConfig, fingerprint
 from thesislib.engine.distributed import (LaunchError, all_gather_object, all_reduce_mean, barrier, cleanup,
                                           get_local_rank, get_rank, get_world_size, init_distributed,
-                                          is_distributed, is_main_process, launch, reduce_metrics, unwrap, wrap_ddp)
+                                          is_distributed, is_main_process, launch, reduce_metrics, torchrun_command,
+                                          unwrap, wrap_ddp)
 from thesislib.engine.ema import ModelEMA
 from thesislib.engine.evaluate import evaluate
 from thesislib.engine.history import History
@@ -37,7 +38,7 @@ __all__ = [
     "CheckpointError", "ConfigMismatchError", "latest_checkpoint", "list_checkpoints", "load_checkpoint",
     "save_checkpoint", "OPTIMISATION_FIELDS", "TrainConfig", "fingerprint", "LaunchError", "all_gather_object",
     "all_reduce_mean", "barrier", "cleanup", "get_local_rank", "get_rank", "get_world_size", "init_distributed",
-    "is_distributed", "is_main_process", "launch", "reduce_metrics", "unwrap", "wrap_ddp", "ModelEMA", "evaluate",
+    "is_distributed", "is_main_process", "launch", "torchrun_command", "reduce_metrics", "unwrap", "wrap_ddp", "ModelEMA", "evaluate",
     "History", "NonFiniteLossError", "Trainer", "fit", "to_device", "OptimizerSlot", "Update", "UpdateFn",
     "single_model_update", "resolve_progress", "GlobalBatchSampler",
     "SeededDataset", "epoch_order", "steps_per_epoch", "SCHEDULES", "Constant", "Cosine", "Exponential", "Linear",

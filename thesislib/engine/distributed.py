@@ -130,18 +130,35 @@ def all_gather_object(obj: Any) -> list[Any]:
     return gathered
 
 
+def torchrun_command(module: str, args: Sequence[str] = (), nproc: int = 1, *, nnodes: int = 1, node_rank: int = 0,
+                     rdzv_endpoint: str | None = None, rdzv_id: str = "thesislib") -> list[str]:
+    """The ``torchrun`` command line: one node (``--standalone``), or node ``node_rank`` of ``nnodes``
+    meeting at the c10d rendezvous ``rdzv_endpoint`` (``host:port`` of a machine every node reaches)."""
+    if nproc < 1 or nnodes < 1 or not 0 <= node_rank < nnodes:
+        raise ValueError(f"need nproc >= 1, nnodes >= 1 and 0 <= node_rank < nnodes; got {nproc}, {nnodes}, {node_rank}")
+    if nnodes == 1:
+        where = ["--standalone"]
+    else:
+        if not rdzv_endpoint:
+            raise ValueError("several nodes need rdzv_endpoint='host:port' (a machine every node reaches)")
+        where = [f"--nnodes={nnodes}", f"--node_rank={node_rank}", "--rdzv_backend=c10d",
+                 f"--rdzv_endpoint={rdzv_endpoint}", f"--rdzv_id={rdzv_id}"]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}",
+            "-m", module, *map(str, args)]
+
+
 def launch(module: str, args: Sequence[str] = (), nproc: int = 1, *, env: Mapping[str, str] | None = None,
-           timeout: float | None = None, echo: bool = True, tail_lines: int = 80) -> str:
-    """Run ``python -m torch.distributed.run --standalone --nproc_per_node N -m module args...``.
+           timeout: float | None = None, echo: bool = True, tail_lines: int = 80, nnodes: int = 1,
+           node_rank: int = 0, rdzv_endpoint: str | None = None, rdzv_id: str = "thesislib") -> str:
+    """Run ``module`` under torchrun (:func:`torchrun_command`): ``nproc`` processes on this node, which
+    is node ``node_rank`` of ``nnodes`` (several nodes: start the same call on each, with its rank).
 
     The job's combined output is echoed line by line (``echo``) and returned; a non-zero exit
     (or exceeding ``timeout`` seconds) raises :class:`LaunchError` with the last ``tail_lines``
     lines. ``env`` adds to this process's environment.
     """
-    if nproc < 1:
-        raise ValueError(f"nproc must be >= 1, got {nproc}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", module, *map(str, args)]
+    cmd = torchrun_command(module, args, nproc, nnodes=nnodes, node_rank=node_rank, rdzv_endpoint=rdzv_endpoint,
+                           rdzv_id=rdzv_id)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})
     timed_out = threading.Event()

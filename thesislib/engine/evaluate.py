@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from thesislib.engine.distributed import all_gather_object, get_rank, get_world_size
 from thesislib.engine.loop import to_device
 
 
@@ -30,14 +31,51 @@ def _concat(outputs: list[Any]) -> Any:
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: Dataset, fn: Callable[[nn.Module, Any], Any], device: torch.device, *,
              batch_size: int = 256, collate_fn: Callable[[list[Any]], Any] | None = None, num_workers: int = 0,
-             amp: bool = True, channels_last: bool = False) -> Any:
+             amp: bool = True, channels_last: bool = False, shard: bool = True) -> Any:
     """``fn(model, batch)`` over ``dataset`` in order, in eval mode, without gradients.
 
     ``fn`` returns a tensor ``(b, ...)``, a tuple of them or a dict of them; the result is the
     same structure concatenated along dim 0 on the CPU (floating outputs as float32), in dataset
     order. On CUDA the forward runs under bf16 autocast when ``amp``. The model's training
     mode is restored afterwards.
+
+    Under DDP (``shard`` and more than one process) rank ``r`` of ``W`` evaluates the samples
+    ``r, r + W, r + 2W, ...`` and the shards are gathered: every rank returns the whole result in
+    dataset order, as one process would (each rank must call this; ``model`` is the plain network,
+    not its DDP wrapper).
     """
+    world, rank = (get_world_size(), get_rank()) if shard else (1, 0)
+    if world > 1:
+        n = len(dataset)
+        local = _evaluate_local(model, Subset(dataset, range(rank, n, world)), fn, device, batch_size,
+                                collate_fn, num_workers, amp, channels_last, allow_empty=True)
+        shards = all_gather_object(local)
+        return _interleave(shards, n, world)
+    return _evaluate_local(model, dataset, fn, device, batch_size, collate_fn, num_workers, amp, channels_last)
+
+
+def _interleave(shards: list[Any], n: int, world: int) -> Any:
+    """Put rank r's rows back at positions r, r + W, ... (shards of tensors / tuples / dicts)."""
+    first = next(s for s in shards if s is not None)
+
+    def merge(parts: list[torch.Tensor]) -> torch.Tensor:
+        ref = next(p for p in parts if p is not None)
+        full = torch.empty((n, *ref.shape[1:]), dtype=ref.dtype)
+        for r, part in enumerate(parts):
+            if part is not None:
+                full[r::world] = part
+        return full
+
+    if isinstance(first, torch.Tensor):
+        return merge(shards)
+    if isinstance(first, dict):
+        return {k: merge([s[k] if s is not None else None for s in shards]) for k in first}
+    return type(first)(merge([s[i] if s is not None else None for s in shards]) for i in range(len(first)))
+
+
+def _evaluate_local(model: nn.Module, dataset: Dataset, fn: Callable[[nn.Module, Any], Any], device: torch.device,
+                    batch_size: int, collate_fn: Callable[[list[Any]], Any] | None, num_workers: int, amp: bool,
+                    channels_last: bool, allow_empty: bool = False) -> Any:
     cuda = device.type == "cuda"
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=collate_fn, pin_memory=cuda)
@@ -58,5 +96,7 @@ def evaluate(model: nn.Module, dataset: Dataset, fn: Callable[[nn.Module, Any], 
     finally:
         model.train(was_training)
     if not outputs:
+        if allow_empty:
+            return None
         raise ValueError("evaluate: the dataset is empty")
     return _concat(outputs)
