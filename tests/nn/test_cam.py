@@ -10,7 +10,7 @@ from torch import nn
 from thesislib.nn import (CAMClassifier, WeightsNotFoundError, build_backbone, cam_smallnet, cam_vgg16,
                           input_gradient_saliency)
 from thesislib.nn.cam import class_sum
-from thesislib.nn.deeplab import VGG16_CONVS
+from thesislib.nn.vgg import VGG16_CONVS
 
 
 def test_cam_by_hand():

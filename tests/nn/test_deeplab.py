@@ -8,8 +8,8 @@ import torchvision
 from torch import nn
 
 from thesislib.nn import DeepLabLargeFOV, WeightsNotFoundError, build_backbone
-from thesislib.nn.deeplab import (VGG16_CONVS, convert_vgg16_state_dict, largefov_output_size,
-                                  param_groups)
+from thesislib.nn.deeplab import largefov_output_size, param_groups
+from thesislib.nn.vgg import VGG16_CONVS, convert_vgg16_state_dict
 
 
 def test_321_input_gives_41_output_and_20_5m_parameters():

@@ -78,7 +78,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_mismatched_or_corrupt_file_is_reported(tmp_path):
     path = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    with pytest.raises(ValueError, match="does not match the resnet34 trunk; missing"):
+    with pytest.raises(ValueError, match="does not match the resnet34 trunk: missing"):
         resnet_gmp(4, arch="resnet34", weights_path=path)
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")

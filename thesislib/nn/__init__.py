@@ -16,7 +16,8 @@ from torch import nn
 
 from thesislib.config import ConfigError, check_known
 from thesislib.nn.mlp import MLP, mlp
-from thesislib.nn.resnet import ResNetGMP, WeightsNotFoundError, load_trunk_weights, resnet_gmp
+from thesislib.nn.resnet import ResNetGMP, load_trunk_weights, resnet_gmp
+from thesislib.nn.weights import WeightsFileError, WeightsNotFoundError, read_state_dict
 from thesislib.nn.wide_resnet import WideResNet, wrn, wrn_num_parameters
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -58,12 +59,14 @@ register_backbone("resnet_gmp", resnet_gmp)
 __all__ = [
     "MLP",
     "ResNetGMP",
+    "WeightsFileError",
     "WeightsNotFoundError",
     "WideResNet",
     "available_backbones",
     "build_backbone",
     "load_trunk_weights",
     "mlp",
+    "read_state_dict",
     "register_backbone",
     "resnet_gmp",
     "wrn",
@@ -73,7 +76,9 @@ __all__ = [
 # Segmentation backbones (SEC and micro-annotation chapters).
 from thesislib.nn.cam import (CAMClassifier, cam_smallnet, cam_vgg16,  # noqa: E402
                               input_gradient_saliency)
+from thesislib.nn.cam_training import CAMTrainConfig, train_cam_classifier  # noqa: E402
 from thesislib.nn.deeplab import DeepLabLargeFOV, deeplab_largefov  # noqa: E402
+from thesislib.nn.vgg import load_vgg16_weights  # noqa: E402
 from thesislib.nn.fcn import SmallFCN, small_fcn  # noqa: E402
 
 register_backbone("deeplab_largefov", deeplab_largefov)
@@ -82,6 +87,6 @@ register_backbone("cam_vgg16", cam_vgg16)
 register_backbone("cam_smallnet", cam_smallnet)
 
 __all__ += [
-    "CAMClassifier", "DeepLabLargeFOV", "SmallFCN", "cam_smallnet", "cam_vgg16", "deeplab_largefov",
-    "input_gradient_saliency", "small_fcn",
+    "CAMClassifier", "CAMTrainConfig", "DeepLabLargeFOV", "SmallFCN", "cam_smallnet", "cam_vgg16",
+    "deeplab_largefov", "input_gradient_saliency", "load_vgg16_weights", "small_fcn", "train_cam_classifier",
 ]

@@ -15,7 +15,9 @@ layer the thesis clusters on ILSVRC); both have the CAM's resolution.
 
 Background seeds in SEC come from the gradient of the class scores with respect to the input
 (Simonyan et al., sec. 3.1): M(i, j) = max_channel |dS/dX(channel, i, j)|, where S
-sums the scores of the selected (present) classes; see :func:`input_gradient_saliency`.
+sums the scores of the selected (present) classes; see :func:`input_gradient_saliency`, which
+also takes the gradient with respect to a hidden layer's output A instead of the input
+(M(i, j) = max_channel |dS/dA(channel, i, j)|, SEC's conv4_1 variant).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from thesislib.nn.deeplab import VGG16_CONVS, check_vgg16_file, read_vgg16_state_dict
+from thesislib.nn.vgg import check_vgg16_file, he_init_, load_vgg16_weights, vgg16_layers
 
 
 class CAMClassifier(nn.Module):
@@ -89,19 +91,11 @@ class CAMClassifier(nn.Module):
 
 def vgg16_conv_trunk() -> nn.Sequential:
     """VGG16 conv1_1 .. conv5_3 with ReLUs and pool1-4 (2x2, stride 2), no pool5: feature
-    stride 16. Module indices equal torchvision's ``vgg16().features[:30]``."""
-    layers: list[nn.Module] = []
-    previous = "conv1"
-    for name, _, c_in, c_out in VGG16_CONVS:
-        if name[:5] != previous:
-            layers.append(nn.MaxPool2d(2, stride=2))
-            previous = name[:5]
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
-    for module in layers:
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
-    return nn.Sequential(*layers)
+    stride 16. Built from :func:`~thesislib.nn.vgg.vgg16_layers` (modules ``conv1_1``,
+    ``relu1_1``, ..., ``pool4``, ..., ``relu5_3``); computes torchvision's ``vgg16().features[:30]``."""
+    trunk = nn.Sequential(vgg16_layers(lambda block: nn.MaxPool2d(2, stride=2) if block <= 4 else None))
+    he_init_(trunk)
+    return trunk
 
 
 def cam_vgg16(num_classes: int, weights_path: str | Path | None = None) -> CAMClassifier:
@@ -109,20 +103,14 @@ def cam_vgg16(num_classes: int, weights_path: str | Path | None = None) -> CAMCl
     conv with 1024 channels + ReLU, GAP, linear. A 224x224 input gives 14x14 maps (321 -> 20).
 
     ``weights_path``: a local torchvision vgg16 state dict for the conv layers (the new conv and
-    the linear layer start at random); a missing file is a
-    :class:`~thesislib.nn.WeightsNotFoundError` naming it.
+    the linear layer start at random; :func:`~thesislib.nn.vgg.load_vgg16_weights`); a missing
+    file is a :class:`~thesislib.nn.WeightsNotFoundError` naming it.
     """
     if weights_path is not None:
-        check_vgg16_file(Path(weights_path).expanduser())
+        check_vgg16_file(weights_path)                            # fail before building
     model = CAMClassifier(vgg16_conv_trunk(), 512, num_classes, extra_channels=1024)
     if weights_path is not None:
-        state = read_vgg16_state_dict(weights_path)
-        wanted = {f"{index}.{kind}" for _, index, _, _ in VGG16_CONVS for kind in ("weight", "bias")}
-        missing = sorted(k for k in wanted if f"features.{k}" not in state)
-        if missing:
-            raise ValueError(f"{weights_path} is not a torchvision vgg16 state dict: missing "
-                             f"{', '.join('features.' + k for k in missing[:5])}")
-        model.trunk.load_state_dict({k: state[f"features.{k}"] for k in wanted})
+        load_vgg16_weights(model, weights_path)
     return model
 
 
@@ -154,26 +142,56 @@ def class_sum(labels: Tensor) -> Callable[[Tensor], Tensor]:
     return scores
 
 
-def input_gradient_saliency(model: nn.Module, x: Tensor,
-                            class_scores_fn: Callable[[Tensor], Tensor]) -> Tensor:
-    """Saliency M(i, j) = max_channel |d S / d x(channel, i, j)| (Simonyan et al. 2014, sec. 3.1),
-    (B, H, W).
+def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> nn.Module | None:
+    """``None`` or ``"input"`` -> ``None`` (the input); a module as it is; a name from
+    ``model.named_modules()`` -> that module (ValueError listing the names otherwise)."""
+    if layer is None or isinstance(layer, nn.Module):
+        return layer
+    if layer == "input":
+        return None
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        names = ", ".join(n for n in modules if n)
+        raise ValueError(f"the model has no layer {layer!r}; layers: {names}")
+    return modules[layer]
+
+
+def input_gradient_saliency(model: nn.Module, x: Tensor, class_scores_fn: Callable[[Tensor], Tensor], *,
+                            layer: str | nn.Module | None = None) -> Tensor:
+    """Saliency M(i, j) = max_channel |d S / d A(channel, i, j)| (Simonyan et al. 2014, sec. 3.1),
+    (B, h, w): A is the input x (``layer=None`` or ``"input"``, then (h, w) = (H, W)) or the output
+    of ``layer`` (a module of ``model`` or its name in ``model.named_modules()``, e.g. SEC's
+    ``"trunk.conv4_1"``; (h, w) is that layer's resolution).
 
     ``class_scores_fn`` maps the model output to one score per image, (B,), e.g.
     :func:`class_sum` of the image's labels. The images of a batch are independent: the model
     runs in eval mode (its mode is restored afterwards), and the gradient of the summed scores
-    is taken with respect to the input only (parameter ``.grad`` fields are left untouched).
+    is taken with respect to A only (parameter ``.grad`` fields are left untouched). A hidden
+    layer's output is captured before any in-place operation after it (an in-place ReLU), so the
+    gradient is the one with respect to the layer's own output, as Caffe's diff.
     """
+    target = resolve_layer(model, layer)
+    captured: list[Tensor] = []
+
+    def hook(_: nn.Module, __: object, output: Tensor) -> Tensor:
+        # keep the layer's own output and pass a copy on, so that an in-place op after it
+        # cannot turn the captured tensor into the post-ReLU value
+        captured.append(output)
+        return output.clone()
+
     was_training = model.training
     model.eval()
+    handle = target.register_forward_hook(hook) if target is not None else None
     try:
         with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
+            x = x.detach().requires_grad_(target is None)
             scores = class_scores_fn(model(x))
             if scores.shape != (x.shape[0],):
                 raise ValueError(f"class_scores_fn must return one score per image, shape "
                                  f"({x.shape[0]},), got {tuple(scores.shape)}")
-            (grad,) = torch.autograd.grad(scores.sum(), x)
+            (grad,) = torch.autograd.grad(scores.sum(), x if target is None else captured[0])
     finally:
+        if handle is not None:
+            handle.remove()
         model.train(was_training)
     return grad.abs().amax(dim=1)

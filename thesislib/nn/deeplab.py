@@ -20,8 +20,9 @@ fc8                1x1 conv to ``num_classes``, weights N(0, 0.01^2), bias 0   4
 Pooling uses Caffe's rounding (``ceil_mode=True``); the average pool counts padding in its
 divisor, as Caffe's. The theoretical field of view is 378x378 (thesis).
 
-ImageNet initialisation comes from a LOCAL torchvision ``vgg16`` state dict only (torchvision's
-file is ``vgg16-397923af.pth``), converted by :func:`convert_vgg16_state_dict` the way DeepLab
+The convolutions come from the shared VGG16 table (:mod:`thesislib.nn.vgg`). ImageNet
+initialisation comes from a LOCAL torchvision ``vgg16`` state dict only (torchvision's file is
+``vgg16-397923af.pth``), converted by :func:`~thesislib.nn.vgg.convert_vgg16_state_dict` the way DeepLab
 built ``vgg16_20M`` from the fully connected VGG16: the 13 convolutions are copied (torchvision
 ``features.{0,2,5,...,28}`` -> ``conv1_1 ... conv5_3``); fc6's 4096 x 25088 matrix is viewed as
 a 4096 x 512 x 7 x 7 convolution and subsampled to every 4th output channel and every 3rd
@@ -33,26 +34,12 @@ entry. fc8 is always new. The parameter count is 20.5 M (hence the name).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from thesislib.nn.resnet import WeightsNotFoundError
-
-VGG16_FILE = "vgg16-397923af.pth"
-# (Caffe name, torchvision ``features`` index, in channels, out channels)
-VGG16_CONVS: tuple[tuple[str, int, int, int], ...] = (
-    ("conv1_1", 0, 3, 64), ("conv1_2", 2, 64, 64),
-    ("conv2_1", 5, 64, 128), ("conv2_2", 7, 128, 128),
-    ("conv3_1", 10, 128, 256), ("conv3_2", 12, 256, 256), ("conv3_3", 14, 256, 256),
-    ("conv4_1", 17, 256, 512), ("conv4_2", 19, 512, 512), ("conv4_3", 21, 512, 512),
-    ("conv5_1", 24, 512, 512), ("conv5_2", 26, 512, 512), ("conv5_3", 28, 512, 512),
-)
-_FC6_SHAPE = (4096, 512 * 7 * 7)
-_FC7_SHAPE = (4096, 4096)
+from thesislib.nn.vgg import check_vgg16_file, he_init_, load_vgg16_weights, vgg16_layers
 
 
 def largefov_output_size(size: int) -> int:
@@ -83,37 +70,33 @@ class DeepLabLargeFOV(nn.Module):
         if weights_path is not None:
             check_vgg16_file(Path(weights_path).expanduser())     # fail before building
         self.num_classes = num_classes
-        for name, _, c_in, c_out in VGG16_CONVS:
-            dilation = 2 if name.startswith("conv5") else 1
-            setattr(self, name, nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation))
-        self.pool1, self.pool2, self.pool3 = (nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
-                                              for _ in range(3))
-        self.pool4, self.pool5 = (nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True) for _ in range(2))
+
+        def pool(block: int) -> nn.Module:
+            stride = 2 if block <= 3 else 1
+            return nn.MaxPool2d(3, stride=stride, padding=1, ceil_mode=True)
+
+        layers = vgg16_layers(pool, dilation=lambda block: 2 if block == 5 else 1)
+        for name, module in layers.items():
+            setattr(self, name, module)
         self.pool5a = nn.AvgPool2d(3, stride=1, padding=1, ceil_mode=True, count_include_pad=True)
         self.fc6 = nn.Conv2d(512, 1024, 3, padding=12, dilation=12)
         self.fc7 = nn.Conv2d(1024, 1024, 1)
         self.fc8 = nn.Conv2d(1024, num_classes, 1)
         self.relu = nn.ReLU(inplace=True)
         self.drop6, self.drop7 = nn.Dropout(dropout), nn.Dropout(dropout)  # element-wise, as Caffe's
-        self._plan = ["conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2",
-                      "conv3_1", "conv3_2", "conv3_3", "pool3", "conv4_1", "conv4_2", "conv4_3", "pool4",
-                      "conv5_1", "conv5_2", "conv5_3", "pool5", "pool5a"]
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+        self._plan = [*layers, "pool5a"]
+        he_init_(self)
         nn.init.normal_(self.fc8.weight, std=0.01)
         nn.init.zeros_(self.fc8.bias)
         if weights_path is not None:
-            load_vgg16_weights(self, weights_path)
+            new = load_vgg16_weights(self, weights_path)
+            if new != ["fc8.bias", "fc8.weight"]:
+                raise RuntimeError(f"VGG16 conversion does not match the model: left new {new}")
 
     def features(self, x: Tensor) -> Tensor:
         """fc7 activations (B, 1024, h, w)."""
         for name in self._plan:
-            layer = getattr(self, name)
-            x = layer(x)
-            if isinstance(layer, nn.Conv2d):
-                x = self.relu(x)
+            x = getattr(self, name)(x)
         x = self.drop6(self.relu(self.fc6(x)))
         return self.drop7(self.relu(self.fc7(x)))
 
@@ -170,79 +153,3 @@ def param_groups(model: DeepLabLargeFOV, lr: float, weight_decay: float) -> list
     no decay; fc8 weights lr x10 with decay (``decay_mult: 1``), fc8 bias lr x20, no decay.
     Use with ``torch.optim.SGD(groups, lr, momentum=0.9)`` (SEC: lr 1e-3, decay 5e-4)."""
     return caffe_param_groups(model, lr, weight_decay, head="fc8", head_lr_mult=10.0, bias_lr_mult=2.0)
-
-
-# --------------------------------------------------------------------------------------------
-# ImageNet weights from a local torchvision VGG16 file
-# --------------------------------------------------------------------------------------------
-
-def check_vgg16_file(path: Path) -> None:
-    """Raise :class:`WeightsNotFoundError` naming the expected file when ``path`` is missing."""
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"VGG16 ImageNet weights were asked for at {path}, but there is no such file. Expected "
-            f"a torchvision vgg16 state dict there (torchvision names the file {VGG16_FILE}); this "
-            "library never downloads weights. Pass weights_path=None to start from random "
-            "initialisation.")
-
-
-def read_vgg16_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Read a torchvision-format VGG16 state dict (plain, or under ``state_dict``/``model``;
-    a ``module.`` prefix is stripped)."""
-    path = Path(path).expanduser()
-    check_vgg16_file(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 (report any unreadable file the same way)
-        raise ValueError(f"cannot read weights file {path}: {err}") from err
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-
-
-def _require(state: Mapping[str, Tensor], expected: dict[str, tuple[int, ...]]) -> None:
-    missing = sorted(k for k in expected if k not in state)
-    wrong = sorted(f"{k} {tuple(state[k].shape)} != {v}" for k, v in expected.items()
-                   if k in state and tuple(state[k].shape) != v)
-    problems = ([f"missing {', '.join(missing[:6])}"] if missing else []) + \
-        ([f"shape mismatch {', '.join(wrong[:6])}"] if wrong else [])
-    if problems:
-        raise ValueError("not a torchvision vgg16 state dict (vgg16_bn and others have other keys): "
-                         + "; ".join(problems))
-
-
-def convert_vgg16_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """torchvision vgg16 state dict -> DeepLab-LargeFOV's conv1_1 .. conv5_3, fc6, fc7 tensors.
-
-    fc6: ``W6.view(4096, 512, 7, 7)[::4, :, ::3, ::3]`` (1024, 512, 3, 3), ``b6[::4]``;
-    fc7: ``W7[::4, ::4].view(1024, 1024, 1, 1)``, ``b7[::4]`` (the vgg16_20M subsampling).
-    torchvision flattens pool5's (512, 7, 7) channel-major, which the view undoes.
-    """
-    expected: dict[str, tuple[int, ...]] = {}
-    for _, index, c_in, c_out in VGG16_CONVS:
-        expected[f"features.{index}.weight"] = (c_out, c_in, 3, 3)
-        expected[f"features.{index}.bias"] = (c_out,)
-    expected.update({"classifier.0.weight": _FC6_SHAPE, "classifier.0.bias": (4096,),
-                     "classifier.3.weight": _FC7_SHAPE, "classifier.3.bias": (4096,)})
-    _require(state, expected)
-    out: dict[str, Tensor] = {}
-    for name, index, _, _ in VGG16_CONVS:
-        out[f"{name}.weight"] = state[f"features.{index}.weight"].clone()
-        out[f"{name}.bias"] = state[f"features.{index}.bias"].clone()
-    w6 = state["classifier.0.weight"].reshape(4096, 512, 7, 7)
-    out["fc6.weight"] = w6[::4, :, ::3, ::3].contiguous()
-    out["fc6.bias"] = state["classifier.0.bias"][::4].clone()
-    out["fc7.weight"] = state["classifier.3.weight"][::4, ::4].reshape(1024, 1024, 1, 1).contiguous()
-    out["fc7.bias"] = state["classifier.3.bias"][::4].clone()
-    return out
-
-
-def load_vgg16_weights(model: DeepLabLargeFOV, path: str | Path) -> None:
-    """Initialise every layer of ``model`` but fc8 from a local torchvision VGG16 file."""
-    converted = convert_vgg16_state_dict(read_vgg16_state_dict(path))
-    result = model.load_state_dict(converted, strict=False)
-    if result.unexpected_keys or sorted(result.missing_keys) != ["fc8.bias", "fc8.weight"]:
-        raise RuntimeError(f"VGG16 conversion does not match the model: {result}")

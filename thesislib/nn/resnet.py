@@ -18,16 +18,14 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from thesislib.nn.weights import check_weights_file, read_state_dict, require_tensors
+
 RESNET_ARCHS: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048,
                                 "resnet152": 2048}
 TORCHVISION_FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet34": "resnet34-b627a593.pth",
                      "resnet50": "resnet50-0676ba61.pth", "resnet101": "resnet101-63fe2227.pth",
                      "resnet152": "resnet152-394f9c45.pth"}
 _TRUNK = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """A pretrained-weights file was asked for and is not there."""
 
 
 class ResNetGMP(nn.Module):
@@ -65,13 +63,12 @@ class ResNetGMP(nn.Module):
         return self.fc(self.features(x))
 
 
+def _expected(arch: str) -> str:
+    return f"a torchvision ImageNet state dict for {arch} (the file torchvision names {TORCHVISION_FILES[arch]})"
+
+
 def _check_weights_path(path: Path, arch: str) -> None:
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"pretrained {arch} weights were asked for at {path}, but there is no such file. "
-            f"Expected a torchvision ImageNet state dict for {arch} there (the file torchvision "
-            f"names {TORCHVISION_FILES[arch]}); this library never downloads weights. Pass "
-            "weights_path=None to start from random initialisation.")
+    check_weights_file(path, _expected(arch))
 
 
 def _trunk_key(key: str) -> bool:
@@ -81,37 +78,19 @@ def _trunk_key(key: str) -> bool:
 def load_trunk_weights(model: ResNetGMP, path: str | Path) -> None:
     """Load the trunk of ``model`` from a torchvision-format state dict file; the head is left alone.
 
-    Accepts a plain state dict or a checkpoint holding one under ``"state_dict"`` or ``"model"``;
-    a ``"module."`` prefix (DataParallel/DDP) is stripped, ``fc.*`` entries are ignored. Every
-    trunk tensor must be present with the right shape, else the error lists what is wrong.
+    The file is read by :func:`~thesislib.nn.weights.read_state_dict` (a plain state dict or one
+    under ``"state_dict"`` / ``"model"``; ``module.`` and ``_orig_mod.`` prefixes stripped);
+    ``fc.*`` entries are ignored. Every trunk tensor must be present with the right shape, else a
+    :class:`~thesislib.nn.weights.WeightsFileError` lists what is wrong.
     """
-    path = Path(path).expanduser()
-    _check_weights_path(path, model.arch)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 (report any unreadable file the same way)
-        raise ValueError(f"cannot read weights file {path}: {err}") from err
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    trunk_file = {k: v for k, v in state.items() if _trunk_key(k)}
-    trunk_model = {k: v for k, v in model.state_dict().items() if _trunk_key(k)}
+    state = read_state_dict(path, _expected(model.arch))
+    trunk_model = {k: tuple(v.shape) for k, v in model.state_dict().items() if _trunk_key(k)}
     # BatchNorm's num_batches_tracked came with PyTorch 0.4.1; older files (torchvision's V1
     # ResNet weights among them) lack it, and torchvision loads them anyway: so do we.
-    missing = sorted(k for k in set(trunk_model) - set(trunk_file) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(k for k in state if k not in trunk_model and not k.startswith("fc."))
-    mismatched = sorted(k for k in trunk_model.keys() & trunk_file.keys()
-                        if tuple(trunk_model[k].shape) != tuple(trunk_file[k].shape))
-    if missing or unexpected or mismatched:
-        def show(keys: list[str]) -> str:
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        problems = [f"{name}: {show(keys)}" for name, keys in
-                    (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)) if keys]
-        raise ValueError(f"{path} does not match the {model.arch} trunk; " + "; ".join(problems))
-    model.load_state_dict(trunk_file, strict=False)
+    required = {k: v for k, v in trunk_model.items() if not k.endswith("num_batches_tracked") or k in state}
+    require_tensors(state, required, f"the {model.arch} trunk", Path(path).expanduser(),
+                    allowed_extra=("fc.",) + tuple(k for k in trunk_model if k.endswith("num_batches_tracked")))
+    model.load_state_dict({k: v for k, v in state.items() if _trunk_key(k)}, strict=False)
 
 
 def resnet_gmp(num_outputs: int, arch: str = "resnet101", weights_path: str | Path | None = None) -> ResNetGMP:

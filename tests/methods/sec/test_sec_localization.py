@@ -7,11 +7,11 @@ import torch
 
 from thesislib.methods.sec.cues import saliency_map
 from thesislib.methods.sec.data import load_scenes
-from thesislib.methods.sec.localization import (CueConfig, LocalizerConfig, compute_cues, sec_cam_vgg16,
-                                                train_localizer)
+from thesislib.methods.sec.localization import CueConfig, compute_cues, sec_cam_vgg16
 from thesislib.methods.sec.losses import NO_CUE
 from thesislib.nn.cam import cam_smallnet
-from thesislib.nn.deeplab import VGG16_CONVS
+from thesislib.nn.cam_training import CAMTrainConfig, train_cam_classifier
+from thesislib.nn.vgg import VGG16_CONVS
 
 
 def test_released_localization_net_gives_41x41_cams_at_321():
@@ -54,8 +54,8 @@ def test_localizer_training_and_cues_on_scenes():
     data = load_scenes(64, 4, seed=0)
     torch.manual_seed(0)
     model = cam_smallnet(4)
-    history = train_localizer(model, data.train, LocalizerConfig(iterations=40, batch_size=32, lr=1e-2),
-                              torch.device("cpu"))
+    history = train_cam_classifier(model, data.train, CAMTrainConfig(iterations=40, batch_size=32, lr=1e-2),
+                                   torch.device("cpu"))
     assert history.train[-1]["loss"] < history.train[0]["loss"]
     seen = []
     cues = compute_cues(model, data.train, (16, 16), CueConfig(tau=0.5), torch.device("cpu"), batch_size=20,

@@ -33,16 +33,17 @@ from thesislib.methods.micro_annotation.regions import (component_boxes, largest
 from thesislib.methods.micro_annotation.spectral import (SpectralConfig, SpectralResult, choose_k, cluster_means,
                                                          reference_spectral_clustering, reference_spectral_embedding,
                                                          spectral_clustering, spectral_embedding)
-from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_small_gap, train_cam_classifier
+from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_small_gap, cam_train_config
 
 __all__ = [
     "Annotation", "ClassAnnotation", "MicroAnnotationConfig", "Patterns", "SpectralConfig", "SpectralResult",
-    "annotation_widget", "box_iou", "build_cam_classifier", "cam_small_gap", "choose_k", "cluster_heatmaps",
+    "annotation_widget", "box_iou", "build_cam_classifier", "cam_small_gap", "cam_train_config", "choose_k",
+    "cluster_heatmaps",
     "cluster_means", "component_boxes", "corloc", "extract_patterns", "forward_maps", "fraction_at",
     "human_annotation", "largest_component", "largest_component_boxes", "localization_error", "localize",
     "majority_flags", "mask_box", "micro_config", "nearest_cluster", "normalize_patterns", "object_regions",
     "per_class_accuracy", "pixel_iou", "precision_recall", "ranking_curve", "reference_spectral_clustering",
     "reference_spectral_embedding", "region_centres_in_boxes", "region_fraction", "simulated_annotation",
     "spectral_clustering", "spectral_embedding", "suppress_scores", "threshold_regions", "top5_localization",
-    "train_cam_classifier", "upsample_scores",
+    "upsample_scores",
 ]

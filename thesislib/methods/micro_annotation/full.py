@@ -32,8 +32,9 @@ from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.patterns import Patterns, extract_patterns, forward_maps, normalize_patterns
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
-from thesislib.methods.micro_annotation.train import build_cam_classifier, train_cam_classifier
+from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_train_config
 from thesislib.nn import CAMClassifier
+from thesislib.nn.cam_training import train_cam_classifier
 
 
 @dataclass
@@ -68,9 +69,10 @@ def prepare_model(config: MicroAnnotationConfig, num_classes: int, train_set: An
     model.to(device)
     if config.epochs > 0:
         checkpoints = str(Path(config.output_dir) / "cam_checkpoints") if config.output_dir else None
-        train_cam_classifier(model, train_set, device, epochs=config.epochs, batch_size=config.batch_size,
-                             lr=config.lr, seed=config.seed, multilabel=multilabel, num_workers=config.num_workers,
-                             collate_fn=collate_fn, checkpoint_dir=checkpoints, progress=progress)
+        train_cam_classifier(model, train_set, cam_train_config(
+            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, multilabel=multilabel,
+            num_workers=config.num_workers, checkpoint_dir=checkpoints, progress=progress), device,
+            collate_fn=collate_fn)
     elif not config.weights_path:
         raise ValueError("epochs = 0 needs weights_path (a trained CAM classifier); set one or train with epochs > 0")
     model.eval()

@@ -35,8 +35,9 @@ from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patte
 from thesislib.methods.micro_annotation.regions import component_boxes, localize
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
 from thesislib.replication import mean_sd, summarize_seeds
-from thesislib.methods.micro_annotation.train import build_cam_classifier, train_cam_classifier
+from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_train_config
 from thesislib.nn import CAMClassifier
+from thesislib.nn.cam_training import train_cam_classifier
 from thesislib.repro import seed_everything
 
 #: a region "lies on" the object when at least this fraction of its pixels are object pixels
@@ -104,9 +105,9 @@ def prepare_scenes(config: MicroAnnotationConfig, seed: int, device: torch.devic
     train, test = scene_data(config, seed)
     names = train.class_names
     model = build_cam_classifier("cam_small", len(names), width=config.cam_width, extra=config.cam_extra)
-    history = train_cam_classifier(model, TensorDataset(train.images, train.labels), device,
-                                   epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
-                                   multilabel=True, progress=progress)
+    history = train_cam_classifier(model, TensorDataset(train.images, train.labels), cam_train_config(
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed, multilabel=True,
+        progress=progress), device)
     seconds["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with torch.no_grad():

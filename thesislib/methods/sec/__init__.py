@@ -19,8 +19,7 @@ from thesislib.methods.sec.cue_file import (CueSet, cues_for_ids, load_cues, rea
                                             write_cue_file, write_input_list)
 from thesislib.methods.sec.cues import (background_cues, combine_cues, cue_statistics, downsample_masks,
                                         foreground_cues, median_filter3, saliency_map)
-from thesislib.methods.sec.localization import (CueConfig, CueMaps, LocalizerConfig, compute_cues,
-                                                sec_cam_vgg16, train_localizer)
+from thesislib.methods.sec.localization import CueConfig, CueMaps, compute_cues, sec_cam_vgg16
 from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
                                           downscale_image, expansion_decays, expansion_loss, gwrp,
                                           sec_probabilities, seeding_loss, training_crf_scale)
@@ -29,11 +28,11 @@ from thesislib.methods.sec.inference import evaluate, predict, predict_probs
 from thesislib.methods.sec.train import SECConfig, get_cues, load_data, sec_config, train_localizer_for, train_sec
 
 __all__ = [
-    "CueConfig", "CueMaps", "CueSet", "LocalizerConfig", "NO_CUE", "SECConfig", "SECLoss", "SECLossConfig",
+    "CueConfig", "CueMaps", "CueSet", "NO_CUE", "SECConfig", "SECLoss", "SECLossConfig",
     "SECLossOutput", "background_cues", "combine_cues", "compute_cues", "constrain_loss", "constrain_targets",
     "cue_onehot", "cue_statistics", "cues_for_ids", "decay_for_mass", "downsample_masks", "downscale_image",
     "evaluate", "expansion_decays", "expansion_loss", "foreground_cues", "get_cues", "gwrp", "load_cues",
     "load_data", "median_filter3", "predict", "predict_probs", "read_cue_file", "read_input_list",
-    "saliency_map", "sec_cam_vgg16", "sec_config", "sec_probabilities", "seeding_loss", "train_localizer",
+    "saliency_map", "sec_cam_vgg16", "sec_config", "sec_probabilities", "seeding_loss",
     "train_localizer_for", "train_sec", "training_crf_scale", "write_cue_file", "write_input_list",
 ]

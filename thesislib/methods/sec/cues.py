@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from thesislib.data.voc import resize_mask
 from thesislib.methods.sec.losses import NO_CUE
+from thesislib.nn.cam import class_sum, input_gradient_saliency
 
 
 def foreground_cues(cams: Tensor, labels: Tensor, tau: float = 0.2) -> Tensor:
@@ -63,22 +64,11 @@ def median_filter3(x: Tensor) -> Tensor:
     return patches.median(dim=1).values.view_as(x)
 
 
-def _resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> nn.Module | None:
-    if layer is None or isinstance(layer, nn.Module):
-        return layer
-    if layer == "input":
-        return None
-    modules = dict(model.named_modules())
-    if layer not in modules:
-        names = ", ".join(n for n in modules if n)
-        raise ValueError(f"the model has no layer {layer!r}; layers: {names}")
-    return modules[layer]
-
-
 def saliency_map(model: nn.Module, images: Tensor, labels: Tensor | None = None, *,
                  layer: str | nn.Module | None = None, classes: Literal["all", "present"] = "all",
                  size: Sequence[int] | None = None, median: bool = True) -> Tensor:
-    """Gradient saliency ``max_channel |dS/dA|`` (Simonyan et al. 2014), (B, h, w).
+    """Gradient saliency ``max_channel |dS/dA|`` (Simonyan et al. 2014), (B, h, w), through the
+    shared :func:`~thesislib.nn.cam.input_gradient_saliency`.
 
     Args:
         model: a classifier, images (B, 3, H, W) -> class scores (B, C').
@@ -91,36 +81,16 @@ def saliency_map(model: nn.Module, images: Tensor, labels: Tensor | None = None,
 
     The model runs in eval mode (restored afterwards); parameter gradients are untouched.
     """
-    target = _resolve_layer(model, layer)
-    captured: list[Tensor] = []
-
-    def hook(_: nn.Module, __: object, output: Tensor) -> Tensor:
-        # keep the layer's own output and pass a copy on, so that an in-place ReLU after it
-        # cannot turn the captured tensor into the post-ReLU value (Caffe's diff of conv4_1 is
-        # the gradient w.r.t. the convolution's output)
-        captured.append(output)
-        return output.clone()
-
-    was_training = model.training
-    model.eval()
-    handle = target.register_forward_hook(hook) if target is not None else None
-    try:
-        with torch.enable_grad():
-            x = images.detach().requires_grad_(target is None)
-            scores = model(x)
-            if classes == "present":
-                if labels is None:
-                    raise ValueError("classes='present' needs labels")
-                scores = scores * labels.to(scores.dtype)
-            elif classes != "all":
-                raise ValueError(f"classes must be 'all' or 'present', got {classes!r}")
-            wrt = x if target is None else captured[0]
-            (grad,) = torch.autograd.grad(scores.sum(), wrt)
-    finally:
-        if handle is not None:
-            handle.remove()
-        model.train(was_training)
-    sal = grad.abs().amax(dim=1).float()
+    if classes == "present":
+        if labels is None:
+            raise ValueError("classes='present' needs labels")
+        scores_fn = class_sum(labels)
+    elif classes == "all":
+        def scores_fn(logits: Tensor) -> Tensor:
+            return logits.sum(dim=1)
+    else:
+        raise ValueError(f"classes must be 'all' or 'present', got {classes!r}")
+    sal = input_gradient_saliency(model, images, scores_fn, layer=layer).float()
     if size is not None and tuple(sal.shape[-2:]) != tuple(size):
         sal = F.adaptive_avg_pool2d(sal[:, None], tuple(size))[:, 0]
     return median_filter3(sal) if median else sal

@@ -20,7 +20,6 @@ the localizer's own conv4_1 (``saliency_layer="trunk.conv4_1"``), or w.r.t. the 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from thesislib.engine import History, TrainConfig, fit
 from thesislib.nn.cam import CAMClassifier, cam_smallnet
-from thesislib.nn.deeplab import VGG16_CONVS, check_vgg16_file, read_vgg16_state_dict
+from thesislib.nn.vgg import check_vgg16_file, he_init_, load_vgg16_weights, vgg16_layers
 from thesislib.methods.sec.cues import background_cues, combine_cues, conflicts, foreground_cues, saliency_map
 
 
@@ -44,43 +42,25 @@ def sec_cam_vgg16(num_classes: int = 20, weights_path: str | Path | None = None,
     fc7_CAM and the classifier start at random: N(0, 0.01^2) as Caffe's gaussian fillers).
     """
     if weights_path is not None:
-        check_vgg16_file(Path(weights_path).expanduser())
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    previous = "conv1"
-    for name, _, c_in, c_out in VGG16_CONVS:
-        block = name[:5]
-        if block != previous and previous in ("conv1", "conv2", "conv3"):
-            layers[f"pool{previous[-1]}"] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        previous = block
-        layers[name] = nn.Conv2d(c_in, c_out, 3, padding=1)
-        layers[f"relu{name[4:]}"] = nn.ReLU(inplace=True)
+        check_vgg16_file(weights_path)                            # fail before building
+    layers = vgg16_layers(lambda block: nn.MaxPool2d(2, stride=2, ceil_mode=True) if block <= 3 else None)
     layers["fc6_CAM"] = nn.Conv2d(512, 1024, 3, padding=1)
     layers["relu6"] = nn.ReLU(inplace=True)
     layers["drop6"] = nn.Dropout(dropout)
     layers["fc7_CAM"] = nn.Conv2d(1024, 1024, 3, padding=1)
     layers["drop7"] = nn.Dropout(dropout)
     trunk = nn.Sequential(layers)
-    for module in trunk.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
+    he_init_(trunk)
     for name in ("fc6_CAM", "fc7_CAM"):
         nn.init.normal_(layers[name].weight, std=0.01)
     model = CAMClassifier(trunk, 1024, num_classes)
     model.fc = nn.Linear(1024, num_classes, bias=False)
     nn.init.normal_(model.fc.weight, std=0.01)
     if weights_path is not None:
-        state = read_vgg16_state_dict(weights_path)
-        converted = {}
-        for name, index, _, _ in VGG16_CONVS:
-            for kind in ("weight", "bias"):
-                key = f"features.{index}.{kind}"
-                if key not in state:
-                    raise ValueError(f"{weights_path} is not a torchvision vgg16 state dict: missing {key}")
-                converted[f"{name}.{kind}"] = state[key]
-        missing = trunk.load_state_dict(converted, strict=False).missing_keys
-        if sorted(missing) != sorted(f"{n}.{k}" for n in ("fc6_CAM", "fc7_CAM") for k in ("weight", "bias")):
-            raise RuntimeError(f"VGG16 weights do not match the localization net: missing {missing}")
+        new = load_vgg16_weights(model, weights_path)
+        expected = sorted(f"trunk.{n}.{k}" for n in ("fc6_CAM", "fc7_CAM") for k in ("weight", "bias")) + ["fc.weight"]
+        if new != sorted(expected):
+            raise RuntimeError(f"VGG16 weights do not match the localization net: left new {new}")
     return model
 
 
@@ -92,47 +72,6 @@ def build_localizer(kind: Literal["small", "vgg16"], num_classes: int, weights_p
     if kind == "vgg16":
         return sec_cam_vgg16(num_classes, weights_path or None)
     raise ValueError(f"localizer must be 'small' or 'vgg16', got {kind!r}")
-
-
-@dataclass(frozen=True)
-class LocalizerConfig:
-    """Optimisation of the localizer (BCE on image-level labels)."""
-
-    iterations: int = 200
-    batch_size: int = 32
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 3e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seed: int = 0
-    amp: bool = True
-    progress: str = "none"
-    num_workers: int = 0
-
-
-def train_localizer(model: CAMClassifier, train_set: Dataset, config: LocalizerConfig,
-                    device: torch.device) -> History:
-    """Multi-label training of a CAM classifier with binary cross-entropy on the image-level
-    labels of ``train_set`` items (``image``, ``labels``); returns the engine's history."""
-    if config.optimizer == "adam":
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                                            weight_decay=config.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-
-    def step_fn(net: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        logits = net(batch["image"]).float()
-        loss = F.binary_cross_entropy_with_logits(logits, batch["labels"])
-        correct = ((logits > 0) == (batch["labels"] > 0.5)).float().mean()
-        return loss, {"label_acc": correct.detach()}
-
-    steps_per_epoch = max(1, -(-len(train_set) // config.batch_size))
-    train_config = TrainConfig(epochs=-(-config.iterations // steps_per_epoch), max_steps=config.iterations,
-                               batch_size=config.batch_size, seed=config.seed, amp=config.amp,
-                               progress=config.progress, num_workers=config.num_workers,
-                               log_every=max(1, min(50, config.iterations)))  # type: ignore[arg-type]
-    return fit(model, optimizer, train_set, step_fn, train_config, device)
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,13 @@ from thesislib.methods.sec.cue_file import load_cues, read_foreground_cues
 from thesislib.methods.sec.cues import cue_statistics, downsample_masks, replace_foreground
 from thesislib.methods.sec.data import SECData, load_scenes, load_voc
 from thesislib.methods.sec.inference import evaluate
-from thesislib.methods.sec.localization import (CueConfig, CueMaps, LocalizerConfig, build_localizer,
-                                                compute_cues, train_localizer)
+from thesislib.methods.sec.localization import CueConfig, CueMaps, build_localizer, compute_cues
 from thesislib.methods.sec.losses import expansion_decays, training_crf_scale
 from thesislib.methods.sec.objective import SECLoss, SECLossConfig
+from thesislib.nn.cam_training import CAMTrainConfig, train_cam_classifier
 from thesislib.nn.deeplab import deeplab_largefov, largefov_output_size
 from thesislib.nn.fcn import small_fcn
+from thesislib.nn.vgg import check_vgg16_file
 
 VOC_MASK_SIDE = 41
 VOC_TRAIN_CRF_SCALE = 12.0
@@ -224,10 +225,8 @@ def load_data(config: SECConfig) -> SECData:
 
 def check_inputs(config: SECConfig) -> None:
     """Fail early on missing files named by the config (weights, cue file and list)."""
-    from thesislib.nn.deeplab import check_vgg16_file
-
     if config.weights_path:
-        check_vgg16_file(Path(config.weights_path).expanduser())
+        check_vgg16_file(config.weights_path)
     if config.cue_source == "file":
         for name in ("cue_path", "cue_list"):
             path = Path(getattr(config, name)).expanduser()
@@ -242,10 +241,13 @@ def check_inputs(config: SECConfig) -> None:
                                 "--scale full_voc)")
 
 
-def localizer_config(config: SECConfig) -> LocalizerConfig:
-    return LocalizerConfig(iterations=config.localizer_iterations, batch_size=config.localizer_batch_size,
-                           optimizer=config.localizer_optimizer, lr=config.localizer_lr, seed=config.seed,
-                           amp=config.amp, progress=config.progress, num_workers=config.num_workers)
+def localizer_config(config: SECConfig) -> CAMTrainConfig:
+    """The localizer's training: BCE on the image-level labels, ``localizer_iterations`` steps of
+    ``localizer_optimizer`` (Adam, or SGD with momentum 0.9) at ``localizer_lr``, weight decay 1e-4."""
+    return CAMTrainConfig(iterations=config.localizer_iterations, batch_size=config.localizer_batch_size,
+                          loss="bce", optimizer=config.localizer_optimizer, lr=config.localizer_lr,
+                          weight_decay=1e-4, seed=config.seed, amp=config.amp, progress=config.progress,
+                          num_workers=config.num_workers)
 
 
 def cue_config(config: SECConfig) -> CueConfig:
@@ -257,7 +259,7 @@ def train_localizer_for(config: SECConfig, data: SECData, device: torch.device) 
     """Build and train the run's CAM localizer on the training images' labels (BCE)."""
     torch.manual_seed(config.seed)
     model = build_localizer(config.localizer, data.num_labels - 1, config.weights_path or None)
-    history = train_localizer(model, data.train, localizer_config(config), device)
+    history = train_cam_classifier(model, data.train, localizer_config(config), device)
     return model, history
 
 
