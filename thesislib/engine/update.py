@@ -46,13 +46,10 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from thesislib.engine.loop import Trainer
 
 
 @dataclass(frozen=True)
@@ -86,10 +83,11 @@ class Update:
 
     ``models``: the networks in their training form (DDP / compiled wrappers), by name;
     ``batches``: the step's micro-batches on the device; ``sizes``: their sample counts;
-    ``step``: optimiser-step index of this update (0-based); ``trainer``: the running trainer.
+    ``step_index``: optimiser-step index of this update (0-based); ``trainer``: the running
+    :class:`~thesislib.engine.Trainer` (typed ``Any`` here: this module sits below the loop).
     """
 
-    def __init__(self, trainer: Trainer, batches: list[Any], sizes: Sequence[int]) -> None:
+    def __init__(self, trainer: Any, batches: list[Any], sizes: Sequence[int]) -> None:
         self.trainer = trainer
         self.models: Mapping[str, nn.Module] = trainer.train_models
         self.batches = batches

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from thesislib.engine import TrainConfig, evaluate, fit
+
 
 @dataclass(frozen=True)
 class ProbeConfig:
@@ -57,26 +59,35 @@ def extract_features(model_fn: Callable[[torch.Tensor], torch.Tensor],
     ``nn.Module`` is put in eval mode for the pass and restored afterwards.
     """
     device = torch.device(device)
-    module = model_fn if isinstance(model_fn, nn.Module) else None
-    was_training = module.training if module is not None else False
-    if module is not None:
-        module.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                         num_workers=num_workers,
-                                         pin_memory=device.type == "cuda")
-    feats: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    try:
-        for inputs, targets in loader:
-            out = model_fn(inputs.to(device, non_blocking=True))
-            feats.append(out.reshape(out.shape[0], -1).float().to(store_device))
-            labels.append(torch.as_tensor(targets).to(store_device))
-    finally:
-        if module is not None:
-            module.train(was_training)
-    if not feats:
-        raise ValueError("the dataset is empty")
-    return torch.cat(feats), torch.cat(labels)
+    module = model_fn if isinstance(model_fn, nn.Module) else nn.Identity()
+
+    def fn(_: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = batch
+        out = model_fn(inputs)
+        return out.reshape(out.shape[0], -1).float(), torch.as_tensor(targets)
+
+    feats, labels = evaluate(module, dataset, fn, device, batch_size=batch_size, num_workers=num_workers, amp=False,
+                             shard=False)
+    return feats.to(store_device), labels.to(store_device)
+
+
+class _Indices(torch.utils.data.Dataset):
+    """Items are the row indices 0..n-1 of features kept on the device (no per-sample RNG)."""
+
+    deterministic = True
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def _collate_indices(indices: list[int]) -> torch.Tensor:
+    return torch.as_tensor(indices, dtype=torch.int64)
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
@@ -101,9 +112,9 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     W x + b starts at zero (the loss is convex, so no random init is needed) and minimises
     cross-entropy + ``weight_decay``/2 ||W||^2 (the bias is not decayed):
 
-    * ``optimizer="sgd"``: mini-batches of ``batch_size`` in an order drawn from a CPU
-      generator seeded with ``seed``, momentum 0.9, cosine-decayed learning rate from
-      ``lr`` (default 0.1) to 0 over ``epochs`` epochs;
+    * ``optimizer="sgd"``: trained through :func:`thesislib.engine.fit` (the engine's seeded
+      epoch order from ``seed``), mini-batches of ``batch_size``, momentum 0.9, cosine-decayed
+      learning rate from ``lr`` (default 0.1) to 0 over ``epochs`` epochs;
     * ``optimizer="lbfgs"``: full-batch L-BFGS with strong-Wolfe line search for ``epochs``
       iterations, initial step ``lr`` (default 1.0).
 
@@ -148,16 +159,14 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         n = z.shape[0]
         steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs * steps_per_epoch))
-        gen = torch.Generator().manual_seed(config.seed)
-        for _ in range(config.epochs):
-            order = torch.randperm(n, generator=gen).to(device)
-            for start in range(0, n, config.batch_size):
-                idx = order[start:start + config.batch_size]
-                loss = F.cross_entropy(linear(z[idx]), ytr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
+
+        def step_fn(head: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            return F.cross_entropy(head(z[idx]), ytr[idx]), {}
+
+        fit(linear, opt, _Indices(n), step_fn,
+            TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, amp=False,
+                        channels_last=False, progress="none", log_every=10**9), device, scheduler=sched,
+            collate_fn=_collate_indices)
     else:
         opt = torch.optim.LBFGS(linear.parameters(), lr=config.lr, max_iter=config.epochs,
                                 history_size=20, line_search_fn="strong_wolfe",
