@@ -18,7 +18,7 @@ Typical use in a chapter::
 
 from thesislib.engine.checkpoint import (CheckpointError, ConfigMismatchError, latest_checkpoint, list_checkpoints,
                                          load_checkpoint, save_checkpoint)
-from thesislib.engine.config import OPTIMISATION_FIELDS, TrainConfig, fingerprint
+from thesislib.engine.config import OPTIMISATION_FIELDS, RUN_FIELDS, TrainConfig, fingerprint, train_config
 from thesislib.engine.distributed import (LaunchError, all_gather_object, all_reduce_mean, barrier, cleanup,
                                           get_local_rank, get_rank, get_world_size, init_distributed,
                                           is_distributed, is_main_process, launch, reduce_metrics, torchrun_command,
@@ -36,7 +36,7 @@ from thesislib.engine.schedules import (SCHEDULES, Constant, Cosine, Exponential
 
 __all__ = [
     "CheckpointError", "ConfigMismatchError", "latest_checkpoint", "list_checkpoints", "load_checkpoint",
-    "save_checkpoint", "OPTIMISATION_FIELDS", "TrainConfig", "fingerprint", "LaunchError", "all_gather_object",
+    "save_checkpoint", "OPTIMISATION_FIELDS", "RUN_FIELDS", "TrainConfig", "fingerprint", "train_config", "LaunchError", "all_gather_object",
     "all_reduce_mean", "barrier", "cleanup", "get_local_rank", "get_rank", "get_world_size", "init_distributed",
     "is_distributed", "is_main_process", "launch", "torchrun_command", "reduce_metrics", "unwrap", "wrap_ddp", "ModelEMA", "evaluate",
     "History", "NonFiniteLossError", "Trainer", "fit", "to_device", "OptimizerSlot", "Update", "UpdateFn",

@@ -94,3 +94,38 @@ def fingerprint_mismatch(stored: dict[str, Any], config: TrainConfig) -> list[st
     current = fingerprint(config)
     return [f"{name}: checkpoint={stored.get(name)!r}, now={current[name]!r}"
             for name in OPTIMISATION_FIELDS if stored.get(name) != current[name]]
+
+
+#: The run-bookkeeping fields of a chapter's parameters that :func:`train_config` carries over.
+RUN_FIELDS = ("seed", "amp", "compile", "progress", "num_workers")
+
+
+def train_config(run: Any, *, batch_size: int, iterations: int | None = None, epochs: int | None = None,
+                 checkpoint_dir: str | None = None, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of one training run of a chapter, in one call.
+
+    ``run`` is the chapter's parameters (a :class:`thesislib.params.RunParams` subclass, or any
+    object with the attributes of :data:`RUN_FIELDS`; missing ones keep TrainConfig's defaults).
+    Give exactly one of ``iterations`` (optimiser steps: the run lasts that many steps, however
+    many epochs that takes) or ``epochs``. ``checkpoint_dir`` turns on resumable checkpoints
+    (``resume=True``). ``overrides`` set any other TrainConfig field (``grad_clip``, ``ema_decay``...);
+    an unknown name is a :class:`ConfigError` listing the valid ones.
+    """
+    if (iterations is None) == (epochs is None):
+        raise ConfigError("train_config needs exactly one of iterations= or epochs=")
+    values: dict[str, Any] = {name: getattr(run, name) for name in RUN_FIELDS if hasattr(run, name)}
+    if iterations is not None:
+        if not isinstance(iterations, int) or iterations < 1:
+            raise ConfigError(f"iterations must be a positive integer, got {iterations!r}")
+        values.update(epochs=10**9, max_steps=iterations)
+    else:
+        values.update(epochs=epochs)
+    values.update(batch_size=batch_size)
+    if checkpoint_dir:
+        values.update(checkpoint_dir=str(checkpoint_dir), resume=True)
+    valid = [f for f in TrainConfig.__dataclass_fields__]
+    unknown = [k for k in overrides if k not in valid]
+    if unknown:
+        raise ConfigError(f"unknown TrainConfig field(s) {unknown}; valid names are: {', '.join(valid)}")
+    values.update(overrides)
+    return TrainConfig(**values)
