@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   install, execute every notebook at smoke scale, render book/_build/html
-#   make test   install, unit tests, nbval on every notebook, pair check, strict book build
+#   make test   install, lint (ruff), unit tests, nbval on every notebook, pair check, strict book build
 # Everything runs inside .venv, created on first use from the python3 on PATH (3.10-3.12).
 
 PYTHON   ?= python3
@@ -16,7 +16,7 @@ export THESISLIB_PROGRESS ?= log
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install book test unit nbval pairs book-check sync lab clean
+.PHONY: install book test lint unit nbval pairs book-check sync lab clean
 
 install: $(STAMP)
 
@@ -32,7 +32,10 @@ book: install
 	$(BIN)/jupyter-book build . $(JB_ARGS) --path-output book
 	@echo "open book/_build/html/index.html"
 
-test: unit nbval pairs book-check
+test: lint unit nbval pairs book-check
+
+lint: install
+	$(BIN)/ruff check .
 
 unit: install
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider

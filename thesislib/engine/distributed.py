@@ -32,18 +32,22 @@ def launched_by_torchrun() -> bool:
 
 
 def is_distributed() -> bool:
+    """True inside an initialised process group (torchrun or a test's forked workers)."""
     return dist.is_available() and dist.is_initialized()
 
 
 def get_rank() -> int:
+    """This process's global rank (0 without a process group)."""
     return dist.get_rank() if is_distributed() else 0
 
 
 def get_world_size() -> int:
+    """The number of processes in the group (1 without one)."""
     return dist.get_world_size() if is_distributed() else 1
 
 
 def get_local_rank() -> int:
+    """This process's rank on its node (torchrun's ``LOCAL_RANK``; 0 otherwise): its CUDA device index."""
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
@@ -78,6 +82,7 @@ def cleanup() -> None:
 
 
 def barrier() -> None:
+    """Wait until every rank reaches this point (a no-op in one process)."""
     if is_distributed():
         dist.barrier()
 

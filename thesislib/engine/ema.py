@@ -29,6 +29,7 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """One step ``θ̄ ← d·θ̄ + (1 − d)·θ`` from the live ``model``; buffers are copied."""
         shadow = dict(self.module.named_parameters())
         pairs = [(shadow[name], p.detach()) for name, p in model.named_parameters() if p.is_floating_point()]
         if pairs:
@@ -39,9 +40,11 @@ class ModelEMA:
         self.num_updates += 1
 
     def state_dict(self) -> dict[str, Any]:
+        """The shadow weights, the decay and the update count, for checkpoints."""
         return {"module": self.module.state_dict(), "decay": self.decay, "num_updates": self.num_updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.module.load_state_dict(state["module"])
         self.decay = float(state["decay"])
         self.num_updates = int(state["num_updates"])

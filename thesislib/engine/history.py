@@ -56,16 +56,20 @@ class History:
         return np.asarray([r.get(key, math.nan) for r in records], dtype=float)
 
     def steps(self, kind: str = "train") -> np.ndarray:
+        """The ``step`` of every record of ``kind`` (``"train"`` or ``"eval"``)."""
         return np.asarray([r["step"] for r in self._records(kind)], dtype=np.int64)
 
     def last(self, kind: str = "train") -> dict[str, Any]:
+        """A copy of the newest record of ``kind`` (empty dict when there is none)."""
         records = self._records(kind)
         return dict(records[-1]) if records else {}
 
     def state_dict(self) -> dict[str, Any]:
+        """Both record lists, for checkpoints."""
         return {"train": [dict(r) for r in self.train], "eval": [dict(r) for r in self.eval]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.train = [dict(r) for r in state["train"]]
         self.eval = [dict(r) for r in state["eval"]]
 

@@ -204,6 +204,7 @@ class Trainer:
         return base if self.single else f"{base}_{slot}"
 
     def nonfinite_error(self, step: int, value: float, slot: str | None) -> NonFiniteLossError:
+        """The :class:`NonFiniteLossError` for 1-based ``step``, naming ``slot`` when there are several networks."""
         epoch = (step - 1) // self.steps_per_epoch + 1 if self.steps_per_epoch else self.epoch + 1
         return NonFiniteLossError(step, epoch, value, None if self.single else slot)
 

@@ -126,6 +126,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self._epoch_seed = 0
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> list[list[np.ndarray]]:
+        """Plan epoch ``epoch`` from step ``start_step`` on (resume): per step, this rank's micro-batches."""
         order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
         order = order[start_step * self.batch_size: self.steps_per_epoch * self.batch_size]
         plan = []

@@ -121,6 +121,7 @@ class Staircase(Schedule):
         return float(self.pieces[max(index, 0)][1])
 
     def per_epoch(self, steps_per_epoch: int) -> Staircase:
+        """The staircase with its piece starts, given in epochs, converted to steps."""
         return Staircase(tuple((start * steps_per_epoch, value) for start, value in self.pieces))
 
 
@@ -243,6 +244,7 @@ class Malleable(Schedule):
         return self.base ** self.pieces[-1][2]
 
     def per_epoch(self, steps_per_epoch: int) -> Malleable:
+        """The schedule told how many steps an epoch has (its periods are in epochs)."""
         return dataclasses.replace(self, steps_per_epoch=steps_per_epoch)
 
 
