@@ -26,7 +26,7 @@ def _chapter_tables(chapter_id: str) -> list[str]:
     for row in rows:
         by_experiment.setdefault(row.paper.experiment, []).append(row)
     headline = []
-    for experiment, exp_rows in by_experiment.items():
+    for _experiment, exp_rows in by_experiment.items():
         shown = [r for r in exp_rows if r.paper.headline] or exp_rows[:1]
         label = lambda r: _short(metric_label(chapter_id, r.paper.metric))  # noqa: E731
         paper = " · ".join(f"{label(r)} {r.paper.value:g}" for r in shown)
@@ -39,7 +39,7 @@ def _chapter_tables(chapter_id: str) -> list[str]:
     out = [markdown_table(headline, ["experiment", "source", "paper", "this repository", "scale", "hardware",
                                      "commit"]), ""]
     full = []
-    for experiment, exp_rows in by_experiment.items():
+    for _experiment, exp_rows in by_experiment.items():
         for k, row in enumerate(exp_rows):
             full.append([row.paper.label if k == 0 else "", metric_label(chapter_id, row.paper.metric),
                          f"{row.paper.value:g}", row.ours_text])

@@ -137,15 +137,24 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from thesislib.crf import DenseCRFParams, dense_crf, unary_from_probabilities
-from thesislib.eval.segmentation import SegmentationConfusion
 from thesislib.data.voc import denormalize_image
+from thesislib.eval.segmentation import SegmentationConfusion
 from thesislib.methods.sec import experiments as E
 from thesislib.methods.sec import plots as P
 from thesislib.methods.sec.cues import downsample_masks, saliency_map
-from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, decay_for_mass,
-                                          downscale_image, expansion_loss, gwrp, sec_probabilities, seeding_loss)
-from thesislib.methods.sec.objective import SECLoss
 from thesislib.methods.sec.inference import predict, predict_probs
+from thesislib.methods.sec.losses import (
+    NO_CUE,
+    constrain_loss,
+    constrain_targets,
+    decay_for_mass,
+    downscale_image,
+    expansion_loss,
+    gwrp,
+    sec_probabilities,
+    seeding_loss,
+)
+from thesislib.methods.sec.objective import SECLoss
 
 params = tnb.parameters(E.SECNotebookParams, globals())
 device = tnb.setup(params.seed, params.device, params.threads)

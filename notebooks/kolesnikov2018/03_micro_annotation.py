@@ -113,18 +113,23 @@ sec_batch_size = 16
 sec_lr = 1e-3
 
 # %%
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from sklearn.metrics import adjusted_rand_score
 
 from thesislib.device import describe_device
+from thesislib.methods.micro_annotation import (
+    Annotation,
+    MicroAnnotationConfig,
+    figures,
+    ranking_curve,
+    reference_spectral_clustering,
+    spectral_clustering,
+)
+from thesislib.methods.micro_annotation import scenes as smoke
 from thesislib.notebook import Stopwatch, parameters, save_run, setup
 from thesislib.replication import mean_sd
-from thesislib.methods.micro_annotation import (Annotation, MicroAnnotationConfig, ranking_curve,
-                                                reference_spectral_clustering, spectral_clustering)
-from thesislib.methods.micro_annotation import figures
-from thesislib.methods.micro_annotation import scenes as smoke
 
 params = parameters(MicroAnnotationConfig, globals())
 device = setup(params.seed, params.device, params.threads)
@@ -506,7 +511,7 @@ if not SMOKE:
     from thesislib.methods.micro_annotation.full import run_full
     full = run_full(params, device)
     show_table(full.table, full.headers)
-    for fig in full.figures():
+    for _fig in full.figures():
         plt.show()
 
 # %% [markdown]

@@ -117,8 +117,7 @@ from thesislib.config import replace
 from thesislib.methods.gsoftmax import GaussianLogitTransform, gsoftmax_cross_entropy
 from thesislib.methods.gsoftmax import analysis as A
 from thesislib.methods.gsoftmax import plots as P
-from thesislib.methods.gsoftmax.experiments import (GSoftmaxNotebookParams, multilabel_configs,
-                                                    single_label_configs)
+from thesislib.methods.gsoftmax.experiments import GSoftmaxNotebookParams, multilabel_configs, single_label_configs
 from thesislib.methods.gsoftmax.train import run_many
 
 params = tnb.parameters(GSoftmaxNotebookParams, globals())

@@ -23,7 +23,7 @@ NOTEBOOK_CELLS = [
 def fake_checkout(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, source, tags in NOTEBOOK_CELLS:
+    for _kind, source, tags in NOTEBOOK_CELLS:
         cell = nbformat.v4.new_code_cell(source)
         cell.metadata["tags"] = tags
         nb.cells.append(cell)

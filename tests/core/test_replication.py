@@ -2,8 +2,14 @@ import json
 
 import pytest
 
-from thesislib.replication import (NOT_RUN, paper_numbers, record_run, recorded_results,
-                                   replication_rows, unmatched_results)
+from thesislib.replication import (
+    NOT_RUN,
+    paper_numbers,
+    record_run,
+    recorded_results,
+    replication_rows,
+    unmatched_results,
+)
 from thesislib.repro import write_json
 
 

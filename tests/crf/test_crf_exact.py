@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from crf_reference_impl import mean_field as reference_mean_field
+
 from thesislib.crf import SEC_TEST, SEC_TRAIN, DenseCRFParams, dense_crf
-from thesislib.crf.dense import resolve_method, unary_from_probabilities
 from thesislib.crf.demo import noisy_unaries, photo, segment_labels, shapes_on_noise
+from thesislib.crf.dense import resolve_method, unary_from_probabilities
 
 METHODS = ("exact", "permutohedral", "hybrid")
 

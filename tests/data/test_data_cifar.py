@@ -6,9 +6,17 @@ import torch
 import torch.nn.functional as F
 
 from thesislib.data import DatasetCorruptError, DatasetNotFoundError
-from thesislib.data.cifar import (CIFAR10_MEAN, CIFAR10_STD, cifar_class_names, cifar_dataset,
-                                  crop_flip, load_cifar_tensors, normalize, random_crop_flip,
-                                  verify_cifar)
+from thesislib.data.cifar import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    cifar_class_names,
+    cifar_dataset,
+    crop_flip,
+    load_cifar_tensors,
+    normalize,
+    random_crop_flip,
+    verify_cifar,
+)
 from thesislib.data.fixtures import write_cifar_fixture
 from thesislib.data.names import CIFAR100_COARSE_OF_FINE
 

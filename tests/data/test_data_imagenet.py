@@ -10,8 +10,15 @@ import pytest
 import torch
 
 from thesislib.data import DatasetCorruptError, DatasetNotFoundError
-from thesislib.data.imagenet import (ImageNetLocalization, ResizeNormalize, check_layout, collate_localization,
-                                     read_box_xml, read_synsets, read_val_solution)
+from thesislib.data.imagenet import (
+    ImageNetLocalization,
+    ResizeNormalize,
+    check_layout,
+    collate_localization,
+    read_box_xml,
+    read_synsets,
+    read_val_solution,
+)
 from thesislib.data.imagenet_fixtures import fixture_wnids, render_loc_image, write_imagenet_fixture
 
 

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from thesislib.data import photos
-from thesislib.data.photos import (COLOR_PHOTOS, GRAY_PHOTOS, load_photo, photo_names,
-                                   random_crop, random_crops, textures)
+from thesislib.data.photos import (
+    COLOR_PHOTOS,
+    GRAY_PHOTOS,
+    load_photo,
+    photo_names,
+    random_crop,
+    random_crops,
+    textures,
+)
 
 
 @pytest.fixture

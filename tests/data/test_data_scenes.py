@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from thesislib.config import ConfigError
-from thesislib.data import (SceneClass, distractor_scenes, generate_scenes, scene_config,
-                            sec_scenes)
+from thesislib.data import SceneClass, distractor_scenes, generate_scenes, scene_config, sec_scenes
 from thesislib.data.scenes import hsv_to_rgb
 
 

@@ -9,11 +9,17 @@ import scipy.io
 import torch
 from PIL import Image
 
-from thesislib.data import (VOC_CLASSES, VOC_PALETTE, DatasetCorruptError, DatasetNotFoundError,
-                            SegInputTransform, VOCSegmentation, colorize)
+from thesislib.data import (
+    VOC_CLASSES,
+    VOC_PALETTE,
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    SegInputTransform,
+    VOCSegmentation,
+    colorize,
+)
 from thesislib.data.seg_fixtures import render_fixture_image, write_sbd_fixture, write_voc_fixture
-from thesislib.data.voc import (denormalize_image, labels_cache_path, normalize_image, resize_image,
-                                resize_mask)
+from thesislib.data.voc import denormalize_image, labels_cache_path, normalize_image, resize_image, resize_mask
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,16 @@ from pathlib import Path
 import torch
 from engine_testkit import MLP, RegressionSet, regression_step
 
-from thesislib.engine import (TrainConfig, cleanup, fit, get_rank, get_world_size, init_distributed,
-                              is_main_process, reduce_metrics)
+from thesislib.engine import (
+    TrainConfig,
+    cleanup,
+    fit,
+    get_rank,
+    get_world_size,
+    init_distributed,
+    is_main_process,
+    reduce_metrics,
+)
 
 DDP_CONFIG = dict(epochs=2, batch_size=8, log_every=2, progress="log", seed=5)
 

@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from thesislib.engine import (OptimizerSlot, TrainConfig, Trainer, Update, cleanup, init_distributed,
-                              is_main_process)
+from thesislib.engine import OptimizerSlot, TrainConfig, Trainer, Update, cleanup, init_distributed, is_main_process
 
 GAN_CONFIG = dict(epochs=3, batch_size=16, grad_accum=2, log_every=2, progress="none", seed=7)
 

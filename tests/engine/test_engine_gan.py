@@ -11,8 +11,15 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from engine_gan import GAN_CONFIG, MixtureSet, build_gan, gan_ddp_worker, gan_state, gan_update, train_gan
 
-from thesislib.engine import (NonFiniteLossError, OptimizerSlot, TrainConfig, Trainer, latest_checkpoint,
-                              list_checkpoints, load_checkpoint)
+from thesislib.engine import (
+    NonFiniteLossError,
+    OptimizerSlot,
+    TrainConfig,
+    Trainer,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+)
 
 CPU = torch.device("cpu")
 

@@ -8,8 +8,17 @@ import pytest
 import torch
 from engine_testkit import MLP, RegressionSet, params, regression_step
 
-from thesislib.engine import (CheckpointError, ConfigMismatchError, Cosine, TrainConfig, Trainer, latest_checkpoint, load_checkpoint,
-                              list_checkpoints, make_scheduler)
+from thesislib.engine import (
+    CheckpointError,
+    ConfigMismatchError,
+    Cosine,
+    TrainConfig,
+    Trainer,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    make_scheduler,
+)
 
 CPU = torch.device("cpu")
 

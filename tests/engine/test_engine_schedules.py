@@ -8,8 +8,20 @@ import pytest
 import torch
 
 from thesislib.config import ConfigError
-from thesislib.engine import (Constant, Cosine, Exponential, Linear, Malleable, MultiStep, Poly, Staircase, StepDecay,
-                              build_schedule, epochs_to_steps, make_scheduler)
+from thesislib.engine import (
+    Constant,
+    Cosine,
+    Exponential,
+    Linear,
+    Malleable,
+    MultiStep,
+    Poly,
+    Staircase,
+    StepDecay,
+    build_schedule,
+    epochs_to_steps,
+    make_scheduler,
+)
 
 
 def test_step_decay_sec_schedule() -> None:

@@ -3,8 +3,14 @@ import math
 import pytest
 import torch
 
-from thesislib.eval.classification import (accuracy, classification_summary, confusion_matrix,
-                                           per_class_accuracy, top1_error, topk_accuracy)
+from thesislib.eval.classification import (
+    accuracy,
+    classification_summary,
+    confusion_matrix,
+    per_class_accuracy,
+    top1_error,
+    topk_accuracy,
+)
 
 # argmax = [0, 1, 2, 1]; targets [0, 2, 2, 1]: sample 1 wrong (its target 2 is second best)
 LOGITS = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 2.0], [0.0, 2.0, 1.0]])

@@ -7,8 +7,14 @@ import torch
 import torchvision
 from torch import nn
 
-from thesislib.nn import (CAMClassifier, WeightsNotFoundError, build_backbone, cam_smallnet, cam_vgg16,
-                          input_gradient_saliency)
+from thesislib.nn import (
+    CAMClassifier,
+    WeightsNotFoundError,
+    build_backbone,
+    cam_smallnet,
+    cam_vgg16,
+    input_gradient_saliency,
+)
 from thesislib.nn.cam import class_sum
 from thesislib.nn.vgg import VGG16_CONVS
 

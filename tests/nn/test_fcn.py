@@ -26,7 +26,7 @@ def test_shapes():
 def test_field_of_view_is_61_and_contiguous():
     torch.manual_seed(0)
     model = copy.deepcopy(SmallFCN(num_classes=2)).eval()
-    for name, module in list(model.body.named_modules()):           # linearise: no dead ReLU paths
+    for _name, module in list(model.body.named_modules()):           # linearise: no dead ReLU paths
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.ReLU):
                 setattr(module, child_name, nn.Identity())

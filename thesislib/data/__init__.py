@@ -1,9 +1,19 @@
 """Datasets: bundled real data, procedural generators and loaders for datasets on disk."""
 
-from thesislib.data.cifar import (CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD,
-                                  CIFAR_STATS, cifar_class_names, cifar_dataset,
-                                  check_cifar_layout, load_cifar_tensors, normalize,
-                                  random_crop_flip, verify_cifar)
+from thesislib.data.cifar import (
+                                  CIFAR10_MEAN,
+                                  CIFAR10_STD,
+                                  CIFAR100_MEAN,
+                                  CIFAR100_STD,
+                                  CIFAR_STATS,
+                                  check_cifar_layout,
+                                  cifar_class_names,
+                                  cifar_dataset,
+                                  load_cifar_tensors,
+                                  normalize,
+                                  random_crop_flip,
+                                  verify_cifar,
+)
 from thesislib.data.coco import CocoMultiLabel
 from thesislib.data.digits import DIGIT_CLASSES, DigitsSplit, load_digits_split
 from thesislib.data.errors import DatasetNotFoundError
@@ -20,11 +30,17 @@ __all__ = [
 ]
 
 # Segmentation: PASCAL VOC 2012 + SBD, their fixtures, procedural scenes.
-from thesislib.data.scenes import (SceneClass, SceneConfig, Scenes, distractor_scenes,  # noqa: E402
-                                   generate_scenes, scene_config, sec_scenes)
+from thesislib.data.scenes import (  # noqa: E402
+                                  SceneClass,
+                                  SceneConfig,
+                                  Scenes,
+                                  distractor_scenes,
+                                  generate_scenes,
+                                  scene_config,
+                                  sec_scenes,
+)
 from thesislib.data.seg_fixtures import write_sbd_fixture, write_voc_fixture  # noqa: E402
-from thesislib.data.voc import (VOC_CLASSES, VOC_PALETTE, SegInputTransform,  # noqa: E402
-                                VOCSegmentation, colorize)
+from thesislib.data.voc import VOC_CLASSES, VOC_PALETTE, SegInputTransform, VOCSegmentation, colorize  # noqa: E402
 
 __all__ += [
     "SceneClass", "SceneConfig", "Scenes", "SegInputTransform", "VOCSegmentation", "VOC_CLASSES",

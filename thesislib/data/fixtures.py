@@ -24,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from thesislib.data.names import (CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES,
-                                  CIFAR100_COARSE_OF_FINE, COCO_CATEGORIES)
-
+from thesislib.data.names import (
+    CIFAR10_CLASSES,
+    CIFAR100_CLASSES,
+    CIFAR100_COARSE_CLASSES,
+    CIFAR100_COARSE_OF_FINE,
+    COCO_CATEGORIES,
+)
 
 # --------------------------------------------------------------------------------------------
 # Pickles as the official (Python 2) CIFAR files have them
@@ -177,7 +181,7 @@ def _coco_split(split: str, ids: np.ndarray, rng: np.random.Generator, image_dir
                          np.full_like(xx, 140.0, dtype=float)], axis=-1)
         pixels = base.copy()
         n_obj = 0 if pos == unlabeled else 1 if pos == crowd_only else int(rng.integers(1, 5))
-        for k in range(n_obj):
+        for _k in range(n_obj):
             cat = int(rng.choice(cat_ids))
             w, h = int(rng.integers(8, width // 2)), int(rng.integers(8, height // 2))
             x, y = int(rng.integers(16, width - w)), int(rng.integers(16, height - h))

@@ -268,7 +268,8 @@ class ResizeNormalize:
                 np.asarray(item["boxes"], dtype=np.float64).reshape(-1, 4) * scale)
 
 
-def collate_localization(batch: list[tuple[Tensor, int, Tensor, np.ndarray]]) -> tuple[Tensor, Tensor, Tensor, list[np.ndarray]]:
+def collate_localization(batch: list[tuple[Tensor, int, Tensor, np.ndarray]]
+                         ) -> tuple[Tensor, Tensor, Tensor, list[np.ndarray]]:
     """Stack :class:`ResizeNormalize` items: images (B, 3, S, S), labels (B,), sizes (B, 2), boxes list."""
     images, labels, sizes, boxes = zip(*batch)
     return torch.stack(images), torch.tensor(labels, dtype=torch.long), torch.stack(sizes), list(boxes)

@@ -90,7 +90,7 @@ def write_imagenet_fixture(root: str | Path, n_classes: int = 3, n_train: int = 
     (data / "val").mkdir(parents=True, exist_ok=True)
     rows = []
     number = 0
-    for n in range(n_val):
+    for _ in range(n_val):
         for label, wnid in enumerate(wnids):
             number += 1
             image_id = f"ILSVRC2012_val_{number:08d}"

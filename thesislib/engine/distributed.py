@@ -140,7 +140,8 @@ def torchrun_command(module: str, args: Sequence[str] = (), nproc: int = 1, *, n
     """The ``torchrun`` command line: one node (``--standalone``), or node ``node_rank`` of ``nnodes``
     meeting at the c10d rendezvous ``rdzv_endpoint`` (``host:port`` of a machine every node reaches)."""
     if nproc < 1 or nnodes < 1 or not 0 <= node_rank < nnodes:
-        raise ValueError(f"need nproc >= 1, nnodes >= 1 and 0 <= node_rank < nnodes; got {nproc}, {nnodes}, {node_rank}")
+        raise ValueError("need nproc >= 1, nnodes >= 1 and 0 <= node_rank < nnodes; "
+                         f"got {nproc}, {nnodes}, {node_rank}")
     if nnodes == 1:
         where = ["--standalone"]
     else:

@@ -23,7 +23,6 @@ optimiser, scheduler, EMA and RNG state goes into the checkpoint; resuming conti
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,12 +31,28 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from thesislib.engine.checkpoint import (FORMAT_VERSION, CheckpointError, ConfigMismatchError, checkpoint_path,
-                                         latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state,
-                                         save_checkpoint, set_rng_state)
+from thesislib.engine.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    ConfigMismatchError,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from thesislib.engine.config import TrainConfig, fingerprint, fingerprint_mismatch
-from thesislib.engine.distributed import (all_gather_object, all_reduce_mean, get_rank, get_world_size,
-                                          is_distributed, unwrap, wrap_ddp)
+from thesislib.engine.distributed import (
+    all_gather_object,
+    all_reduce_mean,
+    get_rank,
+    get_world_size,
+    is_distributed,
+    unwrap,
+    wrap_ddp,
+)
 from thesislib.engine.ema import ModelEMA
 from thesislib.engine.history import History, plain_value
 from thesislib.engine.progress import ProgressReporter

@@ -1,7 +1,13 @@
 """Evaluation: classification, multi-label and segmentation metrics, significance tests, probes."""
 
-from thesislib.eval.classification import (accuracy, classification_summary, confusion_matrix,
-                                           per_class_accuracy, top1_error, topk_accuracy)
+from thesislib.eval.classification import (
+                                           accuracy,
+                                           classification_summary,
+                                           confusion_matrix,
+                                           per_class_accuracy,
+                                           top1_error,
+                                           topk_accuracy,
+)
 from thesislib.eval.multilabel import average_precision, mean_ap, multilabel_counts, multilabel_prf
 from thesislib.eval.probe import ProbeConfig, extract_features, linear_probe
 from thesislib.eval.segmentation import SegmentationConfusion

@@ -2,8 +2,8 @@
 
 ``build_backbone("wrn", depth=40, widen=14, num_classes=100)`` and friends; an unknown name or
 keyword is a :class:`thesislib.config.ConfigError` listing the valid ones. Every backbone maps
-images (or flat vectors for the MLP) to logits (score maps for the segmentation networks) and exposes ``features(x)``, the penultimate
-activation, and ``num_features``.
+images (or flat vectors for the MLP) to logits (score maps for the segmentation networks) and exposes
+``features(x)``, the penultimate activation, and ``num_features``.
 """
 
 from __future__ import annotations
@@ -74,12 +74,11 @@ __all__ = [
 ]
 
 # Segmentation backbones (SEC and micro-annotation chapters).
-from thesislib.nn.cam import (CAMClassifier, cam_smallnet, cam_vgg16,  # noqa: E402
-                              input_gradient_saliency)
+from thesislib.nn.cam import CAMClassifier, cam_smallnet, cam_vgg16, input_gradient_saliency  # noqa: E402
 from thesislib.nn.cam_training import CAMTrainConfig, train_cam_classifier  # noqa: E402
 from thesislib.nn.deeplab import DeepLabLargeFOV, deeplab_largefov  # noqa: E402
-from thesislib.nn.vgg import load_vgg16_weights  # noqa: E402
 from thesislib.nn.fcn import SmallFCN, small_fcn  # noqa: E402
+from thesislib.nn.vgg import load_vgg16_weights  # noqa: E402
 
 register_backbone("deeplab_largefov", deeplab_largefov)
 register_backbone("small_fcn", small_fcn)

@@ -10,8 +10,7 @@ import pytest
 from thesislib.chapters import get_chapter
 from thesislib.cli import RUNNER_PARAMETERS, notebook_parameters
 from thesislib.config import ConfigError, from_mapping, load_yaml
-from thesislib.methods.gsoftmax.experiments import (GSoftmaxNotebookParams, multilabel_configs,
-                                                    single_label_configs)
+from thesislib.methods.gsoftmax.experiments import GSoftmaxNotebookParams, multilabel_configs, single_label_configs
 from thesislib.methods.gsoftmax.train import PAPER_DATA_SIZES, experiment_id, protocol_deviations
 from thesislib.replication import paper_numbers
 

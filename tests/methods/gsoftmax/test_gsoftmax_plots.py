@@ -13,8 +13,7 @@ import torch  # noqa: E402
 from thesislib.engine import build_schedule  # noqa: E402
 from thesislib.methods.gsoftmax import analysis as A  # noqa: E402
 from thesislib.methods.gsoftmax import plots as P  # noqa: E402
-from thesislib.methods.gsoftmax.experiments import (GSoftmaxNotebookParams, multilabel_configs,  # noqa: E402
-                                                    single_label_configs)
+from thesislib.methods.gsoftmax.experiments import GSoftmaxNotebookParams, multilabel_configs, single_label_configs  # noqa: E402
 from thesislib.methods.gsoftmax.train import run_many  # noqa: E402
 
 CPU = torch.device("cpu")

@@ -15,8 +15,16 @@ import torch.multiprocessing as mp
 import thesislib.methods.gsoftmax.train as gtrain
 from thesislib.config import ConfigError, from_mapping
 from thesislib.data import DatasetNotFoundError, write_cifar_fixture, write_coco_fixture
-from thesislib.methods.gsoftmax.train import (GSoftmaxConfig, GSoftmaxResult, experiment_id, load_config, main,
-                                              protocol_deviations, run, train)
+from thesislib.methods.gsoftmax.train import (
+    GSoftmaxConfig,
+    GSoftmaxResult,
+    experiment_id,
+    load_config,
+    main,
+    protocol_deviations,
+    run,
+    train,
+)
 from thesislib.replication import paper_numbers
 
 CPU = torch.device("cpu")

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from thesislib.methods.micro_annotation.annotation import (Annotation, ClassAnnotation, annotation_widget,
-                                                           human_annotation, majority_flags, simulated_annotation)
+from thesislib.methods.micro_annotation.annotation import (
+    Annotation,
+    ClassAnnotation,
+    annotation_widget,
+    human_annotation,
+    majority_flags,
+    simulated_annotation,
+)
 from thesislib.methods.micro_annotation.spectral import SpectralResult
 
 

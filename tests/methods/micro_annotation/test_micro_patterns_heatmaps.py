@@ -7,10 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from thesislib.methods.micro_annotation.heatmaps import (cluster_heatmaps, nearest_cluster, object_regions,
-                                                         suppress_scores)
-from thesislib.methods.micro_annotation.patterns import (extract_patterns, forward_maps, normalize_patterns,
-                                                         region_centres_in_boxes, region_fraction)
+from thesislib.methods.micro_annotation.heatmaps import (
+    cluster_heatmaps,
+    nearest_cluster,
+    object_regions,
+    suppress_scores,
+)
+from thesislib.methods.micro_annotation.patterns import (
+    extract_patterns,
+    forward_maps,
+    normalize_patterns,
+    region_centres_in_boxes,
+    region_fraction,
+)
 from thesislib.methods.micro_annotation.train import cam_small_gap
 from thesislib.nn import CAMClassifier
 

@@ -109,7 +109,8 @@ def test_ilsvrc_pipeline_end_to_end_on_the_fixture(tmp_path):
     assert saved.distractors() == result.annotation.distractors()
     assert sorted(p.stem for p in (out / "annotation_panels").iterdir()) == sorted(result.annotation.classes)
     # the saved annotation, re-applied with the saved network, gives the same evaluation
-    again = run_full(_fixture_config(tmp_path, "ilsvrc", tmp_path / "run2", annotation_file=str(out / "annotation.json"),
+    again = run_full(_fixture_config(tmp_path, "ilsvrc", tmp_path / "run2",
+                                     annotation_file=str(out / "annotation.json"),
                                      epochs=0, weights_path=str(_save_weights(out, tmp_path))), CPU, progress="none")
     assert again.annotation.distractors() == result.annotation.distractors()
     assert again.experiments == result.experiments

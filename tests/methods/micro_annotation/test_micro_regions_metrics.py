@@ -6,12 +6,27 @@ import numpy as np
 import pytest
 import torch
 
-from thesislib.methods.micro_annotation.metrics import (box_iou, corloc, fraction_at, localization_error,
-                                                        per_class_accuracy, pixel_iou, precision_recall,
-                                                        ranking_curve, top5_localization)
-from thesislib.methods.micro_annotation.regions import (component_boxes, largest_component,
-                                                        largest_component_boxes, localize, mask_box, scale_boxes,
-                                                        threshold_regions, upsample_scores)
+from thesislib.methods.micro_annotation.metrics import (
+    box_iou,
+    corloc,
+    fraction_at,
+    localization_error,
+    per_class_accuracy,
+    pixel_iou,
+    precision_recall,
+    ranking_curve,
+    top5_localization,
+)
+from thesislib.methods.micro_annotation.regions import (
+    component_boxes,
+    largest_component,
+    largest_component_boxes,
+    localize,
+    mask_box,
+    scale_boxes,
+    threshold_regions,
+    upsample_scores,
+)
 
 INF = float("inf")
 
@@ -44,9 +59,11 @@ def test_minmax_rule_of_the_gap_code():
 def test_upsampling_keeps_suppressed_regions_out():
     s = torch.tensor([[[1.0, -INF], [3.0, 2.0]]])
     near = upsample_scores(s, (4, 4), "nearest")
-    assert torch.equal(near[0, :2, 2:], torch.full((2, 2), -INF)) and torch.equal(near[0, 2:, :2], torch.full((2, 2), 3.0))
+    assert torch.equal(near[0, :2, 2:], torch.full((2, 2), -INF))
+    assert torch.equal(near[0, 2:, :2], torch.full((2, 2), 3.0))
     bil = upsample_scores(s, (4, 4), "bilinear")
-    assert torch.isinf(bil[0, :2, 2:]).all() and torch.isfinite(bil[0, 2:]).all() and torch.isfinite(bil[0, :2, :2]).all()
+    assert torch.isinf(bil[0, :2, 2:]).all()
+    assert torch.isfinite(bil[0, 2:]).all() and torch.isfinite(bil[0, :2, :2]).all()
     plain = upsample_scores(torch.tensor([[[1.0, 1.0], [3.0, 3.0]]]), (4, 4))
     assert torch.allclose(plain[0, :, 0], torch.tensor([1.0, 1.5, 2.5, 3.0]))   # align_corners=False
 

@@ -9,10 +9,17 @@ import pytest
 import scipy.linalg
 from sklearn.metrics import adjusted_rand_score
 
-from thesislib.methods.micro_annotation.spectral import (SpectralConfig, check_patterns, choose_k, cluster_means,
-                                                         degrees, reference_spectral_clustering,
-                                                         reference_spectral_embedding, spectral_clustering,
-                                                         spectral_embedding)
+from thesislib.methods.micro_annotation.spectral import (
+    SpectralConfig,
+    check_patterns,
+    choose_k,
+    cluster_means,
+    degrees,
+    reference_spectral_clustering,
+    reference_spectral_embedding,
+    spectral_clustering,
+    spectral_embedding,
+)
 
 
 def _groups(n_per: int, dim: int, centres: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

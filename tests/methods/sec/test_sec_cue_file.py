@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 
 from thesislib.data.integrity import DatasetCorruptError
-from thesislib.methods.sec.cue_file import (cues_for_ids, load_cues, read_cue_file, read_foreground_cues,
-                                           read_input_list, write_cue_file, write_input_list)
+from thesislib.methods.sec.cue_file import (
+    cues_for_ids,
+    load_cues,
+    read_cue_file,
+    read_foreground_cues,
+    read_input_list,
+    write_cue_file,
+    write_input_list,
+)
 from thesislib.methods.sec.losses import NO_CUE
 
 
@@ -82,7 +89,8 @@ def test_malicious_and_corrupt_files_are_refused(tmp_path):
     with pytest.raises(DatasetCorruptError, match="not allowed"):
         read_cue_file(evil)
     truncated = tmp_path / "trunc.pickle"
-    truncated.write_bytes(gzip.decompress(write_cue_file(tmp_path / "ok.gz", [([1], np.zeros((4, 4), np.uint8))]).read_bytes())[:30])
+    good = write_cue_file(tmp_path / "ok.gz", [([1], np.zeros((4, 4), np.uint8))])
+    truncated.write_bytes(gzip.decompress(good.read_bytes())[:30])
     with pytest.raises(DatasetCorruptError):
         read_cue_file(truncated)
     with pytest.raises(FileNotFoundError, match="localization_cues"):

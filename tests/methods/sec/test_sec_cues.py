@@ -8,8 +8,17 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from thesislib.methods.sec.cues import (background_cues, combine_cues, conflicts, cue_statistics, downsample_masks,
-                                        foreground_cues, median_filter3, replace_foreground, saliency_map)
+from thesislib.methods.sec.cues import (
+    background_cues,
+    combine_cues,
+    conflicts,
+    cue_statistics,
+    downsample_masks,
+    foreground_cues,
+    median_filter3,
+    replace_foreground,
+    saliency_map,
+)
 from thesislib.methods.sec.losses import NO_CUE
 
 
@@ -125,6 +134,7 @@ def test_replace_foreground_keeps_background_and_drops_conflicts():
     # (0,0): background kept; (0,1): background claimed by fg class 5 -> dropped; (0,2): old fg 3 gone;
     # (1,0): new fg 2; (1,1) and (1,2): old fg gone, nothing new
     assert out.tolist() == [[[0, n, n], [2, n, n]]] and out.dtype == torch.uint8
-    assert torch.equal(replace_foreground(cues, torch.zeros_like(cues)), torch.where(cues == 0, cues, torch.full_like(cues, n)))
+    expected = torch.where(cues == 0, cues, torch.full_like(cues, n))
+    assert torch.equal(replace_foreground(cues, torch.zeros_like(cues)), expected)
     with pytest.raises(ValueError, match="differ"):
         replace_foreground(cues, fg[:, :1])

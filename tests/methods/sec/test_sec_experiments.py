@@ -12,8 +12,19 @@ from thesislib.chapters import get_chapter
 from thesislib.cli import RUNNER_PARAMETERS, notebook_parameters
 from thesislib.config import from_mapping, load_yaml
 from thesislib.engine import History
-from thesislib.methods.sec.experiments import (ABLATIONS, RunResult, SECNotebookParams, aggregate, claims, config_for,
-                                               deviations, experiment_id, flat_metrics, summary_rows, verdict)
+from thesislib.methods.sec.experiments import (
+    ABLATIONS,
+    RunResult,
+    SECNotebookParams,
+    aggregate,
+    claims,
+    config_for,
+    deviations,
+    experiment_id,
+    flat_metrics,
+    summary_rows,
+    verdict,
+)
 from thesislib.replication import paper_numbers, replication_rows
 
 CHAPTER = get_chapter("sec")
@@ -51,7 +62,8 @@ def test_full_config_follows_the_thesis_protocol_and_maps_onto_the_paper_ids():
     params = params_of("full", weights_path="/weights/vgg16-397923af.pth")
     config = config_for(params, "sec", params.seed)
     assert (config.data, config.network, config.image_size, config.mask_side) == ("voc", "deeplab_largefov", 321, 41)
-    assert (config.iterations, config.batch_size, config.lr, config.lr_step, config.lr_gamma) == (8000, 15, 1e-3, 2000, 0.1)
+    protocol = (config.iterations, config.batch_size, config.lr, config.lr_step, config.lr_gamma)
+    assert protocol == (8000, 15, 1e-3, 2000, 0.1)
     assert (config.optimizer, config.momentum, config.weight_decay, config.caffe_lr_mult) == ("sgd", 0.9, 5e-4, True)
     assert config.dropout == 0.5 and config.train_crf_scale() == 12.0 and config.test_crf_scale == 1.0
     assert config.test_crf and config.max_eval_images == 0

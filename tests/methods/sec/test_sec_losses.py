@@ -8,9 +8,20 @@ import pytest
 import torch
 
 from thesislib.crf import DenseCRFParams, dense_crf
-from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
-                                          downscale_image, expansion_decays, expansion_loss, gwrp,
-                                          sec_probabilities, seeding_loss, training_crf_scale)
+from thesislib.methods.sec.losses import (
+    NO_CUE,
+    constrain_loss,
+    constrain_targets,
+    cue_onehot,
+    decay_for_mass,
+    downscale_image,
+    expansion_decays,
+    expansion_loss,
+    gwrp,
+    sec_probabilities,
+    seeding_loss,
+    training_crf_scale,
+)
 
 
 def _probs(values):

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from thesislib.crf import DenseCRFParams
-from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, downscale_image,
-                                          expansion_loss, sec_probabilities, seeding_loss)
+from thesislib.methods.sec.losses import (
+    NO_CUE,
+    constrain_loss,
+    constrain_targets,
+    cue_onehot,
+    downscale_image,
+    expansion_loss,
+    sec_probabilities,
+    seeding_loss,
+)
 from thesislib.methods.sec.objective import SECLoss, SECLossConfig
 
 

@@ -13,10 +13,17 @@ from thesislib.config import ConfigError
 from thesislib.crf import DenseCRFParams
 from thesislib.data import DatasetNotFoundError, write_sbd_fixture, write_voc_fixture
 from thesislib.methods.sec.cue_file import write_cue_file, write_input_list
-from thesislib.methods.sec.losses import NO_CUE
 from thesislib.methods.sec.inference import evaluate, predict, predict_probs
-from thesislib.methods.sec.train import (evaluate_config, get_cues, load_data, main, sec_config, train_localizer_for,
-                                         train_sec)
+from thesislib.methods.sec.losses import NO_CUE
+from thesislib.methods.sec.train import (
+    evaluate_config,
+    get_cues,
+    load_data,
+    main,
+    sec_config,
+    train_localizer_for,
+    train_sec,
+)
 
 DEVICE = torch.device("cpu")
 
@@ -194,7 +201,7 @@ def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root,
     data = load_data(sec_config(**base))
     ids, side = data.train_ids, 7
     entries = []
-    for i in range(len(ids)):
+    for _i in range(len(ids)):
         cue_map = np.full((side, side), NO_CUE, dtype=np.uint8)
         cue_map[0, :] = 0                   # background row
         cue_map[3, 3] = 1                   # foreground the file's cues would give

@@ -34,8 +34,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.data import (CIFAR_STATS, CocoMultiLabel, cifar_class_names, load_cifar_tensors, load_digits_split,
-                            normalize, random_crop_flip)
+from thesislib.data import (
+    CIFAR_STATS,
+    CocoMultiLabel,
+    cifar_class_names,
+    load_cifar_tensors,
+    load_digits_split,
+    normalize,
+    random_crop_flip,
+)
 from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
 from thesislib.methods.gsoftmax.losses import gsoftmax_multilabel_loss
 from thesislib.methods.gsoftmax.lsoftmax import BetaSchedule, LargeMarginLinear

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from thesislib.methods.gsoftmax.analysis import MEASURES, Correlation
-from thesislib.replication import mean_sd
 from thesislib.methods.gsoftmax.transform import gaussian_transform, phi
+from thesislib.replication import mean_sd
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -119,7 +119,7 @@ def plot_logit_gaussians(runs: Mapping[str, Sequence[GSoftmaxResult]], class_ind
     ax = fig.add_subplot(grid[0, :2])
     colors = _colors(len(runs))
     lo, hi = math.inf, -math.inf
-    for label, seeds in runs.items():
+    for seeds in runs.values():
         pc = seeds[0].per_class
         for key in ("pos", "neg"):
             mu, sd = pc[f"emp_mu_{key}"][class_index], pc[f"emp_sigma_{key}"][class_index]

@@ -32,14 +32,34 @@ from torch.utils.data import Subset
 
 from thesislib.config import ConfigError, from_mapping, load_yaml, to_dict
 from thesislib.device import resolve_device
-from thesislib.engine import (Trainer, TrainConfig, all_gather_object, build_schedule, cleanup, get_rank,
-                              get_world_size, init_distributed, is_main_process, launch, make_scheduler,
-                              steps_per_epoch, unwrap)
+from thesislib.engine import (
+    TrainConfig,
+    Trainer,
+    all_gather_object,
+    build_schedule,
+    cleanup,
+    get_rank,
+    get_world_size,
+    init_distributed,
+    is_main_process,
+    launch,
+    make_scheduler,
+    steps_per_epoch,
+    unwrap,
+)
 from thesislib.engine import evaluate as engine_evaluate
 from thesislib.methods.gsoftmax.analysis import multilabel_evaluation, single_label_evaluation
-from thesislib.methods.gsoftmax.experiments import (DATASETS, MULTI_LABEL_DATASETS, ExperimentData, GSoftmaxNet,
-                                                    backbone_compatible, build_model, make_step_fn, parse_backbone,
-                                                    prepare_data)
+from thesislib.methods.gsoftmax.experiments import (
+    DATASETS,
+    MULTI_LABEL_DATASETS,
+    ExperimentData,
+    GSoftmaxNet,
+    backbone_compatible,
+    build_model,
+    make_step_fn,
+    parse_backbone,
+    prepare_data,
+)
 from thesislib.methods.gsoftmax.losses import MULTILABEL_READINGS
 from thesislib.methods.gsoftmax.transform import SIGMA_PARAMS, gsoftmax_param_groups
 from thesislib.repro import seed_everything, write_json

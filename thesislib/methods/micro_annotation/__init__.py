@@ -18,21 +18,59 @@ Modules (the thesis's steps, section 3.3):
 * :mod:`.figures`: Figs. 3.2, 3.3/3.6, 3.5(b) analogues.
 """
 
-from thesislib.methods.micro_annotation.annotation import (Annotation, ClassAnnotation, annotation_widget,
-                                                           human_annotation, majority_flags, simulated_annotation)
+from thesislib.methods.micro_annotation.annotation import (
+                                                           Annotation,
+                                                           ClassAnnotation,
+                                                           annotation_widget,
+                                                           human_annotation,
+                                                           majority_flags,
+                                                           simulated_annotation,
+)
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig, micro_config
-from thesislib.methods.micro_annotation.heatmaps import (cluster_heatmaps, nearest_cluster, object_regions,
-                                                         suppress_scores)
-from thesislib.methods.micro_annotation.metrics import (box_iou, corloc, fraction_at, localization_error,
-                                                        per_class_accuracy, pixel_iou, precision_recall,
-                                                        ranking_curve, top5_localization)
-from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patterns, forward_maps, normalize_patterns,
-                                                         region_centres_in_boxes, region_fraction)
-from thesislib.methods.micro_annotation.regions import (component_boxes, largest_component, largest_component_boxes,
-                                                        localize, mask_box, threshold_regions, upsample_scores)
-from thesislib.methods.micro_annotation.spectral import (SpectralConfig, SpectralResult, choose_k, cluster_means,
-                                                         reference_spectral_clustering, reference_spectral_embedding,
-                                                         spectral_clustering, spectral_embedding)
+from thesislib.methods.micro_annotation.heatmaps import (
+                                                           cluster_heatmaps,
+                                                           nearest_cluster,
+                                                           object_regions,
+                                                           suppress_scores,
+)
+from thesislib.methods.micro_annotation.metrics import (
+                                                           box_iou,
+                                                           corloc,
+                                                           fraction_at,
+                                                           localization_error,
+                                                           per_class_accuracy,
+                                                           pixel_iou,
+                                                           precision_recall,
+                                                           ranking_curve,
+                                                           top5_localization,
+)
+from thesislib.methods.micro_annotation.patterns import (
+                                                           Patterns,
+                                                           extract_patterns,
+                                                           forward_maps,
+                                                           normalize_patterns,
+                                                           region_centres_in_boxes,
+                                                           region_fraction,
+)
+from thesislib.methods.micro_annotation.regions import (
+                                                           component_boxes,
+                                                           largest_component,
+                                                           largest_component_boxes,
+                                                           localize,
+                                                           mask_box,
+                                                           threshold_regions,
+                                                           upsample_scores,
+)
+from thesislib.methods.micro_annotation.spectral import (
+                                                           SpectralConfig,
+                                                           SpectralResult,
+                                                           choose_k,
+                                                           cluster_means,
+                                                           reference_spectral_clustering,
+                                                           reference_spectral_embedding,
+                                                           spectral_clustering,
+                                                           spectral_embedding,
+)
 from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_small_gap, cam_train_config
 
 __all__ = [

@@ -184,7 +184,8 @@ def majority_flags(labels: np.ndarray, on_object: np.ndarray, k: int) -> tuple[t
 
 
 def simulated_annotation(clusterings: Mapping[str, SpectralResult], on_object: Mapping[str, np.ndarray],
-                         class_index: Mapping[str, int] | None = None, meta: Mapping[str, Any] | None = None) -> Annotation:
+                         class_index: Mapping[str, int] | None = None,
+                         meta: Mapping[str, Any] | None = None) -> Annotation:
     """The ground-truth oracle (an upper bound on the human protocol): ``on_object[name]`` (N,)
     says for every pattern of the class whether its region lies on the class's object (1), off
     it (0) or is unknown (NaN, e.g. a training image without boxes); see :func:`majority_flags`."""

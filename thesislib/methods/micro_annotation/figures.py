@@ -87,7 +87,8 @@ def eigenvalue_plot(clusterings: Mapping[str, SpectralResult], rho: float) -> Fi
     return fig
 
 
-def cam_gallery(images: Tensor, maps: Sequence[Tensor], labels: Sequence[str], regions: Sequence[np.ndarray] | None = None,
+def cam_gallery(images: Tensor, maps: Sequence[Tensor], labels: Sequence[str],
+                regions: Sequence[np.ndarray] | None = None,
                 titles: Sequence[str] | None = None) -> Figure:
     """One row per image: the image, then each map in ``maps`` ((n, h, w) each, e.g. the CAM, a
     suppressed CAM) with the outline of ``regions[j]`` (n, H, W) when given."""

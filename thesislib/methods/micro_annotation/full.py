@@ -26,8 +26,7 @@ from torch import Tensor
 
 from thesislib.data.voc import denormalize_image
 from thesislib.methods.micro_annotation import figures
-from thesislib.methods.micro_annotation.annotation import (Annotation, ClassAnnotation, check_class_names,
-                                                           majority_flags)
+from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation, check_class_names, majority_flags
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.patterns import Patterns, extract_patterns, forward_maps, normalize_patterns
@@ -144,6 +143,17 @@ def load_saved(config: MicroAnnotationConfig) -> Annotation | None:
 ClassSource = tuple[str, int, Callable[[], Iterable[tuple[Tensor, Tensor, Sequence[Any]]]]]
 
 
+
+def _recording(batches: Iterable[tuple[Tensor, Tensor, Any]], truth: list[Any], shown: list[Tensor],
+               n_show: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield ``(images, labels)`` from ``(images, labels, ground truth)`` batches, appending the ground
+    truths to ``truth`` and the first ``n_show`` images to ``shown`` on the way."""
+    for images, labels, gt in batches:
+        truth.extend(gt)
+        if sum(len(s) for s in shown) < n_show:
+            shown.append(images[:n_show])
+        yield images, labels
+
 def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
                     evidence: Callable[[list[Any], Patterns], np.ndarray | None], config: MicroAnnotationConfig,
                     device: torch.device, data: str) -> tuple[Annotation, dict[str, Any]]:
@@ -162,14 +172,8 @@ def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
         truth: list[Any] = []
         shown: list[Tensor] = []
 
-        def batches() -> Iterator[tuple[Tensor, Tensor]]:
-            for images, labels, gt in class_batches():
-                truth.extend(gt)
-                if sum(len(s) for s in shown) < config.n_show:
-                    shown.append(images[: config.n_show])
-                yield images, labels
-
-        patterns, result = cluster_class(model, batches(), index, device, config)
+        patterns, result = cluster_class(model, _recording(class_batches(), truth, shown, config.n_show),
+                                         index, device, config)
         if patterns is None or result is None:
             info[name] = {"patterns": 0 if patterns is None else len(patterns), "k": 0, "eigenvalues": []}
             continue

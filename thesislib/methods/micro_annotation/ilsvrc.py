@@ -28,14 +28,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from thesislib.data.imagenet import (ImageNetLocalization, ResizeNormalize, check_layout, collate_localization,
-                                     imagenet_root)
+from thesislib.data.imagenet import (
+    ImageNetLocalization,
+    ResizeNormalize,
+    check_layout,
+    collate_localization,
+    imagenet_root,
+)
 from thesislib.methods.micro_annotation import figures
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.full import FullResult, cluster_classes, denormalize, prepare_model
-from thesislib.methods.micro_annotation.metrics import (fraction_at, localization_error, per_class_accuracy,
-                                                        ranking_curve, top5_localization)
+from thesislib.methods.micro_annotation.metrics import (
+    fraction_at,
+    localization_error,
+    per_class_accuracy,
+    ranking_curve,
+    top5_localization,
+)
 from thesislib.methods.micro_annotation.patterns import box_evidence, forward_maps, normalize_patterns
 from thesislib.methods.micro_annotation.regions import localize
 from thesislib.nn import CAMClassifier
@@ -190,7 +200,8 @@ def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation
     if len(clustered) and gains.sum() > 0:
         curve = ranking_curve(lam2, gains)
         for at in (15, 50):
-            ranking = f"ilsvrc/eigen-ranking{tag}" if config.arch == "cam_vgg16" else f"ilsvrc/{config.arch}-eigen-ranking"
+            ranking = (f"ilsvrc/eigen-ranking{tag}" if config.arch == "cam_vgg16"
+                       else f"ilsvrc/{config.arch}-eigen-ranking")
             experiments[f"{ranking}/{at}pct"] = {"improvement_share": 100 * fraction_at(*curve, at / 100)}
     table = [["images evaluated", len(ev["labels"])], ["classes clustered", len(clustered)],
              ["top-5 localization error, CAM (%)", round(err_b, 2)],

@@ -30,14 +30,20 @@ from thesislib.methods.micro_annotation.annotation import Annotation, human_anno
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.metrics import corloc, pixel_iou, precision_recall
-from thesislib.methods.micro_annotation.patterns import (Patterns, extract_patterns, forward_maps, mask_evidence,
-                                                         normalize_patterns, region_fraction)
+from thesislib.methods.micro_annotation.patterns import (
+    Patterns,
+    extract_patterns,
+    forward_maps,
+    mask_evidence,
+    normalize_patterns,
+    region_fraction,
+)
 from thesislib.methods.micro_annotation.regions import component_boxes, localize
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
-from thesislib.replication import mean_sd, summarize_seeds
 from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_train_config
 from thesislib.nn import CAMClassifier
 from thesislib.nn.cam_training import train_cam_classifier
+from thesislib.replication import mean_sd, summarize_seeds
 from thesislib.repro import seed_everything
 
 #: a region "lies on" the object when at least this fraction of its pixels are object pixels

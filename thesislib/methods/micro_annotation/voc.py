@@ -59,7 +59,8 @@ def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: l
     :func:`~.full.cluster_classes`, the oracle reads the trainaug masks)."""
     def source(c: int):
         members = np.flatnonzero(train.labels[:, c])
-        subset = Subset(train, (members[: config.max_train_per_class] if config.max_train_per_class else members).tolist())
+        kept = members[: config.max_train_per_class] if config.max_train_per_class else members
+        subset = Subset(train, kept.tolist())
         return lambda: ((b["image"], b["labels"], b["mask"] == c + 1) for b in _loader(subset, config))
 
     sources = [(FOREGROUND[c], c, source(c)) for c in classes]

@@ -15,16 +15,41 @@ Weakly-supervised semantic segmentation from image-level labels. Modules:
 * :mod:`~thesislib.methods.sec.plots` — the chapter's figures.
 """
 
-from thesislib.methods.sec.cue_file import (CueSet, cues_for_ids, load_cues, read_cue_file, read_input_list,
-                                            write_cue_file, write_input_list)
-from thesislib.methods.sec.cues import (background_cues, combine_cues, cue_statistics, downsample_masks,
-                                        foreground_cues, median_filter3, saliency_map)
-from thesislib.methods.sec.localization import CueConfig, CueMaps, compute_cues, sec_cam_vgg16
-from thesislib.methods.sec.losses import (NO_CUE, constrain_loss, constrain_targets, cue_onehot, decay_for_mass,
-                                          downscale_image, expansion_decays, expansion_loss, gwrp,
-                                          sec_probabilities, seeding_loss, training_crf_scale)
-from thesislib.methods.sec.objective import SECLoss, SECLossConfig, SECLossOutput
+from thesislib.methods.sec.cue_file import (
+                                            CueSet,
+                                            cues_for_ids,
+                                            load_cues,
+                                            read_cue_file,
+                                            read_input_list,
+                                            write_cue_file,
+                                            write_input_list,
+)
+from thesislib.methods.sec.cues import (
+                                            background_cues,
+                                            combine_cues,
+                                            cue_statistics,
+                                            downsample_masks,
+                                            foreground_cues,
+                                            median_filter3,
+                                            saliency_map,
+)
 from thesislib.methods.sec.inference import evaluate, predict, predict_probs
+from thesislib.methods.sec.localization import CueConfig, CueMaps, compute_cues, sec_cam_vgg16
+from thesislib.methods.sec.losses import (
+                                            NO_CUE,
+                                            constrain_loss,
+                                            constrain_targets,
+                                            cue_onehot,
+                                            decay_for_mass,
+                                            downscale_image,
+                                            expansion_decays,
+                                            expansion_loss,
+                                            gwrp,
+                                            sec_probabilities,
+                                            seeding_loss,
+                                            training_crf_scale,
+)
+from thesislib.methods.sec.objective import SECLoss, SECLossConfig, SECLossOutput
 from thesislib.methods.sec.train import SECConfig, get_cues, load_data, sec_config, train_localizer_for, train_sec
 
 __all__ = [

@@ -26,8 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from thesislib.data.scenes import Scenes, generate_scenes, sec_scenes
-from thesislib.data.voc import (VOC_CLASSES, VOCSegmentation, image_to_tensor,
-                                normalize_image, resize_image)
+from thesislib.data.voc import VOC_CLASSES, VOCSegmentation, image_to_tensor, normalize_image, resize_image
 
 
 class TensorItems(Dataset):

@@ -36,8 +36,16 @@ from thesislib.config import from_mapping
 from thesislib.engine import History
 from thesislib.methods.sec.data import SECData
 from thesislib.methods.sec.localization import CueMaps
-from thesislib.methods.sec.train import (SECConfig, check_inputs, cue_stats, evaluate_config, get_cues, load_data,
-                                         train_localizer_for, train_sec)
+from thesislib.methods.sec.train import (
+    SECConfig,
+    check_inputs,
+    cue_stats,
+    evaluate_config,
+    get_cues,
+    load_data,
+    train_localizer_for,
+    train_sec,
+)
 from thesislib.replication import format_mean_sd, summarize_seeds
 
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -296,7 +304,8 @@ def aggregate(results: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
 
 
 def summary_rows(results: Sequence[RunResult], names: Sequence[str],
-                 metrics: Sequence[str] = ("miou_nocrf", "miou", "fg_fraction_nocrf", "fg_fraction")) -> list[list[str]]:
+                 metrics: Sequence[str] = ("miou_nocrf", "miou", "fg_fraction_nocrf", "fg_fraction"),
+                 ) -> list[list[str]]:
     """One row per configuration: name, replicates, then ``mean ± sd`` of each metric."""
     groups = by_name(results)
     return [[name, str(len(groups[name])), *(format_mean_sd([r.metrics[m] for r in groups[name].values()], ".1f")
@@ -377,7 +386,7 @@ def crf_benchmarks(root: Path | None = None) -> tuple[list[dict[str, Any]], list
         data = json.loads(file.read_text())
         rows = []
         for r in data.get("results", []):
-            def num(key: str, fmt: str) -> str:
+            def num(key: str, fmt: str, r: dict[str, Any] = r) -> str:
                 return "–" if r.get(key) is None else format(r[key], fmt)
             rows.append((r.get("workload", "?"), r.get("impl", "?"), r.get("device", "?"), r.get("method", "?"),
                          num("seconds", ".4f"), num("speedup", ".2f"), num("agreement", ".5f"),

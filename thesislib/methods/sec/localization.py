@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from thesislib.methods.sec.cues import background_cues, combine_cues, conflicts, foreground_cues, saliency_map
 from thesislib.nn.cam import CAMClassifier, cam_smallnet
 from thesislib.nn.vgg import check_vgg16_file, he_init_, load_vgg16_weights, vgg16_layers
-from thesislib.methods.sec.cues import background_cues, combine_cues, conflicts, foreground_cues, saliency_map
 
 
 def sec_cam_vgg16(num_classes: int = 20, weights_path: str | Path | None = None, dropout: float = 0.5) -> CAMClassifier:

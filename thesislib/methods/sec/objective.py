@@ -16,8 +16,15 @@ import torch
 from torch import Tensor, nn
 
 from thesislib.crf import SEC_TRAIN, DenseCRFParams
-from thesislib.methods.sec.losses import (constrain_loss, constrain_targets, cue_onehot, downscale_image,
-                                          expansion_loss, sec_probabilities, seeding_loss)
+from thesislib.methods.sec.losses import (
+    constrain_loss,
+    constrain_targets,
+    cue_onehot,
+    downscale_image,
+    expansion_loss,
+    sec_probabilities,
+    seeding_loss,
+)
 
 Pooling = Literal["gwrp", "gmp", "gap"]
 POOLINGS: tuple[str, ...] = ("gwrp", "gmp", "gap")

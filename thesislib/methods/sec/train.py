@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 from thesislib.config import ConfigError, from_mapping, load_yaml, to_dict
 from thesislib.crf import DenseCRFParams
 from thesislib.data.voc import denormalize_image
-from thesislib.engine import History, StepDecay, Trainer, TrainConfig, fit, make_scheduler
+from thesislib.engine import History, StepDecay, TrainConfig, Trainer, fit, make_scheduler
 from thesislib.methods.sec.cue_file import load_cues, read_foreground_cues
 from thesislib.methods.sec.cues import cue_statistics, downsample_masks, replace_foreground
 from thesislib.methods.sec.data import SECData, load_scenes, load_voc
