@@ -72,3 +72,18 @@ def test_missing_and_truncated_files_give_the_named_errors(tmp_path, vgg16_state
     torch.save({"features.0.weight": torch.zeros(1)}, other)
     with pytest.raises(WeightsFileError, match="other.pth does not match .*missing classifier.0.bias.*features.0.bias"):
         DeepLabLargeFOV(weights_path=other)
+
+
+def test_an_engine_checkpoint_is_read_verified_and_a_damaged_one_refused(tmp_path):
+    from thesislib.engine.checkpoint import save_checkpoint
+    from thesislib.nn.weights import WeightsFileError, read_state_dict
+
+    net = torch.nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "step_1.pt", {"models": {"model": net.state_dict()}, "step": 1})
+    state = read_state_dict(path, "a checkpoint")
+    assert set(state) == {"weight", "bias"} and torch.equal(state["weight"], net.weight.detach())
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsFileError, match="step_1.pt.*checksum"):
+        read_state_dict(path, "a checkpoint")

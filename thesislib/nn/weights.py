@@ -4,8 +4,11 @@ Every network of the library that starts from a file (torchvision ResNets and VG
 CAM classifier) reads it through :func:`read_state_dict`:
 
 * the file is a torch file read with ``weights_only=True`` onto the CPU (no code runs on load);
+* an engine checkpoint (:mod:`thesislib.engine.checkpoint`) is verified against its checksum
+  first, and a damaged one is refused naming the file;
 * the usual wrappers are removed (:func:`unwrap_state_dict`): a checkpoint holding the tensors
-  under ``"state_dict"`` or ``"model"`` (the engine's checkpoints), and the key prefixes added by
+  under ``"state_dict"`` or ``"model"``, the engine's ``{"models": {"model": ...}}`` of a
+  one-network run, and the key prefixes added by
   DataParallel / DDP (``module.``) and ``torch.compile`` (``_orig_mod.``), in any nesting;
 * a path that is not a file is a :class:`WeightsNotFoundError` naming the path and the file that
   was expected there (e.g. torchvision's ``vgg16-397923af.pth``); nothing is ever downloaded;
@@ -16,6 +19,7 @@ CAM classifier) reads it through :func:`read_state_dict`:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-WRAPPER_KEYS: tuple[str, ...] = ("state_dict", "model")
+from thesislib.engine.checkpoint import MAGIC, CheckpointError, read_verified
+
+WRAPPER_KEYS: tuple[str, ...] = ("state_dict", "models", "model")
 KEY_PREFIXES: tuple[str, ...] = ("module.", "_orig_mod.")
 
 
@@ -64,7 +70,8 @@ def _strip_prefixes(key: str) -> str:
 def unwrap_state_dict(obj: Any, source: str | Path = "the loaded object") -> dict[str, Tensor]:
     """A plain ``{name: tensor}`` state dict from what a weights file held.
 
-    Descends into ``obj["state_dict"]`` / ``obj["model"]`` while such a dict is there, then strips
+    Descends into ``obj["state_dict"]`` / ``obj["models"]`` / ``obj["model"]`` while such a dict is
+    there, then strips
     the ``module.`` and ``_orig_mod.`` prefixes from every key (repeatedly, so ``module._orig_mod.``
     and ``_orig_mod.module.`` both go). :class:`WeightsFileError` naming ``source`` when the result
     is not a mapping of strings to tensors or two keys collapse to one name.
@@ -94,8 +101,16 @@ def read_state_dict(path: str | Path, expected: str, hint: str | None = None) ->
     CPU, :func:`unwrap_state_dict`. A file torch cannot read is a :class:`WeightsFileError`
     naming it (a truncated download, a corrupt copy, a pickle of something else)."""
     path = check_weights_file(path, expected, hint)
+    with path.open("rb") as fh:
+        engine_checkpoint = fh.read(len(MAGIC)) == MAGIC
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if engine_checkpoint:
+            source: Any = io.BytesIO(read_verified(path))
+        else:
+            source = path
+        obj = torch.load(source, map_location="cpu", weights_only=True)
+    except CheckpointError as err:
+        raise WeightsFileError(str(err)) from err
     except Exception as err:  # noqa: BLE001 (every unreadable file is reported the same way)
         raise WeightsFileError(f"cannot read weights file {path} (truncated, corrupt or not a torch file; "
                                f"expected {expected}): {type(err).__name__}: {err}") from err

@@ -13,6 +13,7 @@ import torch
 from thesislib.config import ConfigError, load_yaml
 from thesislib.data import DatasetNotFoundError, write_sbd_fixture, write_voc_fixture
 from thesislib.data.imagenet_fixtures import fixture_wnids, write_imagenet_fixture
+from thesislib.engine import load_checkpoint
 from thesislib.methods.micro_annotation import Annotation, micro_config
 from thesislib.methods.micro_annotation import scenes as smoke
 from thesislib.methods.micro_annotation.full import run_full
@@ -119,7 +120,7 @@ def test_ilsvrc_pipeline_end_to_end_on_the_fixture(tmp_path):
 def _save_weights(out, tmp_path):
     """The trained fixture network, saved as a plain state dict from its engine checkpoint."""
     checkpoints = sorted((out / "cam_checkpoints").iterdir())
-    state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["model"]
+    state = load_checkpoint(checkpoints[-1])["models"]["model"]
     path = tmp_path / "cam.pt"
     torch.save(state, path)
     return path
