@@ -6,22 +6,36 @@ this registry; a chapter is ``built`` when its notebook, configs and library mod
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from thesislib.paths import project_root
+
+if TYPE_CHECKING:
+    from thesislib.params import RunParams
 
 
 @dataclass(frozen=True)
 class Chapter:
-    """One method chapter. ``number`` is the chapter number in its source document."""
+    """One method chapter. ``number`` is the chapter number in its source document; ``params``
+    names the chapter's parameter dataclass as ``module:Class`` (a
+    :class:`~thesislib.params.RunParams` subclass; imported only when asked for)."""
 
     id: str
     part: str
     number: int
     title: str
     status: Literal["built", "planned"] = "planned"
+    params: str = ""
+
+    def params_class(self) -> type[RunParams]:
+        """The chapter's parameter dataclass (the one declaration of its notebook parameters)."""
+        if not self.params:
+            raise KeyError(f"chapter {self.id!r} ({self.status}) declares no parameters yet")
+        module, _, name = self.params.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     @property
     def stem(self) -> str:
@@ -72,11 +86,14 @@ PARTS: tuple[Part, ...] = (
 )
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter("sec", "kolesnikov2018", 2, "SEC: seed, expand and constrain", status="built"),
-    Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors", status="built"),
+    Chapter("sec", "kolesnikov2018", 2, "SEC: seed, expand and constrain", status="built",
+            params="thesislib.methods.sec.config:SECParams"),
+    Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors", status="built",
+            params="thesislib.methods.micro_annotation.config:MicroAnnotationParams"),
     Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables"),
     Chapter("pic", "kolesnikov2018", 5, "PIC: probabilistic image colorization"),
-    Chapter("gsoftmax", "luo2020", 1, "G-softmax", status="built"),
+    Chapter("gsoftmax", "luo2020", 1, "G-softmax", status="built",
+            params="thesislib.methods.gsoftmax.config:GSoftmaxParams"),
     Chapter("residual_adapters", "rebuffi2020", 3, "Residual adapters"),
     Chapter("parallel_adapters", "rebuffi2020", 4, "Parallel adapters"),
     Chapter("scarce_annotations", "rebuffi2020", 5, "Semi-supervised learning with scarce annotations"),

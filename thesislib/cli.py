@@ -7,10 +7,11 @@
     thesislib run gsoftmax --scale smoke -p seed=3
     thesislib run gsoftmax --scale full -p nproc=4         # DDP through torchrun inside
     thesislib record runs/gsoftmax/20261122-101500-full    # copy metrics into results/
+    thesislib seeds sec --base 101 202                     # verdicts at other base seeds
 
 ``run`` reads ``configs/<chapter>/<scale>.yaml``, applies ``-p key=value`` overrides,
-checks every name against the notebook's ``parameters`` cell (an unknown name is an
-error listing the valid ones), executes the notebook and leaves
+validates them against the chapter's parameter dataclass (an unknown name, a wrong type or a
+value out of range is an error before anything runs), executes the notebook and leaves
 ``runs/<chapter>/<stamp>-<scale>/`` with the executed notebook, ``metrics.json`` and
 ``provenance.json``.
 """
@@ -18,88 +19,13 @@ error listing the valid ones), executes the notebook and leaves
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from thesislib.chapters import CHAPTERS, PARTS, Chapter, get_chapter
-from thesislib.config import ConfigError, check_known, load_yaml, parse_override
-from thesislib.paths import pin_environment, runs_root
-
-#: Parameters every chapter notebook defines and ``thesislib run`` sets itself.
-RUNNER_PARAMETERS = ("output_dir", "scale")
-
-
-def notebook_parameters(chapter: Chapter) -> dict[str, dict[str, Any]]:
-    """The names, defaults and types of the notebook's ``parameters`` cell (via papermill)."""
-    import papermill
-
-    notebook = chapter.notebook()
-    if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook} does not exist (chapter {chapter.id!r} is {chapter.status})")
-    params = papermill.inspect_notebook(str(notebook))
-    if not params:
-        raise ConfigError(f"{notebook} has no cell tagged 'parameters'")
-    return params
-
-
-def resolve_parameters(chapter: Chapter, scale: str, overrides: list[str]) -> dict[str, Any]:
-    """Merge ``configs/<chapter>/<scale>.yaml`` and overrides; reject names the notebook lacks."""
-    scales = chapter.scales()
-    if scale not in scales:
-        raise ConfigError(f"chapter {chapter.id!r} has no scale {scale!r}; available: {', '.join(scales) or 'none'} "
-                          f"(files in {chapter.config_dir()})")
-    values = load_yaml(chapter.config_dir() / f"{scale}.yaml")
-    for text in overrides:
-        key, value = parse_override(text)
-        values[key] = value
-    valid = [name for name in notebook_parameters(chapter) if name not in RUNNER_PARAMETERS]
-    check_known(values, valid, "parameter")
-    return values
-
-
-def new_run_dir(chapter: Chapter, scale: str, output: str | None) -> Path:
-    if output:
-        run_dir = Path(output).expanduser().resolve()
-    else:
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        run_dir = runs_root() / chapter.id / f"{stamp}-{scale}"
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = runs_root() / chapter.id / f"{stamp}-{scale}-{suffix}"
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} exists and is not empty; choose another --output")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-def run_chapter(chapter_id: str, scale: str, overrides: list[str], output: str | None = None,
-                kernel: str | None = None) -> Path:
-    """Execute a chapter notebook with papermill; return the run directory."""
-    import papermill
-
-    chapter = get_chapter(chapter_id)
-    params = resolve_parameters(chapter, scale, overrides)
-    run_dir = new_run_dir(chapter, scale, output)
-    params.update(output_dir=str(run_dir), scale=scale)
-    notebook = chapter.notebook()
-    executed = run_dir / notebook.name
-    os.environ.setdefault("THESISLIB_PROGRESS", "log")
-    pin_environment()  # relative roots mean the caller's directory, not the notebook's
-    print(f"running {notebook} at scale {scale!r} -> {run_dir}", flush=True)
-    try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters=params, cwd=str(notebook.parent),
-                                   kernel_name=kernel, progress_bar=False, log_output=False)
-    except papermill.PapermillExecutionError as err:
-        raise RuntimeError(f"the notebook failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                           f"executed notebook (with the traceback): {executed}") from None
-    missing = [name for name in ("metrics.json", "provenance.json") if not (run_dir / name).is_file()]
-    if missing:
-        raise RuntimeError(f"the notebook finished but did not write {', '.join(missing)} to {run_dir}")
-    return run_dir
+from thesislib.chapters import CHAPTERS, PARTS, get_chapter
+from thesislib.config import ConfigError
+from thesislib.params import describe
+from thesislib.runner import run_chapter
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
@@ -113,9 +39,21 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 def _cmd_params(args: argparse.Namespace) -> int:
     chapter = get_chapter(args.chapter)
-    for name, info in notebook_parameters(chapter).items():
-        help_text = f"  # {info['help']}" if info.get("help") else ""
-        print(f"{name} = {info['default']}{help_text}")
+    cls = chapter.params_class()
+    print(f"# {chapter.id}: {cls.__module__}.{cls.__qualname__} (set any with -p name=value)")
+    for name, type_text, default, help_text in describe(cls):
+        print(f"{name} = {default!r}  # {type_text}{'; ' + help_text if help_text else ''}")
+    return 0
+
+
+def _cmd_seeds(args: argparse.Namespace) -> int:
+    from thesislib.replication.seeds import format_seed_table, run_seeds
+
+    record, path = run_seeds(args.chapter, args.base, scale=args.scale, overrides=args.param or [],
+                             include_default=not args.no_default, record=not args.no_record)
+    print(format_seed_table(record))
+    if path is not None:
+        print(f"recorded {path}")
     return 0
 
 
@@ -143,7 +81,7 @@ def _cmd_book_pages(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from thesislib.pairs import check_pairs, sync_pairs
+    from thesislib.pairs import check_pairs, parameter_cell_problems, sync_pairs
     from thesislib.paths import project_root
 
     root = project_root()
@@ -152,7 +90,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     if args.sync:
         for path in sync_pairs(root):
             print(f"synced {path.relative_to(root)}")
-    problems = check_pairs(root)
+    problems = check_pairs(root) + parameter_cell_problems(root)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     if problems:
@@ -183,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="run directory (default: runs/<chapter>/<stamp>-<scale>)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's, python3)")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("seeds", help="rerun a chapter at other base seeds and show its verdicts side by side")
+    p.add_argument("chapter")
+    p.add_argument("--base", type=int, nargs="+", default=[101, 202], metavar="SEED",
+                   help="base seeds to run besides the config's own (default: 101 202)")
+    p.add_argument("--scale", default="smoke")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a notebook parameter")
+    p.add_argument("--no-default", action="store_true", help="do not also run at the config's own seed")
+    p.add_argument("--no-record", action="store_true",
+                   help="print only; do not write results/<chapter>/seeds/<scale>.json")
+    p.set_defaults(func=_cmd_seeds)
     p = sub.add_parser("record", help="copy a finished run's metrics and provenance into results/")
     p.add_argument("run_dir")
     p.set_defaults(func=_cmd_record)
