@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thesislib.engine import TrainConfig, evaluate, fit
+from thesislib.engine import evaluate, fit, train_config
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
             return F.cross_entropy(head(z[idx]), ytr[idx]), {}
 
         fit(linear, opt, _Indices(n), step_fn,
-            TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, amp=False,
-                        channels_last=False, progress="none", log_every=10**9), device, scheduler=sched,
+            train_config(config, batch_size=config.batch_size, epochs=config.epochs, amp=False,
+                         channels_last=False, progress="none", log_every=10**9), device, scheduler=sched,
             collate_fn=_collate_indices)
     else:
         opt = torch.optim.LBFGS(linear.parameters(), lr=config.lr, max_iter=config.epochs,
