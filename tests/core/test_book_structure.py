@@ -3,9 +3,9 @@
 import yaml
 
 from thesislib.chapters import CHAPTERS, PARTS, built_chapters
-from thesislib.cli import RUNNER_PARAMETERS, notebook_parameters
 from thesislib.pairs import check_pairs
 from thesislib.paths import project_root
+from thesislib.runner import RUNNER_PARAMETERS, notebook_parameters
 
 ROOT = project_root()
 
