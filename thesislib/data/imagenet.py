@@ -54,7 +54,8 @@ imagenet/ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_<8 digits>.JPEG
 imagenet/ILSVRC/Annotations/CLS-LOC/train/<wnid>/<wnid>_<n>.xml   (optional, PASCAL-VOC-style boxes)
 imagenet/ILSVRC/Annotations/CLS-LOC/val/ILSVRC2012_val_<8 digits>.xml"""
 _DOWNLOAD = ("the Kaggle 'ImageNet Object Localization Challenge' "
-             "(kaggle.com/c/imagenet-object-localization-challenge, imagenet-object-localization-challenge.zip), "
+             "(https://www.kaggle.com/c/imagenet-object-localization-challenge, "
+             "imagenet-object-localization-challenge.zip), "
              "unpacked into imagenet/")
 SPLITS = ("train", "val")
 _IMAGE_SUFFIXES = (".JPEG", ".jpeg", ".jpg")

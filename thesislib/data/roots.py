@@ -18,7 +18,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from thesislib.paths import ENV_DATA, data_root as default_data_root
+from thesislib.paths import ENV_DATA
+from thesislib.paths import data_root as default_data_root
 
 # Dataset key -> its directory under the data root (the first component of its layout).
 DATASET_DIRS: dict[str, str] = {

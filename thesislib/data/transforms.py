@@ -110,8 +110,8 @@ def to_tensor(image: Any, scale: float = 1.0) -> Tensor:
     (1, H, W)). uint8 values 0..255 are mapped to ``[0, scale]``; floating values are taken to be
     in [0, 1] already and multiplied by ``scale``. Other dtypes raise TypeError.
     """
-    if not isinstance(image, (np.ndarray, Tensor)):
-        image = np.asarray(image)  # PIL images (and nested lists) convert through numpy
+    if not isinstance(image, (np.ndarray, Tensor)) or (isinstance(image, np.ndarray) and not image.flags.writeable):
+        image = np.array(image)  # PIL images, nested lists and read-only arrays: a writable copy
     x = torch.as_tensor(image)
     if x.ndim == 2:
         x = x[..., None]

@@ -21,7 +21,6 @@ flatworm when processed, and the eigenvalue ranking shares at 15% and 50% of the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np

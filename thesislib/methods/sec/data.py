@@ -10,9 +10,10 @@ Both give the same item layout, so the training and evaluation code does not car
 The network input is the RGB image on the 0-255 scale normalised by
 :func:`thesislib.data.transforms.normalize` with ``scale=255`` (``"imagenet"`` statistics for
 torchvision VGG16 weights, ``"caffe"`` for converted Caffe weights);
-:func:`thesislib.data.transforms.denormalize` with ``scale=255`` inverts it for the CRF. Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W =
-``image_size``; VOC: *trainaug* (10,582 images, image-level labels only are used for training)
-resized to S x S = 321 x 321 (no crop), *val* at full resolution for evaluation.
+:func:`thesislib.data.transforms.denormalize` with ``scale=255`` inverts it for the CRF.
+Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W = ``image_size``; VOC:
+*trainaug* (10,582 images, image-level labels only are used for training) resized to S x S =
+321 x 321 (no crop), *val* at full resolution for evaluation.
 """
 
 from __future__ import annotations
