@@ -137,7 +137,7 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from thesislib.crf import DenseCRFParams, dense_crf, unary_from_probabilities
-from thesislib.data.voc import denormalize_image
+from thesislib.data.transforms import denormalize
 from thesislib.eval.segmentation import SegmentationConfusion
 from thesislib.methods.sec import experiments as E
 from thesislib.methods.sec import plots as P
@@ -258,7 +258,7 @@ tnb.show_table(rows, ["prediction", "L_expand with GWRP d+", "with GMP", "with G
 
 # %%
 scene = data0.train[0]
-rgb0 = denormalize_image(scene["image"][None], data0.normalization)
+rgb0 = denormalize(scene["image"][None], data0.normalization, scale=255.0)
 small = downscale_image(rgb0, (config.mask_side, config.mask_side))
 truth = downsample_masks(data0.train_masks([0])[0][None] if data0.kind == "voc" else data0.train_masks()[:1],
                          (config.mask_side, config.mask_side))
@@ -325,7 +325,7 @@ rows = []
 masks_show = downsample_masks(data0.train_masks()[show], side) if data0.kind == "scenes" else \
     torch.stack([downsample_masks(m[None], side)[0] for m in data0.train_masks(show)])
 for k, i in enumerate(show):
-    rgb = P.to_image(denormalize_image(batch["image"][k], data0.normalization))
+    rgb = P.to_image(denormalize(batch["image"][k], data0.normalization, scale=255.0))
     row = [rgb, masks_show[k]]
     if rep0.localizer is not None:
         row += [cams[k, best[k]].cpu().numpy(), sal[k].cpu().numpy()]
@@ -408,7 +408,7 @@ plt.show()
 train_batch = torch.utils.data.default_collate([data0.train[i] for i in show[:4]])
 model.eval()
 with torch.no_grad():
-    rgb_b = denormalize_image(train_batch["image"].to(device), data0.normalization)
+    rgb_b = denormalize(train_batch["image"].to(device), data0.normalization, scale=255.0)
     out = SECLoss(loss_config)(model(train_batch["image"].to(device)), train_batch["labels"].to(device),
                                rep0.cues.cues[show[:4]].to(device), rgb_b)
 rows = [[P.to_image(rgb_b[k]), rep0.cues.cues[i], out.probs.argmax(1)[k], out.q.argmax(1)[k], masks_show[k]]

@@ -7,13 +7,10 @@ import torch.nn.functional as F
 
 from thesislib.data import DatasetCorruptError, DatasetNotFoundError
 from thesislib.data.cifar import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
     cifar_class_names,
     cifar_dataset,
     crop_flip,
     load_cifar_tensors,
-    normalize,
     random_crop_flip,
     verify_cifar,
 )
@@ -114,10 +111,33 @@ def test_corrupt_file_is_reported(tmp_path):
     base = write_cifar_fixture(tmp_path, "cifar10", 10, 5)
     path = base / "cifar-10-batches-py" / "test_batch"
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(DatasetCorruptError, match="test_batch"):
+    with pytest.raises(DatasetCorruptError, match="test_batch") as err:
         load_cifar_tensors("cifar10", train=False, root=base)
-    with pytest.raises(DatasetCorruptError, match="MD5"):
+    assert err.value.path == path
+    with pytest.raises(DatasetCorruptError, match="MD5") as err:
         verify_cifar("cifar10", root=base)  # fixtures never match the official checksums
+    assert err.value.path == base / "cifar-10-batches-py" / "data_batch_1"  # the first bad file, alone
+
+
+def test_the_one_corrupt_batch_is_named_not_the_split(tmp_path):
+    base = write_cifar_fixture(tmp_path, "cifar10", 10, 5)
+    folder = base / "cifar-10-batches-py"
+    bad = folder / "data_batch_3"
+    bad.write_bytes(bad.read_bytes()[:200])                               # truncated pickle
+    with pytest.raises(DatasetCorruptError) as err:
+        cifar_dataset("cifar10", train=True, root=base)
+    assert err.value.path == bad
+    text = str(err.value)
+    assert str(bad) in text and "data_batch_1" not in text and "data_batch_5" not in text
+    write_cifar_fixture(tmp_path, "cifar10", 10, 5)                         # repair, then bad labels
+    with (folder / "data_batch_2").open("rb") as fh:
+        batch = pickle.load(fh, encoding="latin1")
+    batch["labels"] = [99] * len(batch["labels"])
+    with (folder / "data_batch_2").open("wb") as fh:
+        pickle.dump(batch, fh)
+    with pytest.raises(DatasetCorruptError, match="labels outside 0..9") as err:
+        load_cifar_tensors("cifar10", train=True, root=base)
+    assert err.value.path == folder / "data_batch_2"
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -165,16 +185,6 @@ def test_random_crop_flip_keeps_channels_last():
     out = random_crop_flip(x, generator=torch.Generator().manual_seed(0))
     assert out.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(out, random_crop_flip(x.contiguous(), generator=torch.Generator().manual_seed(0)))
-
-
-def test_normalize():
-    x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
-    out = normalize(x, CIFAR10_MEAN, CIFAR10_STD)
-    assert out.dtype == torch.float32
-    expected = (1.0 - torch.tensor(CIFAR10_MEAN)) / torch.tensor(CIFAR10_STD)
-    assert torch.allclose(out[1, :, 2, 3], expected)
-    bf = normalize(torch.zeros(3, 2, 2, dtype=torch.bfloat16), CIFAR10_MEAN, CIFAR10_STD)
-    assert bf.dtype == torch.bfloat16 and bf.shape == (3, 2, 2)
 
 
 @pytest.mark.gpu

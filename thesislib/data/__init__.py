@@ -1,16 +1,26 @@
-"""Datasets: bundled real data, procedural generators and loaders for datasets on disk."""
+"""Datasets: bundled real data, procedural generators and loaders for datasets on disk.
+
+Where datasets are found (one rule, :func:`thesislib.data.roots.dataset_dir`, used by every loader):
+
+* every loader takes ``root`` (VOC: ``voc_root`` and ``sbd_root``). Non-empty, it **is** the
+  dataset's own directory (``.../cifar10``, ``.../coco``, ``.../imagenet``, ``.../voc``,
+  ``.../sbd``: the first component of the loader's layout); empty (``""``) or ``None``, it is
+  ``$THESISLIB_DATA/<that directory>`` (``THESISLIB_DATA`` defaults to ``~/thesislib-data``);
+* a chapter's ``data_root`` parameter names the directory holding all datasets: it replaces
+  ``$THESISLIB_DATA`` and never names a single dataset (``dataset_dir(name, data_root=...)``);
+* a missing dataset raises :class:`DatasetNotFoundError`, whose message
+  (:func:`thesislib.data.roots.not_found_message`) names the directory looked in,
+  ``THESISLIB_DATA`` and its current value, the expected layout and where to download the data;
+  a file that is there but unreadable raises :class:`DatasetCorruptError` naming that one file.
+
+Pixel statistics, to-tensor, resize and normalisation live in :mod:`thesislib.data.transforms`.
+"""
 
 from thesislib.data.cifar import (
-                                  CIFAR10_MEAN,
-                                  CIFAR10_STD,
-                                  CIFAR100_MEAN,
-                                  CIFAR100_STD,
-                                  CIFAR_STATS,
                                   check_cifar_layout,
                                   cifar_class_names,
                                   cifar_dataset,
                                   load_cifar_tensors,
-                                  normalize,
                                   random_crop_flip,
                                   verify_cifar,
 )
@@ -20,13 +30,34 @@ from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.fixtures import write_cifar_fixture, write_coco_fixture
 from thesislib.data.integrity import DatasetCorruptError
 from thesislib.data.photos import load_photo, photo_names, random_crop, random_crops, textures
+from thesislib.data.roots import dataset_dir, not_found_message
+from thesislib.data.transforms import (
+                                       CAFFE,
+                                       CAFFE_BGR_MEAN,
+                                       CIFAR10_MEAN,
+                                       CIFAR10_STD,
+                                       CIFAR100_MEAN,
+                                       CIFAR100_STD,
+                                       IMAGENET,
+                                       IMAGENET_MEAN,
+                                       IMAGENET_STD,
+                                       NORMALIZATIONS,
+                                       Normalization,
+                                       denormalize,
+                                       normalize,
+                                       resize_image,
+                                       resize_mask,
+                                       to_tensor,
+)
 
 __all__ = [
-    "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "CIFAR_STATS",
+    "CAFFE", "CAFFE_BGR_MEAN", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "IMAGENET",
+    "IMAGENET_MEAN", "IMAGENET_STD", "NORMALIZATIONS", "Normalization",
     "CocoMultiLabel", "DIGIT_CLASSES", "DatasetCorruptError", "DatasetNotFoundError",
-    "DigitsSplit", "check_cifar_layout", "cifar_class_names", "cifar_dataset", "load_cifar_tensors",
-    "load_digits_split", "load_photo", "normalize", "photo_names", "random_crop", "random_crop_flip",
-    "random_crops", "textures", "verify_cifar", "write_cifar_fixture", "write_coco_fixture",
+    "DigitsSplit", "check_cifar_layout", "cifar_class_names", "cifar_dataset", "dataset_dir", "denormalize",
+    "load_cifar_tensors", "load_digits_split", "load_photo", "normalize", "not_found_message", "photo_names",
+    "random_crop", "random_crop_flip", "random_crops", "resize_image", "resize_mask", "textures", "to_tensor",
+    "verify_cifar", "write_cifar_fixture", "write_coco_fixture",
 ]
 
 # Segmentation: PASCAL VOC 2012 + SBD, their fixtures, procedural scenes.

@@ -5,16 +5,19 @@ On-disk layout (the official "python version" archives, unpacked), under ``$THES
     cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}
     cifar100/cifar-100-python/{train, test, meta}
 
-``root`` arguments name the per-dataset directory (``$THESISLIB_DATA/cifar10``), i.e. what
-torchvision calls ``root``. The layout is checked before torchvision is called, so a missing
-dataset is a :class:`~thesislib.data.errors.DatasetNotFoundError` that says where to put it.
+``root`` follows the one rule of :mod:`thesislib.data.roots`: non-empty, it is the per-dataset
+directory (``.../cifar10``, what torchvision calls ``root``); empty or None, it is
+``$THESISLIB_DATA/cifar10``. The layout is checked before torchvision is called, so a missing
+dataset is a :class:`~thesislib.data.errors.DatasetNotFoundError` that says where to put it, and
+a file that cannot be read is a :class:`~thesislib.data.integrity.DatasetCorruptError` naming it.
 
 Two ways in:
 
 * :func:`cifar_dataset`: the torchvision dataset (PIL images, per-item transforms);
 * :func:`load_cifar_tensors`: the whole split as one uint8 tensor (N, 3, 32, 32), to be moved to
   the GPU once and augmented there in batches with :func:`random_crop_flip` and
-  :func:`normalize`, so data loading never limits training.
+  :func:`thesislib.data.transforms.normalize` (``"cifar10"`` / ``"cifar100"`` statistics), so
+  data loading never limits training.
 """
 
 from __future__ import annotations
@@ -32,17 +35,7 @@ import torch.nn.functional as F
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.integrity import DatasetCorruptError, check_md5
 from thesislib.data.names import CIFAR10_CLASSES, CIFAR100_CLASSES
-from thesislib.paths import data_root
-
-# Per-channel mean and standard deviation of the training images, pixel values in [0, 1].
-CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN: tuple[float, float, float] = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD: tuple[float, float, float] = (0.2673, 0.2564, 0.2762)
-CIFAR_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-}
+from thesislib.data.roots import dataset_dir, suggest_root
 
 
 @dataclass(frozen=True)
@@ -59,6 +52,7 @@ class CifarSpec:
     names_key: str
     class_names: tuple[str, ...]
     layout: str
+    download: str
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -70,11 +64,15 @@ CIFAR_SPECS: dict[str, CifarSpec] = {
         "CIFAR-10", "cifar10", "cifar-10-batches-py",
         tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "batches.meta",
         "labels", "label_names", CIFAR10_CLASSES,
-        "cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"),
+        "cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (the python version), unpacked "
+        "into cifar10/"),
     "cifar100": CifarSpec(
         "CIFAR-100", "cifar100", "cifar-100-python", ("train",), ("test",), "meta",
         "fine_labels", "fine_label_names", CIFAR100_CLASSES,
-        "cifar100/cifar-100-python/{train, test, meta}"),
+        "cifar100/cifar-100-python/{train, test, meta}",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (the python version), unpacked "
+        "into cifar100/"),
 }
 
 
@@ -83,11 +81,6 @@ def _spec(name: str) -> CifarSpec:
         return CIFAR_SPECS[name]
     except KeyError:
         raise ValueError(f"unknown CIFAR dataset {name!r}; use 'cifar10' or 'cifar100'") from None
-
-
-def cifar_root(name: str, root: str | Path | None = None) -> Path:
-    """The dataset directory: ``root`` if given, else ``$THESISLIB_DATA/<name>``."""
-    return Path(root).expanduser() if root is not None else data_root() / _spec(name).subdir
 
 
 def cifar_class_names(name: str) -> tuple[str, ...]:
@@ -102,18 +95,45 @@ def check_cifar_layout(name: str, root: str | Path | None = None) -> Path:
     the expected layout.
     """
     spec = _spec(name)
-    base = cifar_root(name, root)
+    base = dataset_dir(name, root)
     folder = base / spec.folder
     missing = [f for f in spec.files if not (folder / f).is_file()]
     if missing:
         hint = ("These are the files of the official python-version archive, unpacked "
                 f"(torchvision.datasets.{'CIFAR10' if name == 'cifar10' else 'CIFAR100'}"
                 "(root, download=True) makes the same layout on a machine with internet).")
-        if (base / spec.subdir / spec.folder).is_dir():
-            hint += f" Found {base / spec.subdir / spec.folder}: did you mean root={base / spec.subdir}?"
         what = spec.folder + "/" if not folder.is_dir() else ", ".join(missing)
-        raise DatasetNotFoundError(spec.title, base, spec.layout, missing=what, hint=hint)
+        raise DatasetNotFoundError(spec.title, base, spec.layout, missing=what, download=spec.download,
+                                   suggestion=suggest_root(name, base, spec.folder), hint=hint)
     return base
+
+
+def _read_batch(path: Path) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        return pickle.load(fh, encoding="latin1")
+
+
+def _first_bad_file(spec: CifarSpec, files: Sequence[Path], num_classes: int) -> tuple[Path, str] | None:
+    """The first of ``files`` (batches; the meta file last) that does not read as a CIFAR batch,
+    with the reason; None when all read. Only called once a split failed to load, to name the file."""
+    for path in files:
+        try:
+            batch = _read_batch(path)
+            if path.name == spec.meta_file:
+                if len(batch[spec.names_key]) != num_classes:
+                    return path, f"{len(batch[spec.names_key])} class names, expected {num_classes}"
+                continue
+            data, labels = np.asarray(batch["data"]), np.asarray(batch[spec.label_key])
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError,
+                IndexError) as err:
+            return path, f"{type(err).__name__}: {err}"
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            return path, f"data of shape {data.shape}, expected (N, 3072)"
+        if len(labels) != len(data):
+            return path, f"{len(data)} images with {len(labels)} labels"
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            return path, f"labels outside 0..{num_classes - 1}"
+    return None
 
 
 def verify_cifar(name: str, root: str | Path | None = None) -> None:
@@ -144,15 +164,22 @@ def cifar_dataset(name: str, train: bool = True, root: str | Path | None = None,
         verify_cifar(name, base)
     cls = LocalCIFAR10 if name == "cifar10" else LocalCIFAR100
     files = [base / spec.folder / f for f in (spec.train_files if train else spec.test_files)]
+    files.append(base / spec.folder / spec.meta_file)
+    num_classes = len(spec.class_names)
     try:
         dataset = cls(str(base), train=train, transform=transform,
                       target_transform=target_transform, download=False)
+        targets = np.asarray(dataset.targets)
+        readable = (dataset.data.shape[1:] == (32, 32, 3) and len(targets) == len(dataset.data)
+                    and not (targets.size and (targets.min() < 0 or targets.max() >= num_classes)))
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise DatasetCorruptError(spec.title, files + [base / spec.folder / spec.meta_file],
-                                  f"{type(err).__name__}: {err}") from err
-    if dataset.data.shape[1:] != (32, 32, 3) or len(dataset.targets) != len(dataset.data):
-        raise DatasetCorruptError(spec.title, files, f"{len(dataset.data)} images of shape "
-                                  f"{dataset.data.shape[1:]} with {len(dataset.targets)} labels")
+        bad = _first_bad_file(spec, files, num_classes)
+        path, reason = bad if bad is not None else (files[0], f"{type(err).__name__}: {err}")
+        raise DatasetCorruptError(spec.title, path, reason) from err
+    if not readable:
+        bad = _first_bad_file(spec, files, num_classes)
+        path, reason = bad if bad is not None else (files[0], "the split does not read as CIFAR batches")
+        raise DatasetCorruptError(spec.title, path, reason)
     return dataset
 
 
@@ -166,10 +193,6 @@ def load_cifar_tensors(name: str, train: bool, root: str | Path | None = None,
     dataset = cifar_dataset(name, train=train, root=root, verify_checksums=verify_checksums)
     images = torch.from_numpy(np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2)))
     labels = torch.as_tensor(np.asarray(dataset.targets, dtype=np.int64))
-    num_classes = len(_spec(name).class_names)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise DatasetCorruptError(_spec(name).title, [cifar_root(name, root)],
-                                  f"labels outside 0..{num_classes - 1}")
     return images, labels
 
 
@@ -216,18 +239,3 @@ def random_crop_flip(x: torch.Tensor, padding: int = 4,
     left = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
     flip = torch.rand(n, generator=generator, device=device) < 0.5
     return crop_flip(x, top, left, flip, padding)
-
-
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(x - mean) / std`` per channel of (N, C, H, W) or (C, H, W) images.
-
-    Integer images (uint8, 0..255) are first scaled to float32 in [0, 1]; float images are
-    taken to be in [0, 1] already and keep their dtype (bf16 works). ``mean``/``std`` are
-    per-channel in [0, 1] units, e.g. ``CIFAR10_MEAN``, ``CIFAR10_STD`` or ``*CIFAR_STATS[name]``.
-    """
-    if not torch.is_floating_point(x):
-        x = x.to(torch.float32).div_(255.0)
-    shape = (-1, 1, 1)
-    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
-    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
-    return (x - m) / s

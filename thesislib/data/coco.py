@@ -1,6 +1,7 @@
 """MS COCO 2014 as image-level multi-label classification (80 classes), as in G-softmax §IV-B.
 
-On-disk layout (the official 2014 release), under ``$THESISLIB_DATA``::
+On-disk layout (the official 2014 release), under ``$THESISLIB_DATA`` (``root`` follows the rule
+of :mod:`thesislib.data.roots`: non-empty, it is the ``coco/`` directory itself)::
 
     coco/annotations/instances_train2014.json
     coco/annotations/instances_val2014.json
@@ -28,21 +29,18 @@ import numpy as np
 import torch
 
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imageio import open_rgb
 from thesislib.data.integrity import DatasetCorruptError
-from thesislib.paths import data_root
+from thesislib.data.roots import dataset_dir, suggest_root
 
 COCO_SPLITS: tuple[str, ...] = ("train2014", "val2014")
 COCO_LAYOUT = """coco/annotations/instances_train2014.json
 coco/annotations/instances_val2014.json
 coco/train2014/<file_name>.jpg   (e.g. COCO_train2014_000000000009.jpg)
 coco/val2014/<file_name>.jpg     (e.g. COCO_val2014_000000000042.jpg)"""
-_HINT = ("Download train2014.zip, val2014.zip and annotations_trainval2014.zip from "
-         "cocodataset.org and unpack all three into the coco/ directory.")
-
-
-def coco_root(root: str | Path | None = None) -> Path:
-    """The dataset directory: ``root`` if given, else ``$THESISLIB_DATA/coco``."""
-    return Path(root).expanduser() if root is not None else data_root() / "coco"
+DATASET = "MS COCO 2014"
+_DOWNLOAD = ("train2014.zip, val2014.zip and annotations_trainval2014.zip from https://cocodataset.org "
+             "(images.cocodataset.org/zips/ and /annotations/), all three unpacked into coco/")
 
 
 def parse_instances(instances: dict[str, Any], include_crowd: bool = True
@@ -96,7 +94,7 @@ class CocoMultiLabel(torch.utils.data.Dataset):
     Images are ordered by ascending image id.
 
     Args:
-        root: the ``coco/`` directory (default ``$THESISLIB_DATA/coco``).
+        root: the ``coco/`` directory ('' or None: ``$THESISLIB_DATA/coco``).
         split: ``"train2014"`` (the paper's training set) or ``"val2014"`` (its test set).
         transform: applied to the PIL image.
         drop_unlabeled: drop images with no (counted) annotation.
@@ -110,21 +108,21 @@ class CocoMultiLabel(torch.utils.data.Dataset):
                  include_crowd: bool = True) -> None:
         if split not in COCO_SPLITS:
             raise ValueError(f"split must be one of {COCO_SPLITS}, got {split!r}")
-        self.root = coco_root(root)
+        self.root = dataset_dir("coco", root)
         self.split = split
         self.transform = transform
         ann_path = self.root / "annotations" / f"instances_{split}.json"
         self.image_dir = self.root / split
         missing = [str(p.relative_to(self.root)) for p in (ann_path, self.image_dir) if not p.exists()]
         if missing:
-            raise DatasetNotFoundError("MS COCO 2014", self.root, COCO_LAYOUT,
-                                       missing=", ".join(missing), hint=_HINT)
+            raise DatasetNotFoundError(DATASET, self.root, COCO_LAYOUT, missing=missing, download=_DOWNLOAD,
+                                       suggestion=suggest_root("coco", self.root, "annotations"))
         try:
             with ann_path.open("rb") as fh:
                 instances = json.load(fh)
             parsed = parse_instances(instances, include_crowd=include_crowd)
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
-            raise DatasetCorruptError("MS COCO 2014", [ann_path], f"{type(err).__name__}: {err}") from err
+            raise DatasetCorruptError(DATASET, ann_path, f"{type(err).__name__}: {err}") from err
         del instances
         image_ids, file_names, category_ids, class_names, labels = parsed
         self.num_images_total = len(image_ids)
@@ -162,17 +160,12 @@ class CocoMultiLabel(torch.utils.data.Dataset):
         return len(self.image_ids)
 
     def __getitem__(self, index: int) -> tuple[Any, torch.Tensor]:
-        from PIL import Image
-
         path = self.image_path(index)
         try:
-            with Image.open(path) as img:
-                image = img.convert("RGB")
+            image = open_rgb(path, DATASET)
         except FileNotFoundError:
-            raise DatasetNotFoundError("MS COCO 2014", self.root, COCO_LAYOUT,
-                                       missing=str(path.relative_to(self.root)), hint=_HINT) from None
-        except OSError as err:
-            raise DatasetCorruptError("MS COCO 2014", [path], str(err)) from err
+            raise DatasetNotFoundError(DATASET, self.root, COCO_LAYOUT, missing=str(path.relative_to(self.root)),
+                                       download=_DOWNLOAD) from None
         if self.transform is not None:
             image = self.transform(image)
         return image, self._targets[index]

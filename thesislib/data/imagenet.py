@@ -4,7 +4,8 @@ Thesis chapter 3 evaluates boxes on ILSVRC 2014 *val* with the classification-wi
 protocol and clusters patterns of the *train* images (study note 001, section 2.3). The 2012-2014
 CLS-LOC images and boxes are the same. Supported layout: the ``ILSVRC/`` tree of the CLS-LOC
 release as distributed with the Kaggle "ImageNet Object Localization Challenge", under
-``$THESISLIB_DATA/imagenet`` (or ``root=``)::
+``$THESISLIB_DATA/imagenet`` (``root`` follows :mod:`thesislib.data.roots`: non-empty, it is the
+``imagenet/`` directory itself)::
 
     imagenet/LOC_synset_mapping.txt     "<wnid> <names>" per line; line order = class index 0..999
     imagenet/LOC_val_solution.csv       ImageId,PredictionString ("<wnid> x0 y0 x1 y1 <wnid> ...")
@@ -37,13 +38,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imageio import read_rgb
 from thesislib.data.integrity import DatasetCorruptError
-from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD, read_image
-from thesislib.paths import data_root
+from thesislib.data.roots import dataset_dir, suggest_root
+from thesislib.data.transforms import IMAGENET, normalize, resize_image, to_tensor
 
 DATASET = "ILSVRC CLS-LOC"
 IMAGENET_LAYOUT = """imagenet/LOC_synset_mapping.txt      ("<wnid> <names>" per line, in class order)
@@ -52,24 +53,22 @@ imagenet/ILSVRC/Data/CLS-LOC/train/<wnid>/<wnid>_<n>.JPEG
 imagenet/ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_<8 digits>.JPEG
 imagenet/ILSVRC/Annotations/CLS-LOC/train/<wnid>/<wnid>_<n>.xml   (optional, PASCAL-VOC-style boxes)
 imagenet/ILSVRC/Annotations/CLS-LOC/val/ILSVRC2012_val_<8 digits>.xml"""
-_HINT = ("This is the layout of the Kaggle 'ImageNet Object Localization Challenge' download "
-         "(imagenet-object-localization-challenge.zip) unpacked into imagenet/.")
+_DOWNLOAD = ("the Kaggle 'ImageNet Object Localization Challenge' "
+             "(https://www.kaggle.com/c/imagenet-object-localization-challenge, "
+             "imagenet-object-localization-challenge.zip), "
+             "unpacked into imagenet/")
 SPLITS = ("train", "val")
 _IMAGE_SUFFIXES = (".JPEG", ".jpeg", ".jpg")
 
 
-def imagenet_root(root: str | Path | None = None) -> Path:
-    """``root`` or ``$THESISLIB_DATA/imagenet``: the directory holding ``ILSVRC/`` and the LOC files."""
-    return Path(root).expanduser() if root else data_root() / "imagenet"
-
-
 def _not_found(root: Path, missing: Sequence[str]) -> DatasetNotFoundError:
-    return DatasetNotFoundError(DATASET, root, IMAGENET_LAYOUT, missing=", ".join(missing), hint=_HINT)
+    return DatasetNotFoundError(DATASET, root, IMAGENET_LAYOUT, missing=missing, download=_DOWNLOAD,
+                                suggestion=suggest_root("imagenet", root, "ILSVRC"))
 
 
 def check_layout(root: str | Path | None = None) -> Path:
     """Raise :class:`DatasetNotFoundError` (naming the layout) unless the required parts exist."""
-    base = imagenet_root(root)
+    base = dataset_dir("imagenet", root)
     data = base / "ILSVRC" / "Data" / "CLS-LOC"
     missing = [str(p.relative_to(base)) for p in (base / "LOC_synset_mapping.txt", data / "train", data / "val")
                if not p.exists()]
@@ -89,11 +88,11 @@ def read_synsets(path: Path) -> tuple[list[str], list[str]]:
             continue
         parts = line.strip().split(maxsplit=1)
         if not parts[0].startswith("n") or not parts[0][1:].isdigit():
-            raise DatasetCorruptError(DATASET, [path], f"line {number} does not start with a wnid: {line[:40]!r}")
+            raise DatasetCorruptError(DATASET, path, f"line {number} does not start with a wnid: {line[:40]!r}")
         wnids.append(parts[0])
         names.append(parts[1] if len(parts) > 1 else parts[0])
     if len(set(wnids)) != len(wnids):
-        raise DatasetCorruptError(DATASET, [path], "a wnid is listed twice")
+        raise DatasetCorruptError(DATASET, path, "a wnid is listed twice")
     return wnids, names
 
 
@@ -109,7 +108,7 @@ def read_box_xml(path: Path) -> tuple[tuple[int, int], list[tuple[str, np.ndarra
             x0, y0, x1, y1 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
             objects.append((obj.findtext("name").strip(), np.array([x0, y0, x1 + 1, y1 + 1])))
     except (ET.ParseError, AttributeError, TypeError, ValueError) as err:
-        raise DatasetCorruptError(DATASET, [path], f"unreadable box annotation: {err}") from err
+        raise DatasetCorruptError(DATASET, path, f"unreadable box annotation: {err}") from err
     return (height, width), objects
 
 
@@ -120,13 +119,13 @@ def read_val_solution(path: Path) -> dict[str, list[tuple[str, np.ndarray]]]:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
-            raise DatasetCorruptError(DATASET, [path], f"expected the header ImageId,PredictionString, got {header}")
+            raise DatasetCorruptError(DATASET, path, f"expected the header ImageId,PredictionString, got {header}")
         for row in reader:
             if not row:
                 continue
             fields = row[1].split()
             if len(row) != 2 or not fields or len(fields) % 5:
-                raise DatasetCorruptError(DATASET, [path], f"malformed row {row[:2]}")
+                raise DatasetCorruptError(DATASET, path, f"malformed row {row[:2]}")
             boxes = []
             for k in range(0, len(fields), 5):
                 x0, y0, x1, y1 = (float(v) for v in fields[k + 1:k + 5])
@@ -147,7 +146,7 @@ class ImageNetLocalization(torch.utils.data.Dataset):
 
     Args:
         split: ``"train"`` or ``"val"``.
-        root: the ``imagenet/`` directory (default ``$THESISLIB_DATA/imagenet``).
+        root: the ``imagenet/`` directory ('' or None: ``$THESISLIB_DATA/imagenet``).
         classes: wnids to keep (default all); class indices stay those of the synset file.
         max_per_class: keep the first n images of each class (sorted file names; 0 = all).
         transform: applied to the item dict.
@@ -193,10 +192,10 @@ class ImageNetLocalization(torch.utils.data.Dataset):
                 image_id = os.path.splitext(f)[0]
                 objects = self._val_objects(image_id)
                 if not objects:
-                    raise DatasetCorruptError(DATASET, [data / f], "a val image without ground truth")
+                    raise DatasetCorruptError(DATASET, data / f, "a val image without ground truth")
                 label = index.get(objects[0][0])
                 if label is None:
-                    raise DatasetCorruptError(DATASET, [data / f], f"unknown wnid {objects[0][0]}")
+                    raise DatasetCorruptError(DATASET, data / f, f"unknown wnid {objects[0][0]}")
                 if self.wnids[label] not in keep or (max_per_class and counts.get(label, 0) >= max_per_class):
                     continue
                 counts[label] = counts.get(label, 0) + 1
@@ -239,7 +238,7 @@ class ImageNetLocalization(torch.utils.data.Dataset):
         return np.flatnonzero(self.labels == label)
 
     def read(self, index: int) -> dict[str, Any]:
-        image = read_image(self.paths[index], DATASET)
+        image = read_rgb(self.paths[index], DATASET)
         return {"image": image, "label": int(self.labels[index]), "boxes": self.boxes(index),
                 "size": image.shape[:2], "id": self.ids[index]}
 
@@ -250,21 +249,18 @@ class ImageNetLocalization(torch.utils.data.Dataset):
 
 class ResizeNormalize:
     """Item dict -> (image float32 (3, S, S), label, original size (2,) int64, boxes in the S x S
-    frame (n, 4) float64). Square resize without crop (bilinear, the whole image stays visible,
-    so every ground-truth box stays inside) and ImageNet normalisation (RGB in [0, 1])."""
+    frame (n, 4) float64). Square resize without crop (:func:`~thesislib.data.transforms.resize_image`:
+    the whole image stays visible, so every ground-truth box stays inside) and ImageNet
+    normalisation."""
 
     def __init__(self, size: int = 224) -> None:
         self.size = int(size)
 
     def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int, Tensor, np.ndarray]:
-        image = torch.as_tensor(item["image"]).permute(2, 0, 1).float().div_(255.0)
-        image = F.interpolate(image[None], size=(self.size, self.size), mode="bilinear", align_corners=False,
-                              antialias=True)[0]
-        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        image = normalize(resize_image(to_tensor(item["image"]), self.size), IMAGENET)
         height, width = item["size"]
         scale = np.array([self.size / width, self.size / height] * 2)
-        return ((image - mean) / std, item["label"], torch.tensor([height, width]),
+        return (image, item["label"], torch.tensor([height, width]),
                 np.asarray(item["boxes"], dtype=np.float64).reshape(-1, 4) * scale)
 
 

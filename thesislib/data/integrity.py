@@ -2,29 +2,36 @@
 
 A missing dataset raises :class:`~thesislib.data.errors.DatasetNotFoundError`; a file that is
 there but cannot be read (bad checksum, truncated pickle, invalid JSON) raises
-:class:`DatasetCorruptError`. Neither is ever "fixed" by regenerating or re-downloading data.
+:class:`DatasetCorruptError`, which names that one file. Neither is ever "fixed" by regenerating
+or re-downloading data.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
 class DatasetCorruptError(RuntimeError):
-    """A dataset file exists but is unreadable or does not match its published checksum."""
+    """A dataset file exists but is unreadable or does not match its published checksum.
 
-    def __init__(self, dataset: str, paths: Iterable[str | Path], reason: str) -> None:
+    ``path`` is the one bad file (a list is refused: the error must say which file to replace);
+    ``reason`` says what is wrong with it. Attributes: ``dataset``, ``path``, ``reason``.
+    """
+
+    def __init__(self, dataset: str, path: str | os.PathLike[str], reason: str) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"DatasetCorruptError names one file, got {type(path).__name__} {path!r}")
         self.dataset = dataset
-        self.paths = [Path(p) for p in paths]
+        self.path = Path(path)
         self.reason = reason
-        listed = "\n".join(f"    {p}" for p in self.paths)
-        super().__init__(f"{dataset}: corrupt or unreadable file(s) ({reason}):\n{listed}\n"
-                         "Replace them with a fresh copy of the official release.")
+        super().__init__(f"{dataset}: corrupt or unreadable file ({reason}):\n    {self.path}\n"
+                         "Replace it with a fresh copy from the official release.")
 
 
-def md5sum(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+def md5sum(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
     """Hex MD5 digest of a file, read in chunks."""
     digest = hashlib.md5()
     with Path(path).open("rb") as fh:
@@ -33,8 +40,10 @@ def md5sum(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def check_md5(dataset: str, expected: dict[Path, str]) -> None:
-    """Raise :class:`DatasetCorruptError` listing every file whose MD5 differs from ``expected``."""
-    bad = [path for path, md5 in expected.items() if md5sum(path) != md5]
-    if bad:
-        raise DatasetCorruptError(dataset, bad, "MD5 checksum differs from the official release")
+def check_md5(dataset: str, expected: Mapping[Path, str]) -> None:
+    """Check files in the mapping's order; raise :class:`DatasetCorruptError` naming the first
+    file whose MD5 differs from ``expected`` (the files after it are not read)."""
+    for path, md5 in expected.items():
+        actual = md5sum(path)
+        if actual != md5:
+            raise DatasetCorruptError(dataset, path, f"MD5 {actual} differs from the official release's {md5}")

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from thesislib.data.transforms import resize_image, to_tensor
+
 COLOR_PHOTOS: tuple[str, ...] = (
     "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
     "retina", "colorwheel", "logo", "china", "flower",
@@ -86,19 +88,17 @@ def load_photo(name: str, size: int | tuple[int, int] | None = None, as_float: b
 
     ``size``: ``None`` keeps the original resolution; an int resizes so that the shorter
     side has that many pixels (aspect ratio kept); ``(height, width)`` resizes exactly.
-    Resizing is bilinear with anti-aliasing (``skimage.transform.resize``).
+    Resizing is :func:`thesislib.data.transforms.resize_image` (bilinear, antialiased when
+    shrinking), on the float image.
     """
     if name not in COLOR_PHOTOS and name not in GRAY_PHOTOS:
         raise KeyError(f"unknown photo {name!r}; available: {', '.join(photo_names())}")
     image = _raw(name).astype(np.float32) / 255.0
     if size is not None:
-        from skimage.transform import resize
-
         target = _target_shape(image.shape[:2], size)
         if target != image.shape[:2]:
-            image = resize(image, target + image.shape[2:], order=1, anti_aliasing=True,
-                           preserve_range=True).astype(np.float32)
-            np.clip(image, 0.0, 1.0, out=image)
+            resized = resize_image(to_tensor(image), target).permute(1, 2, 0).numpy()
+            image = np.clip(resized[..., 0] if image.ndim == 2 else resized, 0.0, 1.0)
     if rgb and image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     if not as_float:

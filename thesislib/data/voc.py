@@ -24,9 +24,13 @@ its image from VOC ``JPEGImages`` where present, else from SBD ``img/``. Items a
 ``image`` uint8 numpy (H, W, 3) RGB, ``mask`` int64 numpy (H, W) with 255 = ignore, ``labels``
 float32 numpy (20,), the multi-hot *foreground* classes present in the mask (index k is VOC
 class k + 1; background and 255 are excluded), and ``id``. A ``transform`` receives that dict;
-:class:`SegInputTransform` is SEC's input pipeline (resize to 321x321, normalise) and returns
-tensors. Image-level labels of a split are computed once from the masks and cached (see
-:func:`split_labels`).
+:class:`SegInputTransform` is SEC's input pipeline (resize to 321x321, normalise, with the shared
+:mod:`thesislib.data.transforms`) and returns tensors. Image-level labels of a split are computed
+once from the masks and cached (see :func:`split_labels`).
+
+``voc_root`` and ``sbd_root`` follow the rule of :mod:`thesislib.data.roots`: non-empty, each is
+the dataset directory itself (the ``voc/`` holding ``VOCdevkit/``, the ``sbd/`` holding
+``benchmark_RELEASE/``); empty or None, ``$THESISLIB_DATA/voc`` and ``$THESISLIB_DATA/sbd``.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from PIL import Image
 
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imageio import read_rgb
 from thesislib.data.integrity import DatasetCorruptError
-from thesislib.paths import cache_root, data_root
+from thesislib.data.roots import dataset_dir, suggest_root
+from thesislib.data.transforms import NORMALIZATIONS, as_size, normalize, resize_image, resize_mask, to_tensor
+from thesislib.paths import cache_root
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -62,8 +68,11 @@ sbd/benchmark_RELEASE/dataset/cls/<id>.mat   (MATLAB struct GTcls, field Segment
 sbd/benchmark_RELEASE/dataset/{train,val}.txt"""
 _LAYOUT = ("PASCAL VOC 2012 (every split):\n" + VOC_LAYOUT
            + "\nSBD, Hariharan et al. 2011 (split 'trainaug' only):\n" + SBD_LAYOUT)
-_HINT = ("Unpack VOCtrainval_11-May-2012.tar into voc/ and the SBD benchmark.tgz into sbd/ "
-         "(or pass voc_root=... / sbd_root=...).")
+_DOWNLOAD = ("PASCAL VOC 2012: VOCtrainval_11-May-2012.tar from http://host.robots.ox.ac.uk/pascal/VOC/voc2012/, "
+             "unpacked into voc/; SBD: benchmark.tgz from "
+             "http://home.bharathh.info/pubs/codes/SBD/download.html, unpacked into sbd/")
+_VOC_INNER = "VOCdevkit/VOC2012"
+_SBD_INNER = "benchmark_RELEASE/dataset"
 _CACHE_VERSION = 1
 
 
@@ -97,30 +106,22 @@ def colorize(mask: Any) -> np.ndarray:
 # Locations and id lists
 # --------------------------------------------------------------------------------------------
 
-def _first_dir(candidates: Sequence[Path], marker: str) -> Path:
-    for cand in candidates:
-        if (cand / marker).is_dir():
-            return cand
-    return candidates[0]
-
-
 def voc_dir(voc_root: str | Path | None = None) -> Path:
-    """The ``VOC2012`` directory. ``voc_root`` may be ``voc/`` (default ``$THESISLIB_DATA/voc``),
-    ``VOCdevkit/`` or ``VOC2012/`` itself."""
-    root = Path(voc_root).expanduser() if voc_root is not None else data_root() / "voc"
-    return _first_dir([root / "VOCdevkit" / "VOC2012", root / "VOC2012", root], "ImageSets")
+    """The ``VOC2012`` directory: ``<voc dataset directory>/VOCdevkit/VOC2012`` (module docstring)."""
+    return dataset_dir("voc", voc_root) / _VOC_INNER
 
 
 def sbd_dir(sbd_root: str | Path | None = None) -> Path:
-    """SBD's ``benchmark_RELEASE/dataset`` directory. ``sbd_root`` may be ``sbd/`` (default
-    ``$THESISLIB_DATA/sbd``), ``benchmark_RELEASE/`` or ``dataset/`` itself."""
-    root = Path(sbd_root).expanduser() if sbd_root is not None else data_root() / "sbd"
-    return _first_dir([root / "benchmark_RELEASE" / "dataset", root / "dataset", root], "cls")
+    """SBD's ``benchmark_RELEASE/dataset`` directory under the ``sbd`` dataset directory."""
+    return dataset_dir("sbd", sbd_root) / _SBD_INNER
 
 
-def _not_found(name: str, root: Path, missing: Sequence[str]) -> DatasetNotFoundError:
-    shown = ", ".join(list(missing)[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-    return DatasetNotFoundError(name, root, _LAYOUT, missing=shown, hint=_HINT)
+def _not_found(name: str, folder: Path, missing: Sequence[str]) -> DatasetNotFoundError:
+    """Not-found error for files ``missing`` (relative to ``folder``, a VOC2012 or SBD dataset folder)."""
+    key, inner = ("sbd", _SBD_INNER) if folder.parts[-2:] == tuple(_SBD_INNER.split("/")) else ("voc", _VOC_INNER)
+    base = folder.parents[1]
+    return DatasetNotFoundError(name, folder, _LAYOUT, missing=list(missing), download=_DOWNLOAD,
+                                suggestion=suggest_root(key, base, inner))
 
 
 def _read_list(path: Path, name: str, root: Path) -> list[str]:
@@ -128,7 +129,7 @@ def _read_list(path: Path, name: str, root: Path) -> list[str]:
         raise _not_found(name, root, [str(path.relative_to(root))])
     ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if len(set(ids)) != len(ids):
-        raise DatasetCorruptError(name, [path], "the list names an image more than once")
+        raise DatasetCorruptError(name, path, "the list names an image more than once")
     return ids
 
 
@@ -160,26 +161,13 @@ def _listing(folder: Path, suffix: str) -> set[str]:
 # File readers
 # --------------------------------------------------------------------------------------------
 
-def read_image(path: Path, dataset: str = "PASCAL VOC 2012") -> np.ndarray:
-    """An RGB JPEG as uint8 (H, W, 3)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return np.array(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise DatasetCorruptError(dataset, [path], f"unreadable image: {err}") from err
-
-
 def _check_mask(mask: np.ndarray, path: Path, dataset: str) -> np.ndarray:
     if mask.ndim != 2 or mask.dtype.kind not in "ui":
-        raise DatasetCorruptError(dataset, [path], f"expected a 2-D integer class map, got "
+        raise DatasetCorruptError(dataset, path, f"expected a 2-D integer class map, got "
                                   f"{mask.dtype} {mask.shape}")
     bad = (mask > 20) & (mask != VOC_IGNORE)
     if bad.any():
-        raise DatasetCorruptError(dataset, [path], f"class values outside 0..20 and 255: "
+        raise DatasetCorruptError(dataset, path, f"class values outside 0..20 and 255: "
                                   f"{sorted(np.unique(mask[bad]).tolist())[:5]}")
     return mask.astype(np.int64)
 
@@ -191,18 +179,16 @@ def read_voc_mask(path: Path) -> np.ndarray:
     converted to RGB. Greyscale (mode ``L``) index maps, as in the common "SegmentationClassAug"
     repackaging, are accepted too.
     """
-    from PIL import Image
-
     try:
         with Image.open(path) as img:
             if img.mode not in ("P", "L"):
-                raise DatasetCorruptError("PASCAL VOC 2012", [path], f"expected a palette (P) PNG "
+                raise DatasetCorruptError("PASCAL VOC 2012", path, f"expected a palette (P) PNG "
                                           f"of class indices, got mode {img.mode}")
             mask = np.asarray(img)
     except FileNotFoundError:
         raise
     except OSError as err:
-        raise DatasetCorruptError("PASCAL VOC 2012", [path], f"unreadable PNG: {err}") from err
+        raise DatasetCorruptError("PASCAL VOC 2012", path, f"unreadable PNG: {err}") from err
     return _check_mask(mask, path, "PASCAL VOC 2012")
 
 
@@ -216,7 +202,7 @@ def read_sbd_mask(path: Path) -> np.ndarray:
         mat = scipy.io.loadmat(str(path), variable_names=["GTcls"])
         seg = np.asarray(mat["GTcls"]["Segmentation"][0, 0])
     except Exception as err:  # noqa: BLE001 (any failure to parse is a corrupt file)
-        raise DatasetCorruptError("SBD", [path], f"cannot read GTcls.Segmentation: "
+        raise DatasetCorruptError("SBD", path, f"cannot read GTcls.Segmentation: "
                                   f"{type(err).__name__}: {err}") from err
     return _check_mask(seg, path, "SBD")
 
@@ -236,7 +222,7 @@ class LabelCacheCorruptError(DatasetCorruptError):
 
     def __init__(self, path: Path, reason: str) -> None:
         self.dataset = "PASCAL VOC label cache"
-        self.paths = [Path(path)]
+        self.path = Path(path)
         self.reason = reason
         RuntimeError.__init__(self, f"{self.dataset}: corrupt cache file ({reason}):\n    {path}\n"
                               "Delete this file; the labels are recomputed from the masks on the "
@@ -374,8 +360,8 @@ class VOCSegmentation(torch.utils.data.Dataset):
         """The RGB image (H, W, 3) uint8 of item ``index`` alone (no mask read: for training on
         image-level labels, which come from :attr:`labels`)."""
         image_path = self.image_paths[index]
-        return read_image(image_path, "SBD" if self.sbd_dir and image_path.is_relative_to(self.sbd_dir)
-                          else "PASCAL VOC 2012")
+        return read_rgb(image_path, "SBD" if self.sbd_dir and image_path.is_relative_to(self.sbd_dir)
+                        else "PASCAL VOC 2012")
 
     def read(self, index: int) -> dict[str, Any]:
         """Item ``index`` before the transform."""
@@ -383,8 +369,9 @@ class VOCSegmentation(torch.utils.data.Dataset):
         image = self.read_image(index)
         mask = read_sbd_mask(mask_path) if mask_path.suffix == ".mat" else read_voc_mask(mask_path)
         if image.shape[:2] != mask.shape:
-            raise DatasetCorruptError("PASCAL VOC 2012", [image_path, mask_path],
-                                      f"image {image.shape[:2]} and mask {mask.shape} differ in size")
+            raise DatasetCorruptError("SBD" if mask_path.suffix == ".mat" else "PASCAL VOC 2012", mask_path,
+                                      f"mask of size {mask.shape}, but its image {image_path} is "
+                                      f"{image.shape[:2]}")
         return {"image": image, "mask": mask, "labels": self.labels[index].astype(np.float32),
                 "id": self.ids[index]}
 
@@ -396,79 +383,6 @@ class VOCSegmentation(torch.utils.data.Dataset):
 # --------------------------------------------------------------------------------------------
 # SEC's input pipeline: resize (no crop) and normalise
 # --------------------------------------------------------------------------------------------
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)   # RGB, images in [0, 1]
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-CAFFE_BGR_MEAN: tuple[float, float, float] = (104.0, 117.0, 123.0)  # SEC train.prototxt, 0..255
-NORMALIZATIONS: tuple[str, ...] = ("imagenet", "caffe")
-
-
-def image_to_tensor(image: Any) -> Tensor:
-    """uint8 (H, W, 3) RGB (numpy or tensor) -> float32 (3, H, W) RGB in 0..255."""
-    image = torch.as_tensor(np.asarray(image) if not isinstance(image, Tensor) else image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got {tuple(image.shape)}")
-    return image.permute(2, 0, 1).to(torch.float32).contiguous()
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    pair = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
-    return pair  # type: ignore[return-value]
-
-
-def resize_image(image: Tensor, size: int | Sequence[int]) -> Tensor:
-    """Bilinear resize of (3, H, W) or (B, 3, H, W) float images to ``size`` (no crop, no antialias;
-    half-pixel centres, i.e. ``align_corners=False``, as OpenCV's ``INTER_LINEAR`` used by Caffe)."""
-    batched = image.ndim == 4
-    out = F.interpolate(image if batched else image[None], size=_pair(size), mode="bilinear",
-                        align_corners=False, antialias=False)
-    return out if batched else out[0]
-
-
-def resize_mask(mask: Any, size: int | Sequence[int]) -> Tensor:
-    """Nearest-neighbour resize of an integer mask (H, W) or (B, H, W); returns int64, values kept."""
-    mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
-    if torch.is_floating_point(mask):
-        raise TypeError("resize_mask takes integer class maps")
-    batched = mask.ndim == 3
-    m = (mask if batched else mask[None])[:, None].to(torch.float32)
-    out = F.interpolate(m, size=_pair(size), mode="nearest-exact")[:, 0].round().to(torch.int64)
-    return out if batched else out[0]
-
-
-def _stats(normalization: str, like: Tensor) -> tuple[Tensor, Tensor]:
-    if normalization == "imagenet":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=like.dtype, device=like.device) * 255.0
-        std = torch.tensor(IMAGENET_STD, dtype=like.dtype, device=like.device) * 255.0
-    elif normalization == "caffe":
-        mean = torch.tensor(CAFFE_BGR_MEAN, dtype=like.dtype, device=like.device)
-        std = torch.ones(3, dtype=like.dtype, device=like.device)
-    else:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-    return mean.view(3, 1, 1), std.view(3, 1, 1)
-
-
-def normalize_image(image: Tensor, normalization: str = "imagenet") -> Tensor:
-    """Network input from RGB values in 0..255, (3, H, W) or (B, 3, H, W).
-
-    ``"imagenet"``: RGB, ``(x / 255 - mean) / std`` with torchvision's ImageNet statistics (for
-    torchvision VGG16 weights). ``"caffe"``: channels reordered to BGR, 0..255 scale, minus the
-    per-channel mean (104, 117, 123), as SEC's Caffe input layer (for converted Caffe weights).
-    """
-    mean, std = _stats(normalization, image)
-    if normalization == "caffe":
-        image = image.flip(-3)
-    return (image - mean) / std
-
-
-def denormalize_image(x: Tensor, normalization: str = "imagenet") -> Tensor:
-    """Inverse of :func:`normalize_image`: RGB values in 0..255 (e.g. for the CRF or plots)."""
-    mean, std = _stats(normalization, x)
-    image = x * std + mean
-    return image.flip(-3) if normalization == "caffe" else image
-
 
 @dataclass(frozen=True)
 class SegInputTransform:
@@ -485,16 +399,16 @@ class SegInputTransform:
     resize_mask: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", _pair(self.size))
+        object.__setattr__(self, "size", as_size(self.size))
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+            raise ValueError(f"normalization must be one of {tuple(NORMALIZATIONS)}, got {self.normalization!r}")
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        image = image_to_tensor(sample["image"])
+        image = to_tensor(sample["image"])
         mask = torch.as_tensor(np.asarray(sample["mask"]), dtype=torch.int64)
         out = dict(sample)
         out["orig_size"] = torch.tensor(image.shape[1:], dtype=torch.int64)
-        out["image"] = normalize_image(resize_image(image, self.size), self.normalization)
+        out["image"] = normalize(resize_image(image, self.size), self.normalization)
         out["mask"] = resize_mask(mask, self.size) if self.resize_mask else mask
         out["labels"] = torch.as_tensor(np.asarray(sample["labels"]), dtype=torch.float32)
         return out

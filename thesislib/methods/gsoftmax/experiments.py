@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +36,17 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from thesislib.data import (
-    CIFAR_STATS,
+    IMAGENET,
     CocoMultiLabel,
     cifar_class_names,
+    dataset_dir,
     load_cifar_tensors,
     load_digits_split,
     normalize,
     random_crop_flip,
+    resize_image,
+    to_tensor,
 )
-from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
 from thesislib.methods.gsoftmax.losses import gsoftmax_multilabel_loss
 from thesislib.methods.gsoftmax.lsoftmax import BetaSchedule, LargeMarginLinear
 from thesislib.methods.gsoftmax.mosaics import digit_mosaic_splits
@@ -155,10 +158,6 @@ class ExperimentData:
         return 2 * self.num_classes if self.multilabel else self.num_classes
 
 
-def _root(config: GSoftmaxConfig, subdir: str) -> Path | None:
-    return Path(config.data_root).expanduser() / subdir if config.data_root else None
-
-
 def _in_memory(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, device: torch.device,
                **kwargs: Any) -> ExperimentData:
     tensors = [t.to(device) for t in (train_x, train_y, test_x, test_y)]
@@ -191,14 +190,13 @@ def _mosaics(config: GSoftmaxConfig, device: torch.device) -> ExperimentData:
 
 def _cifar(config: GSoftmaxConfig, device: torch.device) -> ExperimentData:
     name = config.dataset
-    root = _root(config, name)
-    mean, std = CIFAR_STATS[name]
+    root = dataset_dir(name, data_root=config.data_root)
     train_x, train_y = (t.to(device) for t in load_cifar_tensors(name, train=True, root=root))
     test_x, test_y = (t.to(device) for t in load_cifar_tensors(name, train=False, root=root))
     channels_last = config.channels_last and device.type == "cuda"
 
     def prepare(x: Tensor) -> Tensor:
-        x = normalize(x, mean, std)
+        x = normalize(x, name)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     def train_batch(idx: Tensor) -> Batch:
@@ -216,20 +214,21 @@ def _cifar(config: GSoftmaxConfig, device: torch.device) -> ExperimentData:
 def coco_transforms(image_size: int) -> tuple[Callable[[Any], Tensor], Callable[[Any], Tensor]]:
     """(train, test) PIL-image transforms of the released COCO code: square resize (no crop), flip,
     colour jitter 0.4 (brightness, contrast, saturation), ImageNet mean/std; test: resize only.
+    To-tensor, resize and normalisation are :mod:`thesislib.data.transforms`' (one resize policy).
 
     The code's AlexNet-style PCA lighting noise (0.1) is left out (torchvision has no such transform).
     """
     import torchvision.transforms as T
 
-    size = (image_size, image_size)
-    tail = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    train = T.Compose([T.Resize(size), T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4), *tail])
-    return train, T.Compose([T.Resize(size), *tail])
+    resize = partial(resize_image, size=image_size)
+    norm = partial(normalize, normalization=IMAGENET)
+    train = T.Compose([to_tensor, resize, T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4), norm])
+    return train, T.Compose([to_tensor, resize, norm])
 
 
 def _coco(config: GSoftmaxConfig, device: torch.device) -> ExperimentData:
     train_tf, test_tf = coco_transforms(config.image_size)
-    root = _root(config, "coco")
+    root = dataset_dir("coco", data_root=config.data_root)
     train = CocoMultiLabel(root, "train2014", transform=train_tf)
     test = CocoMultiLabel(root, "val2014", transform=test_tf)
 

@@ -24,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from thesislib.data.voc import denormalize_image
+from thesislib.data import transforms
 from thesislib.methods.micro_annotation import figures
 from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation, check_class_names, majority_flags
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
@@ -55,7 +55,7 @@ class FullResult:
 
 def denormalize(images: Tensor) -> Tensor:
     """ImageNet-normalised (B, 3, H, W) -> RGB in [0, 1] for display."""
-    return (denormalize_image(images, "imagenet") / 255.0).clamp(0, 1)
+    return transforms.denormalize(images, transforms.IMAGENET).clamp(0, 1)
 
 
 def prepare_model(config: MicroAnnotationConfig, num_classes: int, train_set: Any, device: torch.device, *,

@@ -21,7 +21,6 @@ flatworm when processed, and the eigenvalue ranking shares at 15% and 50% of the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,8 @@ from thesislib.data.imagenet import (
     ResizeNormalize,
     check_layout,
     collate_localization,
-    imagenet_root,
 )
+from thesislib.data.roots import dataset_dir
 from thesislib.methods.micro_annotation import figures
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
@@ -124,7 +123,7 @@ def evaluate_ilsvrc(model: CAMClassifier, val: Any, annotation: Annotation, wnid
 
 def run_ilsvrc(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
     """The whole ILSVRC experiment (see the module docstring)."""
-    root = check_layout(imagenet_root(Path(config.data_root).expanduser() / "imagenet" if config.data_root else None))
+    root = check_layout(dataset_dir("imagenet", data_root=config.data_root))
     transform = ResizeNormalize(config.input_size)
     train = ImageNetLocalization("train", root, list(config.classes) or None, config.max_train_per_class, transform)
     val: Any = ImageNetLocalization("val", root, list(config.classes) or None, 0, transform)

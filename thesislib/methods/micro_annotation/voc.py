@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from thesislib.data.roots import dataset_dir
 from thesislib.data.voc import VOC_CLASSES, SegInputTransform, VOCSegmentation
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
@@ -42,11 +43,8 @@ FOREGROUND: tuple[str, ...] = VOC_CLASSES[1:]
 CUE_SIZE = 41
 
 
-def _roots(config: MicroAnnotationConfig) -> tuple[Path | None, Path | None]:
-    if not config.data_root:
-        return None, None
-    base = Path(config.data_root).expanduser()
-    return base / "voc", base / "sbd"
+def _roots(config: MicroAnnotationConfig) -> tuple[Path, Path]:
+    return dataset_dir("voc", data_root=config.data_root), dataset_dir("sbd", data_root=config.data_root)
 
 
 def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from thesislib.data.integrity import DatasetCorruptError
+from thesislib.data.transforms import resize_mask
 from thesislib.methods.sec.losses import NO_CUE
 
 DATASET = "SEC localization cues"
@@ -70,9 +71,9 @@ def read_cue_file(path: str | Path) -> dict[str, np.ndarray]:
     try:
         data = _ArrayUnpickler(io.BytesIO(_open(path)), encoding="latin1").load()
     except Exception as err:  # noqa: BLE001 (gzip, pickle and numpy errors all mean "corrupt")
-        raise DatasetCorruptError(DATASET, [path], f"{type(err).__name__}: {err}") from err
+        raise DatasetCorruptError(DATASET, path, f"{type(err).__name__}: {err}") from err
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise DatasetCorruptError(DATASET, [path], "expected a dict with string keys")
+        raise DatasetCorruptError(DATASET, path, "expected a dict with string keys")
     return data
 
 
@@ -89,13 +90,13 @@ def read_input_list(path: str | Path) -> list[str]:
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise DatasetCorruptError(DATASET, [path], f"line {number} is not '<file> <index>': {line!r}")
+            raise DatasetCorruptError(DATASET, path, f"line {number} is not '<file> <index>': {line!r}")
         index = int(parts[1])
         if index in entries:
-            raise DatasetCorruptError(DATASET, [path], f"index {index} appears twice")
+            raise DatasetCorruptError(DATASET, path, f"index {index} appears twice")
         entries[index] = Path(parts[0]).stem
     if sorted(entries) != list(range(len(entries))):
-        raise DatasetCorruptError(DATASET, [path], "indices are not 0..N-1")
+        raise DatasetCorruptError(DATASET, path, "indices are not 0..N-1")
     return [entries[i] for i in range(len(entries))]
 
 
@@ -132,16 +133,16 @@ def cues_for_ids(data: Mapping[str, np.ndarray], index_ids: Sequence[str], ids: 
             present = np.asarray(data[f"{index}_labels"], dtype=np.int64).reshape(-1)
             triples = np.asarray(data[f"{index}_cues"], dtype=np.int64)
         except KeyError as err:
-            raise DatasetCorruptError(DATASET, [Path(path)], f"no entry {err.args[0]!r} (image {image_id})") from err
+            raise DatasetCorruptError(DATASET, Path(path), f"no entry {err.args[0]!r} (image {image_id})") from err
         if triples.ndim != 2 or triples.shape[0] != 3:
-            raise DatasetCorruptError(DATASET, [Path(path)], f"{index}_cues has shape {triples.shape}, "
+            raise DatasetCorruptError(DATASET, Path(path), f"{index}_cues has shape {triples.shape}, "
                                       "expected (3, M)")
         cls, r, c = triples
         if present.size and (present.min() < 1 or present.max() >= num_labels):
-            raise DatasetCorruptError(DATASET, [Path(path)], f"{index}_labels outside 1..{num_labels - 1}")
+            raise DatasetCorruptError(DATASET, Path(path), f"{index}_labels outside 1..{num_labels - 1}")
         if triples.size and (cls.min() < 0 or cls.max() >= num_labels or min(r.min(), c.min()) < 0
                              or max(r.max(), c.max()) >= size):
-            raise DatasetCorruptError(DATASET, [Path(path)], f"{index}_cues outside {num_labels} classes "
+            raise DatasetCorruptError(DATASET, Path(path), f"{index}_cues outside {num_labels} classes "
                                       f"x {size} x {size}")
         labels[row, present - 1] = 1
         count = np.zeros((size, size), dtype=np.int64)
@@ -179,13 +180,11 @@ def read_foreground_cues(path: str | Path, ids: Sequence[str], size: int = 41,
     if not path.is_file():
         raise FileNotFoundError(f"foreground cue file {path} does not exist (an .npz with one (h, w) uint8 map per "
                                 "image id, 0 = none, c = class c: cues_after.npz of the micro-annotation VOC run)")
-    from thesislib.data.voc import resize_mask
-
     try:
         archive = np.load(path, allow_pickle=False)
         keys = set(archive.files)
     except Exception as err:  # noqa: BLE001 (zip and format errors all mean "corrupt")
-        raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"{type(err).__name__}: {err}") from err
+        raise DatasetCorruptError(FOREGROUND_DATASET, path, f"{type(err).__name__}: {err}") from err
     missing = [i for i in ids if i not in keys]
     if missing:
         raise KeyError(f"{path}: {len(missing)} of {len(ids)} training image(s) have no foreground cue map, "
@@ -196,12 +195,12 @@ def read_foreground_cues(path: str | Path, ids: Sequence[str], size: int = 41,
             try:
                 cue = archive[image_id]
             except Exception as err:  # noqa: BLE001
-                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r}: {err}") from err
+                raise DatasetCorruptError(FOREGROUND_DATASET, path, f"entry {image_id!r}: {err}") from err
             if cue.ndim != 2 or not np.issubdtype(cue.dtype, np.integer):
-                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r} is {cue.dtype} "
+                raise DatasetCorruptError(FOREGROUND_DATASET, path, f"entry {image_id!r} is {cue.dtype} "
                                           f"{cue.shape}, expected an integer (h, w) map")
             if cue.size and (cue.min() < 0 or cue.max() >= num_labels):
-                raise DatasetCorruptError(FOREGROUND_DATASET, [path], f"entry {image_id!r} has values outside "
+                raise DatasetCorruptError(FOREGROUND_DATASET, path, f"entry {image_id!r} has values outside "
                                           f"0..{num_labels - 1}")
             if cue.shape != (size, size):
                 cue = resize_mask(cue.astype(np.int64), size).numpy()

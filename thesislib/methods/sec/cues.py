@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thesislib.data.voc import resize_mask
+from thesislib.data.transforms import resize_mask
 from thesislib.methods.sec.losses import NO_CUE
 from thesislib.nn.cam import class_sum, input_gradient_saliency
 

@@ -8,11 +8,12 @@ Both give the same item layout, so the training and evaluation code does not car
   resolution, "mask": int64 (H, W) ground truth, 255 = ignore}``.
 
 The network input is the RGB image on the 0-255 scale normalised by
-:func:`thesislib.data.voc.normalize_image` (``"imagenet"`` statistics for torchvision VGG16
-weights, ``"caffe"`` for converted Caffe weights); :func:`thesislib.data.voc.denormalize_image`
-inverts it for the CRF. Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W =
-``image_size``; VOC: *trainaug* (10,582 images, image-level labels only are used for training)
-resized to S x S = 321 x 321 (no crop), *val* at full resolution for evaluation.
+:func:`thesislib.data.transforms.normalize` with ``scale=255`` (``"imagenet"`` statistics for
+torchvision VGG16 weights, ``"caffe"`` for converted Caffe weights);
+:func:`thesislib.data.transforms.denormalize` with ``scale=255`` inverts it for the CRF.
+Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W = ``image_size``; VOC:
+*trainaug* (10,582 images, image-level labels only are used for training) resized to S x S =
+321 x 321 (no crop), *val* at full resolution for evaluation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from thesislib.data.scenes import Scenes, generate_scenes, sec_scenes
-from thesislib.data.voc import VOC_CLASSES, VOCSegmentation, image_to_tensor, normalize_image, resize_image
+from thesislib.data.transforms import normalize, resize_image, to_tensor
+from thesislib.data.voc import VOC_CLASSES, VOCSegmentation
 
 
 class TensorItems(Dataset):
@@ -60,8 +62,8 @@ class VOCTrainItems(Dataset):
         return len(self.base)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        rgb = image_to_tensor(self.base.read_image(index))
-        return {"image": normalize_image(resize_image(rgb, (self.size, self.size)), self.normalization),
+        rgb = to_tensor(self.base.read_image(index), scale=255.0)
+        return {"image": normalize(resize_image(rgb, self.size), self.normalization, scale=255.0),
                 "labels": torch.as_tensor(self.base.labels[index], dtype=torch.float32),
                 "index": torch.tensor(index, dtype=torch.int64)}
 
@@ -82,8 +84,8 @@ class VOCEvalItems(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.base.read(index)
-        rgb = image_to_tensor(sample["image"])
-        image = normalize_image(resize_image(rgb, (self.size, self.size)), self.normalization)
+        rgb = to_tensor(sample["image"], scale=255.0)
+        image = normalize(resize_image(rgb, self.size), self.normalization, scale=255.0)
         return {"image": image, "rgb": rgb.round().to(torch.uint8),
                 "mask": torch.as_tensor(sample["mask"], dtype=torch.int64)}
 
@@ -130,7 +132,7 @@ class SECData:
 def scene_items(scenes: Scenes, normalization: str, eval_items: bool) -> TensorItems:
     """Scenes (0-1 images) as training or evaluation items."""
     rgb = (scenes.images * 255.0).round()
-    image = normalize_image(rgb, normalization)
+    image = normalize(rgb, normalization, scale=255.0)
     if eval_items:
         return TensorItems(image=image, rgb=rgb.to(torch.uint8), mask=scenes.masks)
     return TensorItems(image=image, labels=scenes.labels)

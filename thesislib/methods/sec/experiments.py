@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from thesislib.config import from_mapping
+from thesislib.data.roots import dataset_dir
 from thesislib.engine import History
 from thesislib.methods.sec.data import SECData
 from thesislib.methods.sec.localization import CueMaps
@@ -147,7 +148,8 @@ def config_for(params: SECNotebookParams, name: str = "sec", seed: int | None = 
     seed = params.seed if seed is None else seed
     mapping.update(seed=seed, data_seed=seed)
     if params.data_root:
-        mapping.update(voc_root=str(Path(params.data_root) / "voc"), sbd_root=str(Path(params.data_root) / "sbd"))
+        mapping.update(voc_root=str(dataset_dir("voc", data_root=params.data_root)),
+                       sbd_root=str(dataset_dir("sbd", data_root=params.data_root)))
     mapping.update(ABLATIONS[name])
     return from_mapping(SECConfig, mapping)
 

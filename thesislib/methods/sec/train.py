@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from thesislib.config import ConfigError, from_mapping, load_yaml, to_dict
 from thesislib.crf import DenseCRFParams
-from thesislib.data.voc import denormalize_image
+from thesislib.data.transforms import denormalize
 from thesislib.engine import History, StepDecay, TrainConfig, Trainer, fit, make_scheduler
 from thesislib.methods.sec.cue_file import load_cues, read_foreground_cues
 from thesislib.methods.sec.cues import cue_statistics, downsample_masks, replace_foreground
@@ -356,7 +356,7 @@ def sec_step_fn(loss_fn: SECLoss, normalization: str) -> Callable[[nn.Module, di
     """The engine step: forward, Eq. 2.1, and the enabled terms as metrics (no host sync)."""
     def step(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logits = model(batch["image"])
-        rgb = denormalize_image(batch["image"].float(), normalization)
+        rgb = denormalize(batch["image"].float(), normalization, scale=255.0)
         out = loss_fn(logits, batch["labels"], batch["cues"], rgb)
         metrics = {name: value.detach() for name, value in
                    (("seed", out.seed), ("expand", out.expand), ("constrain", out.constrain)) if value is not None}
