@@ -77,9 +77,9 @@ class RunParams:
     seed: int = param(0, help="first replicate seed; replicates use seed, seed+1, ...", min=0)
     n_seeds: int = param(1, help="number of replicates", min=1)
     scale: str = param("smoke", help="name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)")
-    output_dir: str = param("", help="run directory for metrics.json and provenance.json ('' = none)")
+    output_dir: str = param("", help="run directory for metrics.json and provenance.json (empty: none)")
     device: str = param("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    threads: int = param(1, help="CPU threads (0 = torch's default); $THESISLIB_THREADS overrides", min=0)
+    threads: int = param(1, help="CPU threads (0: torch's default); $THESISLIB_THREADS overrides", min=0)
     progress: Literal["auto", "bar", "log", "none"] = param("none", help="training progress display")
 
     def __post_init__(self) -> None:
@@ -103,7 +103,10 @@ def _type_text(annotation: Any) -> str:
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (tuple, list):
-        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        raw = typing.get_args(annotation)
+        if origin is tuple and raw and raw[-1] is not Ellipsis:  # fixed length: (int, float, float)
+            return "[" + ", ".join(_type_text(a) for a in raw) + "]"
+        args = [a for a in raw if a is not Ellipsis]
         return f"list of {_type_text(args[0])}" if args else "list"
     return getattr(annotation, "__name__", str(annotation))
 
@@ -116,6 +119,9 @@ def parameter_cell(cls: type[RunParams]) -> str:
     lines = [CELL_HEADER.format(qualname=f"{cls.__module__}.{cls.__qualname__}")]
     for name, type_text, default, help_text in describe(cls):
         comment = f"{type_text}; {help_text}" if help_text else type_text
+        if "=" in comment:
+            raise ValueError(f"{cls.__name__}.{name}: its help or type {comment!r} contains '=', which "
+                             "papermill cannot parse in a parameters cell; reword it")
         lines.append(f"{name} = {_literal(default)}  # {comment}")
     return "\n".join(lines)
 
@@ -134,10 +140,10 @@ def describe(cls: type[RunParams]) -> list[tuple[str, str, Any, str]]:
         if f.default is dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name} has no default; every parameter needs one")
         rng = []
-        if f.metadata.get("min") is not None:
-            rng.append(f">= {f.metadata['min']}")
+        if f.metadata.get("min") is not None:  # words, not ">=": papermill cannot parse '=' in a comment
+            rng.append(f"min {f.metadata['min']}")
         if f.metadata.get("max") is not None:
-            rng.append(f"<= {f.metadata['max']}")
+            rng.append(f"max {f.metadata['max']}")
         help_text = f.metadata.get("help", "") + (f" ({', '.join(rng)})" if rng else "")
         rows.append((f.name, _type_text(hints[f.name]), f.default, help_text.strip()))
     return rows

@@ -97,4 +97,4 @@ def test_list_and_params(fake_checkout, capsys):
     assert "gsoftmax" in capsys.readouterr().out
     assert main(["params", "gsoftmax"]) == 0
     out = capsys.readouterr().out
-    assert "lr = 0.1  # float; learning rate (>= 0.0)" in out and "n_seeds = 1" in out
+    assert "lr = 0.1  # float; learning rate (min 0.0)" in out and "n_seeds = 1" in out

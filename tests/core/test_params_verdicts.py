@@ -42,7 +42,7 @@ def test_the_parameter_cell_lists_every_field_in_order_with_its_default():
     names = [line.split(" = ")[0] for line in cell[1:]]
     assert names == parameter_names(ToyParams)
     assert names[:7] == ["seed", "n_seeds", "scale", "output_dir", "device", "threads", "progress"]
-    assert "lr = 0.1  # float; learning rate (>= 0.0, <= 1.0)" in cell
+    assert "lr = 0.1  # float; learning rate (min 0.0, max 1.0)" in cell
     assert "sizes = [2, 3]  # list of int; sizes" in cell
     assert "mode = 'a'  # 'a' | 'b'" in cell
     namespace: dict = {}
@@ -87,3 +87,12 @@ def test_a_seed_record_counts_where_each_claim_held():
     assert rows == [["claim one", "higher", "higher", "no clear difference", "higher", "2 of 3"]]
     assert "2 of 3" in format_seed_table(record)
     assert held_counts(None) == {}
+
+
+def test_papermill_reads_every_line_of_a_generated_cell():
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    found = PythonTranslator.inspect(nbformat.v4.new_code_cell(parameter_cell(ToyParams)))
+    assert [p.name for p in found] == parameter_names(ToyParams)
+    assert {p.name: p.default for p in found}["lr"] == "0.1"
