@@ -41,7 +41,7 @@ unit: install
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider
 
 nbval: install
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
+	THESISLIB_PROGRESS=none $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
 		-o testpaths= -o addopts= $(NOTEBOOKS)
 
 pairs: install

@@ -25,10 +25,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from thesislib.device import describe_device
-from thesislib.engine import TrainConfig, Trainer
+from thesislib.engine import IndexDataset, TrainConfig, Trainer
 from thesislib.nn import wrn
 from thesislib.nn.deeplab import deeplab_largefov
 from thesislib.repro import provenance, write_json
@@ -39,21 +38,6 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "bf16+cl": {"amp": True, "channels_last": True, "compile": False},
     "bf16+cl+compile": {"amp": True, "channels_last": True, "compile": True},
 }
-
-
-class _OnDevice(Dataset):
-    """Index dataset: the step function reads pre-made batches already on the device."""
-
-    deterministic = True
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> int:
-        return i
 
 
 def _workload(name: str, device: torch.device) -> tuple[Any, torch.Tensor, torch.Tensor, int]:
@@ -93,7 +77,7 @@ def _time_variant(workload: str, flags: dict[str, bool], device: torch.device, s
 
     config = TrainConfig(epochs=1, batch_size=1, max_steps=total, drop_last=True, progress="none",
                          log_every=10_000, **flags)
-    Trainer(model, optimizer, _OnDevice(total), step_fn, config, device, on_step=on_step).fit()
+    Trainer(model, optimizer, IndexDataset(total), step_fn, config, device, on_step=on_step).fit()
     return [batch * steps / (b - a) for a, b in zip(marks, marks[1:])]
 
 

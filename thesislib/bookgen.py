@@ -1,14 +1,22 @@
 """Pages of the book generated from the repository state: the replication dashboard and the
-environment section of the status page. ``make book`` writes them to ``book/_generated/``."""
+environment section of the status page. ``make book`` writes them to ``book/_generated/``.
+
+The module is also the book's Sphinx extension (``extra_extensions`` in ``book/_config.yml``):
+:func:`setup` sets ``THESISLIB_PROGRESS=none`` in the build process, so the kernels that execute
+the notebooks for the book inherit it and the engine's progress lines never reach a page.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 
 from thesislib.chapters import CHAPTERS, PARTS
+from thesislib.engine.progress import ENV_PROGRESS
 from thesislib.notebook import markdown_table
 from thesislib.paths import describe_roots
 from thesislib.replication import metric_label, paper_numbers, replication_rows, unmatched_results
@@ -119,3 +127,15 @@ def write_book_config(source: Path, output: Path, execute: bool = True) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(yaml.safe_dump(config, sort_keys=False))
     return output
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx entry point: silence progress reporting in every notebook kernel the build starts.
+
+    The kernels (myst-nb / jupyter-cache, via nbclient) inherit this process's environment, and
+    ``THESISLIB_PROGRESS=none`` overrides every progress mode (bar or log lines) in
+    :func:`thesislib.engine.progress.resolve_progress`. It is forced, not defaulted: the Makefile
+    exports ``THESISLIB_PROGRESS=log`` for test runs, and those lines would land in the pages.
+    """
+    os.environ[ENV_PROGRESS] = "none"
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

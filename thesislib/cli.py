@@ -19,12 +19,14 @@ value out of range is an error before anything runs), executes the notebook and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from thesislib.chapters import CHAPTERS, PARTS, get_chapter
 from thesislib.config import ConfigError
 from thesislib.params import describe
+from thesislib.repro import ENV_COMMAND, typed_command
 from thesislib.runner import run_chapter
 
 
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # what the user typed, for the provenance of every run this command starts (kernels included)
+    os.environ.setdefault(ENV_COMMAND, typed_command(None if argv is None else ["thesislib", *argv]))
     try:
         return args.func(args)
     except (ConfigError, KeyError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -108,16 +109,21 @@ def save_run(output_dir: str | Path | None, metrics: Mapping[str, Any], params: 
 
 
 def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], floatfmt: str = ".2f") -> str:
-    """A GitHub-flavoured markdown table (floats formatted with ``floatfmt``; None as an en dash)."""
+    """A GitHub-flavoured markdown table (floats formatted with ``floatfmt``; None as an en dash).
+
+    A ``|`` in a header or a cell is escaped (``max |dQ|`` stays one column) and a line break
+    becomes a space, so every row has exactly ``len(headers)`` cells.
+    """
 
     def cell(value: Any) -> str:
         if value is None:
             return "–"
         if isinstance(value, float):
             return format(value, floatfmt)
-        return str(value).replace("|", "\\|")
+        return _escape_cell(str(value))
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(_escape_cell(str(h)) for h in headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -146,3 +152,54 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def _escape_cell(text: str) -> str:
+    """One table cell: ``|`` escaped (an already escaped ``\\|`` is left alone), line breaks as spaces."""
+    return re.sub(r"(?<!\\)\|", r"\\|", " ".join(text.splitlines()))
+
+
+def show_markdown(text: str) -> None:
+    """Display ``text`` as rendered markdown (MyST in the book: math, bold, lists, tables) in the
+    notebook; print it outside IPython. Use it for findings and verdicts written as sentences,
+    which a ``print`` would leave as one long clipped line in an output box."""
+    if not isinstance(text, str):
+        raise TypeError(f"show_markdown expects a str of markdown, got {type(text).__name__}")
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        print(text)
+        return
+    display(Markdown(text))
+
+
+def findings_markdown(rows: Sequence[str] | Sequence[Sequence[Any]], headers: Sequence[str] | None = None,
+                      caption: str | None = None, floatfmt: str = ".2f") -> str:
+    """Findings or verdicts as markdown: a table when ``rows`` are sequences of cells (one per
+    entry of ``headers``), a bulleted list when they are sentences (``headers`` is then None).
+
+    ``caption`` is a bold line above. An empty ``rows`` reads *no findings*. A row whose length
+    differs from ``headers`` is an error naming the row, rather than a table that renders as text.
+    """
+    head = [f"**{caption}**", ""] if caption else []
+    if len(rows) == 0:
+        return "\n".join(head + ["*no findings*"])
+    sentences = [isinstance(r, str) for r in rows]
+    if all(sentences):
+        if headers is not None:
+            raise ValueError("findings given as sentences take no headers; pass rows of cells for a table")
+        return "\n".join(head + [f"- {' '.join(str(r).splitlines())}" for r in rows])
+    if any(sentences):
+        raise ValueError("findings rows mix sentences (str) and rows of cells; use one kind")
+    if headers is None:
+        raise ValueError("findings given as rows of cells need headers (one per column)")
+    for k, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(f"findings row {k} has {len(row)} cells, headers has {len(headers)}: {list(row)!r}")
+    return "\n".join(head + [markdown_table(rows, headers, floatfmt)])
+
+
+def show_findings(rows: Sequence[str] | Sequence[Sequence[Any]], headers: Sequence[str] | None = None,
+                  caption: str | None = None, floatfmt: str = ".2f") -> None:
+    """Display :func:`findings_markdown` (a table of verdicts, or a list of sentences) rendered."""
+    show_markdown(findings_markdown(rows, headers, caption, floatfmt))

@@ -13,9 +13,10 @@ import json
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,28 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+ENV_COMMAND = "THESISLIB_COMMAND"
+
+
+def typed_command(argv: Sequence[str] | None = None) -> str:
+    """The command line as the user typed it: ``$THESISLIB_COMMAND`` when the CLI set it (a notebook
+    run by ``thesislib run`` sees the kernel's argv otherwise), else ``argv`` (default ``sys.argv``)
+    with the program shown as ``thesislib`` or ``python -m <module>`` rather than a full path."""
+    if argv is None:
+        env = os.environ.get(ENV_COMMAND, "").strip()
+        if env:
+            return env
+        argv = sys.argv
+    if not argv:
+        return ""
+    program = Path(argv[0]).name
+    if program == "__main__.py":  # python -m <package>
+        program = f"python -m {Path(argv[0]).parent.name}"
+    elif program.endswith(".py"):
+        program = f"python {argv[0]}"
+    return " ".join([program, *(shlex.quote(a) for a in argv[1:])])
+
+
 def provenance(config: Mapping[str, Any] | None = None, device: torch.device | None = None,
                **extra: Any) -> dict[str, Any]:
     """A JSON-serialisable record of commit, versions, device, config and time."""
@@ -93,7 +116,7 @@ def provenance(config: Mapping[str, Any] | None = None, device: torch.device | N
         **git_commit(),
         "versions": package_versions(),
         "platform": platform.platform(),
-        "command": " ".join(sys.argv),
+        "command": typed_command(),
         "device": str(device) if device is not None else None,
         "hardware": describe_device(device) if device is not None else None,
         "config": dict(config) if config is not None else None,

@@ -79,3 +79,15 @@ def test_pin_environment_makes_relative_roots_absolute(tmp_path, monkeypatch):
     assert pin_environment() == {"THESISLIB_DATA": str(tmp_path / "mydata")}
     monkeypatch.chdir(tmp_path / "..")   # a notebook's own folder, say
     assert data_root() == tmp_path / "mydata"
+
+
+def test_provenance_records_the_command_as_typed(monkeypatch):
+    from thesislib.repro import ENV_COMMAND, provenance, typed_command
+
+    monkeypatch.delenv(ENV_COMMAND, raising=False)
+    typed = typed_command(["/x/.venv/bin/thesislib", "run", "sec", "-p", "note=a b"])
+    assert typed == "thesislib run sec -p 'note=a b'"
+    assert typed_command(["/x/thesislib/__main__.py", "list"]) == "python -m thesislib list"
+    monkeypatch.setenv(ENV_COMMAND, "thesislib run gsoftmax -p seed=3")
+    assert typed_command() == "thesislib run gsoftmax -p seed=3"
+    assert provenance()["command"] == "thesislib run gsoftmax -p seed=3"

@@ -43,7 +43,7 @@ def test_step_metrics_and_config_checks():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(batch["image"], batch["labels"])
     assert torch.allclose(loss, expected)
     assert metrics["acc"].item() == 1.0 and metrics["label_acc"].item() == 0.75
-    assert CAMTrainConfig(iterations=7, batch_size=4).train_config(10).epochs == 3
+    assert CAMTrainConfig(iterations=7, batch_size=4).train_config(10).max_steps == 7  # epochs follow from steps
     assert CAMTrainConfig(epochs=2, batch_size=4).train_config(10).log_every == 3
     with pytest.raises(ValueError, match="loss"):
         CAMTrainConfig(loss="mse")  # type: ignore[arg-type]

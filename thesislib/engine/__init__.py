@@ -48,7 +48,14 @@ from thesislib.engine.evaluate import evaluate
 from thesislib.engine.history import History
 from thesislib.engine.loop import NonFiniteLossError, Trainer, fit, to_device
 from thesislib.engine.progress import resolve_progress
-from thesislib.engine.sampler import GlobalBatchSampler, SeededDataset, epoch_order, steps_per_epoch
+from thesislib.engine.sampler import (
+                                         GlobalBatchSampler,
+                                         IndexDataset,
+                                         SeededDataset,
+                                         collate_indices,
+                                         epoch_order,
+                                         steps_per_epoch,
+)
 from thesislib.engine.schedules import (
                                          SCHEDULES,
                                          Constant,
@@ -76,7 +83,8 @@ __all__ = [
     "ModelEMA", "evaluate",
     "History", "NonFiniteLossError", "Trainer", "fit", "to_device", "OptimizerSlot", "Update", "UpdateFn",
     "single_model_update", "resolve_progress", "GlobalBatchSampler",
-    "SeededDataset", "epoch_order", "steps_per_epoch", "SCHEDULES", "Constant", "Cosine", "Exponential", "Linear",
+    "SeededDataset", "IndexDataset", "collate_indices", "epoch_order", "steps_per_epoch",
+    "SCHEDULES", "Constant", "Cosine", "Exponential", "Linear",
     "Malleable", "MultiStep", "Poly", "Schedule", "Staircase", "StepDecay", "build_schedule", "epochs_to_steps",
     "make_scheduler",
 ]

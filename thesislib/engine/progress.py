@@ -5,6 +5,16 @@ when ``THESISLIB_PROGRESS=bar``, stderr is a terminal or the code runs in an IPy
 and to lines otherwise. ``THESISLIB_PROGRESS=none`` silences every mode. Lines go to stdout::
 
     epoch 2 step 300/1000 loss 0.4312 acc 0.871 lr 1.0e-02 12.3 it/s
+
+Where progress goes, by context:
+
+- ``thesislib run`` (papermill) defaults to ``log``: the lines are in the executed notebook of the
+  run directory, the run's log.
+- The book never shows progress: its Sphinx extension (:func:`thesislib.bookgen.setup`) sets
+  ``THESISLIB_PROGRESS=none`` in the build process, which the executing kernels inherit, whatever
+  the caller exported; ``make nbval`` sets ``none`` for its kernels too (nbval checks that cells run,
+  and a bar or line in a cell output is noise there).
+- Interactive sessions (JupyterLab, a terminal) get a bar, tests and CI plain lines.
 """
 
 from __future__ import annotations

@@ -59,6 +59,28 @@ def is_deterministic(dataset: Dataset) -> bool:
     return bool(getattr(dataset, "deterministic", False)) or isinstance(dataset, TensorDataset)
 
 
+class IndexDataset(Dataset):
+    """Items are the indices ``0 .. n-1``: for data already on the device (features, pre-made
+    batches), which the step function gathers by index. It draws no random numbers
+    (``deterministic``), so the engine does not seed per sample; :func:`collate_indices` batches it."""
+
+    deterministic = True
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def collate_indices(indices: list[int]) -> torch.Tensor:
+    """A batch of :class:`IndexDataset` items as one int64 tensor ``(B,)``."""
+    return torch.as_tensor(indices, dtype=torch.int64)
+
+
 class SeededDataset(Dataset):
     """Loads sample ``i`` of an :class:`IndexBatch` with the global RNGs seeded from ``(epoch_seed, i)``.
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thesislib.engine import TrainConfig, evaluate, fit
+from thesislib.engine import IndexDataset, collate_indices, evaluate, fit, train_config
 
 
 @dataclass(frozen=True)
@@ -69,25 +69,6 @@ def extract_features(model_fn: Callable[[torch.Tensor], torch.Tensor],
     feats, labels = evaluate(module, dataset, fn, device, batch_size=batch_size, num_workers=num_workers, amp=False,
                              shard=False)
     return feats.to(store_device), labels.to(store_device)
-
-
-class _Indices(torch.utils.data.Dataset):
-    """Items are the row indices 0..n-1 of features kept on the device (no per-sample RNG)."""
-
-    deterministic = True
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-
-def _collate_indices(indices: list[int]) -> torch.Tensor:
-    return torch.as_tensor(indices, dtype=torch.int64)
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
@@ -163,10 +144,10 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         def step_fn(head: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             return F.cross_entropy(head(z[idx]), ytr[idx]), {}
 
-        fit(linear, opt, _Indices(n), step_fn,
-            TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, amp=False,
-                        channels_last=False, progress="none", log_every=10**9), device, scheduler=sched,
-            collate_fn=_collate_indices)
+        fit(linear, opt, IndexDataset(n), step_fn,
+            train_config(config, batch_size=config.batch_size, epochs=config.epochs, amp=False,
+                         channels_last=False, progress="none", log_every=10**9), device, scheduler=sched,
+            collate_fn=collate_indices)
     else:
         opt = torch.optim.LBFGS(linear.parameters(), lr=config.lr, max_iter=config.epochs,
                                 history_size=20, line_search_fn="strong_wolfe",

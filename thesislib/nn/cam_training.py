@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.engine import History, TrainConfig, fit
+from thesislib.engine import History, TrainConfig, fit, train_config
 
 
 @dataclass(frozen=True)
@@ -68,18 +68,17 @@ class CAMTrainConfig:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
 
     def train_config(self, num_items: int) -> TrainConfig:
-        """The engine's :class:`~thesislib.engine.TrainConfig` for a training set of ``num_items``."""
+        """The engine's :class:`~thesislib.engine.TrainConfig` for a training set of ``num_items``
+        (through :func:`thesislib.engine.train_config`: ``iterations`` steps, else ``epochs``)."""
         steps_per_epoch = max(1, -(-num_items // self.batch_size))
         if self.iterations is not None:
-            epochs, max_steps = -(-self.iterations // steps_per_epoch), self.iterations
+            length = {"iterations": self.iterations}
             log_every = self.log_every or max(1, min(50, self.iterations))
         else:
-            epochs, max_steps = self.epochs, None
+            length = {"epochs": self.epochs}
             log_every = self.log_every or steps_per_epoch
-        return TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=self.batch_size, seed=self.seed,
-                           amp=self.amp, num_workers=self.num_workers, log_every=log_every,
-                           checkpoint_dir=self.checkpoint_dir, resume=self.checkpoint_dir is not None,
-                           progress=self.progress)  # type: ignore[arg-type]
+        return train_config(self, batch_size=self.batch_size, checkpoint_dir=self.checkpoint_dir,
+                            log_every=log_every, **length)
 
 
 def cam_classifier_step(loss: Literal["bce", "ce"]) -> Callable[[nn.Module, Any], tuple[Tensor, dict[str, Tensor]]]:
