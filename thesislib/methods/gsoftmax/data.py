@@ -3,7 +3,7 @@
 
 * ``digits`` (single-label, scikit-learn's 8x8 digits) and ``mosaics`` (multi-label, 2x2 digit
   mosaics) live as whole tensors on the device; the engine's DataLoader only hands out sample
-  indices (:class:`IndexDataset`) and the step function gathers the batch on the device.
+  indices (:class:`thesislib.engine.IndexDataset`) and the step function gathers the batch on the device.
 * ``cifar10``/``cifar100``: the uint8 images (N, 3, 32, 32) are moved to the device once; every
   batch is gathered, randomly cropped (pad 4) and flipped, and normalised THERE
   (:func:`~thesislib.data.random_crop_flip`, :func:`~thesislib.data.normalize`), so data loading
@@ -34,32 +34,9 @@ from thesislib.data import (
     random_crop_flip,
 )
 from thesislib.data.voc import IMAGENET_MEAN, IMAGENET_STD
+from thesislib.engine import IndexDataset, collate_indices
 from thesislib.methods.gsoftmax.config import RunSpec
 from thesislib.methods.gsoftmax.mosaics import digit_mosaic_splits
-
-
-class IndexDataset(Dataset):
-    """Items are the sample indices ``0..n-1``: the data itself stays on the device.
-
-    ``deterministic`` tells the engine that loading an item draws no random numbers (the random
-    augmentation happens on the device, in the step function), so it skips per-sample seeding.
-    """
-
-    deterministic = True
-
-    def __init__(self, n: int) -> None:
-        self.n = int(n)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> int:
-        return int(index)
-
-
-def collate_indices(indices: list[int]) -> Tensor:
-    return torch.as_tensor(indices, dtype=torch.int64)
-
 
 Batch = tuple[Tensor, Tensor]
 
