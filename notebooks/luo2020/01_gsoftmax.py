@@ -159,12 +159,13 @@ plt.show()
 g = torch.Generator().manual_seed(0)
 x_toy = 3 * torch.randn(8, 5, generator=g)
 y_toy = torch.randint(0, 5, (8,), generator=g)
+rows = []
 for lam_toy in (0.0, 1.0):
     transform = GaussianLogitTransform(5, lam=lam_toy)
     loss_g = gsoftmax_cross_entropy(x_toy, y_toy, transform)
     loss_s = F.cross_entropy(x_toy, y_toy)
-    print(f"lam={lam_toy}: G-softmax CE {loss_g.item():.6f}, softmax CE {loss_s.item():.6f}, "
-          f"bit-identical: {torch.equal(loss_g, loss_s)}")
+    rows.append([lam_toy, loss_g.item(), loss_s.item(), "yes" if torch.equal(loss_g, loss_s) else "no"])
+tnb.show_table(rows, ["λ", "G-softmax CE", "softmax CE", "bit-identical"], floatfmt=".6f")
 
 # %% [markdown]
 # ## 2. The gradient: Eqs. 5–12 carry an erratum
@@ -222,7 +223,7 @@ if single_configs:
           f"{params.seed + params.n_seeds - 1}: {c0.epochs} epochs of batch {c0.batch_size}, SGD lr {c0.lr} "
           f"(schedule {c0.schedule}), momentum {c0.momentum}, weight decay {c0.weight_decay}, "
           f"{params.nproc} process(es) per run")
-single = run_many(single_configs, device, params.nproc, run_root) if single_configs else []
+single = run_many(single_configs, device, params.nproc, run_root, verbose=False) if single_configs else []
 print(f"{len(single)} single-label runs in {time.perf_counter() - started:.0f} s since setup")
 
 # %% [markdown]
@@ -249,7 +250,8 @@ if params.single_dataset == "digits":
     zero_run = run_many([A.lambda_zero_twin(soft_run.config)], device, verbose=False)[0]
     same_logits = np.array_equal(zero_run.outputs["x"], soft_run.outputs["x"])
     same_losses = [r["loss"] for r in zero_run.history] == [r["loss"] for r in soft_run.history]
-    print(f"seed {soft_run.config.seed}: identical test logits {same_logits}, identical training losses {same_losses}")
+    tnb.show_table([[soft_run.config.seed, "yes" if same_logits else "no", "yes" if same_losses else "no"]],
+                   ["seed", "identical test logits", "identical training losses"])
 
 # %% [markdown]
 # The same comparison seed by seed: the test error of every run, then each method against softmax
@@ -327,7 +329,8 @@ if single:
 
 # %%
 multi_configs = multilabel_runs(params)
-multi = run_many(multi_configs, device, params.nproc, run_root) if multi_configs else []
+multi = run_many(multi_configs, device, params.nproc, run_root, verbose=False) if multi_configs else []
+print(f"{len(multi)} multi-label runs in {time.perf_counter() - started:.0f} s since setup")
 
 # %%
 MULTI_METRICS = ["map", "cf1", "cf1_eq22", "of1", "cp", "cr", "op", "or", "emp_compactness", "emp_separability",
@@ -400,6 +403,7 @@ if single:
 if multi:
     verdicts += A.multilabel_verdicts(multi, multi[0].experiment_id)
 tnb.show_table(verdict_rows(verdicts), VERDICT_HEADERS)
+tnb.show_markdown(A.verdict_summary(verdicts))
 
 # %% [markdown]
 # A verdict at one base seed can still flip at another: five replicates give a wide interval, and an
@@ -415,8 +419,7 @@ seed_record = load_seed_record("gsoftmax")
 if seed_record:
     rows, headers = seed_rows(seed_record)
     tnb.show_table(rows, headers)
-else:
-    print("no seed record yet: run `thesislib seeds gsoftmax --base 101 202`")
+tnb.show_markdown(A.seed_summary(seed_record))
 
 # %% [markdown]
 # What a smoke run **cannot** show, whatever it prints: an MLP on 8×8 digits or 16×16 mosaics is far

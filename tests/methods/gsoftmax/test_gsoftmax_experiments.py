@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +13,8 @@ from scipy import stats
 from thesislib.methods.gsoftmax import experiments as A
 from thesislib.methods.gsoftmax.config import GSoftmaxParams, RunSpec
 from thesislib.methods.gsoftmax.train import GSoftmaxResult
+from thesislib.replication.seeds import summarize
+from thesislib.replication.verdicts import paired_verdict, verdicts_dict
 
 PARAMS = GSoftmaxParams()
 
@@ -85,6 +88,21 @@ def test_multilabel_verdicts_name_each_initialisation() -> None:
     flat = verdicts["multi_map_mu0_sigma0.5"]
     assert flat.label == "no clear difference" and flat.n == 3
     assert "μ=0, σ=0.5" in verdicts["multi_map_mu0_sigma0.5"].claim
+
+
+def test_summaries_are_generated_from_the_verdicts_and_the_seed_record() -> None:
+    yes = paired_verdict("a", "A is lower", [1.0, 1.1, 1.2], [2.0, 2.2, 2.1], expected="lower")
+    no = paired_verdict("b", "B is higher", [1.0, 2.0, 0.5], [1.5, 1.0, 1.0], expected="higher")
+    assert A.verdict_summary([yes, no]) == "In this execution 1 of 2 claims hold: A is lower."
+    assert A.verdict_summary([no]) == "In this execution 0 of 1 claims hold."
+    record = summarize("gsoftmax", "smoke", [
+        {"seed": s, "run": "", "verdicts": verdicts_dict([yes, dataclasses.replace(no, holds=s == 1)])}
+        for s in (0, 1, 2)])
+    text = A.seed_summary(record)
+    assert text.startswith("Held at all 3 base seeds: A is lower.")
+    assert "some base seeds only (not a finding at this scale): B is higher." in text
+    assert text.endswith("Held at no base seed: 0 of 2 claims.")
+    assert "thesislib seeds gsoftmax" in A.seed_summary(None)
 
 
 def test_lambda_zero_twin_is_the_softmax_run_with_a_zero_weight() -> None:

@@ -8,7 +8,8 @@ them, and the paper's statistical procedures.
   ablation).
 * Claims: :func:`single_label_verdicts` and :func:`multilabel_verdicts`, paired verdicts with a 95%
   interval over the replicates (:func:`thesislib.replication.verdicts.paired_verdict`), the
-  ``verdicts`` of ``metrics.json`` that ``thesislib seeds gsoftmax`` compares across base seeds.
+  ``verdicts`` of ``metrics.json`` that ``thesislib seeds gsoftmax`` compares across base seeds;
+  :func:`verdict_summary` and :func:`seed_summary` word them (generated, never hand-written).
 * Table V (:func:`ap_ttests`: paired t-test of per-class APs, in every replicate) and Table VI
   (:func:`table6_correlations`: Pearson correlation, over the five G-softmax variants, between a
   measure and AP of the class with the best average measure, chosen after the fact;
@@ -240,6 +241,32 @@ def multilabel_verdicts(results: Sequence[GSoftmaxResult], baseline: str) -> lis
                                            "have a higher compactness than softmax's (Fig. 8)", a, b,
                                            expected="higher"))
     return verdicts
+
+
+def verdict_summary(verdicts: Sequence[Verdict]) -> str:
+    """One markdown sentence generated from ``verdicts``: how many claims hold in this execution, and which."""
+    if not verdicts:
+        return "No claim was computed (both parts are switched off)."
+    held = [v.claim for v in verdicts if v.holds]
+    text = f"In this execution {len(held)} of {len(verdicts)} claims hold"
+    return text + (": " + "; ".join(held) + "." if held else ".")
+
+
+def seed_summary(record: dict[str, Any] | None) -> str:
+    """One markdown sentence generated from a ``thesislib seeds`` record: the claims held at every base
+    seed (supported at this scale), at some (within the seed-to-seed noise) and at none."""
+    if not record:
+        return "No seed record yet: run `thesislib seeds gsoftmax --base 101 202`."
+    claims = record["claims"].values()
+    every = [c["claim"] for c in claims if c["held"] == c["of"]]
+    some = [c["claim"] for c in claims if 0 < c["held"] < c["of"]]
+    none = sum(c["held"] == 0 for c in claims)
+    n = len(record["seeds"])
+    parts = [f"Held at all {n} base seeds: " + ("; ".join(every) if every else "none") + "."]
+    if some:
+        parts.append("Held at some base seeds only (not a finding at this scale): " + "; ".join(some) + ".")
+    parts.append(f"Held at no base seed: {none} of {len(claims)} claims.")
+    return " ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
