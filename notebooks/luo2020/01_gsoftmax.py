@@ -35,7 +35,7 @@
 
 # %%
 from thesislib import notebook as tnb
-from thesislib.methods.gsoftmax.analysis import paper_table
+from thesislib.methods.gsoftmax.experiments import paper_table
 
 for source in ("Table I", "Table III"):
     headers, rows = paper_table(source)
@@ -47,63 +47,70 @@ for source in ("Table I", "Table III"):
 # bars. Seed-to-seed variation of a WRN on CIFAR is of the same order, so only a multi-seed run can
 # tell whether such a gain is real. On COCO the default initialisation (μ=0, σ=1) gains 0.2 mAP and the
 # paper's own paired t-test on per-class APs gives p = 0.906 for it (Table V). The smoke scale below
-# trains small MLPs on 8×8 digits in about a minute: it can show what the method *does* to the logits,
-# not whether the paper's accuracy gains replicate.
+# trains small MLPs on 8×8 digits in about a minute, five paired replicates of every configuration: it
+# can test what the method does to the logits of a small network, not whether the paper's accuracy
+# gains replicate on CIFAR or COCO. Every claim below is a paired verdict with a 95% interval over the
+# replicates, and section 6 shows at how many base seeds each one held.
 
 # %% tags=["parameters"]
-# run
-seed = 0                 # first seed; the single-label part runs seeds seed .. seed + n_seeds - 1
-n_seeds = 5
-scale = "smoke"          # set by `thesislib run` (smoke, full, full_cifar100, full_malleable, full_coco)
-output_dir = ""          # where metrics.json, provenance.json and per-run outputs go; empty: nowhere
-device = "auto"
-threads = 1              # torch CPU threads
-nproc = 1                # > 1: every run as nproc DDP processes through torchrun
-progress = "none"        # engine progress inside the runs: none, log, bar, auto
-data_root = ""           # empty: $THESISLIB_DATA
-num_workers = 0
-checkpoint_root = ""     # empty: no checkpoints; else resumable checkpoints per run
-amp = True
-compile = False
-figure_class = 0         # the class shown in the Fig. 3 / Fig. 5 style plots
-# single-label part: digits | cifar10 | cifar100 | none
-single_dataset = "digits"
-single_backbone = "mlp"  # mlp | wrn-<depth>-<widen>
-single_methods = ["softmax", "gsoftmax", "lsoftmax"]
-hidden = [128, 64]       # MLP hidden widths
-lam = 1.0
-sigma_param = "exp"      # exp | softplus | raw
-learn_gaussians = True
-lsoftmax_margin = 2
-lsoftmax_beta = [1000.0, 2e-3, 45.0, 0.0]  # (base, gamma, power, min) of L-softmax's annealing
-epochs = 30
-batch_size = 128
-lr = 0.1
-momentum = 0.9
-nesterov = False
-weight_decay = 5e-4
-schedule = "constant"    # constant | multistep | malleable | cosine
-milestones = []
-gamma = 0.2
-malleable_pieces = [[1000, 0.0, -8.0], [100, -8.0, -9.0]]
-malleable_base = 10.0
-# multi-label part: mosaics | coco | none
-multi_dataset = "mosaics"
-multi_backbone = "mlp"   # mlp | resnet101-gmp
-multi_hidden = [256, 128]
-multi_lam = 1.0
-multi_inits = [[0.0, 1.0], [0.0, 0.5], [0.0, 5.0], [-0.1, 1.0], [0.1, 1.0]]  # Table III (mu, sigma)
-multi_reading = "pairwise"  # pairwise (released code) | eq16 | eq15 (the printed equations)
-mosaic_train = 2000
-mosaic_test = 1000
-multi_epochs = 15
-multi_batch_size = 64
-multi_lr = 0.05
-multi_momentum = 0.9
-multi_nesterov = False
-multi_weight_decay = 5e-4
-image_size = 448
-weights_path = ""        # COCO: the torchvision ImageNet ResNet-101 state dict
+# Parameters: generated from thesislib.methods.gsoftmax.config.GSoftmaxParams (thesislib notebooks --sync); edit the dataclass, not this cell.
+seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (>= 0)
+n_seeds = 5  # int; replicates (paired seeds) of every run of both parts (>= 1)
+scale = 'smoke'  # str; name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)
+output_dir = ''  # str; run directory for metrics.json and provenance.json ('' = none)
+device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
+threads = 1  # int; CPU threads (0 = torch's default); $THESISLIB_THREADS overrides (>= 0)
+progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
+nproc = 1  # int; > 1: every run as nproc DDP processes through torchrun (>= 1)
+data_root = ''  # str; data root (empty: $THESISLIB_DATA)
+num_workers = 0  # int; DataLoader workers (COCO decoding) (>= 0)
+checkpoint_root = ''  # str; resumable checkpoints per run under this directory (empty: none)
+amp = True  # bool; bf16 autocast (CUDA only)
+channels_last = True  # bool; channels_last memory format (CUDA only)
+compile = False  # bool; torch.compile the network
+log_every = 50  # int; engine log interval in optimiser steps (>= 1)
+eval_batch_size = 256  # int; test-set batch size (>= 1)
+max_steps = 0  # int; cap on optimiser steps per run (0: none; for quick checks) (>= 0)
+figure_class = 0  # int; the class shown in the Fig. 3 / Fig. 5 style plots (>= 0)
+test_fraction = 0.3  # float; digits/mosaics: test share of the split drawn per seed (>= 0.01, <= 0.99)
+single_dataset = 'digits'  # str; single-label data set
+single_backbone = 'mlp'  # str; mlp | wrn-<depth>-<widen>
+single_methods = ['softmax', 'gsoftmax', 'lsoftmax']  # list of str; methods compared (softmax is the baseline)
+hidden = [128, 64]  # list of int; MLP hidden widths (single-label)
+lam = 1.0  # float; lambda, fixed weight of the Gaussian term (single-label)
+single_init = [0.0, 1.0]  # list of float; (mu, sigma) initialisation of single-label G-softmax
+sigma_param = 'exp'  # str; how sigma is parametrised
+learn_gaussians = True  # bool; learn mu and sigma (False: keep the initialisation)
+gaussian_lr = 0.0  # float; learning rate of mu, sigma (0: the network's) (>= 0.0)
+lsoftmax_margin = 2  # int; L-softmax margin m (>= 1, <= 4)
+lsoftmax_beta = [1000.0, 0.002, 45.0, 0.0]  # list of float; (base, gamma, power, min) of L-softmax's annealing
+epochs = 30  # int; single-label epochs (>= 1)
+batch_size = 128  # int; single-label global batch size (>= 1)
+lr = 0.1  # float; single-label SGD learning rate (>= 0.0)
+momentum = 0.9  # float; single-label SGD momentum (>= 0.0, <= 0.999)
+nesterov = False  # bool; single-label Nesterov momentum
+weight_decay = 0.0005  # float; single-label weight decay (never on mu, sigma) (>= 0.0)
+schedule = 'constant'  # str; single-label LR schedule
+milestones = []  # list of int; multistep: epochs where the LR is multiplied by gamma
+gamma = 0.2  # float; multistep LR factor (>= 0.0)
+malleable_pieces = [[1000, 0.0, -8.0], [100, -8.0, -9.0]]  # list of list of int; malleable LR (Eq. 17): (epochs, a, b) exponent pieces
+malleable_base = 10.0  # float; malleable LR: base of the exponents (>= 1.0)
+multi_dataset = 'mosaics'  # str; multi-label data set
+multi_backbone = 'mlp'  # str; mlp | resnet<18|34|50|101|152>-gmp
+multi_hidden = [256, 128]  # list of int; MLP hidden widths (multi-label)
+multi_lam = 1.0  # float; lambda of the multi-label G-softmax
+multi_inits = [[0.0, 1.0], [0.0, 0.5], [0.0, 5.0], [-0.1, 1.0], [0.1, 1.0]]  # list of list of float; Table III (mu, sigma) initialisations
+multi_reading = 'pairwise'  # str; pairwise (released code) | eq16 | eq15 (the printed equations)
+mosaic_train = 2000  # int; training mosaics (>= 1)
+mosaic_test = 1000  # int; test mosaics (>= 1)
+multi_epochs = 15  # int; multi-label epochs (>= 1)
+multi_batch_size = 64  # int; multi-label global batch size (>= 1)
+multi_lr = 0.05  # float; multi-label SGD learning rate (>= 0.0)
+multi_momentum = 0.9  # float; multi-label SGD momentum (>= 0.0, <= 0.999)
+multi_nesterov = False  # bool; multi-label Nesterov momentum
+multi_weight_decay = 0.0005  # float; multi-label weight decay (>= 0.0)
+image_size = 448  # int; COCO: square input size (>= 16)
+weights_path = ''  # str; COCO: the torchvision ImageNet ResNet state dict (empty: random init)
 
 # %%
 import time
@@ -113,14 +120,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from thesislib.config import replace
 from thesislib.methods.gsoftmax import GaussianLogitTransform, gsoftmax_cross_entropy
-from thesislib.methods.gsoftmax import analysis as A
+from thesislib.methods.gsoftmax import experiments as A
 from thesislib.methods.gsoftmax import plots as P
-from thesislib.methods.gsoftmax.experiments import GSoftmaxNotebookParams, multilabel_configs, single_label_configs
+from thesislib.methods.gsoftmax.config import GSoftmaxParams, multilabel_runs, single_label_runs
 from thesislib.methods.gsoftmax.train import run_many
+from thesislib.replication.seeds import load_seed_record, seed_rows
+from thesislib.replication.verdicts import VERDICT_HEADERS, verdict_rows, verdicts_dict
 
-params = tnb.parameters(GSoftmaxNotebookParams, globals())
+params = tnb.parameters(GSoftmaxParams, globals())
 device = tnb.setup(params.seed, params.device, params.threads)
 started = time.perf_counter()
 print(f"device {device}, {torch.get_num_threads()} torch threads, scale {params.scale!r}")
@@ -151,12 +159,13 @@ plt.show()
 g = torch.Generator().manual_seed(0)
 x_toy = 3 * torch.randn(8, 5, generator=g)
 y_toy = torch.randint(0, 5, (8,), generator=g)
+rows = []
 for lam_toy in (0.0, 1.0):
     transform = GaussianLogitTransform(5, lam=lam_toy)
     loss_g = gsoftmax_cross_entropy(x_toy, y_toy, transform)
     loss_s = F.cross_entropy(x_toy, y_toy)
-    print(f"lam={lam_toy}: G-softmax CE {loss_g.item():.6f}, softmax CE {loss_s.item():.6f}, "
-          f"bit-identical: {torch.equal(loss_g, loss_s)}")
+    rows.append([lam_toy, loss_g.item(), loss_s.item(), "yes" if torch.equal(loss_g, loss_s) else "no"])
+tnb.show_table(rows, ["λ", "G-softmax CE", "softmax CE", "bit-identical"], floatfmt=".6f")
 
 # %% [markdown]
 # ## 2. The gradient: Eqs. 5–12 carry an erratum
@@ -188,9 +197,11 @@ tnb.show_table(rows, ["closed form", "dℓ/dx", "dℓ/dμ", "dℓ/dσ"], floatfm
 # ## 3. Single-label training: softmax, G-softmax and L-softmax
 #
 # The smoke scale follows the study note's plan: an MLP 64-128-64-10 on scikit-learn's 1,797 handwritten
-# 8×8 digits, a stratified 70/30 split per seed (1,257 / 540 images), SGD with momentum. A seed fixes
-# the split, the batch order and the initial weights (the L-softmax output layer aside) for every
-# method, so the runs of one seed form a matched set and the seeds give paired comparisons. The full
+# 8×8 digits, a stratified 70/30 split per seed (1,257 / 540 images), SGD with momentum, 30 epochs, five
+# replicates (seeds `seed` … `seed + 4`): a network this small and a run this short are what buys five
+# replicates of every method inside the two-minute budget. A seed fixes the split, the batch order and
+# the initial weights (the L-softmax output layer aside) for every method, so the runs of one seed form a
+# matched set and the seeds give paired comparisons. The full
 # configurations train WRN-40-14 on CIFAR with the paper's protocol instead (section 7); the cell below
 # prints what this execution trains. Decisions where the paper is silent or ambiguous:
 #
@@ -204,14 +215,15 @@ tnb.show_table(rows, ["closed form", "dℓ/dx", "dℓ/dμ", "dℓ/dσ"], floatfm
 #   (add L-softmax to them with `-p single_methods='[softmax,gsoftmax,lsoftmax]'`).
 
 # %%
-single_configs = single_label_configs(params)
+single_configs = single_label_runs(params)
 run_root = f"{params.output_dir}/runs" if params.output_dir else None
 if single_configs:
     c0 = single_configs[0]
     print(f"{c0.dataset}, {c0.backbone}, methods {', '.join(params.single_methods)}, seeds {params.seed}.."
           f"{params.seed + params.n_seeds - 1}: {c0.epochs} epochs of batch {c0.batch_size}, SGD lr {c0.lr} "
-          f"(schedule {c0.schedule}), momentum {c0.momentum}, weight decay {c0.weight_decay}")
-single = run_many(single_configs, device, params.nproc, run_root) if single_configs else []
+          f"(schedule {c0.schedule}), momentum {c0.momentum}, weight decay {c0.weight_decay}, "
+          f"{params.nproc} process(es) per run")
+single = run_many(single_configs, device, params.nproc, run_root, verbose=False) if single_configs else []
 print(f"{len(single)} single-label runs in {time.perf_counter() - started:.0f} s since setup")
 
 # %% [markdown]
@@ -228,17 +240,18 @@ if single:
                     "logit sd"])
 
 # %% [markdown]
-# A λ = 0 G-softmax run against the softmax run of the same seed: the whole training is bit-for-bit
-# the same (checked on the digits only, where it costs a second):
+# The λ = 0 ablation: a G-softmax run with λ = 0 against the softmax run of the same seed. The two
+# should train bit for bit alike; the cell checks it (on the digits only, where it costs a second):
 
 # %%
 baseline = A.baseline_id(single) if single else None
 if params.single_dataset == "digits":
     soft_run = next(r for r in single if r.experiment_id == baseline)
-    zero_run = run_many([replace(soft_run.config, method="gsoftmax", lam=0.0)], device, verbose=False)[0]
+    zero_run = run_many([A.lambda_zero_twin(soft_run.config)], device, verbose=False)[0]
     same_logits = np.array_equal(zero_run.outputs["x"], soft_run.outputs["x"])
     same_losses = [r["loss"] for r in zero_run.history] == [r["loss"] for r in soft_run.history]
-    print(f"seed {soft_run.config.seed}: identical test logits {same_logits}, identical training losses {same_losses}")
+    tnb.show_table([[soft_run.config.seed, "yes" if same_logits else "no", "yes" if same_losses else "no"]],
+                   ["seed", "identical test logits", "identical training losses"])
 
 # %% [markdown]
 # The same comparison seed by seed: the test error of every run, then each method against softmax
@@ -311,11 +324,13 @@ if single:
 #
 # At smoke scale the data are 2×2 mosaics of the digits (16×16 images, 1–4 digit classes each, train and
 # test mosaics built from disjoint digits) and the network an MLP with 2×10 outputs; the five (μ, σ)
-# initialisations are those of Table III, one run each as in the paper.
+# initialisations are those of Table III. The paper has one run of each; here each runs on the same
+# five replicate seeds as the baseline, so every comparison with softmax is paired by seed.
 
 # %%
-multi_configs = multilabel_configs(params)
-multi = run_many(multi_configs, device, params.nproc, run_root) if multi_configs else []
+multi_configs = multilabel_runs(params)
+multi = run_many(multi_configs, device, params.nproc, run_root, verbose=False) if multi_configs else []
+print(f"{len(multi)} multi-label runs in {time.perf_counter() - started:.0f} s since setup")
 
 # %%
 MULTI_METRICS = ["map", "cf1", "cf1_eq22", "of1", "cp", "cr", "op", "or", "emp_compactness", "emp_separability",
@@ -329,16 +344,20 @@ if multi:
 # **Table V procedure**: a paired t-test between the per-class APs of softmax and of each G-softmax
 # variant (over classes). It asks whether one run of a variant beats one run of the baseline across
 # classes; it says nothing about run-to-run variation, and five tests at 0.05 expect a quarter of a
-# false positive between them.
+# false positive between them. The table repeats the test in every replicate and counts the replicates
+# where it came out significant: a count that moves with the seed is the procedure's own noise.
+# The figure and Table VI below use the first replicate only (one run per variant, as the paper).
 
 # %%
 if multi:
     baseline_ml = multi[0].experiment_id
-    variants = {P.display_name(r.config): r for r in multi[1:]}
-    fig = P.plot_per_class_ap(multi[0], variants)
+    first_ml = A.first_replicate(multi)
+    variants = {P.display_name(r.config): r for r in first_ml[1:]}
+    fig = P.plot_per_class_ap(first_ml[0], variants)
     plt.show()
     tnb.show_table(A.ap_ttests(multi, baseline_ml),
-                   ["variant", "mAP", "Δ mAP", "t", "p"], floatfmt=".3f")
+                   ["variant", "mAP (mean)", "Δ mAP (mean)", f"p (seed {first_ml[0].config.seed})",
+                    "p < 0.05 in replicates"], floatfmt=".3f")
 
 # %% [markdown]
 # **Table VI procedure**: for each measure, the class whose measure is highest on average over the five
@@ -359,26 +378,48 @@ tnb.show_table([[d, m, rho, p, pearson_pvalue(rho, 5), pearson_pvalue(rho, 6)] f
 
 # %%
 correlations = []
-if len(multi) >= 4:
+if multi and len(first_ml) >= 4:
     for source in ("emp", "learned"):
-        found = A.table6_correlations(multi[1:], source)
+        found = A.table6_correlations(first_ml[1:], source)
         correlations += found
-        fig = P.plot_correlations(found, list(variants), multi[0].class_names)
+        fig = P.plot_correlations(found, list(variants), first_ml[0].class_names)
         plt.show()
+    tnb.show_table(A.correlation_rows(correlations, first_ml[0].class_names),
+                   ["Gaussians", "measure", "class picked", "ρ", "p", "its AP across the variants"], floatfmt=".3f")
 
 # %% [markdown]
 # ## 6. What this run shows, and what it cannot
 #
-# The statements below are generated from the numbers of this execution (they change when the
-# parameters or the seeds change); nothing in them is copied from the paper or from an earlier run.
+# Each headline claim is a paired comparison over the replicate seeds: the mean of the per-seed
+# differences (method − softmax) with its 95% Student-t interval, labelled *lower* or *higher* when the
+# interval excludes zero and *no clear difference* when it contains it. A claim holds when the label is
+# the direction the paper reports. The table is computed from this execution; nothing in it is copied
+# from the paper or from an earlier run.
 
 # %%
+verdicts = []
 if single:
-    for line in A.single_label_findings(single, baseline):
-        print("•", line)
+    verdicts += A.single_label_verdicts(single, baseline)
 if multi:
-    for line in A.multilabel_findings(multi, multi[0].experiment_id, correlations):
-        print("•", line)
+    verdicts += A.multilabel_verdicts(multi, multi[0].experiment_id)
+tnb.show_table(verdict_rows(verdicts), VERDICT_HEADERS)
+tnb.show_markdown(A.verdict_summary(verdicts))
+
+# %% [markdown]
+# A verdict at one base seed can still flip at another: five replicates give a wide interval, and an
+# effect near the edge of it comes and goes. `thesislib seeds gsoftmax --base 101 202` reruns this
+# smoke notebook at base seeds 101 and 202 (replicates 101–105 and 202–206) besides its own, and
+# records each claim's label at every base seed in `results/gsoftmax/seeds/smoke.json`. The table shows
+# that record: only a claim held at every base seed is one this smoke scale supports; a claim held at
+# some base seeds only is within the seed-to-seed noise of five replicates, and a claim held at none is
+# not supported here.
+
+# %%
+seed_record = load_seed_record("gsoftmax")
+if seed_record:
+    rows, headers = seed_rows(seed_record)
+    tnb.show_table(rows, headers)
+tnb.show_markdown(A.seed_summary(seed_record))
 
 # %% [markdown]
 # What a smoke run **cannot** show, whatever it prints: an MLP on 8×8 digits or 16×16 mosaics is far
@@ -429,11 +470,11 @@ plt.show()
 # ## 8. Saving the run
 #
 # `metrics.json` holds, per experiment id, the mean, standard deviation and number of seeds of every
-# scalar metric (a plain value for single runs); `provenance.json` the commit, versions, device and
-# parameters. The smoke ids (`digits/...`, `mosaics/...`) can never collide with the paper's.
+# scalar metric (a plain value for single runs), and the verdicts of section 6 under `"verdicts"`;
+# `provenance.json` the commit, versions, device and parameters. The smoke ids (`digits/...`, `mosaics/...`) can never collide with the paper's.
 
 # %%
 experiments = A.aggregate(single + multi)
-tnb.save_run(params.output_dir, {"chapter": "gsoftmax", "scale": params.scale, "experiments": experiments},
-             params, device)
+tnb.save_run(params.output_dir, {"chapter": "gsoftmax", "scale": params.scale, "experiments": experiments,
+                                 "verdicts": verdicts_dict(verdicts)}, params, device)
 print(f"{len(experiments)} experiment ids; notebook time since setup {time.perf_counter() - started:.0f} s")

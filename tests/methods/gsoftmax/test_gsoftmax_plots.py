@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from thesislib.engine import build_schedule  # noqa: E402
-from thesislib.methods.gsoftmax import analysis as A  # noqa: E402
+from thesislib.methods.gsoftmax import experiments as A  # noqa: E402
 from thesislib.methods.gsoftmax import plots as P  # noqa: E402
-from thesislib.methods.gsoftmax.experiments import GSoftmaxNotebookParams, multilabel_configs, single_label_configs  # noqa: E402
+from thesislib.methods.gsoftmax.config import GSoftmaxParams, multilabel_runs, single_label_runs  # noqa: E402
 from thesislib.methods.gsoftmax.train import run_many  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -21,10 +21,10 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def runs():
-    params = GSoftmaxNotebookParams(n_seeds=2, epochs=1, hidden=(16,), multi_hidden=(16,), mosaic_train=128,
-                                    mosaic_test=64, multi_epochs=1)
-    single = run_many(single_label_configs(params), CPU, verbose=False)
-    multi = run_many(multilabel_configs(params), CPU, verbose=False)
+    params = GSoftmaxParams(n_seeds=2, epochs=1, hidden=(16,), multi_hidden=(16,), mosaic_train=128,
+                            mosaic_test=64, multi_epochs=1)
+    single = run_many(single_label_runs(params), CPU, verbose=False)
+    multi = A.first_replicate(run_many(multilabel_runs(params), CPU, verbose=False))
     yield single, multi
     plt.close("all")
 

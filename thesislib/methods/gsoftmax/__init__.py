@@ -12,15 +12,19 @@ Public API:
 * :mod:`~thesislib.methods.gsoftmax.lsoftmax`: the L-softmax baseline layer.
 * :mod:`~thesislib.methods.gsoftmax.mosaics`: the 2x2 digit-mosaic multi-label demo data.
 
-The chapter's training side lives in submodules that are imported explicitly (``train`` is also the
-``python -m thesislib.methods.gsoftmax.train`` entry point that ``torchrun`` launches, so this package
-does not import it):
+The chapter's parameters, run side and notebook plan live in submodules that are imported explicitly
+(``train`` is also the ``python -m thesislib.methods.gsoftmax.train`` entry point that ``torchrun``
+launches, so this package does not import it). Their imports run one way, from the top down:
 
-* :mod:`~thesislib.methods.gsoftmax.train`: ``GSoftmaxConfig``, ``experiment_id``, ``train``,
-  ``evaluate``, ``run`` / ``run_many`` (in-process or DDP through torchrun), ``main``.
-* :mod:`~thesislib.methods.gsoftmax.experiments`: data on the device, ``GSoftmaxNet``, the step
-  function, and the notebook's ``GSoftmaxNotebookParams`` -> configs.
-* :mod:`~thesislib.methods.gsoftmax.analysis`: metrics from test outputs, seeds, Tables V/VI procedures.
+* :mod:`~thesislib.methods.gsoftmax.config`: ``GSoftmaxParams`` (the notebook's parameters, the
+  configs' keys), ``RunSpec`` (one run, derived from them), ``single_label_runs``/``multilabel_runs``.
+* :mod:`~thesislib.methods.gsoftmax.protocol`: the paper's protocol and ``experiment_id``.
+* :mod:`~thesislib.methods.gsoftmax.data`: a run's data on the device (``prepare_data``).
+* :mod:`~thesislib.methods.gsoftmax.model`: ``GSoftmaxNet`` and ``build_model``.
+* :mod:`~thesislib.methods.gsoftmax.evaluate`: test-set outputs through ``engine.evaluate`` and the metrics.
+* :mod:`~thesislib.methods.gsoftmax.train`: ``train``, ``run`` / ``run_many`` (in-process or DDP
+  through torchrun), ``main``, ``GSoftmaxResult``.
+* :mod:`~thesislib.methods.gsoftmax.experiments`: replicates, paired verdicts, Tables V/VI procedures.
 * :mod:`~thesislib.methods.gsoftmax.plots`: the chapter's figures.
 """
 

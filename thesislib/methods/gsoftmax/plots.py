@@ -13,25 +13,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from thesislib.methods.gsoftmax.analysis import MEASURES, Correlation
+from thesislib.methods.gsoftmax.evaluate import MEASURES
+from thesislib.methods.gsoftmax.experiments import Correlation
 from thesislib.methods.gsoftmax.transform import gaussian_transform, phi
 from thesislib.replication import mean_sd
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from thesislib.methods.gsoftmax.train import GSoftmaxConfig, GSoftmaxResult
+    from thesislib.methods.gsoftmax.config import RunSpec
+    from thesislib.methods.gsoftmax.train import GSoftmaxResult
 
 MEASURE_LABELS = {"compactness": "compactness 1/σ", "separability": "separability (sym. KL)",
                   "ratio": "ratio sep./σ", "gap": "gap (μ₊−μ₋)/σ₊ (scale-free)"}
 
 
-def display_name(config: GSoftmaxConfig) -> str:
+def display_name(config: RunSpec) -> str:
     """``softmax``, ``G-softmax (λ=1)``, ``G-softmax (λ=1, μ=0, σ=0.5)``, ``L-softmax (m=2)``."""
     if config.method == "softmax":
         return "softmax"
     if config.method == "lsoftmax":
-        return f"L-softmax (m={config.lsoftmax_margin})"
+        return f"L-softmax (m={config.params.lsoftmax_margin})"
     init = "" if (config.mu_init, config.sigma_init) == (0.0, 1.0) else \
         f", μ={config.mu_init:g}, σ={config.sigma_init:g}"
     return f"G-softmax (λ={config.lam:g}{init})"
