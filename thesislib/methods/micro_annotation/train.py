@@ -39,6 +39,7 @@ from thesislib.methods.micro_annotation.data import training_set
 from thesislib.methods.micro_annotation.losses import cam_loss
 from thesislib.methods.micro_annotation.model import build_cam_classifier
 from thesislib.nn import CAMClassifier
+from thesislib.repro import seed_everything
 
 WEIGHTS_FILE = "cam_classifier.pt"
 
@@ -62,6 +63,7 @@ def _build(params: MicroAnnotationParams, num_classes: int, weights_path: str | 
 def train_here(params: MicroAnnotationParams, device: torch.device) -> CAMClassifier:
     """Build and train the CAM classifier of ``params`` on :func:`.data.training_set` in this process
     (one rank of a DDP job when torchrun started it); checkpoints under ``<output_dir>/cam_checkpoints``."""
+    seed_everything(params.seed)
     dataset, num_classes, multilabel, collate = training_set(params, params.seed)
     model = _build(params, num_classes, params.weights_path or None).to(device)
     checkpoints = str(Path(params.output_dir) / "cam_checkpoints") if params.output_dir else None
