@@ -69,48 +69,51 @@ show_table([[r.paper.label, metric_label("micro_annotation", r.paper.metric), r.
 #   `configs/micro_annotation/full_ilsvrc.yaml`).
 # * `data="voc"` produces SEC's localization cues on PASCAL VOC (see `full_voc.yaml`).
 # * `annotator="human"` replaces the ground-truth oracle with your own choices. Write them into
-#   `distractors`, e.g. `{"boat": [0]}`, using the cluster ids shown in the heatmap figure below.
+#   `distractors`, e.g. `["boat:0"]`, using the cluster ids shown in the heatmap figure below.
 
 # %% tags=["parameters"]
-seed = 0                      # first seed; the table below uses seeds seed .. seed + n_seeds - 1
-n_seeds = 3
-scale = "smoke"
-output_dir = ""               # where metrics.json, provenance.json and the annotations go (empty: nowhere)
-device = "auto"
-threads = 1                   # torch CPU threads (1 is fastest for these tiny convolutions on 2 cores)
-data = "scenes"               # "scenes" (smoke), "ilsvrc" or "voc" (real data under data_root)
-data_root = ""                # empty: $THESISLIB_DATA
-n_train = 600                 # scenes per seed for training the CAM classifier
-n_test = 300
-classes = []                  # ILSVRC/VOC: class subset (wnids or names), empty: all
-max_train_per_class = 0       # ILSVRC/VOC: training images per class, 0: all
-max_val = 0                   # ILSVRC/VOC: val images, 0: all
-arch = "cam_small"            # "cam_small" (smoke) or "cam_vgg16" (GAP's VGG)
-cam_width = 16
-cam_extra = 64
-weights_path = ""             # a trained CAM classifier (state dict); empty: train it here
-vgg16_path = ""               # ImageNet VGG16 weights for the cam_vgg16 trunk
-epochs = 10                   # CAM classifier training epochs (0: use weights_path as is)
-batch_size = 32
-lr = 3e-3
-input_size = 224              # ILSVRC/VOC network input size
-num_workers = 0
-pattern_layer = "trunk"       # patterns phi_u: "trunk" (conv5_3 analogue) or "features" (GAP input)
-tau = 0.2                     # D^y threshold: S > tau max S
-threshold_rule = "max"        # "max" (thesis) or "minmax" (Zhou et al.'s code)
-upsample = "bilinear"         # score map to image size before thresholding
-rho = 0.7                     # Algorithm 3: eigenvalue threshold, m and M
-min_clusters = 2
-max_clusters = 4
-solver = "svd"                # "svd" (thin SVD of D^-1/2 A) or "lanczos"
-annotator = "simulated"       # "simulated" (ground-truth oracle) or "human"
-distractors = {}              # for annotator "human": class name -> list of distractor cluster ids
-annotation_file = ""          # re-apply a saved annotation (ILSVRC/VOC)
-n_show = 12                   # training images per class in the annotation figure
-sec_retrain = True            # retrain SEC (chapter 2) on the plain and the micro-annotated cues (first seed)
-sec_iterations = 200
-sec_batch_size = 16
-sec_lr = 1e-3
+# Parameters: generated from thesislib.methods.micro_annotation.config.MicroAnnotationParams (thesislib notebooks --sync); edit the dataclass, not this cell.
+seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (>= 0)
+n_seeds = 5  # int; replicates (seeds seed .. seed + n_seeds - 1); the verdicts pair them (>= 1)
+scale = 'smoke'  # str; name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)
+output_dir = ''  # str; run directory for metrics.json and provenance.json ('' = none)
+device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
+threads = 1  # int; CPU threads (0 = torch's default); $THESISLIB_THREADS overrides (>= 0)
+progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
+nproc = 1  # int; torchrun processes for the full-scale CAM training (1 = this process) (>= 1, <= 64)
+data = 'scenes'  # 'scenes' | 'ilsvrc' | 'voc'; 'scenes' (procedural, smoke), 'ilsvrc' or 'voc' (real data under data_root)
+data_root = ''  # str; dataset root ('' = $THESISLIB_DATA)
+n_train = 600  # int; scenes per replicate for training the CAM classifier (>= 16)
+n_test = 300  # int; test scenes per replicate (>= 16)
+classes = []  # list of str; ILSVRC wnids or VOC class names to process ([] = all)
+max_train_per_class = 0  # int; ILSVRC/VOC: first n training images per class (0 = all) (>= 0)
+max_val = 0  # int; ILSVRC/VOC: first n val images (0 = all) (>= 0)
+arch = 'cam_small'  # 'cam_small' | 'cam_vgg16'; 'cam_small' (smoke) or 'cam_vgg16' (GAP's VGG)
+cam_width = 16  # int; cam_small: trunk width K (channels 2K) (>= 1)
+cam_extra = 64  # int; cam_small: channels of the 3x3 conv before the GAP (>= 1)
+weights_path = ''  # str; a trained CAM classifier (state dict); '' = train it here
+vgg16_path = ''  # str; ImageNet VGG16 weights for the cam_vgg16 trunk
+epochs = 10  # int; CAM classifier training epochs (0 = use weights_path as is) (>= 0)
+batch_size = 32  # int; CAM classifier batch size (global, across processes) (>= 1)
+lr = 0.003  # float; Adam learning rate of the CAM classifier (>= 1e-08, <= 1.0)
+input_size = 224  # int; ILSVRC/VOC network input size (>= 32)
+num_workers = 0  # int; data loader workers (>= 0)
+pattern_layer = 'trunk'  # 'features' | 'trunk'; patterns phi_u: 'trunk' (conv5_3 analogue) or 'features' (GAP input)
+tau = 0.2  # float; D^y threshold: S > tau max S (>= 0.01, <= 0.99)
+threshold_rule = 'max'  # 'max' | 'minmax'; 'max' (thesis) or 'minmax' (Zhou et al.'s code)
+upsample = 'bilinear'  # 'bilinear' | 'nearest'; score map to image size before thresholding
+rho = 0.7  # float; Algorithm 3: eigenvalue threshold (>= 0.0, <= 1.0)
+min_clusters = 2  # int; Algorithm 3: m, the least k (>= 1)
+max_clusters = 4  # int; Algorithm 3: M, eigenvalues computed (>= 2)
+solver = 'svd'  # 'svd' | 'lanczos'; 'svd' (thin SVD of D^-1/2 A) or 'lanczos'
+annotator = 'simulated'  # 'simulated' | 'human'; 'simulated' (ground-truth oracle) or 'human'
+distractors = []  # list of str; annotator 'human': 'class:id' entries, e.g. ['boat:0', 'train:1'] (ids as in the heatmap panels)
+annotation_file = ''  # str; re-apply a saved annotation (ILSVRC/VOC)
+n_show = 12  # int; training images per class in the annotation figure (>= 1)
+sec_retrain = True  # bool; retrain SEC (chapter 2) on the plain and the micro-annotated cues
+sec_iterations = 200  # int; SEC training steps per cue set (>= 1)
+sec_batch_size = 16  # int; SEC batch size (>= 1)
+sec_lr = 0.001  # float; SEC learning rate (>= 1e-08, <= 1.0)
 
 # %%
 import matplotlib.pyplot as plt
@@ -121,17 +124,20 @@ from sklearn.metrics import adjusted_rand_score
 from thesislib.device import describe_device
 from thesislib.methods.micro_annotation import (
     Annotation,
-    MicroAnnotationConfig,
-    figures,
+    MicroAnnotationParams,
     ranking_curve,
     reference_spectral_clustering,
     spectral_clustering,
 )
-from thesislib.methods.micro_annotation import scenes as smoke
+from thesislib.methods.micro_annotation import experiments as smoke
+from thesislib.methods.micro_annotation import plots as figures
+from thesislib.methods.micro_annotation.config import human_distractors
+from thesislib.methods.micro_annotation.evaluate import scene_maps
 from thesislib.notebook import Stopwatch, parameters, save_run, setup
-from thesislib.replication import mean_sd
+from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
+from thesislib.replication.verdicts import VERDICT_HEADERS, verdict_rows, verdicts_dict
 
-params = parameters(MicroAnnotationConfig, globals())
+params = parameters(MicroAnnotationParams, globals())
 device = setup(params.seed, params.device, params.threads)
 SMOKE = params.data == "scenes"
 print(f"device: {describe_device(device)}; data: {params.data}; seeds: {params.seeds}")
@@ -163,7 +169,7 @@ print(f"k = {fast.k} (reference {slow.k}); adjusted Rand index between the two p
 #
 # The smoke data are procedural 32×32 scenes (`thesislib.data.distractor_scenes`):
 #
-# * an orange **boat** always sits on blue water;
+# * an orange **boat** (a motorboat: hull and cabin) always sits on blue water;
 # * a green **train** always stands on rails;
 # * a yellow **car** and a magenta **ball** appear anywhere.
 #
@@ -197,19 +203,18 @@ if SMOKE:
 
 # %%
 if SMOKE:
-    base = smoke.evaluate_scenes(prep, Annotation({}), device)      # no annotation: the plain CAMs
+    base = smoke.evaluate_prep(prep, Annotation({}), device)      # no annotation: the plain CAMs
     pick = {name: base.examples[name]["index"][:2] for name in names}
     order = [(name, int(i)) for name in names for i in pick[name]]
     imgs = prep.test.images[[i for _, i in order]]
-    cams, _ = smoke.scene_maps(prep.model, imgs, device, params.pattern_layer)
+    _, cams, _ = scene_maps(prep.model, imgs, device, params.pattern_layer)
     cam_y = torch.stack([cams[j, names.index(name)] for j, (name, _) in enumerate(order)])
     regions = [np.concatenate([base.examples[name]["regions_before"][:2] for name in names])]
     fig = figures.cam_gallery(imgs, [cam_y], [name for name, _ in order], regions, ["CAM of the class, D^y"])
     plt.show()
-    for name in names:
-        m = base.metrics[name]
-        print(f"{name:6s} share of D^y on the distractor band {100 * m['on_distractor_before']:5.1f}%, "
-              f"on the object {100 * m['precision_before']:5.1f}%")
+    show_table([[name, 100 * base.metrics[name]["on_distractor_before"], 100 * base.metrics[name]["precision_before"]]
+                for name in names], ["class", "share of D^y on the distractor band (%)", "share on the object (%)"],
+               floatfmt=".1f")
 
 # %% [markdown]
 # ## Step (ii): spectral clustering and the number of clusters
@@ -235,7 +240,7 @@ if SMOKE:
 # clusters that light up on the background instead of the object.
 #
 # **To annotate yourself**, re-run the notebook with `annotator="human"` and your choices in
-# `distractors`, e.g. `{"boat": [0], "train": [1]}`. The cluster numbers are the panel titles.
+# `distractors`, e.g. `["boat:0", "train:1"]`. The cluster numbers are the panel titles.
 # The clustering is seeded, so the numbers stay the same on every run with the same `seed`.
 # In JupyterLab (`make lab` installs ipywidgets), `panel, read = annotation_widget(prep.clusterings)`
 # shows a checkbox panel; after ticking, `read()` returns the same mapping for `human_annotation`.
@@ -262,7 +267,7 @@ if SMOKE:
 
 # %%
 if SMOKE:
-    annotation = smoke.annotate_scenes(prep, params.annotator, params.distractors)
+    annotation = smoke.annotate_scenes(prep, params.annotator, human_distractors(params))
     rows = []
     for name, a in annotation.classes.items():
         evidence = "–" if a.on_object is None else " / ".join(f"{100 * v:.0f}%" for v in a.on_object)
@@ -284,7 +289,7 @@ if SMOKE:
 
 # %%
 if SMOKE:
-    result = smoke.evaluate_scenes(prep, annotation, device)
+    result = smoke.evaluate_prep(prep, annotation, device)
     for name in names:
         if not annotation.classes[name].has_distractor:
             continue
@@ -327,7 +332,7 @@ if SMOKE:
             if s == params.seed and params.annotator == "simulated":
                 runs.append((prep, annotation, result))
             else:
-                runs.append(smoke.run_scene_seed(params, s, device, progress="none"))
+                runs.append(smoke.run_scene_seed(params, s, device))
     evals = [r[2] for r in runs]
     summary = smoke.summarize(evals)
     print(f"{len(runs)} seeds in {sw.seconds:.1f} s")
@@ -429,87 +434,104 @@ elif SMOKE:
 # %% [markdown]
 # ## What reproduces at this scale
 #
-# The verdicts below are computed from the runs above, not written in advance. A change counts
-# only when its mean over seeds exceeds twice its seed-to-seed standard deviation (and one
-# point).
+# Each headline claim is a paired comparison over the replicates: the change after
+# micro-annotation, in points, per seed, with a 95% Student-t interval on its mean
+# (`paired_verdict`). A claim reads "higher" or "lower" only when the interval excludes zero.
+# The smoke run uses 5 replicates (each one a new set of scenes, a new classifier and a new
+# clustering) so that an interval is not set by two or three seeds alone.
 
 # %%
+verdicts = []
 if SMOKE:
-    def change(metric, name):
-        d = np.array([e.metrics[name][f"{metric}_after"] - e.metrics[name][f"{metric}_before"] for e in evals])
-        return mean_sd(d)   # sample sd over seeds, as in metrics.json
-
-    def verdict(mean, std):
-        return "no clear change" if abs(mean) <= 2 * std or abs(mean) < 0.01 else ("rises" if mean > 0 else "falls")
-
-    for name in names:
-        parts = []
-        for metric, label in (("on_distractor", "share on the distractor"), ("precision", "cue precision"),
-                              ("corloc", "CorLoc"), ("pixel_iou", "pixel IoU")):
-            mean, std = change(metric, name)
-            parts.append(f"{label} {verdict(mean, std)} ({100 * mean:+.1f} ± {100 * std:.1f})")
-        print(f"{name}: " + "; ".join(parts))
-    print()
-    for name in ("boat", "train"):
-        st = summary[name]
-        share = st["on_distractor_before"][0]
-        print(f"{name}: before annotation {100 * share:.0f}% of D^y lies on its distractor "
-              f"({'most of the map' if share > 0.5 else 'less than half of the map'}); after: "
-              f"{100 * st['on_distractor_after'][0]:.0f}%.")
-        bound = st["corloc_bound"][0]
-        if bound < 0.5:
-            print(f"   even the deletion bound reaches only {100 * bound:.0f}% CorLoc: the map misses parts of the "
-                  f"{name}, and deleting regions cannot make its box right.")
-        else:
-            print(f"   the deletion bound reaches {100 * bound:.0f}% CorLoc; micro-annotation moves CorLoc from "
-                  f"{100 * st['corloc_before'][0]:.0f}% to {100 * st['corloc_after'][0]:.0f}%.")
+    verdicts = smoke.scene_verdicts(evals)
+    show_table(verdict_rows(verdicts), VERDICT_HEADERS)
+    bounds = [[n, pm(summary[n]["corloc_before"]), pm(summary[n]["corloc_after"]), pm(summary[n]["corloc_bound"]),
+               pm(summary[n]["recall_after"])] for n in ("boat", "train")]
+    show_table(bounds, ["class", "CorLoc, CAM (%)", "CorLoc, micro (%)", "CorLoc, deletion bound (%)",
+                        "cue recall, micro (%)"])
     if chain is not None:
-        print(f"\nSEC retrained on the micro-annotated cues (seed {params.seed}, one run each): "
-              + "; ".join(f"{n} IoU {chain.iou(n, 'before'):.1f} -> {chain.iou(n, 'after'):.1f}" for n in ("boat", "train"))
-              + f"; mIoU {chain.evaluation['before']['miou']:.1f} -> {chain.evaluation['after']['miou']:.1f}.")
+        show_table([[n, chain.iou(n, "before"), chain.iou(n, "after")] for n in ("boat", "train")]
+                   + [["mIoU", chain.evaluation["before"]["miou"], chain.evaluation["after"]["miou"]]],
+                   [f"SEC, seed {params.seed} (one run each)", "IoU on CAM cues (%)", "IoU on micro cues (%)"],
+                   floatfmt=".1f")
+
+# %% [markdown]
+# ### Do the verdicts survive a change of seed?
+#
+# `thesislib seeds micro_annotation --base 101 202` reran this notebook at base seeds 101 and 202
+# (5 replicates each) besides the default; the record is in `results/micro_annotation/seeds/smoke.json`.
+# The table gives each claim's verdict at every base seed and at how many it held. A claim held at
+# all three base seeds is one this smoke run supports; one held at some is not settled at this scale.
+
+# %%
+record = load_seed_record("micro_annotation")
+if record is None:
+    print("no seed record yet: run thesislib seeds micro_annotation --base 101 202")
+else:
+    rows, headers = seed_rows(record)
+    show_table(rows, headers)
+    held = held_counts(record)
+    print(f"{sum(1 for k, n in held.values() if k == n)} of {len(held)} claims held at every base seed.")
 
 # %% [markdown]
 # How to read this:
 #
-# * **The failure and its removal.** Look at the "share on the distractor" lines. Where they fall,
-#   the effect the thesis builds on reproduces: the CAMs put a large part of their regions on the
-#   water or the rails, and the annotated clusters remove them.
-# * **Boxes are a different question.** The deletion bound answers it. Where even the bound stays
-#   low, the classifier ignores parts of the object. A typical case is the boat's mast and sail:
-#   the map fires where the hull meets the water. This is the failure mode "seeds cover only the
-#   most discriminative part" of chapter 2. Micro-annotation can only delete regions; it cannot
-#   extend a map over parts the classifier ignores.
-# * **SEC.** The last line above is the chain of the thesis's VOC experiment on one seed:
-#   segmentation trained on cues with the water and the rails removed. One short run per cue set
-#   shows the direction of the effect, not its size.
-# * **Car.** It has no drawn distractor, but it can be recognised partly by the *absence* of the
-#   other classes' evidence. Its map then spreads over the background, and a background cluster
-#   can appear for the oracle to remove.
+# * **The failure and its removal.** The "share of D^y on the distractor" rows say whether the
+#   annotated clusters remove the water and the rails from the maps; cue precision says whether
+#   what is left lies on the object.
+# * **Boxes are a different question.** The deletion bound answers it: it deletes every region
+#   off the object, the best any annotation of regions could do. Where even the bound stays low,
+#   the classifier does not fire on the whole object. On these scenes the water predicts "boat"
+#   perfectly (it never appears without one), so the network learns the water's edge and fires
+#   weakly on the boat itself; micro-annotation can delete the water but cannot extend a map
+#   over parts the classifier ignores (the cue recall column). An earlier boat drawn with a thin
+#   mast and sail made this worse: 60% of its box was a line a 16x16 map never covers, and the
+#   deletion bound was 0% CorLoc at every seed; the scenes now draw a compact motorboat.
+# * **SEC.** The SEC rows are the chain of the thesis's VOC experiment on one seed and one short
+#   training per cue set: an illustration of the mechanism, not a measurement.
 #
 # This smoke run cannot show three things:
 #
 # * the ILSVRC numbers (49.9% baseline error, +4.9 points on the 182 affected classes);
 # * the VOC mIoU of SEC retrained on corrected cues;
 # * how well a person annotates, as opposed to the oracle.
-#
-# Those need the full configs and the real datasets. The cell below runs them when
-# `data="ilsvrc"` or `data="voc"`. The VOC run stops at the cues (`cues_before.npz`,
-# `cues_after.npz`); the thesis's mIoU then comes from training SEC twice on them, once per file:
-#
-# ```
-# thesislib run micro_annotation --scale full_voc
-# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_before.npz
-# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_after.npz
-# ```
 
 # %% [markdown]
 # ## Full scale (ILSVRC or VOC)
+#
+# The full runs read real data under `$THESISLIB_DATA` (the configs list the layouts and weight
+# files they need). From the repository root:
+#
+# ```
+# thesislib run micro_annotation --scale full_ilsvrc                 # = --scale full
+# thesislib run micro_annotation --scale full_voc -p nproc=4         # CAM classifier trained by 4 torchrun processes
+# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_before.npz
+# thesislib run sec --scale full -p weights_path=... -p foreground_cue_file=runs/micro_annotation/<stamp>-full_voc/cues_after.npz
+# ```
+#
+# With `nproc > 1` and `epochs > 0` the CAM classifier trains as `nproc` DDP processes
+# (`python -m torch.distributed.run --standalone --nproc_per_node=N -m thesislib.methods.micro_annotation.train`,
+# the same command with `--nnodes`, `--node_rank` and `--rdzv_endpoint` for several machines);
+# the clustering and evaluation then run in the notebook's process. Each run leaves in its run
+# directory `runs/micro_annotation/<stamp>-<scale>/`:
+#
+# * the executed notebook, `metrics.json` (the experiment ids of the replication table:
+#   `ilsvrc/gap-vgg...` top-5 localization error before / after, the affected classes and their
+#   mean gain, the eigen-ranking shares; or `voc12/...-cues` cue precision / recall / IoU per
+#   class) and `provenance.json`;
+# * `annotation.json` (the cluster means and their object / distractor flags) and
+#   `annotation_panels/<class>.png` (the Fig. 3.2 panels a person annotates from);
+# * with training, `cam_checkpoints/` (and `cam_classifier.pt` from a torchrun job);
+# * VOC only: `cues_before.npz` and `cues_after.npz`, SEC's 41x41 foreground cues of every
+#   trainaug image, which the two SEC runs above take;
+# * below: the summary table (ILSVRC: images, classes, top-5 localization errors, affected
+#   classes; VOC: per-class k, distractor clusters, cue precision and pixel IoU before / after)
+#   and the figures (per-class gains, the ranking curve, before / after boxes).
 
 # %%
 full = None
 if not SMOKE:
-    from thesislib.methods.micro_annotation.full import run_full
-    full = run_full(params, device)
+    full = smoke.run_full(params, device)
     show_table(full.table, full.headers)
     for _fig in full.figures():
         plt.show()
@@ -531,7 +553,8 @@ if SMOKE:
         for tag, exp in (("before", "scenes/sec"), ("after", "scenes/sec+micro")):
             experiments[exp] = {"miou": chain.evaluation[tag]["miou"],
                                 **{f"iou_{n}": chain.iou(n, tag) for n in names}}
-    metrics = {"chapter": "micro_annotation", "scale": params.scale, "experiments": experiments}
+    metrics = {"chapter": "micro_annotation", "scale": params.scale, "experiments": experiments,
+               "verdicts": verdicts_dict(verdicts)}
 else:
     metrics = {"chapter": "micro_annotation", "scale": params.scale, "experiments": full.experiments}
 out = save_run(params.output_dir, metrics, params, device)

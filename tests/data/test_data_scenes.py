@@ -102,6 +102,17 @@ def test_distractor_objects_are_wide_enough(dis):
     assert widths.min() >= 8                                              # study note 2.6(a)
 
 
+def test_the_boat_is_compact_enough_for_a_box_from_its_cam(dis):
+    # the old sailboat's mask filled ~40% of its box (a thin mast and sail above the hull): a CAM at
+    # 16x16 never covered them, so even deleting every off-object region left CorLoc at 0
+    boat = dis.class_names.index("boat") + 1
+    for i in torch.nonzero(dis.labels[:, boat - 1]).flatten()[:50].tolist():
+        m = dis.masks[i] == boat
+        rows, cols = torch.nonzero(m.any(dim=1)).flatten(), torch.nonzero(m.any(dim=0)).flatten()
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert m.sum() / box >= 0.6
+
+
 def test_two_distractor_kinds_never_share_an_image():
     classes = [SceneClass("boat", "boat", 0.07, "water"), SceneClass("train", "train", 0.35, "rails"),
                SceneClass("ball", "disk", 0.85)]

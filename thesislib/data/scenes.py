@@ -212,11 +212,13 @@ def _shape_masks(shape: str, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, 
     if shape == "ring":
         rr = u * u + v * v
         return (rr <= 1.0) & (rr >= 0.35), none
-    if shape == "boat":  # hull (trapezoid, waterline at v = 0.5) + mast + sail
-        hull = (v >= 0.25) & (v <= 0.75) & (au <= 1.0 - 0.8 * (v - 0.25))
-        mast = (u >= -0.12) & (u <= 0.08) & (v >= -1.0) & (v < 0.25)
-        sail = (u > 0.08) & (v >= -0.95) & (v < 0.2) & (u <= 0.12 + 0.7 * (v + 0.95) / 1.15)
-        return hull | mast | sail, sail
+    if shape == "boat":  # motorboat: deep hull (waterline at v = 0.5) + cabin with a dark windscreen
+        # Compact on purpose: a mast and sail made 60% of the old boat's box a 1-2 px line and a
+        # thin triangle that a 16x16 CAM never covers, so no deletion could make its box right.
+        hull = (v >= -0.1) & (v <= 0.6) & (au <= 1.0 - 0.5 * (v + 0.1))
+        cabin = (v >= -0.6) & (v < -0.1) & (u >= -0.6) & (u <= 0.35)
+        window = cabin & (v >= -0.45) & (v <= -0.25) & (u >= -0.45) & (u <= 0.2)
+        return hull | cabin, window
     if shape == "train":  # body on the rails (bottom at v = 0.45), a row of windows
         body = (au <= 1.0) & (v >= -0.45) & (v <= 0.45)
         windows = body & (v >= -0.28) & (v <= -0.02) & (np.mod(u * 3.0 + 3.0, 1.0) < 0.6) & (au <= 0.85)
@@ -229,7 +231,7 @@ def _shape_masks(shape: str, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, 
     raise ValueError(f"unknown shape {shape!r}")
 
 
-_DETAIL_GAIN = {"boat": 1.35, "train": 1.45, "car": 0.3}
+_DETAIL_GAIN = {"boat": 0.45, "train": 1.45, "car": 0.3}
 
 
 def _band_pixels(kind: str, n: int, size: int, top: np.ndarray, pool: tuple[np.ndarray, ...],

@@ -13,6 +13,7 @@ from thesislib.methods.micro_annotation.heatmaps import (
     object_regions,
     suppress_scores,
 )
+from thesislib.methods.micro_annotation.model import cam_small_gap
 from thesislib.methods.micro_annotation.patterns import (
     extract_patterns,
     forward_maps,
@@ -20,7 +21,6 @@ from thesislib.methods.micro_annotation.patterns import (
     region_centres_in_boxes,
     region_fraction,
 )
-from thesislib.methods.micro_annotation.train import cam_small_gap
 from thesislib.nn import CAMClassifier
 
 CPU = torch.device("cpu")

@@ -14,9 +14,10 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.data import DatasetNotFoundError, write_sbd_fixture, write_voc_fixture
 from thesislib.data.imagenet_fixtures import fixture_wnids, write_imagenet_fixture
 from thesislib.engine import load_checkpoint
-from thesislib.methods.micro_annotation import Annotation, micro_config
-from thesislib.methods.micro_annotation import scenes as smoke
-from thesislib.methods.micro_annotation.full import run_full
+from thesislib.methods.micro_annotation import Annotation, micro_params
+from thesislib.methods.micro_annotation import experiments as smoke
+from thesislib.methods.micro_annotation.config import cam_train_config, human_distractors, spectral_config
+from thesislib.methods.micro_annotation.experiments import run_full
 from thesislib.paths import project_root
 from thesislib.replication import paper_numbers
 
@@ -26,18 +27,21 @@ CONFIGS = project_root() / "configs" / "micro_annotation"
 
 def test_config_rejects_unknown_keys_and_checks_the_human_route():
     with pytest.raises(ConfigError, match="'rhoo'.*valid names are"):
-        micro_config({"rhoo": 0.5})
+        micro_params({"rhoo": 0.5})
     with pytest.raises(ValueError, match="distractors"):
-        micro_config(annotator="human")
-    cfg = micro_config(annotator="human", distractors={"boat": [0]}, classes=["a", "b"], seed=3, n_seeds=2)
-    assert cfg.classes == ("a", "b") and cfg.seeds == [3, 4] and cfg.spectral().seed == 3
+        micro_params(annotator="human")
+    cfg = micro_params(annotator="human", distractors=["boat:0", "boat:2"], classes=["a", "b"], seed=3, n_seeds=2)
+    assert cfg.classes == ("a", "b") and cfg.seeds == [3, 4] and spectral_config(cfg, 3).seed == 3
+    assert human_distractors(cfg) == {"boat": [0, 2]}
+    with pytest.raises(ConfigError, match="class:cluster id"):
+        micro_params(annotator="human", distractors=["boat"])
     with pytest.raises(ValueError, match="min_clusters"):
-        micro_config(min_clusters=5)
+        micro_params(min_clusters=5)
 
 
 @pytest.mark.parametrize("name", ["smoke", "full", "full_ilsvrc", "full_voc"])
 def test_every_config_file_builds_the_config(name):
-    cfg = micro_config(load_yaml(CONFIGS / f"{name}.yaml"))
+    cfg = micro_params(load_yaml(CONFIGS / f"{name}.yaml"))
     assert cfg.rho == 0.7 and cfg.min_clusters == 2 and cfg.max_clusters == 4 and cfg.tau == 0.2
     if name != "smoke":
         assert cfg.arch == "cam_vgg16" and cfg.pattern_layer == "trunk" and cfg.n_show == 12
@@ -47,18 +51,26 @@ def test_full_is_the_ilsvrc_config():
     assert load_yaml(CONFIGS / "full.yaml") == load_yaml(CONFIGS / "full_ilsvrc.yaml")
 
 
-def test_notebook_parameters_are_the_config_fields():
-    papermill = pytest.importorskip("papermill")
-    notebook = project_root() / "notebooks" / "kolesnikov2018" / "03_micro_annotation.ipynb"
-    names = set(papermill.inspect_notebook(str(notebook)))
-    assert names == {f.name for f in dataclasses.fields(micro_config())}
+def test_every_field_reaches_a_derived_config_or_is_run_bookkeeping():
+    cfg = micro_params(seed=7, epochs=3, batch_size=5, num_workers=1, progress="log", rho=0.6, min_clusters=3,
+                       max_clusters=5, solver="lanczos")
+    train = cam_train_config(cfg, 9, 23, checkpoint_dir="ck")
+    assert (train.epochs, train.batch_size, train.seed, train.num_workers, train.progress) == (3, 5, 9, 1, "log")
+    assert train.log_every == 5 and train.checkpoint_dir == "ck" and train.resume
+    spectral = spectral_config(cfg, 9)
+    assert (spectral.rho, spectral.min_clusters, spectral.max_clusters, spectral.solver, spectral.seed) == (
+        0.6, 3, 5, "lanczos", 9)
+    with pytest.raises(ConfigError, match="min_clusters"):
+        micro_params(min_clusters=5, max_clusters=4)
+    with pytest.raises(ConfigError, match="nproc = 0 is below"):
+        micro_params(nproc=0)
 
 
 @pytest.mark.parametrize("name", ["full_ilsvrc", "full_voc"])
 def test_full_configs_fail_early_with_the_dataset_layout(name, tmp_path, monkeypatch):
     monkeypatch.setenv("THESISLIB_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("THESISLIB_CACHE", str(tmp_path / "cache"))
-    cfg = micro_config(load_yaml(CONFIGS / f"{name}.yaml"), output_dir=str(tmp_path / "out"))
+    cfg = micro_params(load_yaml(CONFIGS / f"{name}.yaml"), output_dir=str(tmp_path / "out"))
     with pytest.raises(DatasetNotFoundError) as err:
         run_full(cfg, CPU)
     text = str(err.value)
@@ -68,14 +80,14 @@ def test_full_configs_fail_early_with_the_dataset_layout(name, tmp_path, monkeyp
 
 
 def test_smoke_pipeline_on_a_few_scenes():
-    cfg = micro_config(n_train=120, n_test=60, epochs=2, n_seeds=1)
-    prep = smoke.prepare_scenes(cfg, 0, CPU, progress="none")
+    cfg = micro_params(n_train=120, n_test=60, epochs=2, n_seeds=1)
+    prep = smoke.prepare_scenes(cfg, 0, CPU)
     assert set(prep.clusterings) == {"boat", "train", "car", "ball"}
     for name, result in prep.clusterings.items():
         assert 2 <= result.k <= 4 and len(result.labels) == len(prep.patterns[name]) == len(prep.evidence[name])
         assert result.eigenvalues[0] == pytest.approx(0.0, abs=1e-9)
     annotation = smoke.annotate_scenes(prep, "simulated")
-    result = smoke.evaluate_scenes(prep, annotation, CPU)
+    result = smoke.evaluate_prep(prep, annotation, CPU)
     for name, row in result.metrics.items():
         for key, value in row.items():
             assert key == "images" or 0.0 <= value <= 1.0 or np.isnan(value), (name, key, value)
@@ -94,13 +106,13 @@ def test_smoke_pipeline_on_a_few_scenes():
 def _fixture_config(root, data, out, **extra):
     values = {"data": data, "data_root": str(root), "arch": "cam_small", "input_size": 48, "epochs": 2,
               "batch_size": 8, "n_show": 4, "output_dir": str(out)}
-    return micro_config({**values, **extra})
+    return micro_params({**values, **extra})
 
 
 def test_ilsvrc_pipeline_end_to_end_on_the_fixture(tmp_path):
     write_imagenet_fixture(tmp_path, n_classes=3, n_train=8, n_val=2)
     out = tmp_path / "run"
-    result = run_full(_fixture_config(tmp_path, "ilsvrc", out), CPU, progress="none")
+    result = run_full(_fixture_config(tmp_path, "ilsvrc", out), CPU)
     exp = result.experiments
     assert 0.0 <= exp["ilsvrc/cam_small"]["top5_loc_error"] <= 100.0
     assert 0.0 <= exp["ilsvrc/cam_small+micro"]["top5_loc_error"] <= 100.0
@@ -112,7 +124,7 @@ def test_ilsvrc_pipeline_end_to_end_on_the_fixture(tmp_path):
     # the saved annotation, re-applied with the saved network, gives the same evaluation
     again = run_full(_fixture_config(tmp_path, "ilsvrc", tmp_path / "run2",
                                      annotation_file=str(out / "annotation.json"),
-                                     epochs=0, weights_path=str(_save_weights(out, tmp_path))), CPU, progress="none")
+                                     epochs=0, weights_path=str(_save_weights(out, tmp_path))), CPU)
     assert again.annotation.distractors() == result.annotation.distractors()
     assert again.experiments == result.experiments
 
@@ -131,7 +143,7 @@ def test_voc_pipeline_end_to_end_on_the_fixture(tmp_path, monkeypatch):
     write_voc_fixture(tmp_path, n_train=8, n_val=4, seed=0)
     write_sbd_fixture(tmp_path, n_train=8, n_val=4, seed=0)
     out = tmp_path / "run"
-    result = run_full(_fixture_config(tmp_path, "voc", out), CPU, progress="none")
+    result = run_full(_fixture_config(tmp_path, "voc", out), CPU)
     assert "voc12/cam_small-cues" in result.experiments and "voc12/cam_small-cues+micro/boat" in result.experiments
     cues = np.load(out / "cues_after.npz")
     assert len(cues.files) > 0
@@ -168,8 +180,8 @@ def test_sec_chain_trains_on_both_cue_sets():
     pytest.importorskip("thesislib.methods.sec")
     from thesislib.methods.micro_annotation.sec_chain import retrain_sec, scene_cues
 
-    cfg = micro_config(n_train=128, n_test=32, epochs=4, n_seeds=1)
-    prep = smoke.prepare_scenes(cfg, 0, CPU, progress="none")
+    cfg = micro_params(n_train=128, n_test=32, epochs=4, n_seeds=1)
+    prep = smoke.prepare_scenes(cfg, 0, CPU)
     annotation = smoke.annotate_scenes(prep, "simulated")
     assert "boat" in annotation.affected
     before, after = scene_cues(prep, annotation, CPU)
@@ -187,10 +199,10 @@ def test_sec_chain_trains_on_both_cue_sets():
 
 def test_ilsvrc_runs_that_depart_from_the_thesis_never_get_paper_ids():
     from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation
-    from thesislib.methods.micro_annotation.config import micro_config
+    from thesislib.methods.micro_annotation.config import micro_params
     from thesislib.methods.micro_annotation.ilsvrc import ilsvrc_deviations
 
-    protocol = micro_config(load_yaml(CONFIGS / "full_ilsvrc.yaml"))
+    protocol = micro_params(load_yaml(CONFIGS / "full_ilsvrc.yaml"))
 
     def annotated(source):
         entry = ClassAnnotation("n0", 0, np.zeros((2, 3), np.float32), (True, False), (0.0, 0.5), source)
@@ -205,6 +217,6 @@ def test_ilsvrc_runs_that_depart_from_the_thesis_never_get_paper_ids():
 def test_full_runs_reject_a_distractor_entry_for_a_class_not_clustered():
     from thesislib.methods.micro_annotation.full import cluster_classes
 
-    config = micro_config(annotator="human", distractors={"boot": [0]})
+    config = micro_params(annotator="human", distractors=["boot:0"])
     with pytest.raises(KeyError, match="'boot'.*clustered classes are: boat"):
         cluster_classes(None, [("boat", 3, lambda: iter(()))], lambda truth, patterns: None, config, CPU, "voc")

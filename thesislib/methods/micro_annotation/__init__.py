@@ -2,20 +2,27 @@
 always co-occur with a class (water for boats, rails for trains) by clustering the features of
 its predicted regions, let a person mark the distractor clusters, and suppress them.
 
-Modules (the thesis's steps, section 3.3):
+Modules (fixed roles, as in every chapter):
 
-* :mod:`.patterns` (i): pattern sets A^y, L2-normalised post-ReLU features of the regions in D^y.
-* :mod:`.spectral` (ii): Algorithm 3 in linear time (thin SVD of D^{-1/2} A, or Lanczos) and a
-  quadratic reference.
-* :mod:`.heatmaps` (iii, iv): cluster heatmaps (Eq. 3.1) and the suppression of distractor regions.
-* :mod:`.annotation` (iii): a person's choices, the ground-truth oracle, JSON save/load.
-* :mod:`.regions` and :mod:`.metrics`: thresholding D^y, largest-component boxes, CorLoc, the
-  ILSVRC top-5 protocol, pixel IoU, the eigenvalue ranking curve (Fig. 3.5(b)).
-* :mod:`.train`: the CAM classifiers and their training through the engine.
-* :mod:`.scenes`: the smoke pipeline on procedural scenes; :mod:`.sec_chain`: SEC retrained on
-  micro-annotated cues of the scenes; :mod:`.full` with :mod:`.ilsvrc` (ILSVRC CLS-LOC boxes)
-  and :mod:`.voc` (PASCAL VOC localization cues for SEC): the full-scale runs.
-* :mod:`.figures`: Figs. 3.2, 3.3/3.6, 3.5(b) analogues.
+* :mod:`.config`: :class:`MicroAnnotationParams`, the one parameter declaration, and the configs
+  derived from it (Algorithm 3's settings, the CAM classifier's engine config).
+* :mod:`.data`: the procedural scenes of the smoke run and the ILSVRC / VOC sets.
+* :mod:`.model`: the CAM classifiers (GAP's layout; small for smoke, VGG16 at full scale).
+* :mod:`.losses`: their image-level loss (BCE multi-label, softmax CE single-label).
+* :mod:`.train`: their training through the engine, in this process or as ``nproc`` torchrun
+  processes (the module is the torchrun entry point).
+* :mod:`.evaluate`: localization before / after step (iv) on the test scenes (``engine.evaluate``).
+* :mod:`.experiments`: the smoke replicates, their summary and paired verdicts, and the full-run dispatch.
+* :mod:`.plots`: Figs. 3.2, 3.3/3.6, 3.5(b) analogues.
+
+The method's steps (thesis section 3.3), one module each: :mod:`.patterns` (i) pattern sets A^y;
+:mod:`.spectral` (ii) Algorithm 3 in linear time and a quadratic reference; :mod:`.heatmaps`
+(iii, iv) cluster heatmaps (Eq. 3.1) and suppression; :mod:`.annotation` (iii) a person's
+choices, the ground-truth oracle, JSON save/load; :mod:`.regions` and :mod:`.metrics`:
+thresholding, boxes, CorLoc, the ILSVRC top-5 protocol, pixel IoU, the ranking curve.
+Full scale: :mod:`.full` (per-class clustering shared by) :mod:`.ilsvrc` (boxes on ILSVRC val)
+and :mod:`.voc` (SEC's localization cues on VOC); :mod:`.sec_chain`: SEC retrained on the
+micro-annotated cues of the scenes.
 """
 
 from thesislib.methods.micro_annotation.annotation import (
@@ -26,7 +33,7 @@ from thesislib.methods.micro_annotation.annotation import (
                                                            majority_flags,
                                                            simulated_annotation,
 )
-from thesislib.methods.micro_annotation.config import MicroAnnotationConfig, micro_config
+from thesislib.methods.micro_annotation.config import MicroAnnotationParams, micro_params
 from thesislib.methods.micro_annotation.heatmaps import (
                                                            cluster_heatmaps,
                                                            nearest_cluster,
@@ -44,6 +51,7 @@ from thesislib.methods.micro_annotation.metrics import (
                                                            ranking_curve,
                                                            top5_localization,
 )
+from thesislib.methods.micro_annotation.model import build_cam_classifier, cam_small_gap
 from thesislib.methods.micro_annotation.patterns import (
                                                            Patterns,
                                                            extract_patterns,
@@ -71,15 +79,14 @@ from thesislib.methods.micro_annotation.spectral import (
                                                            spectral_clustering,
                                                            spectral_embedding,
 )
-from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_small_gap, cam_train_config
 
 __all__ = [
-    "Annotation", "ClassAnnotation", "MicroAnnotationConfig", "Patterns", "SpectralConfig", "SpectralResult",
-    "annotation_widget", "box_iou", "build_cam_classifier", "cam_small_gap", "cam_train_config", "choose_k",
+    "Annotation", "ClassAnnotation", "MicroAnnotationParams", "Patterns", "SpectralConfig", "SpectralResult",
+    "annotation_widget", "box_iou", "build_cam_classifier", "cam_small_gap", "choose_k",
     "cluster_heatmaps",
     "cluster_means", "component_boxes", "corloc", "extract_patterns", "forward_maps", "fraction_at",
     "human_annotation", "largest_component", "largest_component_boxes", "localization_error", "localize",
-    "majority_flags", "mask_box", "micro_config", "nearest_cluster", "normalize_patterns", "object_regions",
+    "majority_flags", "mask_box", "micro_params", "nearest_cluster", "normalize_patterns", "object_regions",
     "per_class_accuracy", "pixel_iou", "precision_recall", "ranking_curve", "reference_spectral_clustering",
     "reference_spectral_embedding", "region_centres_in_boxes", "region_fraction", "simulated_annotation",
     "spectral_clustering", "spectral_embedding", "suppress_scores", "threshold_regions", "top5_localization",

@@ -1,5 +1,5 @@
-"""What the full-scale pipelines (:mod:`.ilsvrc`, :mod:`.voc`) share: the CAM classifier, the per-class
-clustering with its annotation, and the result object the notebook displays.
+"""What the full-scale pipelines (:mod:`.ilsvrc`, :mod:`.voc`) share: the per-class clustering with
+its annotation, and the result object the notebook displays (the CAM classifier: :func:`.train.prepare_model`).
 
 Per class (one pass over the training images labelled with it, so memory holds one class's
 patterns at a time): extract A^y (:func:`~.patterns.extract_patterns`), run Algorithm 3, and
@@ -24,16 +24,14 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from thesislib.data import transforms
-from thesislib.methods.micro_annotation import figures
+from thesislib.methods.micro_annotation import plots
 from thesislib.methods.micro_annotation.annotation import Annotation, ClassAnnotation, check_class_names, majority_flags
-from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
+from thesislib.methods.micro_annotation.config import MicroAnnotationParams, human_distractors, spectral_config
+from thesislib.methods.micro_annotation.data import denormalize
 from thesislib.methods.micro_annotation.heatmaps import cluster_heatmaps
 from thesislib.methods.micro_annotation.patterns import Patterns, extract_patterns, forward_maps, normalize_patterns
 from thesislib.methods.micro_annotation.spectral import SpectralResult, spectral_clustering
-from thesislib.methods.micro_annotation.train import build_cam_classifier, cam_train_config
 from thesislib.nn import CAMClassifier
-from thesislib.nn.cam_training import train_cam_classifier
 
 
 @dataclass
@@ -53,32 +51,7 @@ class FullResult:
         return [fn() for fn in self.figure_fns]
 
 
-def denormalize(images: Tensor) -> Tensor:
-    """ImageNet-normalised (B, 3, H, W) -> RGB in [0, 1] for display."""
-    return transforms.denormalize(images, transforms.IMAGENET).clamp(0, 1)
-
-
-def prepare_model(config: MicroAnnotationConfig, num_classes: int, train_set: Any, device: torch.device, *,
-                  multilabel: bool, collate_fn: Callable[[list[Any]], Any] | None = None,
-                  progress: str = "auto") -> CAMClassifier:
-    """The CAM classifier of ``config.arch``, loaded from ``weights_path`` and/or trained for
-    ``epochs`` (checkpoints under ``<output_dir>/cam_checkpoints`` when ``output_dir`` is set)."""
-    model = build_cam_classifier(config.arch, num_classes, width=config.cam_width, extra=config.cam_extra,
-                                 weights_path=config.weights_path or None, vgg16_path=config.vgg16_path or None)
-    model.to(device)
-    if config.epochs > 0:
-        checkpoints = str(Path(config.output_dir) / "cam_checkpoints") if config.output_dir else None
-        train_cam_classifier(model, train_set, cam_train_config(
-            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, multilabel=multilabel,
-            num_workers=config.num_workers, checkpoint_dir=checkpoints, progress=progress), device,
-            collate_fn=collate_fn)
-    elif not config.weights_path:
-        raise ValueError("epochs = 0 needs weights_path (a trained CAM classifier); set one or train with epochs > 0")
-    model.eval()
-    return model
-
-
-def annotate_class(config: MicroAnnotationConfig, name: str, index: int, result: SpectralResult,
+def annotate_class(config: MicroAnnotationParams, name: str, index: int, result: SpectralResult,
                    evidence: np.ndarray | None, saved: Annotation | None) -> ClassAnnotation:
     """The configured annotator's decision for one class (see the module docstring)."""
     eigen = tuple(float(v) for v in result.eigenvalues)
@@ -91,7 +64,7 @@ def annotate_class(config: MicroAnnotationConfig, name: str, index: int, result:
                              f"{np.asarray(entry.means).shape[1]}, this clustering {result.means.shape}")
         return entry
     if config.annotator == "human":
-        ids = [int(c) for c in config.distractors.get(name, [])]
+        ids = human_distractors(config).get(name, [])
         if any(not 0 <= c < result.k for c in ids):
             raise ValueError(f"class {name!r} has clusters 0..{result.k - 1}; cannot mark {ids}")
         return ClassAnnotation(name, index, result.means.astype(np.float32),
@@ -111,7 +84,7 @@ def panel_material(model: CAMClassifier, images: Tensor, means: np.ndarray, devi
 
 
 def cluster_class(model: CAMClassifier, batches: Iterable[tuple[Tensor, Tensor]], index: int, device: torch.device,
-                  config: MicroAnnotationConfig) -> tuple[Patterns | None, SpectralResult | None]:
+                  config: MicroAnnotationParams) -> tuple[Patterns | None, SpectralResult | None]:
     """A^y of class ``index`` over ``batches`` and Algorithm 3 on it; ``(patterns, result)`` or
     ``(patterns, None)`` when the class has fewer patterns than ``max_clusters``."""
     found = extract_patterns(model, batches, device, tau=config.tau, rule=config.threshold_rule,
@@ -119,7 +92,7 @@ def cluster_class(model: CAMClassifier, batches: Iterable[tuple[Tensor, Tensor]]
     patterns = found.get(index)
     if patterns is None or len(patterns) < config.max_clusters:
         return patterns, None
-    return patterns, spectral_clustering(patterns.vectors, config.spectral())
+    return patterns, spectral_clustering(patterns.vectors, spectral_config(config, config.seed))
 
 
 def save_panel(output_dir: str, name: str, images: Tensor, heatmaps: Tensor) -> Path | None:
@@ -128,13 +101,13 @@ def save_panel(output_dir: str, name: str, images: Tensor, heatmaps: Tensor) -> 
         return None
     path = Path(output_dir) / "annotation_panels" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = figures.annotation_panel(images, heatmaps, f"{name}: one heatmap per cluster")
+    fig = plots.annotation_panel(images, heatmaps, f"{name}: one heatmap per cluster")
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
-def load_saved(config: MicroAnnotationConfig) -> Annotation | None:
+def load_saved(config: MicroAnnotationParams) -> Annotation | None:
     return Annotation.load(config.annotation_file) if config.annotation_file else None
 
 
@@ -155,7 +128,7 @@ def _recording(batches: Iterable[tuple[Tensor, Tensor, Any]], truth: list[Any], 
         yield images, labels
 
 def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
-                    evidence: Callable[[list[Any], Patterns], np.ndarray | None], config: MicroAnnotationConfig,
+                    evidence: Callable[[list[Any], Patterns], np.ndarray | None], config: MicroAnnotationParams,
                     device: torch.device, data: str) -> tuple[Annotation, dict[str, Any]]:
     """Steps (i)-(iii) for every class of ``sources``: its patterns (one pass over its batches),
     Algorithm 3, the configured annotator's decision (``evidence(ground truths in image order,
@@ -165,7 +138,7 @@ def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
     clustered is an error."""
     saved = load_saved(config)
     if config.annotator == "human" and saved is None:
-        check_class_names(list(config.distractors), [name for name, _, _ in sources])
+        check_class_names(list(human_distractors(config)), [name for name, _, _ in sources])
     entries: dict[str, ClassAnnotation] = {}
     info: dict[str, Any] = {}
     for name, index, class_batches in sources:
@@ -186,14 +159,3 @@ def cluster_classes(model: CAMClassifier, sources: Sequence[ClassSource],
             "threshold_rule": config.threshold_rule, "arch": config.arch, "seed": config.seed}
     return Annotation(entries, meta), info
 
-
-def run_full(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
-    """Dispatch on ``config.data``: ``"ilsvrc"`` (:func:`.ilsvrc.run_ilsvrc`) or ``"voc"``
-    (:func:`.voc.run_voc`)."""
-    if config.data == "ilsvrc":
-        from thesislib.methods.micro_annotation.ilsvrc import run_ilsvrc
-        return run_ilsvrc(config, device, progress)
-    if config.data == "voc":
-        from thesislib.methods.micro_annotation.voc import run_voc
-        return run_voc(config, device, progress)
-    raise ValueError(f"run_full handles data='ilsvrc' or 'voc', got {config.data!r} (scenes: see .scenes)")

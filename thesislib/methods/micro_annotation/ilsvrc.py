@@ -27,17 +27,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from thesislib.data.imagenet import (
-    ImageNetLocalization,
-    ResizeNormalize,
-    check_layout,
-    collate_localization,
-)
-from thesislib.data.roots import dataset_dir
-from thesislib.methods.micro_annotation import figures
+from thesislib.data.imagenet import ImageNetLocalization, collate_localization
+from thesislib.methods.micro_annotation import plots
 from thesislib.methods.micro_annotation.annotation import Annotation
-from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
-from thesislib.methods.micro_annotation.full import FullResult, cluster_classes, denormalize, prepare_model
+from thesislib.methods.micro_annotation.config import MicroAnnotationParams
+from thesislib.methods.micro_annotation.data import denormalize, ilsvrc_sets, loader
+from thesislib.methods.micro_annotation.full import FullResult, cluster_classes
 from thesislib.methods.micro_annotation.metrics import (
     fraction_at,
     localization_error,
@@ -47,19 +42,19 @@ from thesislib.methods.micro_annotation.metrics import (
 )
 from thesislib.methods.micro_annotation.patterns import box_evidence, forward_maps, normalize_patterns
 from thesislib.methods.micro_annotation.regions import localize
+from thesislib.methods.micro_annotation.train import prepare_model
 from thesislib.nn import CAMClassifier
 
 #: ImageNet wnids of the classes the thesis names
 NAMED_CLASSES = {"speedboat": "n04273569", "snowmobile": "n04252077", "flatworm": "n01924916"}
 
 
-def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers,
-                      collate_fn=collate_localization)
+def _loader(dataset: Any, config: MicroAnnotationParams) -> DataLoader:
+    return loader(dataset, config, collate_localization)
 
 
 def cluster_ilsvrc_classes(model: CAMClassifier, train: ImageNetLocalization, classes: list[int],
-                           config: MicroAnnotationConfig, device: torch.device) -> tuple[Annotation, dict[str, Any]]:
+                           config: MicroAnnotationParams, device: torch.device) -> tuple[Annotation, dict[str, Any]]:
     """Steps (i)-(iii) for every class index in ``classes`` (:func:`~.full.cluster_classes`; the
     oracle reads the train boxes); returns the annotation and, per wnid, the number of patterns,
     the eigenvalues and k."""
@@ -76,7 +71,7 @@ def cluster_ilsvrc_classes(model: CAMClassifier, train: ImageNetLocalization, cl
 
 @torch.no_grad()
 def evaluate_ilsvrc(model: CAMClassifier, val: Any, annotation: Annotation, wnids: list[str],
-                    config: MicroAnnotationConfig, device: torch.device, keep_examples: int = 12) -> dict[str, Any]:
+                    config: MicroAnnotationParams, device: torch.device, keep_examples: int = 12) -> dict[str, Any]:
     """Top-5 classification with localization on ``val``, with the plain and the micro-annotated
     CAMs; returns per-image correctness, labels and a few changed examples for the figure."""
     size = (config.input_size, config.input_size)
@@ -121,17 +116,11 @@ def evaluate_ilsvrc(model: CAMClassifier, val: Any, annotation: Annotation, wnid
             "labels": np.concatenate(labels), "examples": examples}
 
 
-def run_ilsvrc(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
+def run_ilsvrc(config: MicroAnnotationParams, device: torch.device) -> FullResult:
     """The whole ILSVRC experiment (see the module docstring)."""
-    root = check_layout(dataset_dir("imagenet", data_root=config.data_root))
-    transform = ResizeNormalize(config.input_size)
-    train = ImageNetLocalization("train", root, list(config.classes) or None, config.max_train_per_class, transform)
-    val: Any = ImageNetLocalization("val", root, list(config.classes) or None, 0, transform)
-    if config.max_val:
-        val = Subset(val, list(range(min(config.max_val, len(val)))))
+    train, val = ilsvrc_sets(config)
     wnids = train.wnids
-    model = prepare_model(config, len(wnids), train, device, multilabel=False, collate_fn=collate_localization,
-                          progress=progress)
+    model = prepare_model(config, len(wnids), device)
     classes = sorted({int(c) for c in np.unique(train.labels)})
     annotation, info = cluster_ilsvrc_classes(model, train, classes, config, device)
     if config.output_dir:
@@ -145,7 +134,7 @@ ILSVRC_PROTOCOL: dict[str, Any] = {"input_size": 224, "pattern_layer": "trunk", 
 """The settings of ``configs/micro_annotation/full_ilsvrc.yaml`` that encode the thesis's run."""
 
 
-def ilsvrc_deviations(config: MicroAnnotationConfig, annotation: Annotation) -> list[str]:
+def ilsvrc_deviations(config: MicroAnnotationParams, annotation: Annotation) -> list[str]:
     """How a ``cam_vgg16`` ILSVRC run departs from the thesis's (empty: it follows it): a class or
     image subset, a GAP network trained here instead of loaded, the oracle instead of a person, or
     other settings than :data:`ILSVRC_PROTOCOL`. Such a run's ids carry them in brackets
@@ -163,7 +152,7 @@ def ilsvrc_deviations(config: MicroAnnotationConfig, annotation: Annotation) -> 
     return out
 
 
-def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation: Annotation,
+def summarize_ilsvrc(config: MicroAnnotationParams, wnids: list[str], annotation: Annotation,
                      info: dict[str, Any], ev: dict[str, Any]) -> FullResult:
     """Metrics, table and figures of an ILSVRC run."""
     n = len(wnids)
@@ -213,11 +202,11 @@ def summarize_ilsvrc(config: MicroAnnotationConfig, wnids: list[str], annotation
     fns = []
     big = [i for i in np.flatnonzero(evaluated) if abs(gain[i]) >= 5]
     if big:
-        fns.append(lambda: figures.gain_bars([wnids[i] for i in big], gain[big]))
+        fns.append(lambda: plots.gain_bars([wnids[i] for i in big], gain[big]))
     if curve is not None:
-        fns.append(lambda: figures.ranking_plot(*curve))
+        fns.append(lambda: plots.ranking_plot(*curve))
     ex = ev["examples"]
     if ex["images"]:
-        fns.append(lambda: figures.before_after_boxes(torch.stack(ex["images"]), np.array(ex["before"]),
+        fns.append(lambda: plots.before_after_boxes(torch.stack(ex["images"]), np.array(ex["before"]),
                                                       np.array(ex["after"]), ex["gt"], title="ILSVRC val"))
     return FullResult(experiments, table, ["quantity", "value"], annotation, per_class, fns)

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from thesislib.methods.micro_annotation.annotation import Annotation
-from thesislib.methods.micro_annotation.scenes import ScenePrep, scene_maps
+from thesislib.methods.micro_annotation.evaluate import scene_maps
+from thesislib.methods.micro_annotation.experiments import ScenePrep
 
 
 @dataclass
@@ -52,7 +53,7 @@ def scene_cues(prep: ScenePrep, annotation: Annotation, device: torch.device, ta
     from thesislib.methods.sec.cues import background_cues, combine_cues, foreground_cues, saliency_map
 
     images, labels = prep.train.images, prep.train.labels
-    cams, phi = scene_maps(prep.model, images, device, prep.config.pattern_layer)
+    _, cams, phi = scene_maps(prep.model, images, device, prep.config.pattern_layer)
     after = annotation.apply(cams, phi, prep.class_names)
     saliency = torch.cat([saliency_map(prep.model, images[lo:lo + 256].to(device), labels[lo:lo + 256].to(device),
                                        layer="input", classes="all", size=tuple(cams.shape[-2:]), median=True).cpu()

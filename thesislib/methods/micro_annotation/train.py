@@ -1,62 +1,121 @@
-"""The CAM classifiers of the chapter (trained by the shared :func:`~thesislib.nn.cam_training.train_cam_classifier`).
+"""Training the chapter's CAM classifier through the engine, in this process or under torchrun.
 
-The thesis takes a trained GAP network (Zhou et al.'s VGGnet-GAP: VGG16 to conv5_3, one 3x3 conv
-with 1024 channels + ReLU, global average pooling, linear) and clusters conv5_3 patterns. The
-smoke run uses the same layout at a small size, :func:`cam_small_gap`: the trunk of
-:func:`~thesislib.nn.cam_smallnet` (3 conv layers, stride 2, 16x16 maps for 32x32 images) plays
-conv5_3, and an extra 3x3 conv + ReLU feeds the GAP, so ``pattern_layer="trunk"`` takes the
-patterns one layer below the CAM features, as on ILSVRC.
+:func:`train_cam`: Adam at a fixed ``lr`` (:func:`.config.cam_optimizer_settings`), the loss of
+:mod:`.losses`, ``epochs`` passes (:func:`.config.cam_train_config`, built by
+:func:`thesislib.engine.train_config`) through :func:`thesislib.engine.fit`, which shards the
+data and wraps the model in DDP when the process was started by torchrun.
 
-Training (:func:`cam_train_config`): image-level labels only, binary cross-entropy on the
-multi-hot labels (one sigmoid per class: images may hold several classes) or softmax
-cross-entropy for single-label data (ILSVRC), Adam, a fixed learning rate, no weight decay,
-one history record per epoch, through the engine's :func:`~thesislib.engine.fit` loop.
+:func:`prepare_model` (the full runs): the CAM classifier of ``arch`` loaded from
+``weights_path`` and/or trained for ``epochs``; with ``nproc > 1`` the training runs as
+``nproc`` DDP processes (:func:`thesislib.engine.launch`) of this module's command line::
+
+    python -m torch.distributed.run --standalone --nproc_per_node=4 \\
+        -m thesislib.methods.micro_annotation.train --params params.json --output DIR
+
+whose rank 0 writes ``DIR/cam_classifier.pt`` (a state dict), read back here.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from thesislib.nn import CAMClassifier, cam_smallnet, cam_vgg16
-from thesislib.nn.cam_training import CAMTrainConfig
-from thesislib.nn.weights import read_state_dict
+import torch
+from torch import nn
+
+from thesislib.config import ConfigError, to_dict
+from thesislib.engine import History, fit, launch
+from thesislib.engine.distributed import cleanup, init_distributed, is_main_process
+from thesislib.methods.micro_annotation.config import (
+    MicroAnnotationParams,
+    cam_optimizer_settings,
+    cam_train_config,
+    micro_params,
+)
+from thesislib.methods.micro_annotation.data import training_set
+from thesislib.methods.micro_annotation.losses import cam_loss
+from thesislib.methods.micro_annotation.model import build_cam_classifier
+from thesislib.nn import CAMClassifier
+from thesislib.repro import seed_everything
+
+WEIGHTS_FILE = "cam_classifier.pt"
 
 
-def cam_small_gap(num_classes: int, width: int = 16, extra: int = 64) -> CAMClassifier:
-    """Smoke-scale GAP network: ``cam_smallnet``'s trunk (K = 2 width channels, stride 2,
-    receptive field 9 px) + 3x3 conv to ``extra`` channels + ReLU (receptive field 13 px), GAP,
-    linear. CAMs and trunk patterns are (B, ., H/2, W/2)."""
-    trunk = cam_smallnet(num_classes, width=width).trunk
-    return CAMClassifier(trunk, 2 * width, num_classes, extra_channels=extra)
+def train_cam(model: nn.Module, dataset: Any, params: MicroAnnotationParams, seed: int, device: torch.device, *,
+              multilabel: bool, collate_fn: Any = None, checkpoint_dir: str | None = None) -> History:
+    """Fit ``model`` on the image-level labels of ``dataset`` (module doc); returns the engine's
+    history and leaves the model on ``device`` in eval mode."""
+    optimizer = torch.optim.Adam(model.parameters(), **cam_optimizer_settings(params))
+    history = fit(model, optimizer, dataset, cam_loss(multilabel),
+                  cam_train_config(params, seed, len(dataset), checkpoint_dir), device, collate_fn=collate_fn)
+    model.eval()
+    return history
 
 
-def build_cam_classifier(arch: str, num_classes: int, *, width: int = 16, extra: int = 64,
-                         weights_path: str | Path | None = None,
-                         vgg16_path: str | Path | None = None) -> CAMClassifier:
-    """``"cam_small"`` (:func:`cam_small_gap`) or ``"cam_vgg16"`` (:func:`~thesislib.nn.cam_vgg16`,
-    trunk from ``vgg16_path`` when given). ``weights_path``: a state dict of the whole CAM
-    classifier (e.g. a trained GAP network), loaded last; a missing file is a
-    :class:`~thesislib.nn.WeightsNotFoundError`."""
-    if arch == "cam_small":
-        model = cam_small_gap(num_classes, width, extra)
-    elif arch == "cam_vgg16":
-        model = cam_vgg16(num_classes, weights_path=vgg16_path or None)
-    else:
-        raise ValueError(f"arch must be 'cam_small' or 'cam_vgg16', got {arch!r}")
-    if weights_path:
-        state = read_state_dict(weights_path, "a state dict of the whole CAM classifier (torch.save("
-                                "model.state_dict(), path), or an engine checkpoint)",
-                                hint="Pass weights_path=None and set epochs > 0 to train the classifier.")
-        model.load_state_dict(state)
+def _build(params: MicroAnnotationParams, num_classes: int, weights_path: str | None = None) -> CAMClassifier:
+    return build_cam_classifier(params.arch, num_classes, width=params.cam_width, extra=params.cam_extra,
+                                weights_path=weights_path, vgg16_path=params.vgg16_path or None)
+
+
+def train_here(params: MicroAnnotationParams, device: torch.device) -> CAMClassifier:
+    """Build and train the CAM classifier of ``params`` on :func:`.data.training_set` in this process
+    (one rank of a DDP job when torchrun started it); checkpoints under ``<output_dir>/cam_checkpoints``."""
+    seed_everything(params.seed)
+    dataset, num_classes, multilabel, collate = training_set(params, params.seed)
+    model = _build(params, num_classes, params.weights_path or None).to(device)
+    checkpoints = str(Path(params.output_dir) / "cam_checkpoints") if params.output_dir else None
+    train_cam(model, dataset, params, params.seed, device, multilabel=multilabel, collate_fn=collate,
+              checkpoint_dir=checkpoints)
     return model
 
 
-def cam_train_config(*, epochs: int, batch_size: int, lr: float, seed: int, multilabel: bool,
-                     num_workers: int = 0, checkpoint_dir: str | None = None,
-                     progress: str = "auto") -> CAMTrainConfig:
-    """The chapter's CAM classifier training (module doc): BCE when ``multilabel`` else
-    cross-entropy, Adam at a fixed ``lr``, ``epochs`` passes logged once per epoch; with
-    ``checkpoint_dir`` the run resumes from its newest checkpoint."""
-    return CAMTrainConfig(epochs=epochs, batch_size=batch_size, loss="bce" if multilabel else "ce",
-                          optimizer="adam", lr=lr, weight_decay=0.0, seed=seed, num_workers=num_workers,
-                          checkpoint_dir=checkpoint_dir, progress=progress)
+def prepare_model(params: MicroAnnotationParams, num_classes: int, device: torch.device,
+                  timeout: float | None = None) -> CAMClassifier:
+    """The full runs' CAM classifier: ``weights_path`` as is (``epochs = 0``), or trained for
+    ``epochs`` here (``nproc = 1``) or by ``nproc`` torchrun processes writing
+    ``<output_dir>/cam_classifier.pt``; returned on ``device`` in eval mode."""
+    if params.epochs == 0:
+        return _build(params, num_classes, params.weights_path).to(device).eval()
+    if params.nproc == 1:
+        return train_here(params, device)
+    if not params.output_dir:
+        raise ConfigError("nproc > 1 needs output_dir (the torchrun job writes cam_classifier.pt there)")
+    out = Path(params.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cam_params.json").write_text(json.dumps(to_dict(params)))
+    launch("thesislib.methods.micro_annotation.train",
+           ["--params", str(out / "cam_params.json"), "--output", str(out), "--device", device.type],
+           nproc=params.nproc, timeout=timeout)
+    return _build(params, num_classes, str(out / WEIGHTS_FILE)).to(device).eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (one rank of a torchrun job): train the CAM classifier of ``--params`` (a JSON
+    file of :class:`~.config.MicroAnnotationParams` fields); rank 0 writes ``--output``/cam_classifier.pt."""
+    parser = argparse.ArgumentParser(prog="python -m thesislib.methods.micro_annotation.train",
+                                     description="Train micro-annotation's CAM classifier (one DDP rank).")
+    parser.add_argument("--params", required=True, help="JSON file of MicroAnnotationParams fields")
+    parser.add_argument("--output", required=True, help="directory for cam_classifier.pt")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
+    args = parser.parse_args(argv)
+    try:
+        params = micro_params(json.loads(Path(args.params).read_text()), nproc=1)
+    except (ConfigError, OSError, json.JSONDecodeError) as err:
+        print(f"error: {args.params}: {err}", file=sys.stderr)
+        return 2
+    device = init_distributed(args.device)
+    try:
+        model = train_here(params, device)
+        if is_main_process():
+            Path(args.output).mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), Path(args.output) / WEIGHTS_FILE)
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,28 +30,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from thesislib.data.roots import dataset_dir
-from thesislib.data.voc import VOC_CLASSES, SegInputTransform, VOCSegmentation
+from thesislib.data.voc import VOCSegmentation
 from thesislib.methods.micro_annotation.annotation import Annotation
-from thesislib.methods.micro_annotation.config import MicroAnnotationConfig
-from thesislib.methods.micro_annotation.full import FullResult, cluster_classes, prepare_model
+from thesislib.methods.micro_annotation.config import MicroAnnotationParams
+from thesislib.methods.micro_annotation.data import FOREGROUND, loader, voc_sets
+from thesislib.methods.micro_annotation.full import FullResult, cluster_classes
 from thesislib.methods.micro_annotation.patterns import forward_maps, mask_evidence, normalize_patterns
 from thesislib.methods.micro_annotation.regions import threshold_regions, upsample_scores
+from thesislib.methods.micro_annotation.train import prepare_model
 from thesislib.nn import CAMClassifier
 
-FOREGROUND: tuple[str, ...] = VOC_CLASSES[1:]
 CUE_SIZE = 41
 
 
-def _roots(config: MicroAnnotationConfig) -> tuple[Path, Path]:
-    return dataset_dir("voc", data_root=config.data_root), dataset_dir("sbd", data_root=config.data_root)
+def _loader(dataset: Any, config: MicroAnnotationParams) -> DataLoader:
+    return loader(dataset, config)
 
 
-def _loader(dataset: Any, config: MicroAnnotationConfig) -> DataLoader:
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
-
-
-def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: list[int], config: MicroAnnotationConfig,
+def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: list[int], config: MicroAnnotationParams,
                         device: torch.device) -> tuple[Annotation, dict[str, Any]]:
     """Steps (i)-(iii) for the foreground classes ``classes`` (0 = aeroplane .. 19 = tvmonitor;
     :func:`~.full.cluster_classes`, the oracle reads the trainaug masks)."""
@@ -68,7 +64,7 @@ def cluster_voc_classes(model: CAMClassifier, train: VOCSegmentation, classes: l
 
 @torch.no_grad()
 def voc_maps(model: CAMClassifier, images: torch.Tensor, labels: torch.Tensor, annotation: Annotation,
-             config: MicroAnnotationConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+             config: MicroAnnotationParams, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """CAMs of the present classes (B, 20, h, w) before and after step (iv) (absent classes: -inf)."""
     _, cams, raw = forward_maps(model, images.to(device), config.pattern_layer)  # type: ignore[arg-type]
     cams = cams.float()
@@ -78,7 +74,7 @@ def voc_maps(model: CAMClassifier, images: torch.Tensor, labels: torch.Tensor, a
     return before, after
 
 
-def cue_maps(scores: torch.Tensor, size: int, config: MicroAnnotationConfig) -> np.ndarray:
+def cue_maps(scores: torch.Tensor, size: int, config: MicroAnnotationParams) -> np.ndarray:
     """(B, 20, h, w) scores -> uint8 (B, size, size): 0 or the VOC class (1..20) of the cue."""
     b, c = scores.shape[:2]
     up = upsample_scores(scores.flatten(0, 1), (size, size), config.upsample).view(b, c, size, size)
@@ -90,7 +86,7 @@ def cue_maps(scores: torch.Tensor, size: int, config: MicroAnnotationConfig) -> 
 
 
 @torch.no_grad()
-def evaluate_voc(model: CAMClassifier, val: Any, annotation: Annotation, config: MicroAnnotationConfig,
+def evaluate_voc(model: CAMClassifier, val: Any, annotation: Annotation, config: MicroAnnotationParams,
                  device: torch.device) -> dict[str, np.ndarray]:
     """Per-class pixel counts (20,) of D^y against the ground truth on ``val``, before/after:
     ``inter``, ``pred``, ``gt`` and ``union`` (void pixels excluded)."""
@@ -115,7 +111,7 @@ def evaluate_voc(model: CAMClassifier, val: Any, annotation: Annotation, config:
 
 
 @torch.no_grad()
-def write_cues(model: CAMClassifier, train: VOCSegmentation, annotation: Annotation, config: MicroAnnotationConfig,
+def write_cues(model: CAMClassifier, train: VOCSegmentation, annotation: Annotation, config: MicroAnnotationParams,
                device: torch.device) -> tuple[Path, Path]:
     """SEC's foreground cues for every trainaug image, before and after micro-annotation."""
     out = {"before": {}, "after": {}}
@@ -132,19 +128,10 @@ def write_cues(model: CAMClassifier, train: VOCSegmentation, annotation: Annotat
     return paths[0], paths[1]
 
 
-def run_voc(config: MicroAnnotationConfig, device: torch.device, progress: str = "auto") -> FullResult:
+def run_voc(config: MicroAnnotationParams, device: torch.device) -> FullResult:
     """The whole VOC cue experiment (see the module docstring)."""
-    voc_root, sbd_root = _roots(config)
-    transform = SegInputTransform((config.input_size, config.input_size), "imagenet", resize_mask=True)
-    train = VOCSegmentation("trainaug", voc_root, sbd_root, transform)
-    val: Any = VOCSegmentation("val", voc_root, None, transform)
-    if config.max_val:
-        val = Subset(val, list(range(min(config.max_val, len(val)))))
-    unknown = [n for n in config.classes if n not in FOREGROUND]
-    if unknown:
-        raise KeyError(f"unknown VOC class(es) {unknown}; classes are {', '.join(FOREGROUND)}")
-    classes = [FOREGROUND.index(n) for n in config.classes] or list(range(20))
-    model = prepare_model(config, 20, train, device, multilabel=True, progress=progress)
+    train, val, classes = voc_sets(config)
+    model = prepare_model(config, 20, device)
     annotation, info = cluster_voc_classes(model, train, classes, config, device)
     counts = evaluate_voc(model, val, annotation, config, device)
     if config.output_dir:
@@ -153,7 +140,7 @@ def run_voc(config: MicroAnnotationConfig, device: torch.device, progress: str =
     return summarize_voc(config, annotation, info, counts, classes)
 
 
-def summarize_voc(config: MicroAnnotationConfig, annotation: Annotation, info: dict[str, Any],
+def summarize_voc(config: MicroAnnotationParams, annotation: Annotation, info: dict[str, Any],
                   counts: dict[str, np.ndarray], classes: list[int]) -> FullResult:
     """Cue precision / recall / IoU per class and averaged, before and after."""
     def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
