@@ -153,14 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # what the user typed, for the provenance of every run this command starts (kernels included)
-    os.environ.setdefault(ENV_COMMAND, typed_command(None if argv is None else ["thesislib", *argv]))
+    # What the user typed, for the provenance of every run this command starts (their kernels
+    # inherit it), for the duration of this command only; an outer thesislib command's wins.
+    outer = os.environ.get(ENV_COMMAND)
+    if outer is None:
+        os.environ[ENV_COMMAND] = typed_command(None if argv is None else ["thesislib", *argv])
     try:
         return args.func(args)
     except (ConfigError, KeyError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"thesislib: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        if outer is None:
+            os.environ.pop(ENV_COMMAND, None)
 
 
 if __name__ == "__main__":

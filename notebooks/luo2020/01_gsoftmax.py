@@ -54,62 +54,62 @@ for source in ("Table I", "Table III"):
 
 # %% tags=["parameters"]
 # Parameters: generated from thesislib.methods.gsoftmax.config.GSoftmaxParams (thesislib notebooks --sync); edit the dataclass, not this cell.
-seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (>= 0)
-n_seeds = 5  # int; replicates (paired seeds) of every run of both parts (>= 1)
+seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (min 0)
+n_seeds = 5  # int; replicates (paired seeds) of every run of both parts (min 1)
 scale = 'smoke'  # str; name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)
-output_dir = ''  # str; run directory for metrics.json and provenance.json ('' = none)
+output_dir = ''  # str; run directory for metrics.json and provenance.json (empty: none)
 device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
-threads = 1  # int; CPU threads (0 = torch's default); $THESISLIB_THREADS overrides (>= 0)
+threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
-nproc = 1  # int; > 1: every run as nproc DDP processes through torchrun (>= 1)
+nproc = 1  # int; > 1: every run as nproc DDP processes through torchrun (min 1)
 data_root = ''  # str; data root (empty: $THESISLIB_DATA)
-num_workers = 0  # int; DataLoader workers (COCO decoding) (>= 0)
+num_workers = 0  # int; DataLoader workers (COCO decoding) (min 0)
 checkpoint_root = ''  # str; resumable checkpoints per run under this directory (empty: none)
 amp = True  # bool; bf16 autocast (CUDA only)
 channels_last = True  # bool; channels_last memory format (CUDA only)
 compile = False  # bool; torch.compile the network
-log_every = 50  # int; engine log interval in optimiser steps (>= 1)
-eval_batch_size = 256  # int; test-set batch size (>= 1)
-max_steps = 0  # int; cap on optimiser steps per run (0: none; for quick checks) (>= 0)
-figure_class = 0  # int; the class shown in the Fig. 3 / Fig. 5 style plots (>= 0)
-test_fraction = 0.3  # float; digits/mosaics: test share of the split drawn per seed (>= 0.01, <= 0.99)
+log_every = 50  # int; engine log interval in optimiser steps (min 1)
+eval_batch_size = 256  # int; test-set batch size (min 1)
+max_steps = 0  # int; cap on optimiser steps per run (0: none; for quick checks) (min 0)
+figure_class = 0  # int; the class shown in the Fig. 3 / Fig. 5 style plots (min 0)
+test_fraction = 0.3  # float; digits/mosaics: test share of the split drawn per seed (min 0.01, max 0.99)
 single_dataset = 'digits'  # str; single-label data set
 single_backbone = 'mlp'  # str; mlp | wrn-<depth>-<widen>
 single_methods = ['softmax', 'gsoftmax', 'lsoftmax']  # list of str; methods compared (softmax is the baseline)
 hidden = [128, 64]  # list of int; MLP hidden widths (single-label)
 lam = 1.0  # float; lambda, fixed weight of the Gaussian term (single-label)
-single_init = [0.0, 1.0]  # list of float; (mu, sigma) initialisation of single-label G-softmax
+single_init = [0.0, 1.0]  # [float, float]; (mu, sigma) initialisation of single-label G-softmax
 sigma_param = 'exp'  # str; how sigma is parametrised
 learn_gaussians = True  # bool; learn mu and sigma (False: keep the initialisation)
-gaussian_lr = 0.0  # float; learning rate of mu, sigma (0: the network's) (>= 0.0)
-lsoftmax_margin = 2  # int; L-softmax margin m (>= 1, <= 4)
-lsoftmax_beta = [1000.0, 0.002, 45.0, 0.0]  # list of float; (base, gamma, power, min) of L-softmax's annealing
-epochs = 30  # int; single-label epochs (>= 1)
-batch_size = 128  # int; single-label global batch size (>= 1)
-lr = 0.1  # float; single-label SGD learning rate (>= 0.0)
-momentum = 0.9  # float; single-label SGD momentum (>= 0.0, <= 0.999)
+gaussian_lr = 0.0  # float; learning rate of mu, sigma (0: the network's) (min 0.0)
+lsoftmax_margin = 2  # int; L-softmax margin m (min 1, max 4)
+lsoftmax_beta = [1000.0, 0.002, 45.0, 0.0]  # [float, float, float, float]; (base, gamma, power, min) of L-softmax's annealing
+epochs = 30  # int; single-label epochs (min 1)
+batch_size = 128  # int; single-label global batch size (min 1)
+lr = 0.1  # float; single-label SGD learning rate (min 0.0)
+momentum = 0.9  # float; single-label SGD momentum (min 0.0, max 0.999)
 nesterov = False  # bool; single-label Nesterov momentum
-weight_decay = 0.0005  # float; single-label weight decay (never on mu, sigma) (>= 0.0)
+weight_decay = 0.0005  # float; single-label weight decay (never on mu, sigma) (min 0.0)
 schedule = 'constant'  # str; single-label LR schedule
 milestones = []  # list of int; multistep: epochs where the LR is multiplied by gamma
-gamma = 0.2  # float; multistep LR factor (>= 0.0)
-malleable_pieces = [[1000, 0.0, -8.0], [100, -8.0, -9.0]]  # list of list of int; malleable LR (Eq. 17): (epochs, a, b) exponent pieces
-malleable_base = 10.0  # float; malleable LR: base of the exponents (>= 1.0)
+gamma = 0.2  # float; multistep LR factor (min 0.0)
+malleable_pieces = [[1000, 0.0, -8.0], [100, -8.0, -9.0]]  # list of [int, float, float]; malleable LR (Eq. 17): (epochs, a, b) exponent pieces
+malleable_base = 10.0  # float; malleable LR: base of the exponents (min 1.0)
 multi_dataset = 'mosaics'  # str; multi-label data set
 multi_backbone = 'mlp'  # str; mlp | resnet<18|34|50|101|152>-gmp
 multi_hidden = [256, 128]  # list of int; MLP hidden widths (multi-label)
 multi_lam = 1.0  # float; lambda of the multi-label G-softmax
-multi_inits = [[0.0, 1.0], [0.0, 0.5], [0.0, 5.0], [-0.1, 1.0], [0.1, 1.0]]  # list of list of float; Table III (mu, sigma) initialisations
+multi_inits = [[0.0, 1.0], [0.0, 0.5], [0.0, 5.0], [-0.1, 1.0], [0.1, 1.0]]  # list of [float, float]; Table III (mu, sigma) initialisations
 multi_reading = 'pairwise'  # str; pairwise (released code) | eq16 | eq15 (the printed equations)
-mosaic_train = 2000  # int; training mosaics (>= 1)
-mosaic_test = 1000  # int; test mosaics (>= 1)
-multi_epochs = 15  # int; multi-label epochs (>= 1)
-multi_batch_size = 64  # int; multi-label global batch size (>= 1)
-multi_lr = 0.05  # float; multi-label SGD learning rate (>= 0.0)
-multi_momentum = 0.9  # float; multi-label SGD momentum (>= 0.0, <= 0.999)
+mosaic_train = 2000  # int; training mosaics (min 1)
+mosaic_test = 1000  # int; test mosaics (min 1)
+multi_epochs = 15  # int; multi-label epochs (min 1)
+multi_batch_size = 64  # int; multi-label global batch size (min 1)
+multi_lr = 0.05  # float; multi-label SGD learning rate (min 0.0)
+multi_momentum = 0.9  # float; multi-label SGD momentum (min 0.0, max 0.999)
 multi_nesterov = False  # bool; multi-label Nesterov momentum
-multi_weight_decay = 0.0005  # float; multi-label weight decay (>= 0.0)
-image_size = 448  # int; COCO: square input size (>= 16)
+multi_weight_decay = 0.0005  # float; multi-label weight decay (min 0.0)
+image_size = 448  # int; COCO: square input size (min 16)
 weights_path = ''  # str; COCO: the torchvision ImageNet ResNet state dict (empty: random init)
 
 # %%

@@ -68,6 +68,7 @@ def test_run_writes_notebook_metrics_and_provenance(fake_checkout, capsys):
     assert provenance["config"] == {"seed": 3, "n_seeds": 1, "scale": "smoke", "output_dir": str(run_dir),
                                     "device": "auto", "threads": 1, "progress": "none", "lr": 0.5}
     assert provenance["command"] == "thesislib run gsoftmax --scale smoke -p seed=3"
+    assert "THESISLIB_COMMAND" not in os.environ  # set for the command's duration only
 
 
 def test_unknown_parameter_fails_and_lists_valid_names(fake_checkout, capsys):
