@@ -1,94 +1,34 @@
-"""The notebook's parameters and configs, experiment ids, aggregation and the computed statements."""
+"""Aggregation, the computed verdicts, the results files and the notebook's data step."""
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import math
 
 import pytest
 
 from thesislib.chapters import get_chapter
-from thesislib.cli import RUNNER_PARAMETERS, notebook_parameters
 from thesislib.config import from_mapping, load_yaml
 from thesislib.engine import History
+from thesislib.methods.sec.config import SECParams
+from thesislib.methods.sec.evaluate import flat_metrics
 from thesislib.methods.sec.experiments import (
-    ABLATIONS,
     RunResult,
-    SECNotebookParams,
     aggregate,
-    claims,
-    config_for,
-    deviations,
-    experiment_id,
-    flat_metrics,
+    all_verdicts,
+    claim_verdicts,
+    crf_benchmarks,
+    crf_gain_verdict,
+    subsets_beaten,
     summary_rows,
-    verdict,
+    verdict_sentence,
 )
 from thesislib.replication import paper_numbers, replication_rows
 
-CHAPTER = get_chapter("sec")
-CONFIG_DIR = CHAPTER.config_dir()
-FIELDS = [f.name for f in dataclasses.fields(SECNotebookParams)]
+CONFIG_DIR = get_chapter("sec").config_dir()
 
 
-def params_of(scale: str, **overrides) -> SECNotebookParams:
-    return from_mapping(SECNotebookParams, load_yaml(CONFIG_DIR / f"{scale}.yaml"), scale=scale, **overrides)
-
-
-def test_notebook_parameters_cell_matches_the_dataclass_and_smoke_yaml():
-    cell = notebook_parameters(CHAPTER)
-    assert set(cell) == set(FIELDS)
-    smoke = load_yaml(CONFIG_DIR / "smoke.yaml")
-    assert set(smoke) == set(FIELDS) - set(RUNNER_PARAMETERS)
-    defaults = SECNotebookParams()
-    assert from_mapping(SECNotebookParams, smoke, scale="smoke") == defaults
-    for name, info in cell.items():  # the cell's literals are the dataclass defaults
-        value = from_mapping(SECNotebookParams, {name: eval(info["default"])})  # noqa: S307 (own file)
-        assert getattr(value, name) == getattr(defaults, name), name
-
-
-@pytest.mark.parametrize("scale", ["smoke", "full"])
-def test_configs_use_notebook_parameters_and_have_a_header(scale):
-    path = CONFIG_DIR / f"{scale}.yaml"
-    assert set(load_yaml(path)) <= set(FIELDS) - set(RUNNER_PARAMETERS)
-    header = "\n".join(itertools.takewhile(lambda line: line.startswith("#"), path.read_text().splitlines()))
-    assert header.startswith("# SEC")
-    if scale == "full":
-        assert "2.4.1" in header and "TITAN-X" in header and "THESISLIB_DATA" in header
-
-
-def test_full_config_follows_the_thesis_protocol_and_maps_onto_the_paper_ids():
-    params = params_of("full", weights_path="/weights/vgg16-397923af.pth")
-    config = config_for(params, "sec", params.seed)
-    assert (config.data, config.network, config.image_size, config.mask_side) == ("voc", "deeplab_largefov", 321, 41)
-    protocol = (config.iterations, config.batch_size, config.lr, config.lr_step, config.lr_gamma)
-    assert protocol == (8000, 15, 1e-3, 2000, 0.1)
-    assert (config.optimizer, config.momentum, config.weight_decay, config.caffe_lr_mult) == ("sgd", 0.9, 5e-4, True)
-    assert config.dropout == 0.5 and config.train_crf_scale() == 12.0 and config.test_crf_scale == 1.0
-    assert config.test_crf and config.max_eval_images == 0
-    assert deviations(config) == []
-    ids = {p.experiment for p in paper_numbers("sec")}
-    for name in ("sec", "sec-gmp", "sec-gap"):
-        assert experiment_id(config_for(params, name), name) in ids
-    short = config_for(params_of("full", iterations=2, batch_size=2), "sec")
-    assert experiment_id(short, "sec") == \
-        "voc12-val/deeplab-largefov/sec[iterations=2,batch_size=2,random-init]"
-    assert experiment_id(config_for(SECNotebookParams(), "sec-gap"), "sec-gap") == "scenes/small-fcn/sec-gap"
-
-
-def test_config_for_applies_the_ablation_and_the_replicate_seed():
-    params = SECNotebookParams(seed=3, n_seeds=2)
-    assert params.seeds == [3, 4]
-    seed_only = config_for(params, "seed", 4)
-    assert (seed_only.seed_loss, seed_only.expand_loss, seed_only.constrain_loss) == (True, False, False)
-    assert seed_only.seed == seed_only.data_seed == 4
-    assert config_for(params, "sec-gmp").loss_config().present_decay == 0.0
-    assert config_for(params, "expand+constrain").seed_loss is False
-    with pytest.raises(ValueError, match="unknown ablation"):
-        SECNotebookParams(ablations=("sec", "nosuch"))
-    voc = config_for(SECNotebookParams(data="voc", network="deeplab_largefov", image_size=321, data_root="/d"), "sec")
-    assert voc.voc_root == "/d/voc" and voc.sbd_root == "/d/sbd" and voc.train_crf_scale() == 12.0
+def params_of(scale: str, **overrides) -> SECParams:
+    return from_mapping(SECParams, load_yaml(CONFIG_DIR / f"{scale}.yaml"), scale=scale, **overrides)
 
 
 def _result(name, seed, miou, fg, nocrf=None):
@@ -106,19 +46,41 @@ def test_aggregate_and_rows():
     assert rows[0][:3] == ["seed", "1", "45.0"] and rows[1][1] == "2" and rows[1][3] == "65.0 ± 7.1"
 
 
-def test_claims_are_computed_from_paired_replicates():
+def test_verdicts_are_paired_intervals_over_replicates():
     results = []
-    for seed, (sec, gmp, gap, seed_only, se) in enumerate([(60, 55, 40, 50, 45), (62, 63, 41, 49, 50)]):
+    rows = [(60, 55, 40, 50, 45), (62, 63, 41, 49, 50), (64, 58, 42, 51, 47)]
+    for seed, (sec, gmp, gap, seed_only, se) in enumerate(rows):
         results += [_result("sec", seed, sec, 25), _result("sec-gmp", seed, gmp, 20), _result("sec-gap", seed, gap, 35),
                     _result("seed", seed, seed_only, 40), _result("seed+expand", seed, se, 30)]
-    rows = {(r[0], r[1]): r for r in claims(results)}
-    assert rows[("all three terms beat every subset", "sec − seed")][3] == "yes"
-    assert rows[("GWRP beats GMP", "sec − sec-gmp")][3] == "mixed (1/2)"
-    assert rows[("GWRP beats GAP", "sec − sec-gap")][3] == "yes"
-    assert rows[("seed+expand is worse than seed alone", "seed − seed+expand")][3] == "mixed (1/2)"
-    assert rows[("all three terms beat every subset", "sec − seed+constrain")][3] == "not run"
-    assert rows[("GMP under-, GAP over-estimates sizes", "fg%: GWRP − GMP")][3] == "yes"
-    assert verdict([-1.0, -2.0]) == "no" and verdict([]) == "not run"
+    v = {x.id: x for x in claim_verdicts(results)}
+    # sec - seed = 10, 13, 13: mean 12, sd sqrt(3), t_{0.975, 2} = 4.303
+    assert v["sec>seed"].mean == pytest.approx(12.0) and v["sec>seed"].n == 3
+    assert v["sec>seed"].low == pytest.approx(12.0 - 4.3027 * math.sqrt(3) / math.sqrt(3), abs=1e-3)
+    assert v["sec>seed"].label == "higher" and v["sec>seed"].holds
+    assert v["gwrp>gmp"].label == "no clear difference"      # +5, -1, +6
+    assert v["gwrp>gap"].label == "higher"
+    assert v["sec>seed+constrain"].label == "too few replicates" and v["sec>seed+constrain"].n == 0
+    assert v["fg:gwrp>gmp"].label == "higher" and v["fg:gap>gwrp"].label == "higher"
+    assert subsets_beaten(list(v.values())) == ["seed", "seed+expand"]
+    plain = {x.id: x for x in claim_verdicts(results, crf=False)}
+    assert plain["sec>seed:nocrf"].claim.endswith("(no CRF)") and plain["sec>seed:nocrf"].mean == pytest.approx(12.0)
+    gain = crf_gain_verdict(results)
+    assert gain.mean == pytest.approx(5.0) and gain.label == "higher"
+    ids = [x.id for x in all_verdicts(results)]
+    assert len(ids) == len(set(ids)) == 21
+    assert "supported" in verdict_sentence(v["sec>seed"]) and "[+7.7, +16.3]" in verdict_sentence(v["sec>seed"])
+    assert "not decided" in verdict_sentence(v["gwrp>gmp"])
+    assert "too few" in verdict_sentence(v["sec>seed+constrain"])
+
+
+def test_crf_benchmarks_read_every_record(tmp_path):
+    records, missing = crf_benchmarks()
+    names = [r["file"] for r in records]
+    assert "benchmark_h200.json" in names and missing == []   # the H200 run makes the GPU kind present
+    h200 = next(r for r in records if r["file"] == "benchmark_h200.json")
+    assert "H200" in h200["hardware"] and any("GPU goal" in g and "MET" in g for g in h200["goals"])
+    assert any(row[2] == "cuda" and row[3] == "auto -> exact" and row[5] == "29.57" for row in h200["rows"])
+    assert crf_benchmarks(tmp_path) == ([], ["CPU", "GPU"])
 
 
 def test_flat_metrics_use_the_crf_numbers_as_primary():
@@ -132,7 +94,6 @@ def test_flat_metrics_use_the_crf_numbers_as_primary():
 def test_replication_rows_read_not_run_without_results(tmp_path):
     rows = replication_rows("sec", root=tmp_path)
     assert len(rows) == len(paper_numbers("sec")) and all(r.ours is None for r in rows)
-    assert set(ABLATIONS) >= {"sec", "sec-gmp", "sec-gap"}
 
 
 def test_full_scale_without_data_fails_at_the_notebooks_data_step(tmp_path, monkeypatch):

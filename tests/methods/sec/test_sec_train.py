@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import warnings
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 
-from thesislib.config import ConfigError
+from thesislib.config import ConfigError, to_dict
 from thesislib.crf import DenseCRFParams
 from thesislib.data import DatasetNotFoundError, write_sbd_fixture, write_voc_fixture
+from thesislib.methods.sec.config import sec_config
 from thesislib.methods.sec.cue_file import write_cue_file, write_input_list
-from thesislib.methods.sec.inference import evaluate, predict, predict_probs
+from thesislib.methods.sec.data import check_inputs, load_data
+from thesislib.methods.sec.evaluate import evaluate, evaluate_config, flat_metrics, predict, predict_probs
 from thesislib.methods.sec.losses import NO_CUE
-from thesislib.methods.sec.train import (
-    evaluate_config,
-    get_cues,
-    load_data,
-    main,
-    sec_config,
-    train_localizer_for,
-    train_sec,
-)
+from thesislib.methods.sec.model import build_network
+from thesislib.methods.sec.train import get_cues, main, run, train_localizer_for, train_sec
 
 DEVICE = torch.device("cpu")
 
@@ -194,7 +192,7 @@ def test_full_path_cam_cues_with_the_vgg_localizer(voc_root):
 def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root, tmp_path):
     """The chapter 3 chain: foreground cues from micro-annotation's .npz (41 x 41, resized to the
     7 x 7 masks here), background from the released-format cue file; the experiment id says so."""
-    from thesislib.methods.sec.experiments import experiment_id
+    from thesislib.methods.sec.config import experiment_id
 
     base = dict(data="voc", network="deeplab_largefov", image_size=49, iterations=1, batch_size=2,
                 max_eval_images=1, test_crf=False)
@@ -225,7 +223,6 @@ def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root,
         model, history = train_sec(config, cues, DEVICE, data)
     assert history.last()["step"] == 1
     with pytest.raises(FileNotFoundError, match="full_voc"):
-        from thesislib.methods.sec.train import check_inputs
         check_inputs(sec_config(**base, foreground_cue_file=str(tmp_path / "nosuch.npz")))
     with pytest.raises(ConfigError, match="data='voc'"):
         sec_config(foreground_cue_file=str(npz))
@@ -234,7 +231,7 @@ def test_foreground_cue_file_replaces_the_foreground_and_names_the_run(voc_root,
 def test_library_entry_point_writes_a_recordable_run(voc_root, tmp_path, capsys):
     """``python -m thesislib.methods.sec.train``: one configuration, metrics.json in the results
     schema under the deviation-naming id (so ``thesislib record`` accepts it)."""
-    from thesislib.methods.sec.experiments import ablation_name
+    from thesislib.methods.sec.config import ablation_name
 
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(dict(data="voc", network="deeplab_largefov", image_size=49, iterations=1, batch_size=2,
@@ -253,3 +250,77 @@ def test_library_entry_point_writes_a_recordable_run(voc_root, tmp_path, capsys)
     assert eid in capsys.readouterr().out
     assert ablation_name(sec_config(pooling="gmp")) == "sec-gmp" and ablation_name(sec_config(pooling="gmp",
                                                                                           seed_loss=False)) == "custom"
+
+
+# --------------------------------------------------------------------------------------------
+# several processes: the torchrun entry point, 2 gloo processes on the CPU
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, params: str, cues: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    assert main(["--params", params, "--cues", cues, "--output", out, "--device", "cpu"]) == 0
+
+
+def _ddp_params():
+    # no dropout: the ranks draw different masks; 7 test images: the shards have unequal sizes
+    return sec_config(n_train=16, n_test=7, iterations=3, batch_size=8, dropout=0.0, localizer_iterations=2,
+                      localizer_batch_size=8, crf_method="hybrid", eval_batch_size=3, progress="none")
+
+
+def test_two_process_ddp_trains_and_evaluates_like_one_process(tmp_path):
+    """Two gloo processes train one configuration from the same start (global batches of 8, 4 per
+    rank) and evaluate 4 + 3 images, gathered. The small FCN has BatchNorm, whose statistics are
+    per rank on the CPU (SyncBatchNorm needs CUDA), so the weights are not those of one process;
+    what must hold: training ran, and the sharded evaluation equals a one-process evaluation of
+    the model the processes trained."""
+    params = _ddp_params()
+    data = load_data(params)
+    cues = get_cues(params, data, DEVICE)
+    single, model, _ = run(params, DEVICE, nproc=1, data=data, cues=cues)   # first: forked workers inherit imports
+    torch.save({"cues": cues.cues, "conflicts": cues.conflicts}, tmp_path / "cues.pt")
+    (tmp_path / "params.json").write_text(json.dumps(to_dict(params)))
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path / "params.json"), str(tmp_path / "cues.pt"),
+                                          str(tmp_path / "out")), nprocs=2, start_method="fork")
+    ddp = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    (eid, metrics), = ddp["experiments"].items()
+    assert eid == "scenes/small-fcn/sec" and ddp["history"]["train"][-1]["step"] == 3
+    assert np.isfinite(ddp["final_loss"])
+    trained = build_network(params, data.num_labels)
+    start = {k: v.clone() for k, v in trained.state_dict().items()}
+    trained.load_state_dict(torch.load(tmp_path / "out" / "model.pt", weights_only=True))
+    assert any(not torch.equal(start[k], v) for k, v in trained.state_dict().items())
+    one = flat_metrics(evaluate_config(trained, data, params, DEVICE), data.class_names)
+    for key in ("miou", "miou_nocrf", "fg_fraction", "fg_fraction_nocrf", "pixel_acc"):
+        assert metrics[key] == pytest.approx(one[key], abs=1e-9), key
+    assert set(metrics) == set(single["experiments"][eid])
+
+
+def test_run_launches_torchrun_with_the_params_and_cues(tmp_path, monkeypatch):
+    from thesislib.methods.sec import train as strain
+
+    params = _ddp_params()
+    data = load_data(params)
+    cues = get_cues(params, data, DEVICE)
+    calls = []
+
+    def fake_launch(module, args, nproc, **kwargs):          # what torchrun would run, here in one process
+        calls.append((module, nproc))
+        assert main(list(args)) == 0
+        return ""
+
+    monkeypatch.setattr(strain, "launch", fake_launch)
+    direct, _, _ = run(params, DEVICE, nproc=1, data=data, cues=cues)
+    via, model, history = run(sec_config({**to_dict(params), "nproc": 2}), DEVICE, data=data, cues=cues,
+                              output=tmp_path / "via")
+    assert calls == [("thesislib.methods.sec.train", 2)]
+    assert via["experiments"] == direct["experiments"] and history.last()["step"] == 3
+    assert isinstance(model, torch.nn.Module) and (tmp_path / "via" / "cues.pt").is_file()
+    with pytest.raises(ValueError, match="nproc"):
+        run(params, DEVICE, nproc=0)

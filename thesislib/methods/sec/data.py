@@ -11,14 +11,17 @@ The network input is the RGB image on the 0-255 scale normalised by
 :func:`thesislib.data.transforms.normalize` with ``scale=255`` (``"imagenet"`` statistics for
 torchvision VGG16 weights, ``"caffe"`` for converted Caffe weights);
 :func:`thesislib.data.transforms.denormalize` with ``scale=255`` inverts it for the CRF.
-Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W = ``image_size``; VOC:
-*trainaug* (10,582 images, image-level labels only are used for training) resized to S x S =
-321 x 321 (no crop), *val* at full resolution for evaluation.
+Scenes (``thesislib.data.scenes.sec_scenes``): 4 classes, S = H = W =
+``image_size``; VOC: *trainaug* (10,582 images, image-level labels only are used for training)
+resized to S x S = 321 x 321 (no crop), *val* at full resolution for evaluation.
+:func:`load_data` picks by the parameters; :func:`check_inputs` checks the files they name
+before anything heavy runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,8 @@ from torch.utils.data import Dataset
 from thesislib.data.scenes import Scenes, generate_scenes, sec_scenes
 from thesislib.data.transforms import normalize, resize_image, to_tensor
 from thesislib.data.voc import VOC_CLASSES, VOCSegmentation
+from thesislib.methods.sec.config import SECParams
+from thesislib.nn.vgg import check_vgg16_file
 
 
 class TensorItems(Dataset):
@@ -164,3 +169,31 @@ def load_voc(image_size: int = 321, normalization: str = "imagenet", voc_root: s
     return SECData("voc", VOCTrainItems(train_base, image_size, normalization),
                    VOCEvalItems(eval_base, image_size, normalization, max_eval_images),
                    VOC_CLASSES, image_size, normalization)
+
+
+def load_data(params: SECParams) -> SECData:
+    """The run's data: scenes drawn from ``params.seed`` or VOC / SBD (a missing directory raises
+    :class:`~thesislib.data.DatasetNotFoundError` before anything heavy runs)."""
+    if params.data == "scenes":
+        return load_scenes(params.n_train, params.n_test, params.image_size, params.seed, params.normalization)
+    voc_root, sbd_root = params.roots()
+    return load_voc(params.image_size, params.normalization, voc_root, sbd_root, params.train_split,
+                    params.eval_split, params.max_eval_images)
+
+
+def check_inputs(params: SECParams) -> None:
+    """Fail early on missing files named by the parameters (weights, cue file and list, foreground cues)."""
+    if params.weights_path:
+        check_vgg16_file(params.weights_path)
+    if params.cue_source == "file":
+        for name in ("cue_path", "cue_list"):
+            path = Path(getattr(params, name)).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"SECParams.{name} = {path} does not exist (the released code ships "
+                                        "training/localization_cues/localization_cues.pickle.gz and "
+                                        "training/input_list.txt)")
+    if params.foreground_cue_file and not Path(params.foreground_cue_file).expanduser().is_file():
+        raise FileNotFoundError(f"SECParams.foreground_cue_file = {params.foreground_cue_file} does not exist "
+                                "(cues_after.npz or cues_before.npz of a micro-annotation VOC run, written to "
+                                "runs/micro_annotation/<stamp>-full_voc/ by thesislib run micro_annotation "
+                                "--scale full_voc)")

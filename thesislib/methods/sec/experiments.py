@@ -1,4 +1,4 @@
-"""The chapter notebook's parameters, its ablation runs and the statements computed from them.
+"""The notebook's experiments: replicates, the ablation runs and the verdicts computed from them.
 
 One *replicate* (a seed) is the whole pipeline: data (scenes drawn from the seed), localizer,
 cues, then every configuration of ``ablations`` trained on those same cues, so the comparisons
@@ -18,187 +18,33 @@ sec-gap            all three, global average pooling for the present classes
 
 Metrics follow the thesis's protocol: ``miou``, ``fg_fraction`` and ``iou_<class>`` (in %) are
 measured *after* the test-time CRF (Fig. 2.3); ``miou_nocrf`` / ``fg_fraction_nocrf`` before it.
+
+The thesis's conclusions (section 2.4.3) become paired verdicts (:func:`claim_verdicts`,
+:func:`thesislib.replication.verdicts.paired_verdict`): the per-replicate difference of two
+configurations, a 95% t interval over replicates, and the label it supports.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
-from thesislib.config import from_mapping
-from thesislib.data.roots import dataset_dir
 from thesislib.engine import History
-from thesislib.methods.sec.data import SECData
+from thesislib.methods.sec.config import SECParams, config_for
+from thesislib.methods.sec.data import SECData, check_inputs, load_data
+from thesislib.methods.sec.evaluate import cue_stats
 from thesislib.methods.sec.localization import CueMaps
-from thesislib.methods.sec.train import (
-    SECConfig,
-    check_inputs,
-    cue_stats,
-    evaluate_config,
-    get_cues,
-    load_data,
-    train_localizer_for,
-    train_sec,
-)
+from thesislib.methods.sec.train import get_cues, run, train_localizer_for
+from thesislib.paths import results_root
 from thesislib.replication import format_mean_sd, summarize_seeds
-
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "seed": {"expand_loss": False, "constrain_loss": False},
-    "seed+expand": {"constrain_loss": False},
-    "seed+constrain": {"expand_loss": False},
-    "expand+constrain": {"seed_loss": False},
-    "sec": {},
-    "sec-gmp": {"pooling": "gmp"},
-    "sec-gap": {"pooling": "gap"},
-}
-LOSS_ABLATIONS = ("seed", "seed+expand", "seed+constrain", "expand+constrain", "sec")
-POOLING_ABLATIONS = ("sec-gmp", "sec-gap", "sec")
-
-PAPER_PROTOCOL = {"iterations": 8000, "batch_size": 15, "image_size": 321, "network": "deeplab_largefov",
-                  "optimizer": "sgd", "lr": 1e-3, "lr_step": 2000, "lr_gamma": 0.1, "momentum": 0.9,
-                  "weight_decay": 5e-4, "caffe_lr_mult": True, "dropout": 0.5, "train_split": "trainaug",
-                  "eval_split": "val"}
-"""The thesis's training protocol (section 2.4.1); a VOC run that differs gets an id naming it."""
-
-
-@dataclass(frozen=True)
-class SECNotebookParams:
-    """The notebook's ``parameters`` cell (smoke defaults; ``configs/sec/*.yaml`` for others).
-
-    Every field maps onto :class:`~thesislib.methods.sec.train.SECConfig` (same names) except
-    ``n_seeds`` (replicates ``seed .. seed + n_seeds - 1``), ``ablations`` (configuration names
-    of :data:`ABLATIONS`), ``data_root`` (VOC / SBD root; empty: ``$THESISLIB_DATA``), and the
-    run bookkeeping (``scale``, ``output_dir``, ``device``, ``threads``).
-    """
-
-    seed: int = 0
-    n_seeds: int = 2
-    scale: str = "smoke"
-    output_dir: str = ""
-    device: str = "auto"
-    threads: int = 1
-    progress: str = "none"
-    data: Literal["scenes", "voc"] = "scenes"
-    data_root: str = ""
-    n_train: int = 200
-    n_test: int = 100
-    image_size: int = 32
-    max_eval_images: int = 0
-    network: Literal["fcn", "deeplab_largefov"] = "fcn"
-    width: int = 16
-    dropout: float = 0.1
-    weights_path: str = ""
-    cue_source: Literal["cam", "file"] = "cam"
-    cue_path: str = ""
-    cue_list: str = ""
-    foreground_cue_file: str = ""
-    localizer: Literal["small", "vgg16"] = "small"
-    localizer_iterations: int = 150
-    localizer_batch_size: int = 32
-    localizer_optimizer: Literal["adam", "sgd"] = "adam"
-    localizer_lr: float = 3e-3
-    cam_tau: float = 0.5
-    saliency_layer: str = "input"
-    optimizer: Literal["sgd", "adam"] = "adam"
-    iterations: int = 100
-    batch_size: int = 16
-    lr: float = 3e-3
-    lr_step: int = 2000
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    caffe_lr_mult: bool = True
-    d_plus: float = 0.0
-    d_bg: float = 0.0
-    prob_floor: float = 1e-4
-    q_floor: float = 1e-4
-    crf_method: Literal["auto", "exact", "permutohedral", "hybrid"] = "hybrid"
-    crf_unary: Literal["logits", "log_probs"] = "logits"
-    crf_grad: Literal["stop", "unrolled"] = "stop"
-    crf_scale: float = 0.0
-    test_crf_scale: float = 1.0
-    ablations: tuple[str, ...] = tuple(ABLATIONS)
-    amp: bool = True
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = [a for a in self.ablations if a not in ABLATIONS]
-        if unknown:
-            raise ValueError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
-        if self.n_seeds < 1:
-            raise ValueError("n_seeds must be >= 1")
-
-    @property
-    def seeds(self) -> list[int]:
-        return list(range(self.seed, self.seed + self.n_seeds))
-
-
-_NOT_CONFIG = {"n_seeds", "scale", "output_dir", "device", "threads", "ablations", "data_root"}
-
-
-def config_for(params: SECNotebookParams, name: str = "sec", seed: int | None = None) -> SECConfig:
-    """The :class:`SECConfig` of configuration ``name`` in replicate ``seed``."""
-    mapping = {f: getattr(params, f) for f in params.__dataclass_fields__ if f not in _NOT_CONFIG}
-    seed = params.seed if seed is None else seed
-    mapping.update(seed=seed, data_seed=seed)
-    if params.data_root:
-        mapping.update(voc_root=str(dataset_dir("voc", data_root=params.data_root)),
-                       sbd_root=str(dataset_dir("sbd", data_root=params.data_root)))
-    mapping.update(ABLATIONS[name])
-    return from_mapping(SECConfig, mapping)
-
-
-def ablation_name(config: SECConfig) -> str:
-    """The :data:`ABLATIONS` name whose loss switches and pooling ``config`` has ("custom" if none)."""
-    keys = ("seed_loss", "expand_loss", "constrain_loss", "pooling")
-    defaults = SECConfig()
-    for name, overrides in ABLATIONS.items():
-        if all(getattr(config, k) == overrides.get(k, getattr(defaults, k)) for k in keys):
-            return name
-    return "custom"
-
-
-def deviations(config: SECConfig) -> list[str]:
-    """How a VOC configuration departs from the thesis's protocol (empty: it follows it)."""
-    out = [f"{k}={getattr(config, k)}" for k, v in PAPER_PROTOCOL.items() if getattr(config, k) != v]
-    if not config.weights_path:
-        out.append("random-init")
-    if config.max_eval_images:
-        out.append(f"max_eval_images={config.max_eval_images}")
-    if not config.test_crf:
-        out.append("no-test-crf")
-    if config.foreground_cue_file:
-        out.append(f"foreground={Path(config.foreground_cue_file).stem}")
-    return out
-
-
-def experiment_id(config: SECConfig, name: str) -> str:
-    """``voc12-val/deeplab-largefov/<name>`` for a run that follows the thesis's protocol (the ids
-    of ``thesislib/replication/sec.yaml``), with ``[deviations]`` appended otherwise; smoke runs:
-    ``scenes/small-fcn/<name>``."""
-    if config.data == "scenes":
-        return f"scenes/small-fcn/{name}"
-    dev = deviations(config)
-    split = "voc12-val" if config.eval_split == "val" else f"voc12-{config.eval_split}"
-    return f"{split}/{config.network.replace('_', '-')}/{name}" + (f"[{','.join(dev)}]" if dev else "")
-
-
-def flat_metrics(evaluation: dict[str, Any], class_names: Sequence[str]) -> dict[str, float]:
-    """Metrics of one run in the results schema (module doc)."""
-    crf = "_crf" if "miou_crf" in evaluation else ""
-    out = {"miou": evaluation[f"miou{crf}"], "fg_fraction": evaluation[f"fg_fraction{crf}"],
-           "pixel_acc": evaluation[f"pixel_acc{crf}"], "miou_nocrf": evaluation["miou"],
-           "fg_fraction_nocrf": evaluation["fg_fraction"]}
-    for name, value in zip(class_names, evaluation[f"iou{crf}"]):
-        if not math.isnan(value):
-            out[f"iou_{name}"] = value
-    return out
+from thesislib.replication.verdicts import Verdict, paired_verdict
 
 
 @dataclass(eq=False)
@@ -226,7 +72,7 @@ class RunResult:
     model: nn.Module | None = field(default=None, repr=False)
 
 
-def load_replicate_data(params: SECNotebookParams, seed: int | None = None) -> SECData:
+def load_replicate_data(params: SECParams, seed: int | None = None) -> SECData:
     """Check the inputs named by ``params`` and load the data of replicate ``seed``: a missing
     VOC / SBD, weights file or cue file fails here, before anything is trained."""
     config = config_for(params, "sec", seed)
@@ -234,7 +80,7 @@ def load_replicate_data(params: SECNotebookParams, seed: int | None = None) -> S
     return load_data(config)
 
 
-def prepare_replicate(params: SECNotebookParams, seed: int, device: torch.device,
+def prepare_replicate(params: SECParams, seed: int, device: torch.device,
                       data: SECData | None = None) -> Replicate:
     """Data (loaded unless given), localizer and cues of replicate ``seed``."""
     config = config_for(params, "sec", seed)
@@ -246,25 +92,26 @@ def prepare_replicate(params: SECNotebookParams, seed: int, device: torch.device
     return Replicate(seed, data, cues, cue_stats(cues, data), localizer, history)
 
 
-def run_configuration(params: SECNotebookParams, name: str, replicate: Replicate, device: torch.device,
+def run_configuration(params: SECParams, name: str, replicate: Replicate, device: torch.device,
                       keep_model: bool = False) -> RunResult:
-    """Train and evaluate configuration ``name`` on a replicate's cues."""
+    """Train and evaluate configuration ``name`` on a replicate's cues (in this process, or as
+    ``params.nproc`` torchrun processes, :func:`thesislib.methods.sec.train.run`)."""
     config = config_for(params, name, replicate.seed)
     started = time.perf_counter()
-    model, history = train_sec(config, replicate.cues, device, replicate.data)
-    metrics = flat_metrics(evaluate_config(model, replicate.data, config, device), replicate.data.class_names)
-    return RunResult(name, replicate.seed, experiment_id(config, name), metrics, time.perf_counter() - started,
+    record, model, history = run(config, device, data=replicate.data, cues=replicate.cues)
+    (experiment, metrics), = record["experiments"].items()
+    return RunResult(name, replicate.seed, experiment, metrics, time.perf_counter() - started,
                      history, model if keep_model else None)
 
 
-def run_ablations(params: SECNotebookParams, device: torch.device, first: Replicate | None = None,
+def run_ablations(params: SECParams, device: torch.device, first: Replicate | None = None,
                   done: Sequence[RunResult] = (), keep_models_of: int | None = None,
                   report: Callable[[str], None] | None = print) -> tuple[list[Replicate], list[RunResult]]:
     """Every configuration of ``params.ablations`` in every replicate.
 
     ``first``: an already prepared replicate (reused when its seed comes up); ``done``: results
     already computed (not run again, returned with the others); models are kept for the
-    replicate ``keep_models_of`` (for figures).
+    replicate ``keep_models_of`` (for figures); ``report`` gets one line per run.
     """
     replicates, results = [], list(done)
     finished = {(r.name, r.seed) for r in done}
@@ -286,10 +133,11 @@ def run_ablations(params: SECNotebookParams, device: torch.device, first: Replic
 
 
 # ---------------------------------------------------------------------------------------------
-# aggregation and the statements
+# aggregation and the verdicts
 # ---------------------------------------------------------------------------------------------
 
 def by_name(results: Sequence[RunResult]) -> dict[str, dict[int, RunResult]]:
+    """``{configuration: {seed: result}}``."""
     out: dict[str, dict[int, RunResult]] = {}
     for r in results:
         out.setdefault(r.name, {})[r.seed] = r
@@ -314,56 +162,70 @@ def summary_rows(results: Sequence[RunResult], names: Sequence[str],
                                             for m in metrics)] for name in names if name in groups]
 
 
-def _paired(groups: dict[str, dict[int, RunResult]], a: str, b: str, metric: str) -> list[float]:
-    """Per-replicate differences ``a - b`` of ``metric`` (replicates that ran both)."""
+def paired_values(results: Sequence[RunResult], a: str, b: str, metric: str) -> tuple[list[float], list[float]]:
+    """``metric`` of configurations ``a`` and ``b`` in the replicates that ran both, paired by seed."""
+    groups = by_name(results)
     seeds = sorted(set(groups.get(a, {})) & set(groups.get(b, {})))
-    return [groups[a][s].metrics[metric] - groups[b][s].metrics[metric] for s in seeds]
+    return ([groups[a][s].metrics[metric] for s in seeds], [groups[b][s].metrics[metric] for s in seeds])
 
 
-def verdict(diffs: Sequence[float]) -> str:
-    """``"yes"`` when every replicate's difference is positive, ``"no"`` when none is, else
-    ``"mixed"``; ``"not run"`` without data."""
-    if not diffs:
-        return "not run"
-    positive = sum(d > 0 for d in diffs)
-    return "yes" if positive == len(diffs) else ("no" if positive == 0 else f"mixed ({positive}/{len(diffs)})")
+SUBSETS = ("seed", "seed+expand", "seed+constrain", "expand+constrain")
+
+#: (claim id, thesis statement, a, b, metric kind): the verdict compares a - b, expecting "higher".
+CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
+    *((f"sec>{s}", f"SEC (all three terms) beats {s}", "sec", s, "miou") for s in SUBSETS),
+    ("seed>expand+constrain", "without L_seed the network fails: seed alone beats expand+constrain",
+     "seed", "expand+constrain", "miou"),
+    ("seed>seed+expand", "seed+expand is worse than seed alone", "seed", "seed+expand", "miou"),
+    ("gwrp>gmp", "GWRP beats GMP", "sec", "sec-gmp", "miou"),
+    ("gwrp>gap", "GWRP beats GAP", "sec", "sec-gap", "miou"),
+    ("fg:gwrp>gmp", "GMP underestimates object sizes: fg% GWRP > GMP", "sec", "sec-gmp", "fg_fraction"),
+    ("fg:gap>gwrp", "GAP overestimates object sizes: fg% GAP > GWRP", "sec-gap", "sec", "fg_fraction"),
+)
 
 
-def _fmt(diffs: Sequence[float]) -> str:
-    return "–" if not diffs else format_mean_sd(diffs, ".1f") + f" (n={len(diffs)})"
+def claim_verdicts(results: Sequence[RunResult], crf: bool = True) -> list[Verdict]:
+    """The thesis's conclusions of section 2.4.3 as paired verdicts on ``results`` (each: mean
+    paired difference a - b over replicates with its 95% t interval, expected "higher").
+
+    ``crf``: measured after the test-time CRF (the thesis's protocol; ids as in :data:`CLAIMS`) or
+    before it (ids with ``:nocrf``, claims marked "(no CRF)")."""
+    out = []
+    for cid, text, a, b, metric in CLAIMS:
+        key = metric if crf else f"{metric}_nocrf"
+        va, vb = paired_values(results, a, b, key)
+        out.append(paired_verdict(cid if crf else f"{cid}:nocrf", text + ("" if crf else " (no CRF)"), va, vb,
+                                  expected="higher"))
+    return out
 
 
-def claims(results: Sequence[RunResult], metric: str = "miou") -> list[list[str]]:
-    """The thesis's conclusions of section 2.4.3 checked on ``results``: rows of (statement in
-    the thesis, what is compared, mean ± sd of the paired difference over replicates, reproduced?).
-
-    "yes" means the difference has the thesis's sign in every replicate. ``metric`` is ``"miou"``
-    (after the test-time CRF) or ``"miou_nocrf"``; the foreground fractions follow the same choice."""
-    g = by_name(results)
-    fg = "fg_fraction_nocrf" if metric.endswith("_nocrf") else "fg_fraction"
-    rows: list[list[str]] = []
-    for subset in ("seed", "seed+expand", "seed+constrain", "expand+constrain"):
-        d = _paired(g, "sec", subset, metric)
-        rows.append(["all three terms beat every subset", f"sec − {subset}", _fmt(d), verdict(d)])
-    d = _paired(g, "seed", "expand+constrain", metric)
-    rows.append(["without L_seed the network fails to localize", "seed − expand+constrain", _fmt(d), verdict(d)])
-    d = _paired(g, "seed", "seed+expand", metric)
-    rows.append(["seed+expand is worse than seed alone", "seed − seed+expand", _fmt(d), verdict(d)])
-    for other in ("sec-gmp", "sec-gap"):
-        d = _paired(g, "sec", other, metric)
-        rows.append([f"GWRP beats {other[4:].upper()}", f"sec − {other}", _fmt(d), verdict(d)])
-    d1 = _paired(g, "sec", "sec-gmp", fg)
-    d2 = _paired(g, "sec-gap", "sec", fg)
-    rows.append(["GMP under-, GAP over-estimates sizes", "fg%: GWRP − GMP", _fmt(d1), verdict(d1)])
-    rows.append(["", "fg%: GAP − GWRP", _fmt(d2), verdict(d2)])
-    return rows
+def crf_gain_verdict(results: Sequence[RunResult], name: str = "sec") -> Verdict:
+    """mIoU after vs before the test-time CRF for configuration ``name`` (Fig. 2.3), paired by seed."""
+    runs = list(by_name(results).get(name, {}).values())
+    return paired_verdict(f"crf-gain:{name}", f"the test-time CRF improves {name} (Fig. 2.3)",
+                          [r.metrics["miou"] for r in runs], [r.metrics["miou_nocrf"] for r in runs])
 
 
-def crf_gain_row(results: Sequence[RunResult], name: str = "sec") -> list[str]:
-    """mIoU after minus before the test-time CRF for configuration ``name``, over replicates."""
-    runs = by_name(results).get(name, {})
-    d = [r.metrics["miou"] - r.metrics["miou_nocrf"] for r in runs.values()]
-    return [f"the test-time CRF improves {name} (Fig. 2.3)", f"{name}: with − without CRF", _fmt(d), verdict(d)]
+def all_verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    """Every verdict of the chapter: with the CRF, without it, and the CRF's own gain."""
+    return [*claim_verdicts(results, True), *claim_verdicts(results, False), crf_gain_verdict(results, "sec")]
+
+
+def subsets_beaten(verdicts: Sequence[Verdict], crf: bool = True) -> list[str]:
+    """The subsets SEC beat with an interval above zero (verdict "higher")."""
+    suffix = "" if crf else ":nocrf"
+    by_id = {v.id: v for v in verdicts}
+    return [s for s in SUBSETS if by_id.get(f"sec>{s}{suffix}") and by_id[f"sec>{s}{suffix}"].label == "higher"]
+
+
+def verdict_sentence(v: Verdict, unit: str = "points") -> str:
+    """One sentence that says what the verdict supports, generated from its label and interval."""
+    if v.label == "too few replicates":
+        return f"*{v.claim}*: too few replicates to decide (n = {v.n})."
+    what = {"higher": "supported", "lower": "contradicted (the difference has the opposite sign)",
+            "no clear difference": "not decided (the interval contains 0)"}[v.label]
+    return (f"*{v.claim}*: {what}; mean difference {v.interval_text('+.1f')} {unit} over {v.n} replicates "
+            f"(95% interval).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,10 +240,6 @@ def crf_benchmarks(root: Path | None = None) -> tuple[list[dict[str, Any]], list
     """The benchmark records under ``<results>/crf/benchmark_*.json`` (each: ``file``,
     ``hardware``, ``rows`` as :data:`BENCHMARK_COLUMNS` tuples) and the device kinds ("CPU",
     "GPU") that have no file."""
-    import json
-
-    from thesislib.paths import results_root
-
     directory = (root or results_root()) / "crf"
     records, kinds = [], set()
     for file in sorted(directory.glob("benchmark_*.json")) if directory.is_dir() else []:
