@@ -76,40 +76,40 @@ tnb.show_table([[name, numbers[(f"voc12-val/deeplab-largefov/{eid}", "fg_fractio
 
 # %% tags=["parameters"]
 # Parameters: generated from thesislib.methods.sec.config.SECParams (thesislib notebooks --sync); edit the dataclass, not this cell.
-seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (>= 0)
-n_seeds = 5  # int; replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more (>= 1)
+seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (min 0)
+n_seeds = 5  # int; replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more (min 1)
 scale = 'smoke'  # str; name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)
-output_dir = ''  # str; run directory for metrics.json and provenance.json ('' = none)
+output_dir = ''  # str; run directory for metrics.json and provenance.json (empty: none)
 device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
-threads = 1  # int; CPU threads (0 = torch's default); $THESISLIB_THREADS overrides (>= 0)
+threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
-nproc = 1  # int; torchrun processes (DDP) per training run; 1: in this process (>= 1)
+nproc = 1  # int; torchrun processes (DDP) per training run; 1: in this process (min 1)
 data = 'scenes'  # 'scenes' | 'voc'; scenes (procedural) | voc (VOC 2012 + SBD)
 data_root = ''  # str; directory holding voc/ and sbd/ (empty: $THESISLIB_DATA)
 voc_root = ''  # str; VOC root overriding data_root/voc (empty: from data_root)
 sbd_root = ''  # str; SBD root overriding data_root/sbd (empty: from data_root)
-n_train = 160  # int; scenes: training images (image-level labels only) (>= 1)
-n_test = 60  # int; scenes: evaluation images (with masks) (>= 1)
-image_size = 32  # int; network input side (VOC: 321) (>= 8)
+n_train = 160  # int; scenes: training images (image-level labels only) (min 1)
+n_test = 60  # int; scenes: evaluation images (with masks) (min 1)
+image_size = 32  # int; network input side (VOC: 321) (min 8)
 train_split = 'trainaug'  # str; VOC training split
 eval_split = 'val'  # str; VOC evaluation split
-max_eval_images = 0  # int; positive: evaluate on the first images only (>= 0)
+max_eval_images = 0  # int; positive: evaluate on the first images only (min 0)
 normalization = 'imagenet'  # 'imagenet' | 'caffe'; input normalisation
 network = 'fcn'  # 'fcn' | 'deeplab_largefov'; segmentation network
-width = 16  # int; fcn: channels of the small FCN (>= 1)
-dropout = 0.1  # float; dropout of the segmentation network (>= 0.0, <= 1.0)
+width = 16  # int; fcn: channels of the small FCN (min 1)
+dropout = 0.1  # float; dropout of the segmentation network (min 0.0, max 1.0)
 weights_path = ''  # str; DeepLab: local torchvision VGG16 state dict (empty: random init)
 cue_source = 'cam'  # 'cam' | 'file'; cam (train a localizer) | file (released cues)
 cue_path = ''  # str; file: localization_cues.pickle[.gz] of the released code
 cue_list = ''  # str; file: the released training/input_list.txt
 foreground_cue_file = ''  # str; VOC: .npz of foreground cue maps per image id (chapter 3)
 localizer = 'small'  # 'small' | 'vgg16'; CAM localizer: small | vgg16 (released net)
-localizer_iterations = 120  # int; localizer training steps (>= 1)
-localizer_batch_size = 32  # int; localizer batch size (>= 1)
+localizer_iterations = 120  # int; localizer training steps (min 1)
+localizer_batch_size = 32  # int; localizer batch size (min 1)
 localizer_optimizer = 'adam'  # 'adam' | 'sgd'; localizer optimiser
-localizer_lr = 0.003  # float; localizer learning rate (>= 0.0)
-cam_tau = 0.5  # float; foreground cue: CAM > cam_tau * max (released: 0.2) (>= 0.0, <= 1.0)
-bg_fraction = 0.1  # float; background cue: least salient fraction of locations (>= 0.0, <= 1.0)
+localizer_lr = 0.003  # float; localizer learning rate (min 0.0)
+cam_tau = 0.5  # float; foreground cue: CAM > cam_tau * max (released: 0.2) (min 0.0, max 1.0)
+bg_fraction = 0.1  # float; background cue: least salient fraction of locations (min 0.0, max 1.0)
 saliency_layer = 'input'  # str; saliency w.r.t. 'input' or a module, e.g. trunk.conv4_1
 saliency_classes = 'all'  # 'all' | 'present'; classes summed for the saliency
 saliency_median = True  # bool; 3x3 median filter on the saliency
@@ -117,36 +117,36 @@ seed_loss = True  # bool; L_seed on (overridden per configuration by ablations)
 expand_loss = True  # bool; L_expand on (overridden per configuration by ablations)
 constrain_loss = True  # bool; L_constrain on (overridden per configuration by ablations)
 pooling = 'gwrp'  # 'gwrp' | 'gmp' | 'gap'; pooling of present classes (ablations override)
-d_plus = 0.0  # float; GWRP decay of present classes; 0: solved for the mask (>= 0.0, <= 1.0)
-d_minus = 0.0  # float; GWRP decay of absent classes (0: GMP) (>= 0.0, <= 1.0)
-d_bg = 0.0  # float; GWRP decay of the background; 0: solved for the mask (>= 0.0, <= 1.0)
-fg_mass_fraction = 0.1  # float; rule of thumb: top fraction carrying half of G_c (>= 0.0, <= 1.0)
-bg_mass_fraction = 0.3  # float; the same for the background (>= 0.0, <= 1.0)
-prob_floor = 0.0001  # float; floor of the probabilities inside the logs (0: off) (>= 0.0)
-q_floor = 0.0001  # float; floor of the CRF target Q (0: off) (>= 0.0)
+d_plus = 0.0  # float; GWRP decay of present classes; 0: solved for the mask (min 0.0, max 1.0)
+d_minus = 0.0  # float; GWRP decay of absent classes (0: GMP) (min 0.0, max 1.0)
+d_bg = 0.0  # float; GWRP decay of the background; 0: solved for the mask (min 0.0, max 1.0)
+fg_mass_fraction = 0.1  # float; rule of thumb: top fraction carrying half of G_c (min 0.0, max 1.0)
+bg_mass_fraction = 0.3  # float; the same for the background (min 0.0, max 1.0)
+prob_floor = 0.0001  # float; floor of the probabilities inside the logs (0: off) (min 0.0)
+q_floor = 0.0001  # float; floor of the CRF target Q (0: off) (min 0.0)
 seed_normalization = 'image'  # 'image' | 'batch'; seeding loss normalisation
 seed_background = True  # bool; seed the background channel too (released code)
 crf_method = 'hybrid'  # 'auto' | 'exact' | 'permutohedral' | 'hybrid'; training CRF
 crf_unary = 'logits'  # 'logits' | 'log_probs'; training CRF unary
 crf_grad = 'stop'  # 'stop' | 'unrolled'; stop (Q constant) | unrolled (through mean field)
-crf_iterations = 10  # int; mean-field iterations (>= 1)
-crf_scale = 0.0  # float; divisor of the training CRF's spatial thetas; 0: auto (>= 0.0)
+crf_iterations = 10  # int; mean-field iterations (min 1)
+crf_scale = 0.0  # float; divisor of the training CRF's spatial thetas; 0: auto (min 0.0)
 optimizer = 'adam'  # 'sgd' | 'adam'; sgd (thesis) | adam
-iterations = 100  # int; SEC training steps (>= 1)
-batch_size = 16  # int; SEC batch size (global over torchrun processes) (>= 1)
-lr = 0.003  # float; learning rate (>= 0.0)
-lr_step = 2000  # int; lr times lr_gamma every lr_step iterations (>= 1)
-lr_gamma = 0.1  # float; step decay factor (>= 0.0, <= 1.0)
-momentum = 0.9  # float; SGD momentum (>= 0.0, <= 1.0)
-weight_decay = 0.0001  # float; weight decay (>= 0.0)
+iterations = 100  # int; SEC training steps (min 1)
+batch_size = 16  # int; SEC batch size (global over torchrun processes) (min 1)
+lr = 0.003  # float; learning rate (min 0.0)
+lr_step = 2000  # int; lr times lr_gamma every lr_step iterations (min 1)
+lr_gamma = 0.1  # float; step decay factor (min 0.0, max 1.0)
+momentum = 0.9  # float; SGD momentum (min 0.0, max 1.0)
+weight_decay = 0.0001  # float; weight decay (min 0.0)
 caffe_lr_mult = True  # bool; Caffe lr multipliers (DeepLab fc8 x10 / x20; FCN classifier x10)
 test_crf = True  # bool; also evaluate after the test-time CRF
 test_crf_method = 'auto'  # 'auto' | 'exact' | 'permutohedral' | 'hybrid'; test-time CRF
-test_crf_scale = 1.0  # float; divisor of the test CRF's spatial thetas (>= 0.0)
-eval_batch_size = 50  # int; evaluation batch size (VOC: 1, sizes differ) (>= 1)
+test_crf_scale = 1.0  # float; divisor of the test CRF's spatial thetas (min 0.0)
+eval_batch_size = 50  # int; evaluation batch size (VOC: 1, sizes differ) (min 1)
 ablations = ['seed', 'seed+expand', 'seed+constrain', 'expand+constrain', 'sec', 'sec-gmp', 'sec-gap']  # list of str; configurations to train
 amp = True  # bool; bf16 autocast on CUDA
-num_workers = 0  # int; data loader workers (>= 0)
+num_workers = 0  # int; data loader workers (min 0)
 
 # %%
 import math

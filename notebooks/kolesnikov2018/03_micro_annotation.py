@@ -73,47 +73,47 @@ show_table([[r.paper.label, metric_label("micro_annotation", r.paper.metric), r.
 
 # %% tags=["parameters"]
 # Parameters: generated from thesislib.methods.micro_annotation.config.MicroAnnotationParams (thesislib notebooks --sync); edit the dataclass, not this cell.
-seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (>= 0)
-n_seeds = 5  # int; replicates (seeds seed .. seed + n_seeds - 1); the verdicts pair them (>= 1)
+seed = 0  # int; first replicate seed; replicates use seed, seed+1, ... (min 0)
+n_seeds = 5  # int; replicates (seeds seed .. seed + n_seeds - 1); the verdicts pair them (min 1)
 scale = 'smoke'  # str; name of the configs/<chapter>/<scale>.yaml in use (set by thesislib run)
-output_dir = ''  # str; run directory for metrics.json and provenance.json ('' = none)
+output_dir = ''  # str; run directory for metrics.json and provenance.json (empty: none)
 device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
-threads = 1  # int; CPU threads (0 = torch's default); $THESISLIB_THREADS overrides (>= 0)
+threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
-nproc = 1  # int; torchrun processes for the full-scale CAM training (1 = this process) (>= 1, <= 64)
+nproc = 1  # int; torchrun processes for the full-scale CAM training (1: this process) (min 1, max 64)
 data = 'scenes'  # 'scenes' | 'ilsvrc' | 'voc'; 'scenes' (procedural, smoke), 'ilsvrc' or 'voc' (real data under data_root)
-data_root = ''  # str; dataset root ('' = $THESISLIB_DATA)
-n_train = 600  # int; scenes per replicate for training the CAM classifier (>= 16)
-n_test = 300  # int; test scenes per replicate (>= 16)
-classes = []  # list of str; ILSVRC wnids or VOC class names to process ([] = all)
-max_train_per_class = 0  # int; ILSVRC/VOC: first n training images per class (0 = all) (>= 0)
-max_val = 0  # int; ILSVRC/VOC: first n val images (0 = all) (>= 0)
+data_root = ''  # str; dataset root (empty: $THESISLIB_DATA)
+n_train = 600  # int; scenes per replicate for training the CAM classifier (min 16)
+n_test = 300  # int; test scenes per replicate (min 16)
+classes = []  # list of str; ILSVRC wnids or VOC class names to process (empty: all)
+max_train_per_class = 0  # int; ILSVRC/VOC: first n training images per class (0: all) (min 0)
+max_val = 0  # int; ILSVRC/VOC: first n val images (0: all) (min 0)
 arch = 'cam_small'  # 'cam_small' | 'cam_vgg16'; 'cam_small' (smoke) or 'cam_vgg16' (GAP's VGG)
-cam_width = 16  # int; cam_small: trunk width K (channels 2K) (>= 1)
-cam_extra = 64  # int; cam_small: channels of the 3x3 conv before the GAP (>= 1)
-weights_path = ''  # str; a trained CAM classifier (state dict); '' = train it here
+cam_width = 16  # int; cam_small: trunk width K (channels 2K) (min 1)
+cam_extra = 64  # int; cam_small: channels of the 3x3 conv before the GAP (min 1)
+weights_path = ''  # str; a trained CAM classifier (state dict); empty: train it here
 vgg16_path = ''  # str; ImageNet VGG16 weights for the cam_vgg16 trunk
-epochs = 10  # int; CAM classifier training epochs (0 = use weights_path as is) (>= 0)
-batch_size = 32  # int; CAM classifier batch size (global, across processes) (>= 1)
-lr = 0.003  # float; Adam learning rate of the CAM classifier (>= 1e-08, <= 1.0)
-input_size = 224  # int; ILSVRC/VOC network input size (>= 32)
-num_workers = 0  # int; data loader workers (>= 0)
+epochs = 10  # int; CAM classifier training epochs (0: use weights_path as is) (min 0)
+batch_size = 32  # int; CAM classifier batch size (global, across processes) (min 1)
+lr = 0.003  # float; Adam learning rate of the CAM classifier (min 1e-08, max 1.0)
+input_size = 224  # int; ILSVRC/VOC network input size (min 32)
+num_workers = 0  # int; data loader workers (min 0)
 pattern_layer = 'trunk'  # 'features' | 'trunk'; patterns phi_u: 'trunk' (conv5_3 analogue) or 'features' (GAP input)
-tau = 0.2  # float; D^y threshold: S > tau max S (>= 0.01, <= 0.99)
+tau = 0.2  # float; D^y threshold: S > tau max S (min 0.01, max 0.99)
 threshold_rule = 'max'  # 'max' | 'minmax'; 'max' (thesis) or 'minmax' (Zhou et al.'s code)
 upsample = 'bilinear'  # 'bilinear' | 'nearest'; score map to image size before thresholding
-rho = 0.7  # float; Algorithm 3: eigenvalue threshold (>= 0.0, <= 1.0)
-min_clusters = 2  # int; Algorithm 3: m, the least k (>= 1)
-max_clusters = 4  # int; Algorithm 3: M, eigenvalues computed (>= 2)
+rho = 0.7  # float; Algorithm 3: eigenvalue threshold (min 0.0, max 1.0)
+min_clusters = 2  # int; Algorithm 3: m, the least k (min 1)
+max_clusters = 4  # int; Algorithm 3: M, eigenvalues computed (min 2)
 solver = 'svd'  # 'svd' | 'lanczos'; 'svd' (thin SVD of D^-1/2 A) or 'lanczos'
 annotator = 'simulated'  # 'simulated' | 'human'; 'simulated' (ground-truth oracle) or 'human'
 distractors = []  # list of str; annotator 'human': 'class:id' entries, e.g. ['boat:0', 'train:1'] (ids as in the heatmap panels)
 annotation_file = ''  # str; re-apply a saved annotation (ILSVRC/VOC)
-n_show = 12  # int; training images per class in the annotation figure (>= 1)
+n_show = 12  # int; training images per class in the annotation figure (min 1)
 sec_retrain = True  # bool; retrain SEC (chapter 2) on the plain and the micro-annotated cues
-sec_iterations = 200  # int; SEC training steps per cue set (>= 1)
-sec_batch_size = 16  # int; SEC batch size (>= 1)
-sec_lr = 0.001  # float; SEC learning rate (>= 1e-08, <= 1.0)
+sec_iterations = 200  # int; SEC training steps per cue set (min 1)
+sec_batch_size = 16  # int; SEC batch size (min 1)
+sec_lr = 0.001  # float; SEC learning rate (min 1e-08, max 1.0)
 
 # %%
 import matplotlib.pyplot as plt
