@@ -44,24 +44,24 @@ class MicroAnnotationParams(RunParams):
     """All parameters of thesis chapter 3's pipeline (defaults: the smoke run, 5 replicates)."""
 
     n_seeds: int = param(5, help="replicates (seeds seed .. seed + n_seeds - 1); the verdicts pair them", min=1)
-    nproc: int = param(1, help="torchrun processes for the full-scale CAM training (1 = this process)",
+    nproc: int = param(1, help="torchrun processes for the full-scale CAM training (1: this process)",
                        min=1, max=64)
     # data
     data: Literal["scenes", "ilsvrc", "voc"] = param(
         "scenes", help="'scenes' (procedural, smoke), 'ilsvrc' or 'voc' (real data under data_root)")
-    data_root: str = param("", help="dataset root ('' = $THESISLIB_DATA)")
+    data_root: str = param("", help="dataset root ('': $THESISLIB_DATA)")
     n_train: int = param(600, help="scenes per replicate for training the CAM classifier", min=16)
     n_test: int = param(300, help="test scenes per replicate", min=16)
-    classes: tuple[str, ...] = param((), help="ILSVRC wnids or VOC class names to process ([] = all)")
-    max_train_per_class: int = param(0, help="ILSVRC/VOC: first n training images per class (0 = all)", min=0)
-    max_val: int = param(0, help="ILSVRC/VOC: first n val images (0 = all)", min=0)
+    classes: tuple[str, ...] = param((), help="ILSVRC wnids or VOC class names to process ([]: all)")
+    max_train_per_class: int = param(0, help="ILSVRC/VOC: first n training images per class (0: all)", min=0)
+    max_val: int = param(0, help="ILSVRC/VOC: first n val images (0: all)", min=0)
     # CAM classifier
     arch: Literal["cam_small", "cam_vgg16"] = param("cam_small", help="'cam_small' (smoke) or 'cam_vgg16' (GAP's VGG)")
     cam_width: int = param(16, help="cam_small: trunk width K (channels 2K)", min=1)
     cam_extra: int = param(64, help="cam_small: channels of the 3x3 conv before the GAP", min=1)
-    weights_path: str = param("", help="a trained CAM classifier (state dict); '' = train it here")
+    weights_path: str = param("", help="a trained CAM classifier (state dict); '': train it here")
     vgg16_path: str = param("", help="ImageNet VGG16 weights for the cam_vgg16 trunk")
-    epochs: int = param(10, help="CAM classifier training epochs (0 = use weights_path as is)", min=0)
+    epochs: int = param(10, help="CAM classifier training epochs (0: use weights_path as is)", min=0)
     batch_size: int = param(32, help="CAM classifier batch size (global, across processes)", min=1)
     lr: float = param(3e-3, help="Adam learning rate of the CAM classifier", min=1e-8, max=1.0)
     input_size: int = param(224, help="ILSVRC/VOC network input size", min=32)
