@@ -73,28 +73,63 @@ def test_classes_are_colour_families(sec):
     assert mean[3, 0] > mean[3, 2] + 0.1 and mean[3, 1] > mean[3, 2] + 0.1      # yellow: R, G >> B
 
 
-def test_distractor_always_with_its_class_never_without_and_disjoint(dis):
-    boat, train = dis.class_names.index("boat"), dis.class_names.index("train")
-    has_band = dis.distractor.flatten(1).any(dim=1)
-    with_class = dis.labels[:, boat].bool() | dis.labels[:, train].bool()
-    assert torch.equal(has_band, with_class) and 0.3 < with_class.float().mean() < 0.7
-    assert torch.equal(dis.distractor_class[dis.labels[:, boat].bool()],
-                       torch.full((int(dis.labels[:, boat].sum()),), boat))
-    assert (dis.distractor_class[~with_class] == -1).all()
-    assert not (dis.distractor & (dis.masks > 0)).any()
-    rows = dis.distractor | ((dis.masks > 0) & has_band[:, None, None])
+def _check_bands(s):
+    """Every boat / train image has its band; a band is full-width, in its height range, disjoint
+    from the objects; a boat floats in its water, a train stands on its rails."""
+    boat, train = s.class_names.index("boat"), s.class_names.index("train")
+    has_band = s.distractor.flatten(1).any(dim=1)
+    for k in (boat, train):
+        labelled = s.labels[:, k].bool()
+        assert has_band[labelled].all() and (s.distractor_class[labelled] == k).all()
+    assert torch.equal(has_band, s.distractor_class >= 0)
+    assert not (s.distractor & (s.masks > 0)).any()
+    rows = s.distractor | ((s.masks > 0) & has_band[:, None, None])
     for i in torch.nonzero(has_band).flatten().tolist():
-        band_rows = torch.nonzero(dis.distractor[i].any(dim=1)).flatten()
+        band_rows = torch.nonzero(s.distractor[i].any(dim=1)).flatten()
         top = int(band_rows.min())
         assert band_rows.max() == 31 and bool(rows[i, top:].all())            # full-width band
         frac = (32 - top) / 32
-        lo, hi = (0.30, 0.45) if dis.distractor_class[i] == boat else (0.22, 0.32)
+        lo, hi = (0.30, 0.45) if s.distractor_class[i] == boat else (0.22, 0.32)
         assert lo - 1 / 32 <= frac <= hi + 1 / 32
-        obj = torch.nonzero((dis.masks[i] > 0).any(dim=1)).flatten()
-        if dis.distractor_class[i] == boat:                                  # afloat: hull in the water
+        if not s.labels[i, s.distractor_class[i]]:
+            continue                                                         # a band without its object
+        obj = torch.nonzero((s.masks[i] > 0).any(dim=1)).flatten()
+        if s.distractor_class[i] == boat:                                    # afloat: hull in the water
             assert obj.min() < top <= obj.max()
         else:                                                                # the train stands on the rails
             assert abs(int(obj.max()) + 1 - top) <= 1
+    return has_band, s.labels[:, boat].bool() | s.labels[:, train].bool()
+
+
+def test_by_default_a_distractor_comes_only_with_its_class():
+    s = generate_scenes(distractor_scenes(p_distractor_without_object=0.0), 300, seed=0)
+    has_band, with_class = _check_bands(s)
+    assert torch.equal(has_band, with_class) and 0.3 < with_class.float().mean() < 0.7
+    assert (s.distractor_class[~with_class] == -1).all()
+
+
+def test_preset_distractor_is_correlated_with_its_class_not_part_of_it():
+    s = generate_scenes(distractor_scenes(), 2000, seed=0)
+    assert s.config.p_distractor_without_object == 0.3
+    has_band, with_class = _check_bands(s)
+    lone = has_band & ~with_class                                          # car / ball images with a band
+    share = lone[~with_class].float().mean()
+    assert 0.25 < share < 0.35                                             # p_distractor_without_object
+    boat = s.class_names.index("boat")
+    water = s.distractor_class == boat
+    p_boat_given_water = s.labels[water, boat].mean()
+    assert 0.7 < p_boat_given_water < 0.85                                 # correlated, not a perfect cue
+    for k in (boat, s.class_names.index("train")):                         # both kinds appear alone
+        assert (lone & (s.distractor_class == k)).sum() > 50
+
+
+def test_the_option_defaults_to_off_and_is_validated():
+    assert sec_scenes().p_distractor_without_object == 0.0
+    assert scene_config(classes=[SceneClass("x", "disk", 0.0, "water")]).p_distractor_without_object == 0.0
+    with pytest.raises(ValueError, match="needs a class with a distractor"):
+        sec_scenes(p_distractor_without_object=0.2)
+    with pytest.raises(ValueError, match="p_distractor_without_object"):
+        distractor_scenes(p_distractor_without_object=1.5)
 
 
 def test_distractor_objects_are_wide_enough(dis):

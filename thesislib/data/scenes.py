@@ -11,7 +11,10 @@ Co-occurring distractors (thesis chapter 3: boats on water, trains on rails) are
 class: an image that contains such a class always gets the distractor band across its bottom
 (``"water"``: a blue-tinted rippled texture over 30-45% of the height; ``"rails"``: ballast with
 sleepers and two rails over 22-32%), the object sits on the band (a boat's waterline halfway up
-its hull, a train on the rails), and the band never appears without the class. The band is *not*
+its hull, a train on the rails). With ``p_distractor_without_object`` (default 0) an image with
+no such class gets a band of one anyway, its object absent, so that the band is correlated with
+the class rather than a part of its definition; at 0 the band never appears without its class.
+The band is *not*
 part of any object mask; :attr:`Scenes.distractor` returns its visible pixels so that a
 simulated annotator can score clusters.
 
@@ -54,7 +57,11 @@ class SceneConfig:
 
     ``object_size`` is the object's extent (its bounding square, 2r) as a fraction of the image
     side; ``p_second_class`` the probability that a second object has another class than the
-    first; ``water_band`` / ``rails_band`` the range of the band's height fraction.
+    first; ``water_band`` / ``rails_band`` the range of the band's height fraction;
+    ``p_distractor_without_object`` the probability that an image with no object of a distractor
+    class still gets the band of one (a distractor class drawn uniformly, its object absent), so
+    that the band is correlated with its class rather than a perfect predictor of it (0: the band
+    appears only with its class, and the random stream is the same as without the option).
     """
 
     classes: tuple[SceneClass, ...]
@@ -72,6 +79,7 @@ class SceneConfig:
     background_value: tuple[float, float] = (0.3, 0.85)
     water_band: tuple[float, float] = (0.30, 0.45)
     rails_band: tuple[float, float] = (0.22, 0.32)
+    p_distractor_without_object: float = 0.0
     noise: float = 0.02
     texture_scale: int = 128
 
@@ -93,6 +101,11 @@ class SceneConfig:
         lo, hi = self.object_size
         if not 0.0 < lo <= hi <= 0.6:
             raise ValueError("object_size must satisfy 0 < low <= high <= 0.6")
+        if not 0.0 <= self.p_distractor_without_object <= 1.0:
+            raise ValueError(f"p_distractor_without_object must lie in [0, 1], got "
+                             f"{self.p_distractor_without_object}")
+        if self.p_distractor_without_object > 0 and not any(c.distractor for c in self.classes):
+            raise ValueError("p_distractor_without_object > 0 needs a class with a distractor")
         for name in ("water_band", "rails_band"):
             b_lo, b_hi = getattr(self, name)
             if not 0.1 <= b_lo <= b_hi <= 0.5:
@@ -119,10 +132,21 @@ def sec_scenes(**overrides: Any) -> SceneConfig:
 def distractor_scenes(**overrides: Any) -> SceneConfig:
     """Micro-annotation preset (study note 2.6(a)): one object per image; an orange boat always
     on blue water, a green train always on rails, a yellow car and a magenta ball anywhere.
-    Objects are 11-16 px wide at 32x32 (the note: keep them >= ~8 px)."""
+    Objects are 11-16 px wide at 32x32 (the note: keep them >= ~8 px).
+
+    ``p_distractor_without_object = 0.3``: 30% of the car and ball images also get a water or a
+    rails band (15% of all images). The thesis's premise is a distractor *correlated* with its
+    class, not a part of it: VOC and ILSVRC show water without boats and rails without trains.
+    With the band only under its class (the generic default, 0), the band alone predicts the
+    label perfectly, so the classifier learned the water edge and fired weakly on the boat: even
+    deleting every region off the boat (the deletion bound) gave a CorLoc of 5-11% over seeds
+    0-2, against 64-82% with this setting (``results/micro_annotation/preset/``). The water still
+    comes with every boat and P(boat | water) is about 0.77, so the co-occurrence that
+    micro-annotation removes stays."""
     classes = (SceneClass("boat", "boat", 0.07, "water"), SceneClass("train", "train", 0.35, "rails"),
                SceneClass("car", "car", 0.15), SceneClass("ball", "disk", 0.85))
-    defaults = {"classes": classes, "min_objects": 1, "max_objects": 1, "object_size": (0.36, 0.5)}
+    defaults = {"classes": classes, "min_objects": 1, "max_objects": 1, "object_size": (0.36, 0.5),
+                "p_distractor_without_object": 0.3}
     return scene_config({**defaults, **overrides})
 
 
@@ -133,7 +157,8 @@ class Scenes:
     images (N, 3, H, W) float32 in [0, 1]; masks (N, H, W) int64 (0 = background, c + 1 = class
     c); labels (N, C) float32 multi-hot (1 iff the class has pixels in the mask); distractor
     (N, H, W) bool, the visible distractor band (never overlapping an object); distractor_class
-    (N,) int64, the class whose distractor is drawn, -1 for none.
+    (N,) int64, the class whose distractor is drawn (its object absent when the image is not
+    labelled with it: ``p_distractor_without_object``), -1 for none.
     """
 
     images: Tensor
@@ -320,6 +345,12 @@ def generate_scenes(config: SceneConfig, n: int, seed: int | np.random.Generator
     band_kind = slot_kind.max(axis=1)
     has_band = band_kind > 0
     dclass = np.where(has_band, cls[np.arange(n), np.argmax(slot_kind, axis=1)], -1)
+    if cfg.p_distractor_without_object > 0:  # the band of a distractor class, its object absent
+        with_band = np.flatnonzero(kind_of > 0)
+        lone = ~has_band & (rng.random(n) < cfg.p_distractor_without_object)
+        dclass = np.where(lone, with_band[rng.integers(0, with_band.size, size=n)], dclass)
+        band_kind = np.where(lone, kind_of[dclass.clip(0)], band_kind)
+        has_band = band_kind > 0
     lo_frac = np.where(band_kind == 2, cfg.rails_band[0], cfg.water_band[0])
     hi_frac = np.where(band_kind == 2, cfg.rails_band[1], cfg.water_band[1])
     band_top = np.round(size * (1.0 - rng.uniform(lo_frac, hi_frac)))

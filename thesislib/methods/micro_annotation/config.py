@@ -49,17 +49,17 @@ class MicroAnnotationParams(RunParams):
     # data
     data: Literal["scenes", "ilsvrc", "voc"] = param(
         "scenes", help="'scenes' (procedural, smoke), 'ilsvrc' or 'voc' (real data under data_root)")
-    data_root: str = param("", help="dataset root (empty: $THESISLIB_DATA)")
+    data_root: str = param("", help="dataset root ('': $THESISLIB_DATA)")
     n_train: int = param(600, help="scenes per replicate for training the CAM classifier", min=16)
     n_test: int = param(300, help="test scenes per replicate", min=16)
-    classes: tuple[str, ...] = param((), help="ILSVRC wnids or VOC class names to process (empty: all)")
+    classes: tuple[str, ...] = param((), help="ILSVRC wnids or VOC class names to process ([]: all)")
     max_train_per_class: int = param(0, help="ILSVRC/VOC: first n training images per class (0: all)", min=0)
     max_val: int = param(0, help="ILSVRC/VOC: first n val images (0: all)", min=0)
     # CAM classifier
     arch: Literal["cam_small", "cam_vgg16"] = param("cam_small", help="'cam_small' (smoke) or 'cam_vgg16' (GAP's VGG)")
     cam_width: int = param(16, help="cam_small: trunk width K (channels 2K)", min=1)
     cam_extra: int = param(64, help="cam_small: channels of the 3x3 conv before the GAP", min=1)
-    weights_path: str = param("", help="a trained CAM classifier (state dict); empty: train it here")
+    weights_path: str = param("", help="a trained CAM classifier (state dict); '': train it here")
     vgg16_path: str = param("", help="ImageNet VGG16 weights for the cam_vgg16 trunk")
     epochs: int = param(10, help="CAM classifier training epochs (0: use weights_path as is)", min=0)
     batch_size: int = param(32, help="CAM classifier batch size (global, across processes)", min=1)

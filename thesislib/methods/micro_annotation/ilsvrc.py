@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from thesislib.data.imagenet import ImageNetLocalization, collate_localization
+from thesislib.engine import evaluate
 from thesislib.methods.micro_annotation import plots
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationParams
@@ -69,20 +70,22 @@ def cluster_ilsvrc_classes(model: CAMClassifier, train: ImageNetLocalization, cl
                            config, device, "ilsvrc")
 
 
-@torch.no_grad()
 def evaluate_ilsvrc(model: CAMClassifier, val: Any, annotation: Annotation, wnids: list[str],
                     config: MicroAnnotationParams, device: torch.device, keep_examples: int = 12) -> dict[str, Any]:
     """Top-5 classification with localization on ``val``, with the plain and the micro-annotated
-    CAMs; returns per-image correctness, labels and a few changed examples for the figure."""
+    CAMs, through :func:`thesislib.engine.evaluate` (in order; sharded across DDP ranks and
+    gathered, so every rank gets the whole result). Returns per-image correctness ``before`` /
+    ``after`` (N,) bool, the ``labels`` (N,) and up to ``keep_examples`` images whose correctness
+    changed, with their boxes, for the figure."""
     size = (config.input_size, config.input_size)
     affected = {wnids.index(name): annotation.classes[name] for name in annotation.affected}
-    correct_before, correct_after, labels = [], [], []
-    examples: dict[str, list[Any]] = {"images": [], "before": [], "after": [], "gt": []}
-    for images, target, _, gt_boxes in _loader(val, config):
-        logits, cams, raw = forward_maps(model, images.to(device), config.pattern_layer)  # type: ignore[arg-type]
-        phi = normalize_patterns(raw)
+
+    def fn(net: CAMClassifier, batch: Any) -> dict[str, torch.Tensor]:
+        images, target, _, gt_boxes = batch
+        logits, cams, raw = forward_maps(net, images, config.pattern_layer)  # type: ignore[arg-type]
+        phi = normalize_patterns(raw.float())
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices                          # (B, G)
-        rows = torch.arange(len(images), device=device)
+        rows = torch.arange(len(images), device=images.device)
         boxes_b = np.zeros(tuple(top.shape) + (4,))
         boxes_a = np.zeros_like(boxes_b)
         for g in range(top.shape[1]):
@@ -96,24 +99,28 @@ def evaluate_ilsvrc(model: CAMClassifier, val: Any, annotation: Annotation, wnid
             changed = (after != maps).flatten(1).any(dim=1).cpu().numpy()
             boxes_a[:, g] = boxes_b[:, g]
             if changed.any():
-                _, boxes_a[changed, g] = localize(after[torch.as_tensor(changed, device=device)].cpu(), size,
+                _, boxes_a[changed, g] = localize(after[torch.as_tensor(changed, device=after.device)].cpu(), size,
                                                   config.tau, config.threshold_rule, config.upsample)
-        pred = top.cpu().numpy()
-        truth = target.numpy()
-        cb = top5_localization(pred, boxes_b, truth, gt_boxes)
-        ca = top5_localization(pred, boxes_a, truth, gt_boxes)
-        correct_before.append(cb)
-        correct_after.append(ca)
-        labels.append(truth)
-        for i in np.flatnonzero(cb != ca):
-            if len(examples["images"]) < keep_examples:
-                g = int(np.flatnonzero(pred[i] == truth[i])[0]) if (pred[i] == truth[i]).any() else 0
-                examples["images"].append(denormalize(images[i:i + 1])[0])
-                examples["before"].append(boxes_b[i, g])
-                examples["after"].append(boxes_a[i, g])
-                examples["gt"].append(gt_boxes[i])
-    return {"before": np.concatenate(correct_before), "after": np.concatenate(correct_after),
-            "labels": np.concatenate(labels), "examples": examples}
+        pred, truth = top.cpu().numpy(), target.cpu().numpy()
+        return {"before": torch.from_numpy(top5_localization(pred, boxes_b, truth, gt_boxes)),
+                "after": torch.from_numpy(top5_localization(pred, boxes_a, truth, gt_boxes)),
+                "labels": target, "pred": top, "boxes_before": torch.from_numpy(boxes_b),
+                "boxes_after": torch.from_numpy(boxes_a)}
+
+    out = evaluate(model, val, fn, device, batch_size=config.batch_size, collate_fn=collate_localization,
+                   num_workers=config.num_workers)
+    before, after, labels = out["before"].numpy(), out["after"].numpy(), out["labels"].numpy()
+    pred = out["pred"].numpy()
+    examples: dict[str, list[Any]] = {"images": [], "before": [], "after": [], "gt": []}
+    for i in np.flatnonzero(before != after)[:keep_examples]:
+        image, _, _, gt = val[int(i)]
+        hit = np.flatnonzero(pred[i] == labels[i])
+        g = int(hit[0]) if hit.size else 0
+        examples["images"].append(denormalize(image[None])[0])
+        examples["before"].append(out["boxes_before"][i, g].numpy())
+        examples["after"].append(out["boxes_after"][i, g].numpy())
+        examples["gt"].append(gt)
+    return {"before": before, "after": after, "labels": labels, "examples": examples}
 
 
 def run_ilsvrc(config: MicroAnnotationParams, device: torch.device) -> FullResult:

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from thesislib.data.voc import VOCSegmentation
+from thesislib.engine import evaluate, get_rank
 from thesislib.methods.micro_annotation.annotation import Annotation
 from thesislib.methods.micro_annotation.config import MicroAnnotationParams
 from thesislib.methods.micro_annotation.data import FOREGROUND, loader, voc_sets
@@ -70,7 +71,7 @@ def voc_maps(model: CAMClassifier, images: torch.Tensor, labels: torch.Tensor, a
     cams = cams.float()
     present = (labels.to(device) > 0.5)[:, :, None, None]
     before = cams.masked_fill(~present, float("-inf"))
-    after = annotation.apply(before, normalize_patterns(raw), FOREGROUND)
+    after = annotation.apply(before, normalize_patterns(raw.float()), FOREGROUND)
     return before, after
 
 
@@ -85,47 +86,51 @@ def cue_maps(scores: torch.Tensor, size: int, config: MicroAnnotationParams) -> 
     return torch.where(regions.any(dim=1), best + 1, torch.zeros_like(best)).to(torch.uint8).cpu().numpy()
 
 
-@torch.no_grad()
 def evaluate_voc(model: CAMClassifier, val: Any, annotation: Annotation, config: MicroAnnotationParams,
                  device: torch.device) -> dict[str, np.ndarray]:
     """Per-class pixel counts (20,) of D^y against the ground truth on ``val``, before/after:
-    ``inter``, ``pred``, ``gt`` and ``union`` (void pixels excluded)."""
-    counts = {f"{k}_{t}": np.zeros(20) for k in ("inter", "pred", "gt", "union") for t in ("before", "after")}
+    ``inter``, ``pred``, ``gt`` and ``union`` (void pixels excluded). Per-image counts (N, 20) come
+    from :func:`thesislib.engine.evaluate` (sharded across DDP ranks and gathered) and are summed."""
     size = (config.input_size, config.input_size)
-    for batch in _loader(val, config):
-        labels, mask = batch["labels"], batch["mask"].to(device)
-        before, after = voc_maps(model, batch["image"], labels, annotation, config, device)
+
+    def fn(net: CAMClassifier, batch: Any) -> dict[str, torch.Tensor]:
+        labels, mask = batch["labels"], batch["mask"]
+        before, after = voc_maps(net, batch["image"], labels, annotation, config, mask.device)
         valid = mask != 255
+        present = (labels > 0.5)[:, :, None, None]
+        gt = (mask[:, None] == torch.arange(1, 21, device=mask.device)[None, :, None, None]) & valid[:, None] & present
+        out = {}
         for tag, maps in (("before", before), ("after", after)):
             b, c = maps.shape[:2]
             up = upsample_scores(maps.flatten(0, 1), size, config.upsample).view(b, c, *size)
-            pred = threshold_regions(up, config.tau, config.threshold_rule) & valid[:, None]
-            gt = (mask[:, None] == torch.arange(1, 21, device=device)[None, :, None, None]) & valid[:, None]
-            present = (labels.to(device) > 0.5)[:, :, None, None]
-            pred, gt = pred & present, gt & present
-            counts[f"inter_{tag}"] += (pred & gt).sum(dim=(0, 2, 3)).cpu().numpy()
-            counts[f"pred_{tag}"] += pred.sum(dim=(0, 2, 3)).cpu().numpy()
-            counts[f"gt_{tag}"] += gt.sum(dim=(0, 2, 3)).cpu().numpy()
-            counts[f"union_{tag}"] += (pred | gt).sum(dim=(0, 2, 3)).cpu().numpy()
-    return counts
+            pred = threshold_regions(up, config.tau, config.threshold_rule) & valid[:, None] & present
+            out[f"inter_{tag}"] = (pred & gt).sum(dim=(2, 3))
+            out[f"pred_{tag}"] = pred.sum(dim=(2, 3))
+            out[f"gt_{tag}"] = gt.sum(dim=(2, 3))
+            out[f"union_{tag}"] = (pred | gt).sum(dim=(2, 3))
+        return out
+
+    per_image = evaluate(model, val, fn, device, batch_size=config.batch_size, num_workers=config.num_workers)
+    return {key: value.sum(dim=0).double().numpy() for key, value in per_image.items()}
 
 
-@torch.no_grad()
 def write_cues(model: CAMClassifier, train: VOCSegmentation, annotation: Annotation, config: MicroAnnotationParams,
                device: torch.device) -> tuple[Path, Path]:
-    """SEC's foreground cues for every trainaug image, before and after micro-annotation."""
-    out = {"before": {}, "after": {}}
-    for batch in _loader(train, config):
-        before, after = voc_maps(model, batch["image"], batch["labels"], annotation, config, device)
-        for tag, maps in (("before", before), ("after", after)):
-            for image_id, cue in zip(batch["id"], cue_maps(maps, CUE_SIZE, config)):
-                out[tag][image_id] = cue
-    paths = []
-    for tag in ("before", "after"):
-        path = Path(config.output_dir) / f"cues_{tag}.npz"
-        np.savez_compressed(path, **out[tag])
-        paths.append(path)
-    return paths[0], paths[1]
+    """SEC's foreground cues for every trainaug image, before and after micro-annotation: uint8
+    (N, ``CUE_SIZE``, ``CUE_SIZE``) maps from :func:`thesislib.engine.evaluate` (in dataset order,
+    sharded across DDP ranks and gathered), written by rank 0 as ``cues_{before,after}.npz`` keyed
+    by image id; returns the two paths."""
+    def fn(net: CAMClassifier, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        before, after = voc_maps(net, batch["image"], batch["labels"], annotation, config, batch["image"].device)
+        return (torch.from_numpy(cue_maps(before, CUE_SIZE, config)),
+                torch.from_numpy(cue_maps(after, CUE_SIZE, config)))
+
+    cues = evaluate(model, train, fn, device, batch_size=config.batch_size, num_workers=config.num_workers)
+    paths = (Path(config.output_dir) / "cues_before.npz", Path(config.output_dir) / "cues_after.npz")
+    if get_rank() == 0:
+        for path, maps in zip(paths, cues):
+            np.savez_compressed(path, **{image_id: cue for image_id, cue in zip(train.ids, maps.numpy())})
+    return paths
 
 
 def run_voc(config: MicroAnnotationParams, device: torch.device) -> FullResult:
