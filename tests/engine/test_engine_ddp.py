@@ -66,3 +66,13 @@ def test_launch_runs_torchrun_and_reports_failures() -> None:
     assert "rank 0 of 2" in output and "rank 1 of 2" in output
     with pytest.raises(LaunchError, match="(?s)exited with status 1.*No module named"):
         launch("thesislib_no_such_module", [], nproc=1, echo=False, timeout=120)
+
+
+def test_distributed_session_outside_torchrun_yields_the_device_and_leaves_no_group():
+    import torch
+
+    from thesislib.engine import distributed_session, is_distributed
+
+    with distributed_session("cpu") as device:
+        assert device == torch.device("cpu") and not is_distributed()
+    assert not is_distributed()

@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -79,6 +80,18 @@ def cleanup() -> None:
     """Leave the process group (call at the end of a torchrun script)."""
     if is_distributed():
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_session(device: str | torch.device = "auto") -> Iterator[torch.device]:
+    """``with distributed_session(args.device) as device: ...``: the body of a torchrun entry
+    point. Joins the process group when launched by torchrun (:func:`init_distributed`), yields
+    this process's device, and leaves the group however the body ends (:func:`cleanup`)."""
+    resolved = init_distributed(device)
+    try:
+        yield resolved
+    finally:
+        cleanup()
 
 
 def barrier() -> None:

@@ -34,9 +34,8 @@ from thesislib.engine import (
     TrainConfig,
     Trainer,
     build_schedule,
-    cleanup,
+    distributed_session,
     get_world_size,
-    init_distributed,
     is_main_process,
     launch,
     make_scheduler,
@@ -246,15 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OSError, json.JSONDecodeError) as err:
         print(f"error: {args.config}: {err}", file=sys.stderr)
         return 2
-    device = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as device:
         result = train(config, device)
         if is_main_process():
             result.save(args.output)
             print(f"{result.experiment_id}: " + ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()
                                                           if k in ("top1_error", "map")), flush=True)
-    finally:
-        cleanup()
     return 0
 
 

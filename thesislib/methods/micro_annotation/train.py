@@ -28,7 +28,7 @@ from torch import nn
 
 from thesislib.config import ConfigError, to_dict
 from thesislib.engine import History, fit, launch
-from thesislib.engine.distributed import cleanup, init_distributed, is_main_process
+from thesislib.engine.distributed import distributed_session, is_main_process
 from thesislib.methods.micro_annotation.config import (
     MicroAnnotationParams,
     cam_optimizer_settings,
@@ -106,14 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OSError, json.JSONDecodeError) as err:
         print(f"error: {args.params}: {err}", file=sys.stderr)
         return 2
-    device = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as device:
         model = train_here(params, device)
         if is_main_process():
             Path(args.output).mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), Path(args.output) / WEIGHTS_FILE)
-    finally:
-        cleanup()
     return 0
 
 

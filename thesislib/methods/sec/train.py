@@ -36,7 +36,7 @@ from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.transforms import denormalize
 from thesislib.device import resolve_device
 from thesislib.engine import History, StepDecay, Trainer, fit, launch, make_scheduler
-from thesislib.engine.distributed import cleanup, init_distributed, is_main_process, unwrap
+from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
 from thesislib.methods.sec.config import (
     SECParams,
     cue_config,
@@ -251,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
         print(f"sec: error: {err}", file=sys.stderr)
         return 2
-    device = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as device:
         cues = None
         if args.cues:
             saved = torch.load(args.cues, map_location="cpu", weights_only=True)
@@ -262,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.output:
                 save_record(Path(args.output), record, params, model, device)
             print(json.dumps(record["experiments"], indent=1), flush=True)
-    finally:
-        cleanup()
     return 0
 
 
