@@ -60,15 +60,18 @@ def set_deterministic(enabled: bool = True) -> None:
 
 
 def git_commit(root: Path | None = None) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` for the checkout at ``root``."""
+    """``{"commit": sha or None, "dirty": bool or None}`` for the checkout at ``root``; ``dirty``: a
+    tracked file outside ``results/`` differs from the commit (records written there by earlier runs
+    are outputs, not code)."""
     root = root or project_root()
     if root is None:
         return {"commit": None, "dirty": None}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)results"], cwd=root, capture_output=True, text=True, timeout=10,
+                                check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": sha, "dirty": bool(status.strip())}

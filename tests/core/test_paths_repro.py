@@ -91,3 +91,24 @@ def test_provenance_records_the_command_as_typed(monkeypatch):
     monkeypatch.setenv(ENV_COMMAND, "thesislib run gsoftmax -p seed=3")
     assert typed_command() == "thesislib run gsoftmax -p seed=3"
     assert provenance()["command"] == "thesislib run gsoftmax -p seed=3"
+
+
+def test_dirty_means_code_differs_not_recorded_results(tmp_path):
+    import subprocess
+
+    from thesislib.repro import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "r.json").write_text('{"new": 1}')
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path)["dirty"] is True
