@@ -29,6 +29,9 @@ DATASET_DIRS: dict[str, str] = {
     "imagenet": "imagenet",
     "voc": "voc",
     "sbd": "sbd",
+    "celeba": "celeba",
+    "imagenet32": "imagenet32",
+    "imagenet64": "imagenet64",
 }
 
 
