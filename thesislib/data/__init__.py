@@ -78,3 +78,37 @@ __all__ += [
     "VOC_PALETTE", "colorize", "distractor_scenes", "generate_scenes", "scene_config", "sec_scenes",
     "write_sbd_fixture", "write_voc_fixture",
 ]
+
+# PixelCNN chapters (Grayscale / Pyramid PixelCNN, PIC): CelebA, downsampled ImageNet, colour, smoke data.
+from thesislib.data.celeba import CelebA, crop_face  # noqa: E402
+from thesislib.data.color import (  # noqa: E402
+                                  ab_to_bins,
+                                  ab_to_unit,
+                                  bins_to_ab,
+                                  bins_to_unit,
+                                  gray4,
+                                  image_pyramid,
+                                  lab_to_rgb,
+                                  perceptual_saturation,
+                                  pyramid_down,
+                                  quantize_ab,
+                                  rgb_to_lab,
+                                  unit_to_ab,
+)
+from thesislib.data.imagenet_downsampled import ImageNet128, load_downsampled_imagenet  # noqa: E402
+from thesislib.data.pixelcnn_fixtures import write_celeba_fixture, write_downsampled_imagenet_fixture  # noqa: E402
+from thesislib.data.pixelcnn_smoke import (  # noqa: E402
+                                          AmbiguityImages,
+                                          SmokeImages,
+                                          ambiguity_images,
+                                          colored_digits,
+                                          photo_crops,
+                                          smoke_faces,
+)
+
+__all__ += [
+    "AmbiguityImages", "CelebA", "ImageNet128", "SmokeImages", "ab_to_bins", "ab_to_unit", "ambiguity_images",
+    "bins_to_ab", "bins_to_unit", "colored_digits", "crop_face", "gray4", "image_pyramid", "lab_to_rgb",
+    "load_downsampled_imagenet", "perceptual_saturation", "photo_crops", "pyramid_down", "quantize_ab",
+    "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
+]
