@@ -125,7 +125,8 @@ def test_map_is_the_mode():
         x = dmol_sample(out, 1, 1, torch.Generator().manual_seed(0), map=True, bins=8)
         assert to_index(x, 8).item() == pmf.argmax().item()
     # two channels, one dominant component: channel b is the mode given the MAP a
-    out = torch.tensor([50.0, 0.0, 0.5, -0.9, -0.6, 0.0, -1.0, -1.0, -1.0, -1.0, math.atanh(0.8), 0.0]).view(1, 12, 1, 1)
+    out = torch.tensor([50.0, 0.0, 0.5, -0.9, -0.6, 0.0, -1.0, -1.0, -1.0, -1.0, math.atanh(0.8), 0.0])
+    out = out.view(1, 12, 1, 1)
     x = dmol_sample(out, 2, 2, torch.Generator().manual_seed(0), map=True, bins=8)
     pmf, combos = joint_pmf(out, 2, 2, 8)
     a = to_index(x[:, 0], 8).item()
