@@ -19,3 +19,8 @@ __all__ = [
     "multilabel_counts", "multilabel_prf", "paired_ttest", "pearson", "pearson_pvalue",
     "per_class_accuracy", "top1_error", "topk_accuracy",
 ]
+
+# Likelihood models (PixelCNN chapters).
+from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_per_dim  # noqa: E402
+
+__all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]

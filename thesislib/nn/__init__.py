@@ -89,3 +89,8 @@ __all__ += [
     "CAMClassifier", "CAMTrainConfig", "DeepLabLargeFOV", "SmallFCN", "cam_smallnet", "cam_vgg16",
     "deeplab_largefov", "input_gradient_saliency", "load_vgg16_weights", "small_fcn", "train_cam_classifier",
 ]
+
+# PixelCNN++ (Grayscale/Pyramid PixelCNN and PIC chapters).
+from thesislib.nn.pixelcnn import Embedding, EmbeddingStage, PixelCNNpp  # noqa: E402
+
+__all__ += ["Embedding", "EmbeddingStage", "PixelCNNpp"]
