@@ -52,15 +52,15 @@ class PICParams(RunParams):
     image_size: int = param(16, help="image side (CIFAR 32, ImageNet 128)", min=8)
     chroma_factor: int = param(2, help="ab is modelled at image_size / chroma_factor (CIFAR 2, ImageNet 4)",
                                choices=(1, 2, 4))
-    n_train: int = param(512, help="ambiguity: training images; real data: 0 = all, else the first n", min=0)
-    n_test: int = param(64, help="ambiguity: test images; real data: 0 = all, else the first n", min=0)
+    n_train: int = param(512, help="ambiguity: training images; real data: 0 for all, else the first n", min=0)
+    n_test: int = param(64, help="ambiguity: test images; real data: 0 for all, else the first n", min=0)
     n_disks: int = param(2, help="ambiguity: blue-or-yellow disks per image", min=1)
     n_squares: int = param(1, help="ambiguity: red squares per image", min=0)
     flip: bool = param(False, help="random horizontal flip of training images (released code: on)")
     # networks
     gw_widths: tuple[int, ...] = param((16, 32), help="g^w: width of each stage (Table 5.1)")
     gw_blocks: tuple[int, ...] = param((1, 1), help="g^w: gated residual blocks of each stage")
-    gw_strides: tuple[int, ...] = param((1, 2), help="g^w: stride of each stage's first conv (product = chroma_factor)")
+    gw_strides: tuple[int, ...] = param((1, 2), help="g^w: stride of each stage's first conv (their product is chroma_factor)")
     gw_dilations: tuple[int, ...] = param((1, 1), help="g^w: dilation of each stage's blocks")
     gw_out: int = param(32, help="g^w: output channels (CIFAR 256, ImageNet 512; the code's ImageNet 160)", min=1)
     nr_resnet: int = param(1, help="f^θ: gated residual blocks per pass (thesis: 4)", min=1)
