@@ -44,7 +44,7 @@ tnb.show_table([[p.experiment, p.metric, p.value] for p in paper_numbers("pic")]
 # $2\cdot10^{-5}$ in L\*), so the gray input says nothing about a disk's colour. Its expected outcomes are
 # testable claims: PIC's NLL is lower than the g^w-only model's, each PIC disk gets one colour, about half
 # come out blue over repeated samples, squares and background stay red and green, and the g^w-only model
-# speckles (independent samples) or greys (its mean). The networks are tiny and trained for 250 steps so
+# speckles (independent samples) or greys (its mean). The networks are tiny and trained for 200 steps so
 # that 5 replicates, sampling included, fit the 2-minute budget; every claim is a paired verdict over them.
 
 # %% tags=["parameters"]
@@ -77,7 +77,7 @@ n_mix = 4  # int; logistic components of the chroma DMOL (thesis: 10) (min 1)
 dropout = 0.0  # float; dropout in the gated blocks (released code: 0.5) (min 0.0, max 1.0)
 gw_aux_weight = 0.0  # float; weight of the code's g^w DMOL term inside PIC training (code: 1) (min 0.0)
 baseline = 'separate'  # 'aux' | 'separate'; g^w-only: aux (PIC's g^w head, the code) | separate (own run, thesis 5.4.3)
-iterations = 250  # int; training steps of each network (PIC; g^w-only) (min 1)
+iterations = 200  # int; training steps of each network (PIC; g^w-only) (min 1)
 batch_size = 24  # int; batch size (global over torchrun processes; thesis 64) (min 1)
 lr = 0.003  # float; Adam learning rate (thesis 0.001) (min 0.0)
 beta1 = 0.95  # float; Adam beta1 (thesis 0.95) (min 0.0, max 1.0)
@@ -89,7 +89,7 @@ n_sample_images = 16  # int; test images colourised in the sampling evaluation (
 n_repeats = 8  # int; samples drawn per gray input (diversity over repeated samples) (min 1)
 n_saturation = 0  # int; images for the saturation comparison; 0: the sampled ones (thesis: 1000) (min 0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
-speed_batch = 4  # int; sampling-speed table: batch of the naive-vs-fast comparison (min 1)
+speed_batch = 2  # int; sampling-speed table: batch of the naive-vs-fast comparison (min 1)
 amp = False  # bool; bf16 autocast on CUDA for training (off: the DMOL wants float32)
 num_workers = 0  # int; data loader workers (min 0)
 # %%

@@ -72,7 +72,7 @@ class PICParams(RunParams):
     baseline: Literal["aux", "separate"] = param(
         "separate", help="g^w-only: aux (PIC's g^w head, the code) | separate (own run, thesis 5.4.3)")
     # optimisation (Adam, thesis 5.3.2)
-    iterations: int = param(250, help="training steps of each network (PIC; g^w-only)", min=1)
+    iterations: int = param(200, help="training steps of each network (PIC; g^w-only)", min=1)
     batch_size: int = param(24, help="batch size (global over torchrun processes; thesis 64)", min=1)
     lr: float = param(3e-3, help="Adam learning rate (thesis 0.001)", min=0.0)
     beta1: float = param(0.95, help="Adam beta1 (thesis 0.95)", min=0.0, max=1.0)
@@ -86,7 +86,7 @@ class PICParams(RunParams):
     n_saturation: int = param(0, help="images for the saturation comparison; 0: the sampled ones (thesis: 1000)",
                               min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
-    speed_batch: int = param(4, help="sampling-speed table: batch of the naive-vs-fast comparison", min=1)
+    speed_batch: int = param(2, help="sampling-speed table: batch of the naive-vs-fast comparison", min=1)
     amp: bool = param(False, help="bf16 autocast on CUDA for training (off: the DMOL wants float32)")
     num_workers: int = param(0, help="data loader workers", min=0)
 
