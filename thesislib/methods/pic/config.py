@@ -60,7 +60,8 @@ class PICParams(RunParams):
     # networks
     gw_widths: tuple[int, ...] = param((16, 32), help="g^w: width of each stage (Table 5.1)")
     gw_blocks: tuple[int, ...] = param((1, 1), help="g^w: gated residual blocks of each stage")
-    gw_strides: tuple[int, ...] = param((1, 2), help="g^w: stride of each stage's first conv (their product is chroma_factor)")
+    gw_strides: tuple[int, ...] = param((1, 2),
+                                        help="g^w: stride of each stage's first conv (their product is chroma_factor)")
     gw_dilations: tuple[int, ...] = param((1, 1), help="g^w: dilation of each stage's blocks")
     gw_out: int = param(32, help="g^w: output channels (CIFAR 256, ImageNet 512; the code's ImageNet 160)", min=1)
     nr_resnet: int = param(1, help="f^θ: gated residual blocks per pass (thesis: 4)", min=1)

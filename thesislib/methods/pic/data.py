@@ -82,8 +82,8 @@ def _uniform_blocks(labels: Tensor, s: int) -> Tensor:
 
 def ambiguity_labels(images: AmbiguityImages, chroma_factor: int) -> AmbiguityLabels:
     """The benchmark's region / disk labels at chroma resolution (see :class:`AmbiguityLabels`)."""
-    return AmbiguityLabels(_uniform_blocks(images.region, chroma_factor), _uniform_blocks(images.disk_id, chroma_factor),
-                           images.disk_yellow)
+    return AmbiguityLabels(_uniform_blocks(images.region, chroma_factor),
+                           _uniform_blocks(images.disk_id, chroma_factor), images.disk_yellow)
 
 
 @dataclass(eq=False)

@@ -107,8 +107,8 @@ def run_replicates(params: PICParams, device: torch.device, keep_first: bool = T
         results.append(result)
         if report is not None:
             m = result.metrics
-            extra = (f", disk purity {m['purity_pic']:.2f} vs {m['purity_gw_sample']:.2f}, blue {m['blue_rate_pic']:.2f}"
-                     if "purity_pic" in m else "")
+            extra = (f", disk purity {m['purity_pic']:.2f} vs {m['purity_gw_sample']:.2f}, "
+                     f"blue {m['blue_rate_pic']:.2f}" if "purity_pic" in m else "")
             report(f"seed {seed}: bpd PIC {m['bpd_pic']:.3f} vs g^w-only {m['bpd_gw']:.3f}{extra} "
                    f"({result.seconds:.1f} s)")
     return results
