@@ -17,7 +17,8 @@
 # %% [markdown]
 # # PIC: probabilistic image colorization
 #
-# Chapter 5 of Kolesnikov's thesis {cite}`kolesnikov2018thesis` (Royer, Kolesnikov and Lampert, BMVC 2017)
+# Chapter 5 of Kolesnikov's thesis {cite}`kolesnikov2018thesis` (Royer, Kolesnikov and Lampert, BMVC 2017
+# {cite}`royer2017pic`)
 # colourises a gray image by *sampling* its chroma from a conditional PixelCNN: in CIE Lab, with the
 # lightness $X^L$ given, the chroma $X^{ab}$ is modelled autoregressively at reduced resolution,
 #
@@ -194,6 +195,7 @@ plt.show()
 keys = ("purity", "blue_rate", "diversity", "consistency", "disk_chroma")
 if "purity_pic" in first.metrics:
     from thesislib.replication import format_mean_sd
+
     rows = []
     for name, label in (("pic", "PIC samples"), ("gw_sample", "g^w-only, independent samples"),
                         ("gw_map", "g^w-only, MAP"), ("gw_mean", "g^w-only, mixture mean")):
@@ -225,6 +227,7 @@ display(Markdown("\n".join("* " + E.verdict_sentence(v) for v in verdicts)))
 
 # %%
 from thesislib.replication import format_mean_sd
+
 tnb.show_table([["PIC", format_mean_sd(E.values(results, "bpd_pic"), ".3f"), format_mean_sd(E.values(results, "sat_pic"), ".1f")],
                 ["g^w-only (MAP for saturation)", format_mean_sd(E.values(results, "bpd_gw"), ".3f"),
                  format_mean_sd(E.values(results, "sat_gw_map"), ".1f")],
@@ -263,6 +266,7 @@ print("receptive field of f^θ (rows up, cols left, cols right):", first.pic.pix
 
 # %%
 from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
+
 seed_record = load_seed_record("pic")
 if seed_record is None:
     display(Markdown("*No seed record yet (run `thesislib seeds pic --base 101 202`).*"))
@@ -289,6 +293,7 @@ else:
 
 # %%
 from thesislib.replication import replication_rows
+
 tnb.show_table([[r.paper.experiment, r.paper.metric, r.paper.value, r.ours_text, r.ours.scale if r.ours else "",
                  r.ours.hardware if r.ours else ""] for r in replication_rows("pic")],
                ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".2f")
