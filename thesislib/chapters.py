@@ -90,7 +90,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             params="thesislib.methods.sec.config:SECParams"),
     Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors", status="built",
             params="thesislib.methods.micro_annotation.config:MicroAnnotationParams"),
-    Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables", status="built", params="thesislib.methods.pixelcnn_aux.config:PixelCNNAuxParams"),
+    Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables", status="built", params="thesislib.methods.pixelcnn_aux.config:PixelCNNAuxParams"),  # noqa: E501
     Chapter("pic", "kolesnikov2018", 5, "PIC: probabilistic image colorization"),
     Chapter("gsoftmax", "luo2020", 1, "G-softmax", status="built",
             params="thesislib.methods.gsoftmax.config:GSoftmaxParams"),
