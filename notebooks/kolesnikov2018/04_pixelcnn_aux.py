@@ -17,10 +17,11 @@
 # %% [markdown]
 # # PixelCNN with auxiliary variables
 #
-# Chapter 4 of Kolesnikov's thesis {cite}`kolesnikov2018thesis` models an image $X$ together with an
+# Chapter 4 of Kolesnikov's thesis {cite}`kolesnikov2018thesis` (the ICML 2017 paper
+# {cite}`kolesnikov2017pixelcnn`) models an image $X$ together with an
 # auxiliary image $\hat X=\psi(X)$ that is (almost) a function of it,
-# $p(X,\hat X)=p_{\hat\theta}(\hat X)\,p_\theta(X\mid\hat X)$ (Eq. 4.2), each factor a PixelCNN++
-# {cite}`salimans2017pixelcnnpp`; $p(X\mid\hat X)$ receives $f_w(\hat X)$, a non-causal network, added
+# $p(X,\hat X)=p_{\hat\theta}(\hat X)\,p_\theta(X\mid\hat X)$ (Eq. 4.2), each factor a PixelCNN++ (Salimans et al., 2017);
+# $p(X\mid\hat X)$ receives $f_w(\hat X)$, a non-causal network, added
 # into every gated block (Eq. 4.3). The two factors share no parameters and are trained separately
 # (Eq. 4.4); $-\log p(X,\hat X)$ is an upper bound on $-\log p(X)$ (Eq. 4.5). Two choices of $\hat X$:
 #
