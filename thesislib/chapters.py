@@ -90,8 +90,10 @@ CHAPTERS: tuple[Chapter, ...] = (
             params="thesislib.methods.sec.config:SECParams"),
     Chapter("micro_annotation", "kolesnikov2018", 3, "Micro-annotation of distractors", status="built",
             params="thesislib.methods.micro_annotation.config:MicroAnnotationParams"),
-    Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables"),
-    Chapter("pic", "kolesnikov2018", 5, "PIC: probabilistic image colorization", status="built", params="thesislib.methods.pic.config:PICParams"),  # noqa: E501
+    Chapter("pixelcnn_aux", "kolesnikov2018", 4, "PixelCNN with auxiliary variables", status="built",
+            params="thesislib.methods.pixelcnn_aux.config:PixelCNNAuxParams"),
+    Chapter("pic", "kolesnikov2018", 5, "PIC: probabilistic image colorization", status="built",
+            params="thesislib.methods.pic.config:PICParams"),
     Chapter("gsoftmax", "luo2020", 1, "G-softmax", status="built",
             params="thesislib.methods.gsoftmax.config:GSoftmaxParams"),
     Chapter("residual_adapters", "rebuffi2020", 3, "Residual adapters"),
