@@ -131,3 +131,19 @@ def test_resize_mask_keeps_labels_and_the_ignore_label():
     assert torch.equal(resize_mask(torch.tensor([[10**9, 7]]), (1, 4)), torch.tensor([[10**9] * 2 + [7] * 2]))
     with pytest.raises(TypeError):
         resize_mask(mask.float(), 4)
+
+
+def test_horizontal_flip_items_flips_every_tensor_of_an_item_by_one_coin():
+    from thesislib.data.transforms import HorizontalFlipItems
+
+    x = torch.arange(6.0).view(1, 2, 3)
+    base = [{"x": x, "aux": x + 10, "id": 7}] * 50
+    torch.manual_seed(0)
+    items = [HorizontalFlipItems(base)[i] for i in range(50)]
+    flipped = [torch.equal(it["x"], x.flip(-1)) for it in items]
+    assert all(torch.equal(it["aux"] - 10, it["x"]) and it["id"] == 7 for it in items)  # same coin for both
+    assert 10 < sum(flipped) < 40 and all(f or torch.equal(it["x"], x) for f, it in zip(flipped, items))
+    assert torch.equal(HorizontalFlipItems([(x, x)], p=1.0)[0][1], x.flip(-1))
+    assert torch.equal(HorizontalFlipItems([x], p=0.0)[0], x)
+    with pytest.raises(ValueError, match="p must lie"):
+        HorizontalFlipItems(base, p=2.0)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.data import Dataset
 
 # --------------------------------------------------------------------------------------------
 # Statistics
@@ -233,3 +234,39 @@ def denormalize(x: Tensor, normalization: str | Normalization, scale: float = 1.
     if factor != 1.0:
         image = image * factor
     return image.flip(-3) if n.bgr else image
+
+
+class HorizontalFlipItems(Dataset):
+    """``dataset`` whose items are flipped left-right with probability ``p``, every tensor of an item
+    (a tensor, a tuple/list or a dict of them: an image and its conditioning image, say) by the same
+    coin, drawn from torch's global generator.
+
+    Drawing the coin per item, not per batch inside the training step, keeps a run independent of how
+    a global batch is split: the engine seeds each sample's generators from (epoch, index)
+    (:class:`thesislib.engine.SeededDataset`), so one process and ``nproc`` DDP processes flip the same
+    samples. Non-tensor entries (labels, ids) pass through unchanged.
+    """
+
+    def __init__(self, dataset: Dataset, p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must lie in [0, 1], got {p}")
+        self.dataset, self.p = dataset, p
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        item = self.dataset[index]
+        if not bool(torch.rand(()) < self.p):
+            return item
+        return _flip_item(item)
+
+
+def _flip_item(item: Any) -> Any:
+    if isinstance(item, Tensor):
+        return item.flip(-1)
+    if isinstance(item, dict):
+        return {k: _flip_item(v) for k, v in item.items()}
+    if isinstance(item, (tuple, list)):
+        return type(item)(_flip_item(v) for v in item)
+    return item

@@ -10,7 +10,8 @@ Two separate runs per replicate, each :func:`thesislib.engine.fit` (through a
   with ``"aux"`` the baseline is PIC's auxiliary head, :func:`~thesislib.methods.pic.model.gw_head`).
 
 Optimiser: Adam (lr, β1 = 0.95, β2 = 0.9995 in the thesis), the lr multiplied by ``lr_decay`` after
-every iteration (:class:`~thesislib.engine.Exponential`); random horizontal flips with ``flip``.
+every iteration (:class:`~thesislib.engine.Exponential`); random horizontal flips with ``flip``,
+drawn per item (:class:`~thesislib.data.transforms.HorizontalFlipItems`), so DDP flips the samples one process does.
 
 Several processes: :func:`run` with ``nproc`` > 1 starts ``nproc`` DDP processes of this module
 through ``torchrun`` (:func:`thesislib.engine.launch`); each trains its share of every global batch,
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.transforms import HorizontalFlipItems
 from thesislib.device import resolve_device
 from thesislib.engine import Exponential, History, Trainer, launch, make_scheduler
 from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
@@ -49,23 +51,13 @@ Batch = tuple[Tensor, Tensor]
 StepFn = Callable[[nn.Module, Batch], tuple[Tensor, dict[str, Tensor]]]
 
 
-def _flip(batch: Batch, flip: bool) -> Batch:
-    """Random horizontal flip of each (L, canvas) pair (one coin per image, from torch's generator)."""
-    big_l, canvas = batch
-    if not flip:
-        return big_l, canvas
-    coin = torch.rand(big_l.shape[0], device=big_l.device) < 0.5
-    pick = coin.view(-1, 1, 1, 1)
-    return torch.where(pick, big_l.flip(-1), big_l), torch.where(pick, canvas.flip(-1), canvas)
-
-
-def pic_step_fn(n_mix: int, aux_weight: float = 0.0, flip: bool = False) -> StepFn:
+def pic_step_fn(n_mix: int, aux_weight: float = 0.0) -> StepFn:
     """The engine step of PIC: Eq. 5.3' averaged over the batch (+ ``aux_weight`` x the g^w DMOL
     term on h's first 6 n_mix channels); metrics ``bpd`` (and ``bpd_gw_aux``)."""
     p = 6 * n_mix
 
     def step(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        big_l, canvas = _flip(batch, flip)
+        big_l, canvas = batch
         out, h = model(canvas, big_l=big_l, return_h=True)
         ab = canvas[:, 1:]
         bpd = chroma_bits_per_dim(ab, out.float(), n_mix).mean()
@@ -79,10 +71,10 @@ def pic_step_fn(n_mix: int, aux_weight: float = 0.0, flip: bool = False) -> Step
     return step
 
 
-def gw_step_fn(n_mix: int, flip: bool = False) -> StepFn:
+def gw_step_fn(n_mix: int) -> StepFn:
     """The engine step of the g^w-only baseline: the same DMOL loss, per pixel independently."""
     def step(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        big_l, canvas = _flip(batch, flip)
+        big_l, canvas = batch
         bpd = chroma_bits_per_dim(canvas[:, 1:], model(big_l).float(), n_mix).mean()
         return bpd, {"bpd": bpd.detach()}
     return step
@@ -97,7 +89,8 @@ def _train(model: nn.Module, params: PICParams, data: PICData, step: StepFn, dev
            on_step: Callable[[Trainer], None] | None) -> tuple[nn.Module, History]:
     optimizer = make_optimizer(model, params)
     scheduler = make_scheduler(optimizer, Exponential(params.lr_decay)) if params.lr_decay < 1 else None
-    trainer = Trainer(model, optimizer, data.train, step, engine_config(params), device, scheduler=scheduler,
+    train = HorizontalFlipItems(data.train) if params.flip else data.train
+    trainer = Trainer(model, optimizer, train, step, engine_config(params), device, scheduler=scheduler,
                       on_step=on_step)
     history = trainer.fit()
     return trainer.eval_models(), history
@@ -110,7 +103,7 @@ def train_pic(params: PICParams, device: torch.device, data: PICData | None = No
     data = data if data is not None else load_data(params)
     seed_everything(params.seed)
     model = build_pic(params)
-    return _train(model, params, data, pic_step_fn(params.n_mix, params.gw_aux_weight, params.flip), device, on_step)
+    return _train(model, params, data, pic_step_fn(params.n_mix, params.gw_aux_weight), device, on_step)
 
 
 def train_gw_only(params: PICParams, device: torch.device, data: PICData | None = None,
@@ -119,7 +112,7 @@ def train_gw_only(params: PICParams, device: torch.device, data: PICData | None 
     data = data if data is not None else load_data(params)
     seed_everything(params.seed)
     model = build_gw_only(params)
-    return _train(model, params, data, gw_step_fn(params.n_mix, params.flip), device, on_step)
+    return _train(model, params, data, gw_step_fn(params.n_mix), device, on_step)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.transforms import HorizontalFlipItems
 from thesislib.device import resolve_device
 from thesislib.engine import Exponential, History, fit, launch, make_scheduler
 from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
@@ -56,25 +57,26 @@ def batch_inputs(model: PartModel, batch: dict[str, Tensor]) -> tuple[Tensor, Te
     return x, aux
 
 
-def part_step_fn(flip: bool) -> Callable[[nn.Module, dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]:
-    """The engine step: random horizontal flips (the same for x and its conditioning image),
-    forward, the part's term of Eq. 4.4 in bits/dim of its own image."""
+def part_step_fn() -> Callable[[nn.Module, dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]:
+    """The engine step: forward, the part's term of Eq. 4.4 in bits/dim of its own image (the random
+    flips are drawn per item, :func:`part_items`)."""
     def step(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         part = unwrap(model)
         x, aux = batch_inputs(part, batch)
-        if flip:
-            mirror = (torch.rand(x.shape[0], device=x.device) < 0.5).view(-1, 1, 1, 1)
-            x = torch.where(mirror, x.flip(-1), x)
-            aux = None if aux is None else torch.where(mirror, aux.flip(-1), aux)
         out = model(x, aux)
         loss = part_loss(image_log_prob(out, x, part.spec.out_kind, part.n_mix), x[0].numel())
         return loss, {"bpd": loss.detach()}
     return step
 
 
-def part_items(params: PixelCNNAuxParams, name: str, images: Tensor | Dataset) -> PartItems:
-    """The items of part ``name`` over ``images`` (the right pyramid depth for pyramid parts)."""
-    return PartItems(images, name, 0 if name in GRAY_PARTS else params.pyramid_levels)
+def part_items(params: PixelCNNAuxParams, name: str, images: Tensor | Dataset,
+               train: bool = False) -> Dataset:
+    """The items of part ``name`` over ``images`` (the right pyramid depth for pyramid parts); for
+    training with ``params.flip``, each item (x and its conditioning image together) flipped
+    left-right with probability 1/2 (:class:`~thesislib.data.transforms.HorizontalFlipItems`: one
+    coin per item, so a DDP run flips the same samples as one process)."""
+    items = PartItems(images, name, 0 if name in GRAY_PARTS else params.pyramid_levels)
+    return HorizontalFlipItems(items) if train and params.flip else items
 
 
 def train_part(params: PixelCNNAuxParams, name: str, images: Tensor | Dataset, device: torch.device,
@@ -86,7 +88,7 @@ def train_part(params: PixelCNNAuxParams, name: str, images: Tensor | Dataset, d
     model = build_part(params, name)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
     scheduler = make_scheduler(optimizer, Exponential(params.lr_decay))
-    history = fit(model, optimizer, part_items(params, name, images), part_step_fn(params.flip),
+    history = fit(model, optimizer, part_items(params, name, images, train=True), part_step_fn(),
                   engine_config(params, name), device, scheduler=scheduler)
     return unwrap(model), history
 
