@@ -25,6 +25,7 @@ import torch
 
 from thesislib.config import ConfigError, check_known, from_mapping, to_dict
 from thesislib.device import resolve_device, set_threads
+from thesislib.replication.seeds import load_seed_record, seed_rows, seed_summary
 from thesislib.repro import provenance, seed_everything, set_deterministic, write_json
 
 T = TypeVar("T")
@@ -203,3 +204,17 @@ def show_findings(rows: Sequence[str] | Sequence[Sequence[Any]], headers: Sequen
                   caption: str | None = None, floatfmt: str = ".2f") -> None:
     """Display :func:`findings_markdown` (a table of verdicts, or a list of sentences) rendered."""
     show_markdown(findings_markdown(rows, headers, caption, floatfmt))
+
+
+def show_seed_record(chapter: str, scale: str = "smoke") -> dict[str, Any] | None:
+    """Show a chapter's recorded seed study (``thesislib seeds``): per claim its verdict at every base
+    seed and at how many it held, then one summary sentence; a note when none is recorded. Returns
+    the record."""
+    record = load_seed_record(chapter, scale)
+    if record is None:
+        show_markdown(f"*No seed record yet (run `thesislib seeds {chapter} --base 101 202`).*")
+        return None
+    rows, headers = seed_rows(record)
+    show_table(rows, headers)
+    show_markdown(seed_summary(record))
+    return record

@@ -570,20 +570,7 @@ display(Markdown("\n".join(lines)))
 # scenes and initialisations were drawn, and the page does not claim it.
 
 # %%
-from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
-
-seed_record = load_seed_record("sec")
-if seed_record is None:
-    display(Markdown("*No seed record yet (run `thesislib seeds sec --base 101 202`).*"))
-else:
-    rows_s, headers_s = seed_rows(seed_record)
-    tnb.show_table(rows_s, headers_s)
-    held = held_counts(seed_record)
-    n_of = max((of for _, of in held.values()), default=0)
-    always = [seed_record["claims"][c]["claim"] for c, (k, of) in held.items() if k == of]
-    never = [seed_record["claims"][c]["claim"] for c, (k, of) in held.items() if k == 0]
-    display(Markdown(f"Held at every one of the {n_of} base seeds: {len(always)} of {len(held)} claims"
-                     + (" (" + "; ".join(always) + ")" if always else "") + f". Held at none: {len(never)}."))
+seed_record = tnb.show_seed_record("sec")
 
 # %% [markdown]
 # Reading these results. An interval from 5 replicates is wide: a "no clear difference" says that this

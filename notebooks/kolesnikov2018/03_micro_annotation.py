@@ -133,8 +133,7 @@ from thesislib.methods.micro_annotation import experiments as smoke
 from thesislib.methods.micro_annotation import plots as figures
 from thesislib.methods.micro_annotation.config import human_distractors
 from thesislib.methods.micro_annotation.evaluate import scene_maps
-from thesislib.notebook import Stopwatch, parameters, save_run, setup, show_markdown
-from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
+from thesislib.notebook import Stopwatch, parameters, save_run, setup, show_markdown, show_seed_record
 from thesislib.replication.verdicts import VERDICT_HEADERS, verdict_rows, verdicts_dict
 
 params = parameters(MicroAnnotationParams, globals())
@@ -476,14 +475,7 @@ if SMOKE:
 # all three base seeds is one this smoke run supports; one held at some is not settled at this scale.
 
 # %%
-record = load_seed_record("micro_annotation")
-if record is None:
-    print("no seed record yet: run thesislib seeds micro_annotation --base 101 202")
-else:
-    rows, headers = seed_rows(record)
-    show_table(rows, headers)
-    held = held_counts(record)
-    print(f"{sum(1 for k, n in held.values() if k == n)} of {len(held)} claims held at every base seed.")
+record = show_seed_record("micro_annotation")
 
 # %% [markdown]
 # How to read this:

@@ -301,18 +301,7 @@ display(Markdown("\n".join("* " + E.verdict_sentence(v) for v in verdicts)))
 # `results/pixelcnn_aux/seeds/smoke.json` (read here, not recomputed):
 
 # %%
-from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
-
-seed_record = load_seed_record("pixelcnn_aux")
-if seed_record is None:
-    display(Markdown("*No seed record yet (run `thesislib seeds pixelcnn_aux --base 101 202`).*"))
-else:
-    rows_s, headers_s = seed_rows(seed_record)
-    tnb.show_table(rows_s, headers_s)
-    held = held_counts(seed_record)
-    always = [seed_record["claims"][c]["claim"] for c, (k, of) in held.items() if k == of]
-    display(Markdown(f"Held at every base seed: {len(always)} of {len(held)} claims"
-                     + (" (" + "; ".join(always) + ")." if always else ".")))
+seed_record = tnb.show_seed_record("pixelcnn_aux")
 
 # %% [markdown]
 # **Reading the results.** The smoke data decide what can be reproduced. The coloured digits carry most

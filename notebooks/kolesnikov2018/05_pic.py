@@ -265,18 +265,7 @@ print("receptive field of f^θ (rows up, cols left, cols right):", first.pic.pix
 # `results/pic/seeds/smoke.json`; the table reads that record (it is not recomputed by this run).
 
 # %%
-from thesislib.replication.seeds import held_counts, load_seed_record, seed_rows
-
-seed_record = load_seed_record("pic")
-if seed_record is None:
-    display(Markdown("*No seed record yet (run `thesislib seeds pic --base 101 202`).*"))
-else:
-    rows_s, headers_s = seed_rows(seed_record)
-    tnb.show_table(rows_s, headers_s)
-    held = held_counts(seed_record)
-    always = [seed_record["claims"][c]["claim"] for c, (k, of) in held.items() if k == of]
-    display(Markdown(f"Held at every base seed: {len(always)} of {len(held)} claims"
-                     + (" (" + "; ".join(always) + ")." if always else ".")))
+seed_record = tnb.show_seed_record("pic")
 
 # %% [markdown]
 # **What this reproduces and what it does not.** The verdicts above are the smoke run's evidence about the

@@ -96,3 +96,16 @@ def test_papermill_reads_every_line_of_a_generated_cell():
     found = PythonTranslator.inspect(nbformat.v4.new_code_cell(parameter_cell(ToyParams)))
     assert [p.name for p in found] == parameter_names(ToyParams)
     assert {p.name: p.default for p in found}["lr"] == "0.1"
+
+
+def test_seed_summary_names_the_claims_held_everywhere():
+    from thesislib.replication.seeds import seed_summary
+
+    def run(seed, holds):
+        v = paired_verdict("c1", "claim one", [1.0, 1.1, 1.2] if holds else [1.0, -1.0, 0.5], 0.0)
+        w = paired_verdict("c2", "claim two", [1.0, -1.0, 0.5], 0.0)
+        return {"seed": seed, "run": "r", "verdicts": verdicts_dict([v, w])}
+
+    record = summarize("toy", "smoke", [run(0, True), run(101, True)])
+    assert seed_summary(record) == ("Held at every one of the 2 base seeds: 1 of 2 claims (claim one). "
+                                    "Held at none: 1.")

@@ -110,3 +110,14 @@ def format_seed_table(record: dict[str, Any]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def seed_summary(record: dict[str, Any]) -> str:
+    """One sentence on a seed record: how many claims held at every base seed (named) and at none."""
+    held = held_counts(record)
+    n_of = max((of for _, of in held.values()), default=0)
+    always = [record["claims"][c]["claim"] for c, (k, of) in held.items() if k == of]
+    never = sum(1 for k, _ in held.values() if k == 0)
+    named = f" ({'; '.join(always)})" if always else ""
+    return (f"Held at every one of the {n_of} base seeds: {len(always)} of {len(held)} claims{named}. "
+            f"Held at none: {never}.")

@@ -100,7 +100,28 @@ class DownRightShiftedConv2d(nn.Module):
         return right_shift(x) if self.shift_output_right else x
 
 
-class DownShiftedConvTranspose2d(nn.Module):
+class _ShiftedConvTranspose2d(nn.Module):
+    """Weight-normalised transposed convolution whose output is cropped to keep a causal structure:
+    :meth:`crop` of the subclass says which columns (and the rows below) go."""
+
+    def __init__(self, in_channels: int, out_channels: int, filter_size: int | Sequence[int],
+                 stride: int = 2) -> None:
+        super().__init__()
+        fh, fw = _pair(filter_size)
+        self.filter_size = (fh, fw)
+        self.deconv = weight_norm(nn.ConvTranspose2d(in_channels, out_channels, (fh, fw), stride,
+                                                     output_padding=1))
+
+    def crop(self, w: int) -> slice:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.deconv(x)
+        fh = self.filter_size[0]
+        return x[:, :, : x.shape[-2] - fh + 1, self.crop(x.shape[-1])]
+
+
+class DownShiftedConvTranspose2d(_ShiftedConvTranspose2d):
     """Transposed convolution (x ``stride`` upsampling) keeping the down-shifted causal structure.
 
     (B, in, H, W) -> (B, out, stride*H, stride*W) for the default (2, 3) filter and stride 2.
@@ -108,20 +129,14 @@ class DownShiftedConvTranspose2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, filter_size: int | Sequence[int] = (2, 3),
                  stride: int = 2) -> None:
-        super().__init__()
-        fh, fw = _pair(filter_size)
-        self.filter_size = (fh, fw)
-        self.deconv = weight_norm(nn.ConvTranspose2d(in_channels, out_channels, (fh, fw), stride,
-                                                     output_padding=1))
+        super().__init__(in_channels, out_channels, filter_size, stride)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.deconv(x)
-        fh, fw = self.filter_size
-        h, w = x.shape[-2:]
-        return x[:, :, : h - fh + 1, (fw - 1) // 2: w - (fw - 1) // 2]
+    def crop(self, w: int) -> slice:
+        half = (self.filter_size[1] - 1) // 2  # centred columns
+        return slice(half, w - half)
 
 
-class DownRightShiftedConvTranspose2d(nn.Module):
+class DownRightShiftedConvTranspose2d(_ShiftedConvTranspose2d):
     """Transposed convolution (x ``stride`` upsampling) keeping the down-right-shifted causal structure.
 
     (B, in, H, W) -> (B, out, stride*H, stride*W) for the default (2, 2) filter and stride 2.
@@ -129,17 +144,10 @@ class DownRightShiftedConvTranspose2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, filter_size: int | Sequence[int] = (2, 2),
                  stride: int = 2) -> None:
-        super().__init__()
-        fh, fw = _pair(filter_size)
-        self.filter_size = (fh, fw)
-        self.deconv = weight_norm(nn.ConvTranspose2d(in_channels, out_channels, (fh, fw), stride,
-                                                     output_padding=1))
+        super().__init__(in_channels, out_channels, filter_size, stride)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.deconv(x)
-        fh, fw = self.filter_size
-        h, w = x.shape[-2:]
-        return x[:, :, : h - fh + 1, : w - fw + 1]
+    def crop(self, w: int) -> slice:
+        return slice(0, w - self.filter_size[1] + 1)  # columns to the left
 
 
 class GatedResnet(nn.Module):
