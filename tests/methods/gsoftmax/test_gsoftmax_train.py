@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import thesislib.methods.gsoftmax.train as gtrain
 from thesislib.config import ConfigError, from_mapping
@@ -217,26 +214,12 @@ def test_main_round_trip_and_run_through_launch(tmp_path: Path, monkeypatch: pyt
     assert via.metrics == direct.metrics and load_spec(tmp_path / "via" / "config.json") == config
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, cfg: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    assert main(["--config", cfg, "--output", out, "--device", "cpu"]) == 0
-
-
-def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
+def test_two_process_ddp_matches_one_process(tmp_path: Path, torchrun_gloo) -> None:
     config = spec("gsoftmax", "multi", mosaic_train=256, mosaic_test=101, multi_batch_size=64)
     single = train(config, CPU)                  # first: the forked workers inherit the imports
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(spec_to_dict(config)))
-    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(cfg), str(tmp_path / "out")), nprocs=2,
-                       start_method="fork")
+    torchrun_gloo(main, ["--config", cfg, "--output", tmp_path / "out", "--device", "cpu"])
     ddp = GSoftmaxResult.load(tmp_path / "out")
     assert ddp.world_size == 2 and ddp.outputs["x"].shape == (101, 20)   # gathered from two shards, in order
     np.testing.assert_allclose(ddp.outputs["x"], single.outputs["x"], atol=1e-5)

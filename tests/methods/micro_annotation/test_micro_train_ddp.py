@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 
 from thesislib.config import to_dict
 from thesislib.methods.micro_annotation.config import micro_params
@@ -19,26 +16,12 @@ from thesislib.repro import seed_everything
 FIELDS = dict(n_train=64, n_test=16, epochs=2, batch_size=16, cam_width=4, cam_extra=8, seed=5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, params: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    assert main(["--params", params, "--output", out, "--device", "cpu"]) == 0
-
-
-def test_two_gloo_processes_train_the_cam_classifier_as_one(tmp_path: Path) -> None:
+def test_two_gloo_processes_train_the_cam_classifier_as_one(tmp_path: Path, torchrun_gloo) -> None:
     params = micro_params(**FIELDS)
     single = train_here(params, torch.device("cpu"))          # first: the forked workers inherit the imports
     path = tmp_path / "params.json"
     path.write_text(json.dumps(to_dict(params)))
-    mp.start_processes(_worker, args=(2, _free_port(), str(path), str(tmp_path / "out")), nprocs=2,
-                       start_method="fork")
+    torchrun_gloo(main, ["--params", path, "--output", tmp_path / "out", "--device", "cpu"])
     state = torch.load(tmp_path / "out" / WEIGHTS_FILE, weights_only=True)
     assert set(state) == set(single.state_dict())
     # the same global batches (16 = 8 + 8) and steps; BatchNorm normalises each rank's half on gloo

@@ -8,12 +8,9 @@ them by about as much: a per-rank flip draw would fail the 1e-4 tolerance."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 
 from thesislib.config import to_dict
 from thesislib.methods.pixelcnn_aux.config import pixelcnn_aux_config
@@ -23,26 +20,12 @@ FIELDS = dict(n_train=64, n_test=16, iterations=4, batch_size=16, nr_filters=8, 
               flip=True, seed=3, embed_width=8, embed_channels=8)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, params: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    assert main(["--params", params, "--part", "color", "--output", out, "--device", "cpu"]) == 0
-
-
-def test_two_gloo_processes_train_a_part_as_one(tmp_path: Path) -> None:
+def test_two_gloo_processes_train_a_part_as_one(tmp_path: Path, torchrun_gloo) -> None:
     params = pixelcnn_aux_config(FIELDS)
     single, _ = train_part(params, "color", _train_images(params, "color"), torch.device("cpu"))
     path = tmp_path / "params.json"
     path.write_text(json.dumps(to_dict(params)))
-    mp.start_processes(_worker, args=(2, _free_port(), str(path), str(tmp_path / "out")), nprocs=2,
-                       start_method="fork")
+    torchrun_gloo(main, ["--params", path, "--part", "color", "--output", tmp_path / "out", "--device", "cpu"])
     state = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
     reference = single.state_dict()
     assert set(state) == set(reference)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import warnings
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from thesislib.config import ConfigError, to_dict
 from thesislib.crf import DenseCRFParams
@@ -255,26 +252,13 @@ def test_library_entry_point_writes_a_recordable_run(voc_root, tmp_path, capsys)
 # --------------------------------------------------------------------------------------------
 # several processes: the torchrun entry point, 2 gloo processes on the CPU
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, params: str, cues: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    assert main(["--params", params, "--cues", cues, "--output", out, "--device", "cpu"]) == 0
-
-
 def _ddp_params():
     # no dropout: the ranks draw different masks; 7 test images: the shards have unequal sizes
     return sec_config(n_train=16, n_test=7, iterations=3, batch_size=8, dropout=0.0, localizer_iterations=2,
                       localizer_batch_size=8, crf_method="hybrid", eval_batch_size=3, progress="none")
 
 
-def test_two_process_ddp_trains_and_evaluates_like_one_process(tmp_path):
+def test_two_process_ddp_trains_and_evaluates_like_one_process(tmp_path, torchrun_gloo):
     """Two gloo processes train one configuration from the same start (global batches of 8, 4 per
     rank) and evaluate 4 + 3 images, gathered. The small FCN has BatchNorm, whose statistics are
     per rank on the CPU (SyncBatchNorm needs CUDA), so the weights are not those of one process;
@@ -286,8 +270,8 @@ def test_two_process_ddp_trains_and_evaluates_like_one_process(tmp_path):
     single, model, _ = run(params, DEVICE, nproc=1, data=data, cues=cues)   # first: forked workers inherit imports
     torch.save({"cues": cues.cues, "conflicts": cues.conflicts}, tmp_path / "cues.pt")
     (tmp_path / "params.json").write_text(json.dumps(to_dict(params)))
-    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path / "params.json"), str(tmp_path / "cues.pt"),
-                                          str(tmp_path / "out")), nprocs=2, start_method="fork")
+    torchrun_gloo(main, ["--params", tmp_path / "params.json", "--cues", tmp_path / "cues.pt",
+                         "--output", tmp_path / "out", "--device", "cpu"])
     ddp = json.loads((tmp_path / "out" / "metrics.json").read_text())
     (eid, metrics), = ddp["experiments"].items()
     assert eid == "scenes/small-fcn/sec" and ddp["history"]["train"][-1]["step"] == 3
