@@ -112,3 +112,8 @@ __all__ += [
     "load_downsampled_imagenet", "perceptual_saturation", "photo_crops", "pyramid_down", "quantize_ab",
     "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
 ]
+
+# PASCAL VOC 2007 classification (self-supervised transfer, Jenni ch. 3-4).
+from thesislib.data.voc07 import VOC07_CLASSES, VOC07Input, VOC2007Classification, voc07_targets  # noqa: E402
+
+__all__ += ["VOC07Input", "VOC07_CLASSES", "VOC2007Classification", "voc07_targets"]

@@ -24,3 +24,14 @@ __all__ = [
 from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_per_dim  # noqa: E402
 
 __all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]
+
+# Self-supervised evaluation protocols (Jenni ch. 3-4): per-layer probes, kNN, folds, VOC07 transfer.
+from thesislib.eval.folds import fold_protocol  # noqa: E402
+from thesislib.eval.knn import knn_accuracy, knn_predict, precision_at_k, retrieve  # noqa: E402
+from thesislib.eval.probe import PROBE_DIMS, LayerFeatures, layer_probes, probe_grid, probe_pool  # noqa: E402
+from thesislib.eval.transfer import TransferConfig, finetune_multilabel, voc07_map  # noqa: E402
+
+__all__ += [
+    "PROBE_DIMS", "LayerFeatures", "TransferConfig", "finetune_multilabel", "fold_protocol", "knn_accuracy",
+    "knn_predict", "layer_probes", "precision_at_k", "probe_grid", "probe_pool", "retrieve", "voc07_map",
+]

@@ -94,3 +94,21 @@ __all__ += [
 from thesislib.nn.pixelcnn import Embedding, EmbeddingStage, PixelCNNpp  # noqa: E402
 
 __all__ += ["Embedding", "EmbeddingStage", "PixelCNNpp"]
+
+# AlexNet variants, GAN blocks and resize-conv decoders (Jenni ch. 3-4, self-supervision).
+from thesislib.nn.alexnet import AlexNet, alexnet, lci_classifier, spot_artifacts_discriminator_trunk  # noqa: E402
+from thesislib.nn.gan import (  # noqa: E402
+    hinge_d_loss,
+    hinge_g_loss,
+    nonsaturating_d_loss,
+    nonsaturating_g_loss,
+    spectral_normalize,
+)
+from thesislib.nn.resize_conv import ResizeConv2d, resize_conv_decoder  # noqa: E402
+
+register_backbone("alexnet", alexnet)
+
+__all__ += [
+    "AlexNet", "ResizeConv2d", "alexnet", "hinge_d_loss", "hinge_g_loss", "lci_classifier", "nonsaturating_d_loss",
+    "nonsaturating_g_loss", "resize_conv_decoder", "spectral_normalize", "spot_artifacts_discriminator_trunk",
+]
