@@ -112,3 +112,9 @@ __all__ += [
     "load_downsampled_imagenet", "perceptual_saturation", "photo_crops", "pyramid_down", "quantize_ab",
     "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
 ]
+
+# STL-10 (binary release: labelled splits, the unlabelled split, the ten training folds).
+from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
+from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402
+
+__all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write_stl10_fixture"]
