@@ -117,3 +117,9 @@ __all__ += [
 from thesislib.data.voc07 import VOC07_CLASSES, VOC07Input, VOC2007Classification, voc07_targets  # noqa: E402
 
 __all__ += ["VOC07Input", "VOC07_CLASSES", "VOC2007Classification", "voc07_targets"]
+
+# STL-10 (binary release: labelled splits, the unlabelled split, the ten training folds).
+from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
+from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402
+
+__all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write_stl10_fixture"]
