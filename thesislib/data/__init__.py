@@ -123,3 +123,8 @@ from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
 from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402
 
 __all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write_stl10_fixture"]
+
+# Polyharmonic-spline warps (the LCI warp transformation, Jenni ch. 4).
+from thesislib.data.warp import random_warp, sparse_warp  # noqa: E402
+
+__all__ += ["random_warp", "sparse_warp"]
