@@ -8,6 +8,7 @@ then prints samples per second and the ratio to naive measured in the same run. 
 exact for ``updown=False`` only (n/a otherwise). Goal (issue 8): the fastest exact sampler >= 20x naive
 on a GPU; the CPU ratio is measured and reported as is.
 
+On CUDA, TF32 convolutions are off (both samplers run fp32, so their samples can be compared).
 ``--naive-rows N`` times the naive sampler over the first N image rows only and extrapolates to the
 whole image: every naive step is one forward pass over the whole canvas, so its cost per pixel does
 not depend on the pixel; the samples are then compared on those rows. 0 (default) runs it in full.
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    torch.backends.cudnn.allow_tf32 = False         # fp32 convolutions: the samplers are compared for equality
     print(f"torch {torch.__version__}; {describe_device(device)}; {args.threads} CPU threads")
     if hasattr(os, "getloadavg"):
         print(f"load average (1 min): {os.getloadavg()[0]:.2f}")

@@ -151,3 +151,23 @@ def test_cached_rejects_bad_input():
         sample_cached(torch.nn.Identity(), (1, 1, 4, 4), categorical_step(), gen(0))
     with pytest.raises(ValueError, match="eval mode"):
         CachedPixelCNNpp(model.train(), torch.zeros(1, 1, 4, 4))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("updown", [False, True])
+def test_cached_equals_naive_on_cuda(updown):
+    """On CUDA (fp32 convolutions, TF32 off for both samplers), with h."""
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = PixelCNNpp(3, dmol_params_count(3, 2), nr_resnet=1, nr_filters=8, cond_channels=2, updown=updown,
+                       dropout=0.0).to(device)
+    h = torch.randn(2, 2, 8, 8, device=device)
+    step = dmol_step(3, 2)
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        a = sample_naive(model, (2, 3, 8, 8), step, torch.Generator(device).manual_seed(1), h=h)
+        b = sample_cached(model, (2, 3, 8, 8), step, torch.Generator(device).manual_seed(1), h=h)
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
+    assert b.device.type == "cuda" and torch.equal(a, b)

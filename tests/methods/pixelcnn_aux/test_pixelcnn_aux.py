@@ -20,6 +20,7 @@ from thesislib.methods.pixelcnn_aux.evaluate import (
     pyramid_bpd,
     sample_part,
     sample_pyramid,
+    sampling_speed,
     two_part_bpd,
 )
 from thesislib.methods.pixelcnn_aux.experiments import ReplicateResult, claim_verdicts
@@ -143,6 +144,25 @@ def test_pyramid_sampling_progression_shapes():
     models = [build_part(p, n) for n in p.pyramid_parts()]
     levels = sample_pyramid(models, 2, torch.Generator().manual_seed(0))
     assert [lv.shape[-1] for lv in levels] == [4, 8, 16]
+
+
+def test_sampling_speed_rows_for_the_three_exact_samplers():
+    p = tiny()
+    models = [build_part(p, n) for n in p.pyramid_parts()]
+    base = models[0]                                          # 4x4, one block per stream
+    rows = {s: sampling_speed("single", [base], 2, s) for s in ("naive", "crop", "cached")}
+    assert [r.sampler for r in rows.values()] == ["naive", "crop (exact)", "cached (exact)"]
+    assert rows["naive"].forward_equivalents == 16 and rows["cached"].forward_equivalents == 1
+    up, left, right = base.pixelcnn.receptive_field()         # crops cover the 4x4 image: sum of clipped areas
+    area = sum((min(i, up) + 1) * (min(j, left) + min(3 - j, right) + 1) for i in range(4) for j in range(4))
+    assert rows["crop"].forward_equivalents == area / 16
+    assert all(r.pixelcnn_calls == 16 and r.seconds > 0 for r in rows.values())
+    pyramid = sampling_speed("pyramid", models, 2)
+    assert pyramid.sampler == "cached (exact)" and pyramid.forward_equivalents == 3 and pyramid.embed_calls == 2
+    with pytest.raises(ValueError, match="single-scale"):
+        sampling_speed("pyramid", models, 2, "naive")
+    with pytest.raises(ValueError, match="unknown sampler"):
+        sampling_speed("single", [base], 2, "fast")
 
 
 def test_digit_classifier_recognises_real_digits():

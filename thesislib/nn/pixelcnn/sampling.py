@@ -20,7 +20,9 @@ the network output at (i, j), the step's draws and the samples are the same as t
 up to floating-point summation order of the convolution kernels on a smaller input (the test checks
 bit-equal samples). The cost per pixel falls from H*W positions to at most (up+1)(left+right+1).
 With down/up-sampling (``updown=True``) the receptive field covers the whole image above, nothing
-is saved, and :func:`sample_fast` refuses it.
+is saved, and :func:`sample_fast` refuses it. The exact cached sampler of
+:mod:`thesislib.nn.pixelcnn.cached` (``sample_cached``) serves both variants and computes each layer
+position once per image instead of once per crop.
 """
 
 from __future__ import annotations
