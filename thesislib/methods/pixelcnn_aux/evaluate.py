@@ -11,9 +11,12 @@ sampler (:func:`thesislib.nn.pixelcnn.sample_fast`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,10 +31,11 @@ from thesislib.methods.pixelcnn_aux.losses import image_log_prob
 from thesislib.methods.pixelcnn_aux.model import PartModel, to_model_input
 from thesislib.methods.pixelcnn_aux.train import batch_inputs
 from thesislib.nn.pixelcnn import categorical_step, dmol_step, sample_cached, sample_fast, sample_naive, to_index
+from thesislib.paths import results_root
 
-__all__ = ["SAMPLERS", "PyramidBpd", "SpeedRow", "classify_digits", "digit_classifier", "neighbour_difference",
-           "bits_of", "part_nats", "pyramid_bpd", "sample_part", "sample_pyramid", "sampling_speed", "to_uint8",
-           "two_part_bpd"]
+__all__ = ["SAMPLERS", "SAMPLING_BENCHMARK_COLUMNS", "PyramidBpd", "SpeedRow", "bits_of", "classify_digits",
+           "digit_classifier", "neighbour_difference", "part_nats", "pyramid_bpd", "sample_part", "sample_pyramid",
+           "sampling_benchmarks", "sampling_speed", "to_uint8", "two_part_bpd"]
 
 
 def part_nats(model: PartModel, items: Dataset, device: torch.device, batch_size: int = 256) -> Tensor:
@@ -200,6 +204,31 @@ def sampling_speed(name: str, models: Sequence[PartModel], batch: int, sampler: 
     label = sampler if sampler == "naive" else f"{sampler} (exact)"
     return SpeedRow(name, label, batch, top, seconds, seconds / (batch * top * top), calls, embeds, work,
                     _params(models))
+
+
+SAMPLING_BENCHMARK_COLUMNS = ("variant", "batch", "naive samples/s", "crop samples/s", "cached samples/s",
+                              "crop / naive", "cached / naive", "identical to naive")
+
+
+def sampling_benchmarks(root: Path | None = None) -> list[dict[str, Any]]:
+    """The records of ``benchmarks/pixelcnn_sampling.py`` under ``<results>/pixelcnn/sampling_*.json``,
+    each ``{"file", "hardware", "config", "rows"}`` with rows as :data:`SAMPLING_BENCHMARK_COLUMNS`."""
+    directory = (root or results_root()) / "pixelcnn"
+    records = []
+    for file in sorted(directory.glob("sampling_*.json")) if directory.is_dir() else []:
+        data = json.loads(file.read_text())
+        rows = []
+        for r in data.get("rows", []):
+            def num(key: str, fmt: str, r: dict[str, Any] = r) -> str:
+                return "n/a" if r.get(key) is None else format(r[key], fmt)
+            same = [r[k] for k in ("crop_identical", "cached_identical") if r.get(k) is not None]
+            rows.append((f"updown={r.get('updown')}", r.get("batch"), num("naive_samples_per_s", ".4f"),
+                         num("crop_samples_per_s", ".4f"), num("cached_samples_per_s", ".4f"),
+                         num("crop_ratio", ".1f"), num("cached_ratio", ".1f"), "yes" if same and all(same) else "no"))
+        prov = data.get("provenance", {})
+        records.append({"file": file.name, "hardware": prov.get("hardware", "unknown"),
+                        "config": prov.get("config", {}), "rows": rows})
+    return records
 
 
 def bits_of(nats: Tensor, dims: int) -> float:
