@@ -26,14 +26,11 @@ from typing import Any
 import torch
 
 from thesislib.device import describe_device, resolve_device
-from thesislib.nn.pixelcnn import PixelCNNpp, dmol_params_count, dmol_step, sample_cached, sample_fast, sample_naive
+from thesislib.nn.pixelcnn import PixelCNNpp, dmol_params_count, dmol_step, sample_cached, sample_fast
+from thesislib.nn.pixelcnn.sampling import time_naive_rows
 from thesislib.repro import provenance, write_json
 
 GPU_GOAL = 20.0
-
-
-class _Enough(Exception):
-    """Raised by the counting step to stop the naive sampler after its timed rows."""
 
 
 def _timed(fn, cuda: bool) -> tuple[float, torch.Tensor]:
@@ -50,34 +47,6 @@ def _gen(device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(1)
 
 
-def _naive(model: PixelCNNpp, shape: tuple[int, ...], device: torch.device,
-           rows: int) -> tuple[float, torch.Tensor, int]:
-    """(seconds extrapolated to the whole image, samples of the timed rows, rows timed) of the naive
-    sampler; the samples are assembled from the draws the step hands back, in raster order."""
-    step, cuda = dmol_step(3, 10), device.type == "cuda"
-    rows = shape[2] if rows <= 0 else min(rows, shape[2])
-    draws: list[torch.Tensor] = []
-
-    def counting(out: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        if len(draws) == rows * shape[3]:
-            raise _Enough
-        draws.append(step(out, generator))
-        return draws[-1]
-
-    if cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    try:
-        sample_naive(model, shape, counting, _gen(device))
-    except _Enough:
-        pass
-    if cuda:
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) * shape[2] / rows
-    samples = torch.cat(draws, dim=3).reshape(shape[0], shape[1], rows, shape[3])
-    return seconds, samples, rows
-
-
 def run(args: argparse.Namespace, device: torch.device, updown: bool) -> list[dict[str, Any]]:
     torch.manual_seed(0)
     model = PixelCNNpp(3, dmol_params_count(3, 10), nr_resnet=args.nr_resnet, nr_filters=args.nr_filters,
@@ -87,7 +56,8 @@ def run(args: argparse.Namespace, device: torch.device, updown: bool) -> list[di
     for batch in args.batches:
         shape = (batch, 3, args.size, args.size)
         t_cached, c = _timed(lambda s=shape: sample_cached(model, s, step, _gen(device)), cuda)
-        t_naive, a, naive_rows = _naive(model, shape, device, args.naive_rows)
+        naive_rows = args.size if args.naive_rows <= 0 else min(args.naive_rows, args.size)
+        t_naive, a = time_naive_rows(model, shape, step, naive_rows, _gen(device))
         t_crop, b = (None, None) if updown else _timed(lambda s=shape: sample_fast(model, s, step, _gen(device)), cuda)
         r = dict(device=str(device), updown=updown, batch=batch, size=args.size, naive_s=t_naive,
                  naive_rows_timed=naive_rows, crop_s=t_crop, cached_s=t_cached,

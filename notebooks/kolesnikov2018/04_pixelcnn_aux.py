@@ -255,13 +255,15 @@ if "pyramid" in params.experiments:
 # (layer positions computed, over those of one forward pass of the model). Three exact samplers, all
 # giving the same samples for the same random stream:
 #
-# * **naive**: the whole network on the whole canvas once per pixel ($H W$ forward passes per image);
+# * **naive**: the whole network on the whole canvas once per pixel ($H W$ forward passes per image;
+#   timed on the first 4 rows and extrapolated, as every step costs the same);
 # * **crop** (`sample_fast`): the network on the crop holding the pixel's receptive field only;
-# * **cached** (`sample_cached`, Ramachandran et al. 2017): every layer's activation map is kept; at
-#   pixel $(i, j)$ only the positions that have just become final are computed: a whole row of the
-#   vertical stream (final once row $i-1$ is drawn), one position of the horizontal stream, and at the
-#   coarse resolutions of PixelCNN++'s down/up-sampling one position per $s\times s$ block. Each
-#   position of each layer is computed once per image: one forward pass's worth of work in total.
+# * **cached** (`sample_cached`, after Ramachandran et al. {cite}`ramachandran2017fast`): every layer's
+#   activation map is kept; at pixel $(i, j)$ only the positions that have just become final are
+#   computed: a whole row of the vertical stream (final once row $i-1$ is drawn), one position of the
+#   horizontal stream, and at the coarse resolutions of PixelCNN++'s down/up-sampling one position per
+#   $s\times s$ block. Each position of each layer is computed once per image: one forward pass's
+#   worth of work in total.
 #
 # The single-scale model is a PixelCNN at the top resolution with `single_resnet` blocks per stream
 # (timing does not depend on its weights, so it is untrained); the pyramid samples the base and each
@@ -277,8 +279,9 @@ if "pyramid" in params.experiments:
     single = single.to(device)
     speed = []
     for b in params.speed_batches:
-        for sampler in ("naive", "crop", "cached"):
-            speed.append(sampling_speed(f"single scale ({params.single_resnet} blocks)", [single], b, sampler))
+        for sampler in ("naive", "crop", "cached"):      # naive: timed on 4 rows, extrapolated (constant per pixel)
+            speed.append(sampling_speed(f"single scale ({params.single_resnet} blocks)", [single], b, sampler,
+                                        naive_rows=4))
         speed.append(sampling_speed(f"pyramid ({len(models)} models)", models, b, "cached"))
     tnb.show_table([[s.model, s.sampler, s.batch, f"{s.side}x{s.side}", f"{1e3 * s.seconds_per_pixel:.3f}",
                      s.pixelcnn_calls, s.embed_calls, f"{s.forward_equivalents:.1f}", s.parameters] for s in speed],
@@ -309,8 +312,7 @@ bench = sampling_benchmarks()
 for rec in bench:
     cfg = rec["config"]
     tnb.show_table(rec["rows"], list(SAMPLING_BENCHMARK_COLUMNS),
-                   caption=f"{rec['file']}: {rec['hardware']}, {cfg.get('size')}x{cfg.get('size')}, "
-                           f"{cfg.get('threads')} CPU thread(s)")
+                   caption=f"{rec['file']}: {rec['hardware']}, {cfg.get('size')}x{cfg.get('size')}")
 if not any("cuda" in rec["hardware"].lower() or "gpu" in rec["hardware"].lower() for rec in bench):
     display(Markdown("* GPU: not run (no GPU record under `results/pixelcnn/`; `bash benchmarks/gpu_checks.sh` "
                      "writes one)."))

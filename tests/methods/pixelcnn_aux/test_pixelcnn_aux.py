@@ -159,6 +159,8 @@ def test_sampling_speed_rows_for_the_three_exact_samplers():
     area = sum((min(i, up) + 1) * (min(j, left) + min(3 - j, right) + 1) for i in range(4) for j in range(4))
     assert rows["crop"].forward_equivalents == area / 16
     assert all(r.pixelcnn_calls == 16 and r.seconds > 0 for r in rows.values())
+    extrapolated = sampling_speed("single", [base], 2, "naive", naive_rows=1)   # timed on 1 row of 4
+    assert extrapolated.seconds > 0 and extrapolated.forward_equivalents == 16
     pyramid = sampling_speed("pyramid", models, 2)
     assert pyramid.sampler == "cached (exact)" and pyramid.forward_equivalents == 3 and pyramid.embed_calls == 2
     with pytest.raises(ValueError, match="single-scale"):

@@ -30,7 +30,15 @@ from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_pe
 from thesislib.methods.pixelcnn_aux.losses import image_log_prob
 from thesislib.methods.pixelcnn_aux.model import PartModel, to_model_input
 from thesislib.methods.pixelcnn_aux.train import batch_inputs
-from thesislib.nn.pixelcnn import categorical_step, dmol_step, sample_cached, sample_fast, sample_naive, to_index
+from thesislib.nn.pixelcnn import (
+    categorical_step,
+    dmol_step,
+    sample_cached,
+    sample_fast,
+    sample_naive,
+    time_naive_rows,
+    to_index,
+)
 from thesislib.paths import results_root
 
 __all__ = ["SAMPLERS", "SAMPLING_BENCHMARK_COLUMNS", "PyramidBpd", "SpeedRow", "bits_of", "classify_digits",
@@ -174,12 +182,13 @@ def _crop_work(model: PartModel) -> float:
 
 
 def sampling_speed(name: str, models: Sequence[PartModel], batch: int, sampler: str = "cached",
-                   seed: int = 0) -> SpeedRow:
+                   seed: int = 0, naive_rows: int = 0) -> SpeedRow:
     """Time one ancestral sample of ``batch`` images from ``models`` (one single-scale model, or a
     pyramid base first) with one of :data:`SAMPLERS`: ``naive`` (one full forward per pixel), ``crop``
     (the receptive-field crop per pixel, ``updown=False``) or ``cached`` (every layer position computed
     once); naive and crop time a single-scale model. Network evaluations: one PixelCNN call per
-    generated pixel position and level, one f_w call per conditional level."""
+    generated pixel position and level, one f_w call per conditional level. ``naive_rows`` > 0 times the
+    naive sampler on that many rows and extrapolates (:func:`~thesislib.nn.pixelcnn.time_naive_rows`)."""
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
     if sampler != "cached" and len(models) != 1:
@@ -188,16 +197,22 @@ def sampling_speed(name: str, models: Sequence[PartModel], batch: int, sampler: 
     for m in models:
         m.eval()
     started = time.perf_counter()
+    seconds = None
     if sampler == "cached":
         sample_pyramid(models, batch, generator)
         work = float(len(models))
+    elif sampler == "naive" and naive_rows > 0:
+        spec = models[0].spec
+        seconds, _ = time_naive_rows(models[0].pixelcnn, (batch, spec.in_channels, spec.side, spec.side),
+                                     dmol_step(3, models[0].n_mix), min(naive_rows, spec.side), generator)
+        work = float(spec.side ** 2)
     else:
         model = models[0]
         spec = model.spec
         SAMPLERS[sampler](model.pixelcnn, (batch, spec.in_channels, spec.side, spec.side),
                           dmol_step(3, model.n_mix), generator)
         work = float(spec.side ** 2) if sampler == "naive" else _crop_work(model)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started if seconds is None else seconds
     top = models[-1].spec.side
     calls = sum(m.spec.side ** 2 for m in models)
     embeds = sum(1 for m in models if m.spec.cond is not None)
