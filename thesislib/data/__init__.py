@@ -112,3 +112,8 @@ __all__ += [
     "load_downsampled_imagenet", "perceptual_saturation", "photo_crops", "pyramid_down", "quantize_ab",
     "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
 ]
+
+# CIFAR-100-20 superclasses (Rebuffi chapter 7).
+from thesislib.data.cifar import cifar100_superclasses  # noqa: E402
+
+__all__ += ["cifar100_superclasses"]

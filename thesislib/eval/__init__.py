@@ -24,3 +24,8 @@ __all__ = [
 from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_per_dim  # noqa: E402
 
 __all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]
+
+# Clustering metrics (Rebuffi chapters 6-7).
+from thesislib.eval.clustering import ClusterScores, best_matching, cluster_accuracy, cluster_scores, contingency  # noqa: E402
+
+__all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_scores", "contingency"]

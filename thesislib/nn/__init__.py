@@ -94,3 +94,11 @@ __all__ += [
 from thesislib.nn.pixelcnn import Embedding, EmbeddingStage, PixelCNNpp  # noqa: E402
 
 __all__ += ["Embedding", "EmbeddingStage", "PixelCNNpp"]
+
+# CIFAR-style ResNet-18 and the staged MLP (Rebuffi chapters 5-7: scarce annotations, AutoNovel, LSD-C).
+from thesislib.nn.resnet_cifar import CifarResNet, PadShortcut, freeze_stages, resnet18_cifar  # noqa: E402
+from thesislib.nn.staged_mlp import StagedMLP  # noqa: E402
+
+register_backbone("resnet18_cifar", resnet18_cifar)
+
+__all__ += ["CifarResNet", "PadShortcut", "StagedMLP", "freeze_stages", "resnet18_cifar"]
