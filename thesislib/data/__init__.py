@@ -113,7 +113,10 @@ __all__ += [
     "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
 ]
 
-# CIFAR-100-20 superclasses (Rebuffi chapter 7).
+# CIFAR-100-20 superclasses, SVHN (.mat) and OmniGlot (image folders) (Rebuffi chapters 5-7).
 from thesislib.data.cifar import cifar100_superclasses  # noqa: E402
+from thesislib.data.omniglot import Omniglot, load_omniglot, write_omniglot_fixture  # noqa: E402
+from thesislib.data.svhn import load_svhn_tensors, write_svhn_fixture  # noqa: E402
 
-__all__ += ["cifar100_superclasses"]
+__all__ += ["Omniglot", "cifar100_superclasses", "load_omniglot", "load_svhn_tensors", "write_omniglot_fixture",
+            "write_svhn_fixture"]
