@@ -44,3 +44,12 @@ def test_sigmoid_rampup():
     assert sigmoid_rampup(5, 10) == pytest.approx(math.exp(-5 * 0.25))
     assert sigmoid_rampup(10, 10) == 1.0 and sigmoid_rampup(50, 10) == 1.0
     assert sigmoid_rampup(3, 0) == 1.0
+
+
+def test_pairwise_bce_weighted_equals_the_mean_over_the_selected_pairs():
+    p = torch.softmax(torch.randn(6, 3), 1)
+    q = torch.softmax(torch.randn(6, 3), 1)
+    t = (torch.rand(6, 6) > 0.5).float()
+    keep = torch.tensor([True, False, True, True, False, True])
+    w = (keep[:, None] & keep[None, :]).float()
+    torch.testing.assert_close(pairwise_bce(p, q, t, weight=w), pairwise_bce(p[keep], q[keep], t[keep][:, keep]))

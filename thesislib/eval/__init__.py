@@ -26,6 +26,14 @@ from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_pe
 __all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]
 
 # Clustering metrics (Rebuffi chapters 6-7).
-from thesislib.eval.clustering import ClusterScores, best_matching, cluster_accuracy, cluster_scores, contingency  # noqa: E402
+from thesislib.eval.clustering import (  # noqa: E402
+    ClusterScores,
+    best_matching,
+    cluster_accuracy,
+    cluster_scores,
+    contingency,
+    kmeans_cluster_scores,
+)
 
-__all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_scores", "contingency"]
+__all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_scores", "contingency",
+            "kmeans_cluster_scores"]

@@ -12,7 +12,7 @@ Backbones (CIFAR ResNet-18, the staged MLP) and the freezing of early stages liv
 """
 
 from thesislib.selfsup.composition import Composite, mix_targets, mixup, ricap
-from thesislib.selfsup.pairwise import consistency_mse, pair_probabilities, pairwise_bce, sigmoid_rampup
+from thesislib.selfsup.pairwise import EpochClock, consistency_mse, pair_probabilities, pairwise_bce, sigmoid_rampup
 from thesislib.selfsup.pseudo_labels import (
     ADJACENCIES,
     adjacency,
@@ -26,7 +26,7 @@ from thesislib.selfsup.pseudo_labels import (
 from thesislib.selfsup.rotnet import RotNetConfig, rotate_batch, rotation_step_fn, train_rotnet
 
 __all__ = [
-    "ADJACENCIES", "Composite", "RotNetConfig", "adjacency", "consistency_mse", "cosine_adjacency",
+    "ADJACENCIES", "Composite", "EpochClock", "RotNetConfig", "adjacency", "consistency_mse", "cosine_adjacency",
     "knn_adjacency", "l2_adjacency", "mix_targets", "mixup", "pair_probabilities", "pairwise_bce",
     "rank_statistics", "ricap", "rotate_batch", "rotation_step_fn", "sigmoid_rampup", "sne_adjacency",
     "train_rotnet", "undirected_edges",

@@ -11,6 +11,7 @@ included**, as both released codes do (``PairEnum`` + ``BCE``, eps 1e-7).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,18 +27,22 @@ def pair_probabilities(p: Tensor, q: Tensor | None = None) -> Tensor:
     return p @ q.T
 
 
-def pairwise_bce(p: Tensor, q: Tensor, target: Tensor, eps: float = EPS) -> Tensor:
+def pairwise_bce(p: Tensor, q: Tensor, target: Tensor, eps: float = EPS, weight: Tensor | None = None) -> Tensor:
     """Ch. 6 eq. 3 / ch. 7 eqs. 5-6: mean over the B x B' pairs of
     ``-[s_ij log(p_iᵀq_j + eps) + (1 - s_ij) log(1 - p_iᵀq_j + eps)]``.
 
     p (B, K), q (B', K) probabilities (rows of the clean view, columns of the augmented/composed
-    view), target s (B, B') in [0, 1]. Returns a scalar."""
+    view), target s (B, B') in [0, 1]. With ``weight`` w (B, B') the mean is Σ w l / Σ w (e.g. the
+    pairs of a batch's unlabelled samples, without boolean indexing, so no device sync). A scalar."""
     prob = pair_probabilities(p, q)
     if target.shape != prob.shape:
         raise ValueError(f"pairwise_bce: target {tuple(target.shape)} does not match the pairs {tuple(prob.shape)}")
     target = target.to(prob.dtype)
     loss = -(target * torch.log(prob + eps) + (1 - target) * torch.log(1 - prob + eps))
-    return loss.mean()
+    if weight is None:
+        return loss.mean()
+    weight = weight.to(loss.dtype)
+    return (loss * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
 def consistency_mse(p: Tensor, q: Tensor) -> Tensor:
@@ -56,3 +61,15 @@ def sigmoid_rampup(t: float, length: float) -> float:
         return 1.0
     phase = 1.0 - min(max(float(t), 0.0), float(length)) / float(length)
     return math.exp(-5.0 * phase * phase)
+
+
+class EpochClock:
+    """The epoch a ramp-up reads inside an engine step: ``clock()`` is ``clock.trainer.epoch`` (0-based)
+    once the :class:`~thesislib.engine.Trainer` is attached (0 before). The step function is built
+    before the trainer, so the trainer is attached afterwards (``clock.trainer = trainer``)."""
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+
+    def __call__(self) -> int:
+        return int(self.trainer.epoch) if self.trainer is not None else 0

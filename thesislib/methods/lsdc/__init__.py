@@ -18,13 +18,13 @@ first stages are frozen. Modules:
 
 from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, lsdc_config, variant_config
 from thesislib.methods.lsdc.data import LSDCData, augment, load_data
-from thesislib.methods.lsdc.evaluate import kmeans_scores, predict, score_model
+from thesislib.methods.lsdc.evaluate import predict, score_model
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency
 from thesislib.methods.lsdc.moons import moon_graphs
 from thesislib.methods.lsdc.train import pretrain, run_stage, train_lsdc
 
 __all__ = [
-    "VARIANTS", "LSDCData", "LSDCParams", "augment", "config_for", "kmeans_scores", "load_data", "lsdc_config",
+    "VARIANTS", "LSDCData", "LSDCParams", "augment", "config_for", "load_data", "lsdc_config",
     "lsdc_loss", "moon_graphs", "predict", "pretrain", "pseudo_adjacency", "run_stage", "score_model",
     "train_lsdc", "variant_config",
 ]

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import Tensor, nn
 
 from thesislib.engine import evaluate
@@ -38,10 +36,3 @@ def score_model(model: nn.Module, data: LSDCData, params: LSDCParams, device: to
     """ACC / NMI / ARI of argmax p against the classes, and the assignments (N,)."""
     clusters = predict(model, data, params, device)["probs"].argmax(1)
     return cluster_scores(clusters, data.labels), clusters
-
-
-def kmeans_scores(x: Tensor | np.ndarray, labels: Tensor, k: int, seed: int) -> ClusterScores:
-    """k-means (scikit-learn, 10 restarts) on rows x (N, D), scored against ``labels``."""
-    x = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-    assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x.reshape(len(x), -1).astype(np.float64))
-    return cluster_scores(assign, labels)

@@ -21,9 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from thesislib.engine import History
+from thesislib.eval.clustering import kmeans_cluster_scores
 from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, experiment_id, variant_config
 from thesislib.methods.lsdc.data import LSDCData, load_data
-from thesislib.methods.lsdc.evaluate import kmeans_scores, predict, score_model
+from thesislib.methods.lsdc.evaluate import predict, score_model
 from thesislib.methods.lsdc.train import run_stage
 from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
@@ -62,8 +63,9 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
     histories = {"rotnet": h_rot}
     feats = predict(rotnet, data, config, device, head=None)["features"]
     if params.kmeans:
-        metrics["kmeans-pixels"] = _scores(kmeans_scores(data.images.float(), data.labels, data.num_clusters, seed))
-        metrics["kmeans-rotnet"] = _scores(kmeans_scores(feats, data.labels, data.num_clusters, seed))
+        k = data.num_clusters
+        metrics["kmeans-pixels"] = _scores(kmeans_cluster_scores(data.images.float(), data.labels, k, seed))
+        metrics["kmeans-rotnet"] = _scores(kmeans_cluster_scores(feats, data.labels, k, seed))
     trained: dict[LSDCParams, str] = {}
     result = ReplicateResult(seed, metrics, 0.0, histories)
     for name in params.variants:

@@ -40,9 +40,9 @@ from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_we
 from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_backbone, to_clustering
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import provenance, seed_everything, write_json
-from thesislib.selfsup import Composite, RotNetConfig, mixup, ricap, train_rotnet
+from thesislib.selfsup import Composite, EpochClock, RotNetConfig, mixup, ricap, train_rotnet
 
-__all__ = ["EpochClock", "lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
+__all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
 
 
 def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[nn.Module, History]:
@@ -54,16 +54,6 @@ def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[
     history = train_rotnet(model, data.dataset, rotnet_engine_config(params), device, config,
                            transform=lambda x: augment(x, params))
     return unwrap(model), history
-
-
-class EpochClock:
-    """The epoch the ramp-up reads: ``clock()`` is the trainer's current epoch (0-based)."""
-
-    def __init__(self) -> None:
-        self.trainer: Trainer | None = None
-
-    def __call__(self) -> int:
-        return self.trainer.epoch if self.trainer is not None else 0
 
 
 def compose(v1: Tensor, v2: Tensor, params: LSDCParams) -> tuple[Tensor, Tensor, Composite | None]:

@@ -1,0 +1,216 @@
+"""AutoNovel's three steps through :mod:`thesislib.engine` (thesis ch. 6 §3, App. B).
+
+1. :func:`pretrain` — RotNet on every training image, labels ignored (:func:`thesislib.selfsup.train_rotnet`);
+2. :func:`supervised` — head 1 and the unfrozen stages on the labelled classes with cross-entropy,
+   lr halved every ``sup_step`` epochs ("from this step onward we fix the first three blocks");
+3. :func:`joint` — head 2 added (and, with I.L., head 1 extended to every class), the objective of
+   :mod:`~thesislib.methods.autonovel.losses` on two views of each image, SGD momentum 0.9,
+   lr x0.1 at ``lr_milestones``.
+
+Several processes: :func:`run_stage` with ``nproc`` > 1 runs a stage as ``nproc`` torchrun DDP
+processes (:func:`thesislib.engine.launch`); rank 0 writes ``<stage>.pt``. By hand::
+
+    torchrun --standalone --nproc_per_node 4 -m thesislib.methods.autonovel.train --params p.yaml \\
+        --stage rotnet|supervised|joint [--init previous.pt] --output DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.data.errors import DatasetNotFoundError
+from thesislib.device import resolve_device
+from thesislib.engine import History, MultiStep, StepDecay, Trainer, fit, launch, make_scheduler, steps_per_epoch
+from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
+from thesislib.methods.autonovel.config import (
+    AutoNovelParams,
+    autonovel_config,
+    joint_engine_config,
+    rotnet_engine_config,
+    supervised_engine_config,
+)
+from thesislib.methods.autonovel.data import NovelData, augment, load_data
+from thesislib.methods.autonovel.losses import joint_loss
+from thesislib.methods.autonovel.model import HEAD1, HEAD2, ROTATION, build_backbone, extend_head, set_heads
+from thesislib.nn.resnet_cifar import freeze_stages
+from thesislib.repro import provenance, seed_everything, write_json
+from thesislib.selfsup import EpochClock, RotNetConfig, train_rotnet
+
+STAGES = ("rotnet", "supervised", "joint")
+
+
+def _sgd(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9,
+                           weight_decay=weight_decay)
+
+
+def pretrain(params: AutoNovelParams, data: NovelData, device: torch.device) -> tuple[nn.Module, History]:
+    """Step 1: RotNet on every training image (seeded from ``params.seed``)."""
+    seed_everything(params.seed)
+    model = build_backbone(params, {ROTATION: 4})
+    history = train_rotnet(model, data.train_set, rotnet_engine_config(params), device,
+                           RotNetConfig(milestones=params.rotnet_milestones), transform=lambda x: augment(x, params))
+    return unwrap(model), history
+
+
+def supervised_model(params: AutoNovelParams, state: dict[str, Tensor] | None) -> nn.Module:
+    """The network of step 2: the RotNet weights (``state``; None: random, w/o S.S.) with head 1;
+    the first stages frozen when it was pre-trained."""
+    seed_everything(params.seed)
+    model = build_backbone(params, {ROTATION: 4})
+    if state is not None:
+        model.load_state_dict(state)
+        freeze_stages(model, params.frozen_stages)
+    return set_heads(model, {HEAD1: params.n_labelled_classes})
+
+
+def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, state: dict[str, Tensor] | None
+               ) -> tuple[nn.Module, History]:
+    """Step 2: cross-entropy on the labelled classes."""
+    model = supervised_model(params, state)
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = batch
+        logits = m(augment(x, params))[HEAD1]
+        return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
+
+    opt = _sgd(model, params.sup_lr, 5e-4)
+    config = supervised_engine_config(params)
+    spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
+    history = fit(model, opt, data.labelled_set, step, config, device,
+                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, 0.5)))
+    return unwrap(model), history
+
+
+def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
+    """The network of step 3 from the supervised weights: first stages frozen, head 2 added, head 1
+    extended to every class with I.L."""
+    model = build_backbone(params, {HEAD1: params.n_labelled_classes})
+    model.load_state_dict(state)
+    freeze_stages(model, params.frozen_stages)
+    seed_everything(params.seed)
+    model.heads[HEAD2] = nn.Linear(model.num_features, params.num_new)
+    if params.incremental:
+        model.heads[HEAD1] = extend_head(model.heads[HEAD1], params.num_new)
+    return model
+
+
+def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state: dict[str, Tensor]
+          ) -> tuple[nn.Module, History]:
+    """Step 3: the joint objective on labelled and unlabelled images (module docstring)."""
+    model = joint_model(params, state)
+    clock = EpochClock()
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, target = batch[0], batch[1]          # batch[2], the classes, is never read here
+        return joint_loss(m(augment(x, params)), m(augment(x, params)), target, params, clock())
+
+    opt = _sgd(model, params.lr, params.weight_decay)
+    config = joint_engine_config(params)
+    spe = steps_per_epoch(len(data.train_set), config.batch_size, config.drop_last)
+    trainer = Trainer(model, opt, data.train_set, step, config, device,
+                      scheduler=make_scheduler(opt, MultiStep(tuple(m * spe for m in params.lr_milestones), 0.1)))
+    clock.trainer = trainer
+    history = trainer.fit()
+    return unwrap(model), history
+
+
+def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.device,
+           init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
+    if stage == "rotnet":
+        return pretrain(params, data, device)
+    if stage == "supervised":
+        return supervised(params, data, device, init)
+    if init is None:
+        raise ValueError("the joint stage needs the supervised weights (--init)")
+    return joint(params, data, device, init)
+
+
+def _model_for(stage: str, params: AutoNovelParams) -> nn.Module:
+    if stage == "rotnet":
+        return build_backbone(params, {ROTATION: 4})
+    if stage == "supervised":
+        return set_heads(build_backbone(params, {ROTATION: 4}), {HEAD1: params.n_labelled_classes})
+    return joint_model(params, build_backbone(params, {HEAD1: params.n_labelled_classes}).state_dict())
+
+
+def run_stage(stage: str, params: AutoNovelParams, device: str | torch.device = "auto", *,
+              data: NovelData | None = None, init: dict[str, Tensor] | None = None, nproc: int | None = None,
+              output: Path | None = None, timeout: float | None = None) -> tuple[nn.Module, History]:
+    """Train ``stage`` in this process (``nproc`` 1) or as ``nproc`` torchrun DDP processes whose rank 0
+    writes ``<output>/<stage>.pt``, read back here."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    nproc = params.nproc if nproc is None else nproc
+    if nproc == 1:
+        device = device if isinstance(device, torch.device) else resolve_device(device)
+        data = data if data is not None else load_data(params)
+        model, history = _stage(stage, params, data, device, init)
+        if output is not None:
+            _save(Path(output), stage, params, model, history, device)
+        return model, history
+    with tempfile.TemporaryDirectory(prefix="autonovel-") as tmp:
+        out = Path(output) if output else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        args = ["--params", str(write_json(out / "params.json", to_dict(params))), "--output", str(out),
+                "--device", resolve_device(device).type, "--stage", stage]
+        if init is not None:
+            torch.save(init, out / "init.pt")
+            args += ["--init", str(out / "init.pt")]
+        launch("thesislib.methods.autonovel.train", args, nproc=nproc, timeout=timeout)
+        model = _model_for(stage, params)
+        model.load_state_dict(torch.load(out / f"{stage}.pt", map_location="cpu", weights_only=True))
+        record = json.loads((out / f"metrics_{stage}.json").read_text())
+    history = History()
+    history.load_state_dict(record["history"])
+    return model, history
+
+
+def _save(out: Path, stage: str, params: AutoNovelParams, model: nn.Module, history: History,
+          device: torch.device) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"metrics_{stage}.json", {"chapter": "autonovel", "stage": stage, "scale": params.scale,
+                                                "history": history.state_dict()})
+    write_json(out / "provenance.json", provenance(config=to_dict(params), device=device))
+    torch.save(unwrap(model).state_dict(), out / f"{stage}.pt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``[torchrun ...] python -m thesislib.methods.autonovel.train --params p.(json|yaml)
+    --stage rotnet|supervised|joint [--init prev.pt] [--output DIR] [--device D]``."""
+    parser = argparse.ArgumentParser(prog="python -m thesislib.methods.autonovel.train", description=main.__doc__)
+    parser.add_argument("--params", "--config", dest="params", required=True, help="JSON or YAML of AutoNovelParams")
+    parser.add_argument("--stage", choices=STAGES, default="rotnet")
+    parser.add_argument("--init", help="weights of the previous stage (supervised: RotNet; joint: supervised)")
+    parser.add_argument("--output", help="directory for <stage>.pt, metrics_<stage>.json, provenance.json")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
+    args = parser.parse_args(argv)
+    try:
+        path = Path(args.params)
+        params = autonovel_config(json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path))
+        data = load_data(params)
+        init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
+        if args.stage == "joint" and init is None:
+            raise ValueError("--stage joint needs --init (the supervised weights)")
+    except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
+        print(f"autonovel: error: {err}", file=sys.stderr)
+        return 2
+    with distributed_session(args.device) as device:
+        model, history = _stage(args.stage, params, data, device, init)
+        if is_main_process() and args.output:
+            _save(Path(args.output), args.stage, params, model, history, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
