@@ -63,3 +63,13 @@ def test_omniglot_missing_corrupt_and_torchvision_layout(tmp_path: Path):
     assert load_omniglot("background", tv).images.shape[0] == 1
     with pytest.raises(ValueError, match="unknown OmniGlot alphabets"):
         load_omniglot("background", tv, alphabets=["Zeta"])
+
+
+def test_cifar100_superclasses_follow_the_official_grouping():
+    from thesislib.data.cifar import cifar100_superclasses
+
+    # fine 0 apple -> fruit and vegetables (4); 1 aquarium_fish -> fish (1); 4 beaver -> aquatic mammals (0)
+    assert cifar100_superclasses(torch.tensor([0, 1, 4])).tolist() == [4, 1, 0]
+    assert cifar100_superclasses(torch.arange(100)).bincount().tolist() == [5] * 20
+    with pytest.raises(ValueError, match="0..99"):
+        cifar100_superclasses(torch.tensor([100]))

@@ -50,3 +50,11 @@ def test_bad_input_is_rejected():
         cluster_accuracy([-1, 0], [0, 0])
     with pytest.raises(ValueError, match="1-D"):
         cluster_accuracy(np.zeros((2, 2), dtype=int), [0, 0])
+
+
+def test_kmeans_baseline_finds_separated_blobs():
+    from thesislib.eval.clustering import kmeans_cluster_scores
+
+    x = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 0.0], [9.1, 0.1]])
+    s = kmeans_cluster_scores(x, [2, 2, 0, 0, 1, 1], k=3, seed=0)
+    assert (s.acc, s.ari) == (1.0, pytest.approx(1.0))

@@ -1,4 +1,5 @@
-"""Scoring AutoNovel (thesis ch. 6 eq. 6 and Table 4) and the k-means baselines (Table 2 rows 1 and 5).
+"""Scoring AutoNovel (thesis ch. 6 eq. 6 and Table 4); the k-means baselines (Table 2 rows 1 and 5) are
+:func:`thesislib.eval.clustering.kmeans_cluster_scores`.
 
 * the clustering of the new classes: argmax of head 2 on the unlabelled *training* images without
   augmentation, ACC (Hungarian) / NMI / ARI (:mod:`thesislib.eval.clustering`);

@@ -1,4 +1,5 @@
-"""Scoring a clustering (thesis ch. 7 eq. 9, plus NMI and ARI) and the k-means baselines (Tables 2, 6).
+"""Scoring a clustering (thesis ch. 7 eq. 9, plus NMI and ARI); the k-means baselines of Tables 2 and 6
+are :func:`thesislib.eval.clustering.kmeans_cluster_scores`.
 
 Cluster assignments are argmax p over the whole dataset without augmentation, through
 :func:`thesislib.engine.evaluate` (sharded under DDP); the scores are those of
