@@ -8,7 +8,7 @@
    lr x0.1 at ``lr_milestones``.
 
 Several processes: :func:`run_stage` with ``nproc`` > 1 runs a stage as ``nproc`` torchrun DDP
-processes (:func:`thesislib.engine.launch`); rank 0 writes ``<stage>.pt``. By hand::
+processes (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes ``<stage>.pt``. By hand::
 
     torchrun --standalone --nproc_per_node 4 -m thesislib.methods.autonovel.train --params p.yaml \\
         --stage rotnet|supervised|joint [--init previous.pt] --output DIR
@@ -16,22 +16,15 @@ processes (:func:`thesislib.engine.launch`); rank 0 writes ``<stage>.pt``. By ha
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thesislib.config import ConfigError, load_yaml, to_dict
-from thesislib.data.errors import DatasetNotFoundError
-from thesislib.device import resolve_device
-from thesislib.engine import History, MultiStep, StepDecay, Trainer, fit, launch, make_scheduler, steps_per_epoch
-from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
+from thesislib.engine import History, MultiStep, StepDecay, Trainer, fit, make_scheduler, steps_per_epoch
+from thesislib.engine.distributed import unwrap
 from thesislib.methods.autonovel.config import (
     AutoNovelParams,
     autonovel_config,
@@ -43,8 +36,9 @@ from thesislib.methods.autonovel.data import NovelData, augment, load_data
 from thesislib.methods.autonovel.losses import joint_loss
 from thesislib.methods.autonovel.model import HEAD1, HEAD2, ROTATION, build_backbone, extend_head, set_heads
 from thesislib.nn.resnet_cifar import freeze_stages
-from thesislib.repro import provenance, seed_everything, write_json
+from thesislib.repro import seed_everything
 from thesislib.selfsup import EpochClock, RotNetConfig, train_rotnet
+from thesislib.selfsup.stages import StagedPipeline
 
 STAGES = ("rotnet", "supervised", "joint")
 
@@ -131,8 +125,6 @@ def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.d
         return pretrain(params, data, device)
     if stage == "supervised":
         return supervised(params, data, device, init)
-    if init is None:
-        raise ValueError("the joint stage needs the supervised weights (--init)")
     return joint(params, data, device, init)
 
 
@@ -144,72 +136,23 @@ def _model_for(stage: str, params: AutoNovelParams) -> nn.Module:
     return joint_model(params, build_backbone(params, {HEAD1: params.n_labelled_classes}).state_dict())
 
 
-def run_stage(stage: str, params: AutoNovelParams, device: str | torch.device = "auto", *,
-              data: NovelData | None = None, init: dict[str, Tensor] | None = None, nproc: int | None = None,
-              output: Path | None = None, timeout: float | None = None) -> tuple[nn.Module, History]:
-    """Train ``stage`` in this process (``nproc`` 1) or as ``nproc`` torchrun DDP processes whose rank 0
-    writes ``<output>/<stage>.pt``, read back here."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    nproc = params.nproc if nproc is None else nproc
-    if nproc == 1:
-        device = device if isinstance(device, torch.device) else resolve_device(device)
-        data = data if data is not None else load_data(params)
-        model, history = _stage(stage, params, data, device, init)
-        if output is not None:
-            _save(Path(output), stage, params, model, history, device)
-        return model, history
-    with tempfile.TemporaryDirectory(prefix="autonovel-") as tmp:
-        out = Path(output) if output else Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        args = ["--params", str(write_json(out / "params.json", to_dict(params))), "--output", str(out),
-                "--device", resolve_device(device).type, "--stage", stage]
-        if init is not None:
-            torch.save(init, out / "init.pt")
-            args += ["--init", str(out / "init.pt")]
-        launch("thesislib.methods.autonovel.train", args, nproc=nproc, timeout=timeout)
-        model = _model_for(stage, params)
-        model.load_state_dict(torch.load(out / f"{stage}.pt", map_location="cpu", weights_only=True))
-        record = json.loads((out / f"metrics_{stage}.json").read_text())
-    history = History()
-    history.load_state_dict(record["history"])
-    return model, history
+#: The three steps, in-process or under torchrun (:class:`thesislib.selfsup.stages.StagedPipeline`).
+PIPELINE = StagedPipeline("autonovel", "thesislib.methods.autonovel.train", STAGES, ("joint",), autonovel_config,
+                          load_data, _stage, _model_for)
 
 
-def _save(out: Path, stage: str, params: AutoNovelParams, model: nn.Module, history: History,
-          device: torch.device) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"metrics_{stage}.json", {"chapter": "autonovel", "stage": stage, "scale": params.scale,
-                                                "history": history.state_dict()})
-    write_json(out / "provenance.json", provenance(config=to_dict(params), device=device))
-    torch.save(unwrap(model).state_dict(), out / f"{stage}.pt")
+def run_stage(stage: str, params: AutoNovelParams, device: str | torch.device = "auto", **kwargs: Any
+              ) -> tuple[nn.Module, History]:
+    """Train ``stage`` in this process (``nproc`` 1) or as ``nproc`` torchrun DDP processes (keywords:
+    ``data``, ``init``, ``nproc``, ``output``, ``timeout``); ``supervised`` with ``init=None`` starts from
+    scratch (w/o S.S.)."""
+    return PIPELINE.run(stage, params, device, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``[torchrun ...] python -m thesislib.methods.autonovel.train --params p.(json|yaml)
     --stage rotnet|supervised|joint [--init prev.pt] [--output DIR] [--device D]``."""
-    parser = argparse.ArgumentParser(prog="python -m thesislib.methods.autonovel.train", description=main.__doc__)
-    parser.add_argument("--params", "--config", dest="params", required=True, help="JSON or YAML of AutoNovelParams")
-    parser.add_argument("--stage", choices=STAGES, default="rotnet")
-    parser.add_argument("--init", help="weights of the previous stage (supervised: RotNet; joint: supervised)")
-    parser.add_argument("--output", help="directory for <stage>.pt, metrics_<stage>.json, provenance.json")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
-    args = parser.parse_args(argv)
-    try:
-        path = Path(args.params)
-        params = autonovel_config(json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path))
-        data = load_data(params)
-        init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
-        if args.stage == "joint" and init is None:
-            raise ValueError("--stage joint needs --init (the supervised weights)")
-    except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
-        print(f"autonovel: error: {err}", file=sys.stderr)
-        return 2
-    with distributed_session(args.device) as device:
-        model, history = _stage(args.stage, params, data, device, init)
-        if is_main_process() and args.output:
-            _save(Path(args.output), args.stage, params, model, history, device)
-    return 0
+    return PIPELINE.main(argv)
 
 
 if __name__ == "__main__":

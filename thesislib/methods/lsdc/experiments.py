@@ -26,8 +26,9 @@ from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, expe
 from thesislib.methods.lsdc.data import LSDCData, load_data
 from thesislib.methods.lsdc.evaluate import predict, score_model
 from thesislib.methods.lsdc.train import run_stage
-from thesislib.replication import summarize_seeds
-from thesislib.replication.verdicts import Verdict, paired_verdict
+from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
+from thesislib.replication.variants import verdict_sentence as variant_sentence
+from thesislib.replication.verdicts import Verdict
 
 BASELINES = ("kmeans-pixels", "kmeans-rotnet")
 
@@ -103,14 +104,12 @@ def run_replicates(params: LSDCParams, device: torch.device, keep_first: bool = 
 
 
 def values(results: Sequence[ReplicateResult], variant: str, metric: str = "acc") -> list[float]:
-    return [r.metrics[variant][metric] for r in results]
+    return variant_values([r.metrics for r in results], variant, metric)
 
 
 def aggregate(params: LSDCParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis."""
-    names = list(results[0].metrics)
-    return summarize_seeds({experiment_id(params, n): [{k: 100.0 * v for k, v in r.metrics[n].items()}
-                                                        for r in results] for n in names})
+    return percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
 
 
 def variant_label(name: str) -> str:
@@ -137,15 +136,9 @@ CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
 
 def claim_verdicts(results: Sequence[ReplicateResult]) -> list[Verdict]:
     """The claims of :data:`CLAIMS` whose two variants were run, as paired verdicts over replicates."""
-    have = set(results[0].metrics)
-    return [paired_verdict(cid, text, values(results, a), values(results, b), expected=expected)
-            for cid, text, a, b, expected in CLAIMS if a in have and b in have]
+    return variant_verdicts([r.metrics for r in results], CLAIMS)
 
 
-def verdict_sentence(v: Verdict, fmt: str = "+.3f") -> str:
-    """One sentence saying what the verdict supports, generated from its label and interval."""
-    if v.label == "too few replicates":
-        return f"*{v.claim}*: too few replicates to decide (n = {v.n})."
-    what = {"higher": "reproduced", "lower": "contradicted (the difference has the opposite sign)",
-            "no clear difference": "not decided (the interval contains 0)"}[v.label]
-    return f"*{v.claim}*: {what}; ACC difference {v.interval_text(fmt)} over {v.n} replicates (95% interval)."
+def verdict_sentence(v: Verdict) -> str:
+    """One sentence per verdict (:func:`thesislib.replication.variants.verdict_sentence`)."""
+    return variant_sentence(v, "ACC difference")

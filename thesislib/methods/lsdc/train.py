@@ -10,7 +10,7 @@ Two stages per replicate:
    composite views), SGD momentum 0.9, lr x0.1 at ``lr_milestones``, ``drop_last`` as the code.
 
 Several processes: :func:`run_stage` with ``nproc`` > 1 starts ``nproc`` DDP processes of this module
-through ``torchrun`` (:func:`thesislib.engine.launch`); rank 0 writes the weights. By hand::
+through ``torchrun`` (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes the weights. By hand::
 
     torchrun --standalone --nproc_per_node 4 -m thesislib.methods.lsdc.train --params p.yaml \\
         --stage rotnet --output DIR
@@ -19,28 +19,22 @@ through ``torchrun`` (:func:`thesislib.engine.launch`); rank 0 writes the weight
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from thesislib.config import ConfigError, load_yaml, to_dict
-from thesislib.data.errors import DatasetNotFoundError
-from thesislib.device import resolve_device
-from thesislib.engine import History, MultiStep, Trainer, launch, make_scheduler, steps_per_epoch
-from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
+from thesislib.engine import History, MultiStep, Trainer, make_scheduler, steps_per_epoch
+from thesislib.engine.distributed import unwrap
 from thesislib.methods.lsdc.config import LSDCParams, engine_config, lsdc_config, rotnet_engine_config
 from thesislib.methods.lsdc.data import LSDCData, augment, load_data
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_weight
 from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_backbone, to_clustering
 from thesislib.nn.resnet_cifar import freeze_stages
-from thesislib.repro import provenance, seed_everything, write_json
+from thesislib.repro import seed_everything
 from thesislib.selfsup import Composite, EpochClock, RotNetConfig, mixup, ricap, train_rotnet
+from thesislib.selfsup.stages import StagedPipeline
 
 __all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
 
@@ -127,90 +121,37 @@ def train_lsdc(params: LSDCParams, data: LSDCData, device: torch.device, state: 
     return unwrap(model), history
 
 
-# ---------------------------------------------------------------------------------------------
-# one stage: in this process or as torchrun processes
-# ---------------------------------------------------------------------------------------------
-
 def _stage(stage: str, params: LSDCParams, data: LSDCData, device: torch.device,
            init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
     if stage == "rotnet":
         return pretrain(params, data, device)
-    if init is None:
-        raise ValueError("the lsdc stage needs the RotNet weights (--init)")
     return train_lsdc(params, data, device, init)
 
 
-def run_stage(stage: str, params: LSDCParams, device: str | torch.device = "auto", *, data: LSDCData | None = None,
-              init: dict[str, Tensor] | None = None, nproc: int | None = None, output: Path | None = None,
-              timeout: float | None = None) -> tuple[nn.Module, History]:
+def _model_for(stage: str, params: LSDCParams) -> nn.Module:
+    model = build_backbone(params, {ROTATION_HEAD: 4})
+    if stage == "lsdc":
+        to_clustering(model, params.num_clusters)
+        freeze_stages(model, params.frozen_stages)
+    return model
+
+
+#: The two stages, in-process or under torchrun (:class:`thesislib.selfsup.stages.StagedPipeline`).
+PIPELINE = StagedPipeline("lsdc", "thesislib.methods.lsdc.train", ("rotnet", "lsdc"), ("lsdc",), lsdc_config,
+                          load_data, _stage, _model_for)
+
+
+def run_stage(stage: str, params: LSDCParams, device: str | torch.device = "auto", **kwargs: Any
+              ) -> tuple[nn.Module, History]:
     """Train ``stage`` (``rotnet`` or ``lsdc``, the latter from ``init``) in this process (``nproc`` 1)
-    or as ``nproc`` torchrun DDP processes whose rank 0 writes ``<output>/<stage>.pt``, read back here."""
-    nproc = params.nproc if nproc is None else nproc
-    if nproc < 1:
-        raise ValueError(f"nproc must be >= 1, got {nproc}")
-    if nproc == 1:
-        device = device if isinstance(device, torch.device) else resolve_device(device)
-        data = data if data is not None else load_data(params)
-        model, history = _stage(stage, params, data, device, init)
-        if output is not None:
-            _save(Path(output), stage, params, model, history, device)
-        return model, history
-    with tempfile.TemporaryDirectory(prefix="lsdc-") as tmp:
-        out = Path(output) if output else Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        args = ["--params", str(write_json(out / "params.json", to_dict(params))), "--output", str(out),
-                "--device", resolve_device(device).type, "--stage", stage]
-        if stage == "lsdc":
-            torch.save(init, out / "init.pt")
-            args += ["--init", str(out / "init.pt")]
-        launch("thesislib.methods.lsdc.train", args, nproc=nproc, timeout=timeout)
-        model = build_backbone(params, {ROTATION_HEAD: 4})
-        if stage == "lsdc":
-            to_clustering(model, params.num_clusters)
-            freeze_stages(model, params.frozen_stages)
-        model.load_state_dict(torch.load(out / f"{stage}.pt", map_location="cpu", weights_only=True))
-        record = json.loads((out / f"metrics_{stage}.json").read_text())
-    history = History()
-    history.load_state_dict(record["history"])
-    return model, history
-
-
-def _save(out: Path, stage: str, params: LSDCParams, model: nn.Module, history: History,
-          device: torch.device) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"metrics_{stage}.json", {"chapter": "lsdc", "stage": stage, "scale": params.scale,
-                                                "history": history.state_dict()})
-    write_json(out / "provenance.json", provenance(config=to_dict(params), device=device))
-    torch.save(unwrap(model).state_dict(), out / f"{stage}.pt")
+    or as ``nproc`` torchrun DDP processes (keywords: ``data``, ``init``, ``nproc``, ``output``, ``timeout``)."""
+    return PIPELINE.run(stage, params, device, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``[torchrun ...] python -m thesislib.methods.lsdc.train --params p.(json|yaml) --stage rotnet|lsdc
     [--init rotnet.pt] [--output DIR] [--device D]``: one stage of one replicate; rank 0 writes DIR."""
-    parser = argparse.ArgumentParser(prog="python -m thesislib.methods.lsdc.train", description=main.__doc__)
-    parser.add_argument("--params", "--config", dest="params", required=True,
-                        help="JSON or YAML mapping of LSDCParams fields")
-    parser.add_argument("--stage", choices=("rotnet", "lsdc"), default="rotnet")
-    parser.add_argument("--init", help="RotNet weights (a state dict file) for --stage lsdc")
-    parser.add_argument("--output", help="directory for <stage>.pt, metrics_<stage>.json, provenance.json")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
-    args = parser.parse_args(argv)
-    try:  # everything that can be wrong with the inputs fails here, before training
-        path = Path(args.params)
-        mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
-        params = lsdc_config(mapping)
-        data = load_data(params)
-        init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
-        if args.stage == "lsdc" and init is None:
-            raise ValueError("--stage lsdc needs --init (the RotNet weights)")
-    except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
-        print(f"lsdc: error: {err}", file=sys.stderr)
-        return 2
-    with distributed_session(args.device) as device:
-        model, history = _stage(args.stage, params, data, device, init)
-        if is_main_process() and args.output:
-            _save(Path(args.output), args.stage, params, model, history, device)
-    return 0
+    return PIPELINE.main(argv)
 
 
 if __name__ == "__main__":
