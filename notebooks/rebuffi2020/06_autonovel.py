@@ -128,7 +128,7 @@ print(f"BCE, predictions that pair images 0 and 1: {pairwise_bce(agree, agree, s
 # Per replicate (seed): RotNet on all training digits; the supervised step from the RotNet weights (and once
 # from scratch, for w/o S.S. and the k-means baseline of Table 2 row 1); k-means on the new digits' raw pixels
 # and on both networks' features; then the joint step of every variant. Scores: ACC (Hungarian), NMI and ARI of
-# head 2 on the 629 unlabelled training digits. The new digits' labels are read only for scoring.
+# head 2 on the 627 unlabelled training digits. The new digits' labels are read only for scoring.
 
 # %%
 results = E.run_replicates(params, device)
