@@ -120,3 +120,9 @@ from thesislib.data.svhn import load_svhn_tensors, write_svhn_fixture  # noqa: E
 
 __all__ += ["Omniglot", "cifar100_superclasses", "load_omniglot", "load_svhn_tensors", "write_omniglot_fixture",
             "write_svhn_fixture"]
+
+# STL-10 (binary release: labelled splits, the unlabelled split, the ten training folds).
+from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
+from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402
+
+__all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write_stl10_fixture"]
