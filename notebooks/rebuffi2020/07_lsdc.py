@@ -58,8 +58,9 @@ device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
 threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
 nproc = 1  # int; torchrun processes (DDP) per training run; 1: in this process (min 1)
-data = 'digits'  # 'digits' | 'cifar10' | 'cifar100_20'; digits (sklearn, 1797 8x8) | cifar10 | cifar100_20 (train + test, superclasses)
-data_root = ''  # str; directory holding cifar10/ and cifar100/ (empty: $THESISLIB_DATA)
+data = 'digits'  # 'digits' | 'cifar10' | 'cifar100_20' | 'stl10'; digits (sklearn, 1797 8x8) | cifar10 | cifar100_20 (superclasses) | stl10 (train + test)
+data_root = ''  # str; directory holding cifar10/, cifar100/, stl10/ (empty: $THESISLIB_DATA)
+rotnet_unlabeled = False  # bool; stl10: RotNet also on the 100,000 unlabelled images (thesis)
 n_images = 0  # int; use the first n images (0: all) (min 0)
 noise_std = 0.1  # float; digits: Gaussian pixel-noise augmentation (min 0.0)
 backbone = 'mlp'  # 'mlp' | 'resnet18'; mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18)
@@ -260,18 +261,18 @@ tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.value, r.ours_text,
 
 # %% [markdown]
 # **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version) under `$THESISLIB_DATA/cifar10/` and
-# `$THESISLIB_DATA/cifar100/` (nothing is downloaded), then
+# `$THESISLIB_DATA/cifar100/`, STL-10 (binary release) under `$THESISLIB_DATA/stl10/` (nothing is downloaded), then
 #
 # ```
 # thesislib run lsdc --scale full -p nproc=4          # ResNet-18, RotNet 200 epochs, LSD-C 220 epochs, 10 seeds
 # thesislib run lsdc --scale full_cifar100_20 -p variants=[knn] -p n_seeds=3
+# thesislib run lsdc --scale full_stl10                       # SNE, RotNet also on the 100,000 unlabelled images
 # thesislib record runs/lsdc/<stamp>-full
 # ```
 #
 # One stage without the notebook: `python -m thesislib.methods.lsdc.train --params p.yaml --stage rotnet --output DIR`,
 # then `--stage lsdc --init DIR/rotnet.pt` (or under `torchrun --standalone --nproc_per_node 4 -m ...`).
-# STL-10 (RotNet on the unlabelled split too), MNIST and Reuters-10K have no configuration yet: their loaders
-# are not in the library.
+# MNIST and Reuters-10K have no configuration yet: their loaders are not in the library.
 #
 # ## 9. Saving the run
 

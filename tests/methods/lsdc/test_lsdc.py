@@ -38,7 +38,7 @@ def test_params_reach_configs_and_reject_bad_values():
     assert lsdc_config({"data": "cifar100_20", "backbone": "resnet18"}).num_clusters == 20
 
 
-@pytest.mark.parametrize("scale", ["smoke", "full", "full_cifar100_20"])
+@pytest.mark.parametrize("scale", ["smoke", "full", "full_cifar100_20", "full_stl10"])
 def test_configs_parse(scale):
     p = lsdc_config(load_yaml(project_root() / "configs" / "lsdc" / f"{scale}.yaml"))
     assert all(v in VARIANTS for v in p.variants)
@@ -94,6 +94,22 @@ def test_cifar_loaders_and_missing_data(tmp_path: Path):
     assert d.labels.max() < 20 and d.num_clusters == 20
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
         load_data(lsdc_config({"data": "cifar10", "backbone": "resnet18", "data_root": str(tmp_path / "none")}))
+
+
+def test_stl10_rotnet_reads_the_unlabelled_split(tmp_path: Path):
+    from thesislib.data.fixtures import write_stl10_fixture
+
+    write_stl10_fixture(tmp_path, n_train=8, n_test=4, n_unlabeled=6)
+    p = lsdc_config({"data": "stl10", "backbone": "resnet18", "resnet_width": 4, "data_root": str(tmp_path),
+                     "rotnet_unlabeled": True, "rotnet_epochs": 1, "rotnet_milestones": [1], "rotnet_batch_size": 6,
+                     "progress": "none"})
+    d = load_data(p)
+    assert d.images.shape == (12, 3, 96, 96) and len(d.pretrain_set) == 18
+    x, y = d.pretrain_set[15]
+    assert x.shape == (3, 96, 96) and x.dtype == torch.uint8 and int(y) == -1
+    _, history = run_stage("rotnet", p, "cpu", data=d)
+    assert len(history.get("loss")) > 0
+    assert len(load_data(lsdc_config({**to_dict(p), "rotnet_unlabeled": False})).pretrain_set) == 12
 
 
 def test_resnet_stage_step_on_cifar_fixture(tmp_path: Path):

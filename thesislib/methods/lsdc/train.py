@@ -45,7 +45,7 @@ def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[
     seed_everything(params.seed)
     model = build_backbone(params, {ROTATION_HEAD: 4})
     config = RotNetConfig(lr=params.rotnet_lr, milestones=params.rotnet_milestones)
-    history = train_rotnet(model, data.dataset, rotnet_engine_config(params), device, config,
+    history = train_rotnet(model, data.pretrain_set, rotnet_engine_config(params), device, config,
                            transform=lambda x: augment(x, params))
     return unwrap(model), history
 
