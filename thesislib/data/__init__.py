@@ -118,6 +118,14 @@ from thesislib.data.voc07 import VOC07_CLASSES, VOC07Input, VOC2007Classificatio
 
 __all__ += ["VOC07Input", "VOC07_CLASSES", "VOC2007Classification", "voc07_targets"]
 
+# CIFAR-100-20 superclasses, SVHN (.mat) and OmniGlot (image folders) (Rebuffi chapters 5-7).
+from thesislib.data.cifar import cifar100_superclasses  # noqa: E402
+from thesislib.data.omniglot import Omniglot, load_omniglot, write_omniglot_fixture  # noqa: E402
+from thesislib.data.svhn import load_svhn_tensors, write_svhn_fixture  # noqa: E402
+
+__all__ += ["Omniglot", "cifar100_superclasses", "load_omniglot", "load_svhn_tensors", "write_omniglot_fixture",
+            "write_svhn_fixture"]
+
 # STL-10 (binary release: labelled splits, the unlabelled split, the ten training folds).
 from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
 from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.integrity import DatasetCorruptError, check_md5
-from thesislib.data.names import CIFAR10_CLASSES, CIFAR100_CLASSES
+from thesislib.data.names import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_OF_FINE
 from thesislib.data.roots import dataset_dir, suggest_root
 
 
@@ -239,3 +239,13 @@ def random_crop_flip(x: torch.Tensor, padding: int = 4,
     left = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
     flip = torch.rand(n, generator=generator, device=device) < 0.5
     return crop_flip(x, top, left, flip, padding)
+
+
+def cifar100_superclasses(fine_labels: torch.Tensor) -> torch.Tensor:
+    """CIFAR-100-20: the 20 superclass (coarse) labels (N,) of fine labels (N,) in 0..99, by the
+    official grouping (:data:`thesislib.data.names.CIFAR100_COARSE_OF_FINE`, the ``coarse_labels``
+    of the pickles), as the clustering literature's CIFAR-100-20 uses them."""
+    if fine_labels.numel() and (int(fine_labels.min()) < 0 or int(fine_labels.max()) > 99):
+        raise ValueError("cifar100_superclasses: fine labels must be in 0..99")
+    table = torch.as_tensor(CIFAR100_COARSE_OF_FINE, dtype=torch.int64, device=fine_labels.device)
+    return table[fine_labels.long()]

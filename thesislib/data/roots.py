@@ -32,6 +32,8 @@ DATASET_DIRS: dict[str, str] = {
     "celeba": "celeba",
     "imagenet32": "imagenet32",
     "imagenet64": "imagenet64",
+    "svhn": "svhn",
+    "omniglot": "omniglot",
     "stl10": "stl10",
 }
 

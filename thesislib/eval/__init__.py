@@ -35,3 +35,16 @@ __all__ += [
     "PROBE_DIMS", "LayerFeatures", "TransferConfig", "finetune_multilabel", "fold_protocol", "knn_accuracy",
     "knn_predict", "layer_probes", "precision_at_k", "probe_grid", "probe_pool", "retrieve", "voc07_map",
 ]
+
+# Clustering metrics (Rebuffi chapters 6-7).
+from thesislib.eval.clustering import (  # noqa: E402
+    ClusterScores,
+    best_matching,
+    cluster_accuracy,
+    cluster_scores,
+    contingency,
+    kmeans_cluster_scores,
+)
+
+__all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_scores", "contingency",
+            "kmeans_cluster_scores"]

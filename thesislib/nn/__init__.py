@@ -112,3 +112,11 @@ __all__ += [
     "AlexNet", "ResizeConv2d", "alexnet", "hinge_d_loss", "hinge_g_loss", "lci_classifier", "nonsaturating_d_loss",
     "nonsaturating_g_loss", "resize_conv_decoder", "spectral_normalize", "spot_artifacts_discriminator_trunk",
 ]
+
+# CIFAR-style ResNet-18 and the staged MLP (Rebuffi chapters 5-7: scarce annotations, AutoNovel, LSD-C).
+from thesislib.nn.resnet_cifar import CifarResNet, PadShortcut, freeze_stages, resnet18_cifar  # noqa: E402
+from thesislib.nn.staged_mlp import StagedMLP  # noqa: E402
+
+register_backbone("resnet18_cifar", resnet18_cifar)
+
+__all__ += ["CifarResNet", "PadShortcut", "StagedMLP", "freeze_stages", "resnet18_cifar"]

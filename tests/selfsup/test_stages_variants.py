@@ -1,0 +1,25 @@
+"""The staged-pipeline runner's checks and the per-variant claim helpers."""
+
+import pytest
+
+from thesislib.methods.lsdc.config import lsdc_config
+from thesislib.methods.lsdc.train import PIPELINE
+from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts, verdict_sentence
+
+
+def test_pipeline_rejects_unknown_stage_and_missing_init():
+    params = lsdc_config({"n_images": 64})
+    with pytest.raises(ValueError, match="unknown stage"):
+        PIPELINE.run("nope", params, "cpu")
+    with pytest.raises(ValueError, match="needs the previous stage"):
+        PIPELINE.run("lsdc", params, "cpu")
+
+
+def test_variant_helpers_hand_computed():
+    runs = [{"a": {"acc": 0.5}, "b": {"acc": 0.25}}, {"a": {"acc": 0.75}, "b": {"acc": 0.5}}]
+    assert variant_values(runs, "a") == [0.5, 0.75]
+    summary = percent_summary(runs, {"a": "digits/a"})
+    assert summary["digits/a"]["acc"]["mean"] == pytest.approx(62.5) and summary["digits/a"]["acc"]["n"] == 2
+    (v,) = variant_verdicts(runs, [("a>b", "a beats b", "a", "b", "higher"), ("skip", "c", "a", "zz", "higher")])
+    assert v.mean == pytest.approx(0.25) and v.low == pytest.approx(0.25)   # identical differences: zero-width interval
+    assert v.label == "higher" and verdict_sentence(v).startswith("*a beats b*: reproduced; difference +0.250")

@@ -1,0 +1,92 @@
+"""AutoNovel's data: a labelled set of the first C^l classes and an unlabelled set of the C^u others.
+
+* ``digits``: the scikit-learn digits, split per class into train / test (``test_fraction``), labelled
+  0-4 and unlabelled 5-9 (study note §4.6(a); the CIFAR-10 / SVHN 5 / 5 split);
+* ``cifar10`` / ``svhn``: labelled = classes 0-4, unlabelled = 5-9; ``cifar100``: 80 / 20
+  (:mod:`thesislib.data.cifar`, :mod:`thesislib.data.svhn`; a missing dataset names its layout).
+
+Training items are ``(image, target, class)``: ``target`` is the class for labelled images and -1 for
+unlabelled ones (the training step reads only ``target``); ``class`` is kept for scoring. The
+clustering is scored on the unlabelled *training* images, without augmentation (thesis §4.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
+
+from thesislib.data.cifar import crop_flip, load_cifar_tensors, random_crop_flip
+from thesislib.data.digits import load_digits_split
+from thesislib.data.roots import dataset_dir
+from thesislib.data.svhn import load_svhn_tensors
+from thesislib.data.transforms import normalize
+from thesislib.methods.autonovel.config import AutoNovelParams
+
+
+@dataclass(frozen=True)
+class NovelData:
+    """Train and test images (N, C, H, W) with classes; ``n_labelled`` = C^l."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    n_labelled: int
+
+    def targets(self) -> Tensor:
+        """The training targets: the class for labelled images, -1 for unlabelled ones."""
+        return torch.where(self.y_train < self.n_labelled, self.y_train, torch.full_like(self.y_train, -1))
+
+    @property
+    def train_set(self) -> TensorDataset:
+        """Every training image: (x, target, class)."""
+        return TensorDataset(self.x_train, self.targets(), self.y_train)
+
+    @property
+    def labelled_set(self) -> TensorDataset:
+        keep = self.y_train < self.n_labelled
+        return TensorDataset(self.x_train[keep], self.y_train[keep])
+
+    def unlabelled(self, split: str = "train") -> tuple[Tensor, Tensor]:
+        """The images of the new classes and their classes shifted to 0..C^u-1."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        keep = y >= self.n_labelled
+        return x[keep], y[keep] - self.n_labelled
+
+
+def load_data(params: AutoNovelParams) -> NovelData:
+    if params.data == "digits":
+        s = load_digits_split(params.test_fraction, seed=0)
+        return NovelData(s.x_train, s.y_train, s.x_test, s.y_test, params.n_labelled_classes)
+    if params.data == "svhn":
+        root = dataset_dir("svhn", data_root=params.data_root)
+        (xa, ya), (xb, yb) = load_svhn_tensors("train", root), load_svhn_tensors("test", root)
+    else:
+        root = dataset_dir(params.data, data_root=params.data_root)
+        (xa, ya), (xb, yb) = load_cifar_tensors(params.data, True, root), load_cifar_tensors(params.data, False, root)
+    return NovelData(xa, ya, xb, yb, params.n_labelled_classes)
+
+
+def model_input(x: Tensor, params: AutoNovelParams) -> Tensor:
+    """Network input without augmentation: digits as they are; CIFAR with its channel statistics;
+    SVHN scaled to [-1, 1]."""
+    if params.data == "digits":
+        return x.float()
+    if params.data == "svhn":
+        return x.float() / 127.5 - 1.0
+    return normalize(x, params.data)
+
+
+def augment(x: Tensor, params: AutoNovelParams) -> Tensor:
+    """One random view: digits + N(0, noise_std²) noise; CIFAR pad-4 crop + flip; SVHN pad-4 crop."""
+    if params.data == "digits":
+        x = x.float()
+        return x + params.noise_std * torch.randn_like(x) if params.noise_std > 0 else x
+    if params.data == "svhn":
+        n = x.shape[0]
+        top, left = torch.randint(0, 9, (n,), device=x.device), torch.randint(0, 9, (n,), device=x.device)
+        return model_input(crop_flip(x, top, left, torch.zeros(n, dtype=torch.bool, device=x.device)), params)
+    return model_input(random_crop_flip(x, 4), params)

@@ -1,0 +1,148 @@
+"""The notebook's experiments: replicates of AutoNovel's three steps, its ablations, the k-means
+baselines, and the verdicts.
+
+One *replicate* (a seed): RotNet on every training image; the supervised step on the labelled
+classes from the RotNet weights, and from scratch (for w/o S.S. and Table 2 row 1's baseline);
+k-means on the unlabelled images' raw pixels, on the features of the network trained from scratch
+(Table 2 row 1) and on those of the RotNet + supervised network (row 5, "k-means w/ S.S."); then the
+joint step of every variant of ``params.variants`` (Table 1, Fig. 4), each scored by ACC / NMI / ARI of
+head 2 on the unlabelled training images. With I.L., also Table 4's test accuracies of head 1.
+
+:data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from thesislib.engine import History
+from thesislib.eval.clustering import kmeans_cluster_scores
+from thesislib.methods.autonovel.config import (
+    VARIANTS,
+    AutoNovelParams,
+    config_for,
+    experiment_id,
+    variant_config,
+)
+from thesislib.methods.autonovel.data import NovelData, load_data
+from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
+from thesislib.methods.autonovel.train import run_stage
+from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
+from thesislib.replication.variants import verdict_sentence as variant_sentence
+from thesislib.replication.verdicts import Verdict
+
+BASELINES = {"kmeans-pixels": "k-means on raw pixels", "kmeans-scratch": "k-means, network trained on labelled only",
+             "kmeans-selfsup": "k-means w/ S.S. (RotNet + supervised features)"}
+
+
+@dataclass(eq=False)
+class ReplicateResult:
+    seed: int
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    histories: dict[str, History]
+    model: nn.Module | None = field(default=None, repr=False)
+    il_model: nn.Module | None = field(default=None, repr=False)
+    data: NovelData | None = field(default=None, repr=False)
+    sup_features: Tensor | None = field(default=None, repr=False)
+
+
+def _s(s: Any) -> dict[str, float]:
+    return {"acc": s.acc, "nmi": s.nmi, "ari": s.ari}
+
+
+def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep: bool = False,
+                  data: NovelData | None = None) -> ReplicateResult:
+    """Every step, baseline and variant of replicate ``seed`` (module docstring)."""
+    config = config_for(params, seed)
+    started = time.perf_counter()
+    data = data if data is not None else load_data(config)
+    rot, h_rot = run_stage("rotnet", config, device, data=data)
+    sup, h_sup = run_stage("supervised", config, device, data=data, init=rot.state_dict())
+    scratch, h_scr = run_stage("supervised", variant_config(config, "no-selfsup"), device, data=data, init=None)
+    states = {True: {k: v.detach().clone() for k, v in sup.state_dict().items()},
+              False: {k: v.detach().clone() for k, v in scratch.state_dict().items()}}
+    result = ReplicateResult(seed, {}, 0.0, {"rotnet": h_rot, "supervised": h_sup, "supervised-scratch": h_scr})
+    x_u, y_u = data.unlabelled("train")
+    sup_feats = outputs(sup, x_u, config, device)["features"]
+    if params.kmeans:
+        k = config.num_new
+        result.metrics["kmeans-pixels"] = _s(kmeans_cluster_scores(x_u.float(), y_u, k, seed))
+        result.metrics["kmeans-scratch"] = _s(kmeans_cluster_scores(outputs(scratch, x_u, config, device)["features"],
+                                                                    y_u, k, seed))
+        result.metrics["kmeans-selfsup"] = _s(kmeans_cluster_scores(sup_feats, y_u, k, seed))
+    for name in params.variants:
+        vconf = variant_config(config, name)
+        model, history = run_stage("joint", vconf, device, data=data, init=states[vconf.selfsup])
+        scores, _ = novel_scores(model, data, vconf, device)
+        result.metrics[name] = _s(scores)
+        result.histories[name] = history
+        if vconf.incremental:
+            result.metrics[f"{name}-test"] = incremental_scores(model, data, vconf, device)
+            if keep:
+                result.il_model = model
+        if keep and name == params.variants[0]:
+            result.model = model
+    if keep:
+        result.data, result.sup_features = data, sup_feats
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_replicates(params: AutoNovelParams, device: torch.device, keep_first: bool = True,
+                   report: Callable[[str], None] | None = print) -> list[ReplicateResult]:
+    data = load_data(params)
+    results = []
+    for i, seed in enumerate(params.seeds):
+        r = run_replicate(params, seed, device, keep=keep_first and i == 0, data=data)
+        results.append(r)
+        if report is not None:
+            shown = ", ".join(f"{k} {v['acc']:.3f}" for k, v in r.metrics.items() if "acc" in v)
+            report(f"seed {seed}: ACC {shown} ({r.seconds:.1f} s)")
+    return results
+
+
+def values(results: Sequence[ReplicateResult], name: str, metric: str = "acc") -> list[float]:
+    return variant_values([r.metrics for r in results], name, metric)
+
+
+def aggregate(params: AutoNovelParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
+    """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis."""
+    return percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
+
+
+def label(name: str) -> str:
+    return BASELINES.get(name) or (VARIANTS[name][0] if name in VARIANTS else name)
+
+
+#: (id, claim, a, b, expected): a's ACC minus b's ACC on the unlabelled images, per replicate.
+CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("bce-essential", "the ranking-statistics BCE is essential (Table 1 CIFAR-10: 90.4 vs 26.2 w/o BCE)",
+     "full", "no-bce", "higher"),
+    ("mse-helps", "the consistency helps (Table 1: 90.4 vs 82.6 w/o Con)", "full", "no-mse", "higher"),
+    ("ce-helps", "the labelled CE in the joint step helps (Table 1: 90.4 vs 84.7 w/o CE)", "full", "no-ce", "higher"),
+    ("selfsup-helps", "RotNet self-supervision helps (Table 1: 90.4 vs 89.4 w/o S.S.)", "full", "no-selfsup",
+     "higher"),
+    ("il-helps", "incremental learning helps the clustering (Table 1: 91.7 vs 90.4)", "il", "full", "higher"),
+    ("beats-kmeans-selfsup", "AutoNovel beats k-means on the same self-supervised + supervised features "
+     "(Table 2: 90.4 vs 72.5)", "full", "kmeans-selfsup", "higher"),
+    ("beats-kmeans-scratch", "AutoNovel beats k-means on a network trained on the labelled classes only "
+     "(Table 2: 90.4 vs 65.5)", "full", "kmeans-scratch", "higher"),
+    ("k5>k1", "k = 5 beats k = 1 in the ranking statistics (Fig. 4: every k but 1 is stable)", "full", "k1", "higher"),
+)
+
+
+def claim_verdicts(results: Sequence[ReplicateResult]) -> list[Verdict]:
+    """The claims of :data:`CLAIMS` whose two variants were run, as paired verdicts over replicates."""
+    return variant_verdicts([r.metrics for r in results], CLAIMS)
+
+
+def verdict_sentence(v: Verdict) -> str:
+    """One sentence per verdict (:func:`thesislib.replication.variants.verdict_sentence`)."""
+    return variant_sentence(v, "ACC difference")

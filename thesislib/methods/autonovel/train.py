@@ -1,0 +1,159 @@
+"""AutoNovel's three steps through :mod:`thesislib.engine` (thesis ch. 6 §3, App. B).
+
+1. :func:`pretrain` — RotNet on every training image, labels ignored (:func:`thesislib.selfsup.train_rotnet`);
+2. :func:`supervised` — head 1 and the unfrozen stages on the labelled classes with cross-entropy,
+   lr halved every ``sup_step`` epochs ("from this step onward we fix the first three blocks");
+3. :func:`joint` — head 2 added (and, with I.L., head 1 extended to every class), the objective of
+   :mod:`~thesislib.methods.autonovel.losses` on two views of each image, SGD momentum 0.9,
+   lr x0.1 at ``lr_milestones``.
+
+Several processes: :func:`run_stage` with ``nproc`` > 1 runs a stage as ``nproc`` torchrun DDP
+processes (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes ``<stage>.pt``. By hand::
+
+    torchrun --standalone --nproc_per_node 4 -m thesislib.methods.autonovel.train --params p.yaml \\
+        --stage rotnet|supervised|joint [--init previous.pt] --output DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from thesislib.engine import History, MultiStep, StepDecay, Trainer, fit, make_scheduler, steps_per_epoch
+from thesislib.engine.distributed import unwrap
+from thesislib.methods.autonovel.config import (
+    AutoNovelParams,
+    autonovel_config,
+    joint_engine_config,
+    rotnet_engine_config,
+    supervised_engine_config,
+)
+from thesislib.methods.autonovel.data import NovelData, augment, load_data
+from thesislib.methods.autonovel.losses import joint_loss
+from thesislib.methods.autonovel.model import HEAD1, HEAD2, ROTATION, build_backbone, extend_head, set_heads
+from thesislib.nn.resnet_cifar import freeze_stages
+from thesislib.repro import seed_everything
+from thesislib.selfsup import EpochClock, RotNetConfig, train_rotnet
+from thesislib.selfsup.stages import StagedPipeline
+
+STAGES = ("rotnet", "supervised", "joint")
+
+
+def _sgd(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9,
+                           weight_decay=weight_decay)
+
+
+def pretrain(params: AutoNovelParams, data: NovelData, device: torch.device) -> tuple[nn.Module, History]:
+    """Step 1: RotNet on every training image (seeded from ``params.seed``)."""
+    seed_everything(params.seed)
+    model = build_backbone(params, {ROTATION: 4})
+    history = train_rotnet(model, data.train_set, rotnet_engine_config(params), device,
+                           RotNetConfig(milestones=params.rotnet_milestones), transform=lambda x: augment(x, params))
+    return unwrap(model), history
+
+
+def supervised_model(params: AutoNovelParams, state: dict[str, Tensor] | None) -> nn.Module:
+    """The network of step 2: the RotNet weights (``state``; None: random, w/o S.S.) with head 1;
+    the first stages frozen when it was pre-trained."""
+    seed_everything(params.seed)
+    model = build_backbone(params, {ROTATION: 4})
+    if state is not None:
+        model.load_state_dict(state)
+        freeze_stages(model, params.frozen_stages)
+    return set_heads(model, {HEAD1: params.n_labelled_classes})
+
+
+def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, state: dict[str, Tensor] | None
+               ) -> tuple[nn.Module, History]:
+    """Step 2: cross-entropy on the labelled classes."""
+    model = supervised_model(params, state)
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = batch
+        logits = m(augment(x, params))[HEAD1]
+        return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
+
+    opt = _sgd(model, params.sup_lr, 5e-4)
+    config = supervised_engine_config(params)
+    spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
+    history = fit(model, opt, data.labelled_set, step, config, device,
+                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, 0.5)))
+    return unwrap(model), history
+
+
+def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
+    """The network of step 3 from the supervised weights: first stages frozen, head 2 added, head 1
+    extended to every class with I.L."""
+    model = build_backbone(params, {HEAD1: params.n_labelled_classes})
+    model.load_state_dict(state)
+    freeze_stages(model, params.frozen_stages)
+    seed_everything(params.seed)
+    model.heads[HEAD2] = nn.Linear(model.num_features, params.num_new)
+    if params.incremental:
+        model.heads[HEAD1] = extend_head(model.heads[HEAD1], params.num_new)
+    return model
+
+
+def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state: dict[str, Tensor]
+          ) -> tuple[nn.Module, History]:
+    """Step 3: the joint objective on labelled and unlabelled images (module docstring)."""
+    model = joint_model(params, state)
+    clock = EpochClock()
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, target = batch[0], batch[1]          # batch[2], the classes, is never read here
+        return joint_loss(m(augment(x, params)), m(augment(x, params)), target, params, clock())
+
+    opt = _sgd(model, params.lr, params.weight_decay)
+    config = joint_engine_config(params)
+    spe = steps_per_epoch(len(data.train_set), config.batch_size, config.drop_last)
+    trainer = Trainer(model, opt, data.train_set, step, config, device,
+                      scheduler=make_scheduler(opt, MultiStep(tuple(m * spe for m in params.lr_milestones), 0.1)))
+    clock.trainer = trainer
+    history = trainer.fit()
+    return unwrap(model), history
+
+
+def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.device,
+           init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
+    if stage == "rotnet":
+        return pretrain(params, data, device)
+    if stage == "supervised":
+        return supervised(params, data, device, init)
+    return joint(params, data, device, init)
+
+
+def _model_for(stage: str, params: AutoNovelParams) -> nn.Module:
+    if stage == "rotnet":
+        return build_backbone(params, {ROTATION: 4})
+    if stage == "supervised":
+        return set_heads(build_backbone(params, {ROTATION: 4}), {HEAD1: params.n_labelled_classes})
+    return joint_model(params, build_backbone(params, {HEAD1: params.n_labelled_classes}).state_dict())
+
+
+#: The three steps, in-process or under torchrun (:class:`thesislib.selfsup.stages.StagedPipeline`).
+PIPELINE = StagedPipeline("autonovel", "thesislib.methods.autonovel.train", STAGES, ("joint",), autonovel_config,
+                          load_data, _stage, _model_for)
+
+
+def run_stage(stage: str, params: AutoNovelParams, device: str | torch.device = "auto", **kwargs: Any
+              ) -> tuple[nn.Module, History]:
+    """Train ``stage`` in this process (``nproc`` 1) or as ``nproc`` torchrun DDP processes (keywords:
+    ``data``, ``init``, ``nproc``, ``output``, ``timeout``); ``supervised`` with ``init=None`` starts from
+    scratch (w/o S.S.)."""
+    return PIPELINE.run(stage, params, device, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``[torchrun ...] python -m thesislib.methods.autonovel.train --params p.(json|yaml)
+    --stage rotnet|supervised|joint [--init prev.pt] [--output DIR] [--device D]``."""
+    return PIPELINE.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The notebook's experiments: replicates of RotNet + LSD-C variants, the k-means baselines, and the verdicts.
+
+One *replicate* (a seed) pre-trains RotNet on every image, scores k-means (10 restarts) on the raw
+pixels and on the RotNet features (Table 2's and Table 6's baselines), then trains every variant of
+``params.variants`` (:data:`~thesislib.methods.lsdc.config.VARIANTS`: similarity, space, composition,
+consistency) from the same RotNet weights and the same head initialisation, and scores each by ACC,
+NMI and ARI on the whole dataset (thesis ch. 7 eq. 9). A variant whose configuration equals one already
+run (e.g. ``none`` when the default composition is none) reuses that result.
+
+:data:`CLAIMS` turns the thesis's Tables 4 and 6 into paired verdicts over replicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from thesislib.engine import History
+from thesislib.eval.clustering import kmeans_cluster_scores
+from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, experiment_id, variant_config
+from thesislib.methods.lsdc.data import LSDCData, load_data
+from thesislib.methods.lsdc.evaluate import predict, score_model
+from thesislib.methods.lsdc.train import run_stage
+from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
+from thesislib.replication.variants import verdict_sentence as variant_sentence
+from thesislib.replication.verdicts import Verdict
+
+BASELINES = ("kmeans-pixels", "kmeans-rotnet")
+
+
+@dataclass(eq=False)
+class ReplicateResult:
+    """One replicate: ``metrics[variant] = {"acc", "nmi", "ari"}``, the histories, and (first
+    replicate) the trained default network, the data and its cluster assignments for the figures."""
+
+    seed: int
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    histories: dict[str, History]
+    model: nn.Module | None = field(default=None, repr=False)
+    data: LSDCData | None = field(default=None, repr=False)
+    clusters: Tensor | None = field(default=None, repr=False)
+    rotnet_features: Tensor | None = field(default=None, repr=False)
+
+
+def _scores(s: Any) -> dict[str, float]:
+    return {"acc": s.acc, "nmi": s.nmi, "ari": s.ari}
+
+
+def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: bool = False,
+                  data: LSDCData | None = None) -> ReplicateResult:
+    """RotNet, the k-means baselines and every variant of ``params.variants`` for replicate ``seed``."""
+    config = config_for(params, seed)
+    started = time.perf_counter()
+    data = data if data is not None else load_data(config)
+    rotnet, h_rot = run_stage("rotnet", config, device, data=data)
+    state = {k: v.detach().clone() for k, v in rotnet.state_dict().items()}
+    metrics: dict[str, dict[str, float]] = {}
+    histories = {"rotnet": h_rot}
+    feats = predict(rotnet, data, config, device, head=None)["features"]
+    if params.kmeans:
+        k = data.num_clusters
+        metrics["kmeans-pixels"] = _scores(kmeans_cluster_scores(data.images.float(), data.labels, k, seed))
+        metrics["kmeans-rotnet"] = _scores(kmeans_cluster_scores(feats, data.labels, k, seed))
+    trained: dict[LSDCParams, str] = {}
+    result = ReplicateResult(seed, metrics, 0.0, histories)
+    for name in params.variants:
+        vconf = variant_config(config, name)
+        if vconf in trained:          # same configuration as an earlier variant: same run
+            metrics[name] = metrics[trained[vconf]]
+            continue
+        model, history = run_stage("lsdc", vconf, device, data=data, init=state)
+        scores, clusters = score_model(model, data, vconf, device)
+        metrics[name], histories[name] = _scores(scores), history
+        trained[vconf] = name
+        if keep and result.model is None:
+            result.model, result.clusters = model, clusters
+    for name in VARIANTS:             # variants not run that equal a run one (none = knn when composition is none)
+        if name not in metrics and variant_config(config, name) in trained:
+            metrics[name] = metrics[trained[variant_config(config, name)]]
+    if keep:
+        result.data, result.rotnet_features = data, feats
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_replicates(params: LSDCParams, device: torch.device, keep_first: bool = True,
+                   report: Callable[[str], None] | None = print) -> list[ReplicateResult]:
+    """Every replicate of ``params.seeds`` (the dataset is loaded once); the first keeps its model."""
+    data = load_data(params)
+    results = []
+    for i, seed in enumerate(params.seeds):
+        result = run_replicate(params, seed, device, keep=keep_first and i == 0, data=data)
+        results.append(result)
+        if report is not None:
+            shown = ", ".join(f"{k} {v['acc']:.3f}" for k, v in result.metrics.items())
+            report(f"seed {seed}: ACC {shown} ({result.seconds:.1f} s)")
+    return results
+
+
+def values(results: Sequence[ReplicateResult], variant: str, metric: str = "acc") -> list[float]:
+    return variant_values([r.metrics for r in results], variant, metric)
+
+
+def aggregate(params: LSDCParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
+    """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis."""
+    return percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
+
+
+def variant_label(name: str) -> str:
+    return {"kmeans-pixels": "k-means on pixels", "kmeans-rotnet": "k-means on RotNet features"}.get(
+        name, VARIANTS[name][0] if name in VARIANTS else name)
+
+
+#: (id, claim, variant a, variant b, expected): a's ACC minus b's ACC, per replicate.
+CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("beats-kmeans-rotnet", "LSD-C (kNN) beats k-means on the same RotNet features (Table 6: 81.7 vs 14.3)",
+     "knn", "kmeans-rotnet", "higher"),
+    ("beats-kmeans-pixels", "LSD-C (kNN) beats k-means on the raw data (Table 2: 81.7 vs 22.9)",
+     "knn", "kmeans-pixels", "higher"),
+    ("knn>l2", "kNN beats L2 pseudo-labels (Table 4: 81.7 vs 70.2)", "knn", "l2", "higher"),
+    ("knn>cosine", "kNN beats cosine pseudo-labels (Table 4: 81.7 vs 81.1)", "knn", "cosine", "higher"),
+    ("knn>sne", "kNN beats SNE pseudo-labels (Table 4: 81.7 vs 81.5)", "knn", "sne", "higher"),
+    ("feat>pred", "pseudo-labels from features beat those from predictions (kNN; Table 4: 81.7 vs 64.7)",
+     "knn", "pred-knn", "higher"),
+    ("ricap>none", "RICAP composition beats none (Table 4: 81.7 vs 53.7)", "ricap", "none", "higher"),
+    ("mixup>none", "MixUp composition beats none (Table 4: 75.3 vs 53.7)", "mixup", "none", "higher"),
+    ("mse-helps", "the MSE consistency helps (Table 6: 81.7 vs 80.2 without)", "knn", "no-mse", "higher"),
+)
+
+
+def claim_verdicts(results: Sequence[ReplicateResult]) -> list[Verdict]:
+    """The claims of :data:`CLAIMS` whose two variants were run, as paired verdicts over replicates."""
+    return variant_verdicts([r.metrics for r in results], CLAIMS)
+
+
+def verdict_sentence(v: Verdict) -> str:
+    """One sentence per verdict (:func:`thesislib.replication.variants.verdict_sentence`)."""
+    return variant_sentence(v, "ACC difference")
