@@ -24,3 +24,14 @@ __all__ = [
 from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_per_dim  # noqa: E402
 
 __all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]
+
+# Multi-domain learning (Rebuffi chapters 3-4): the decathlon score and the parameter account.
+from thesislib.eval.decathlon import (  # noqa: E402
+                                      ParameterAccount,
+                                      count_parameters,
+                                      decathlon_score,
+                                      decathlon_scores,
+                                      e_max_from_baseline,
+)
+
+__all__ += ["ParameterAccount", "count_parameters", "decathlon_score", "decathlon_scores", "e_max_from_baseline"]
