@@ -32,6 +32,7 @@ DATASET_DIRS: dict[str, str] = {
     "celeba": "celeba",
     "imagenet32": "imagenet32",
     "imagenet64": "imagenet64",
+    "decathlon": "decathlon",
 }
 
 
