@@ -156,7 +156,8 @@ print("keys the adapters add:", sorted({k.split(".adapters.")[1].split(".", 1)[1
                                        toy_adapted.load_state_dict(toy_plain.state_dict(), strict=False).missing_keys}))
 x_toy = torch.randn(4, 3, params.image_size, params.image_size)
 toy_plain.eval(), toy_adapted.eval()
-print("max |plain - adapted| at initialisation:", float((toy_plain(x_toy) - toy_adapted(x_toy)).abs().max()))
+with torch.no_grad():
+    print("max |plain - adapted| at initialisation:", float((toy_plain(x_toy) - toy_adapted(x_toy)).abs().max()))
 unit = toy_adapted.stages[-1][0]
 c = unit.conv2.c_out
 shared = count_parameters([unit.conv1.conv.weight, unit.conv2.conv.weight])
@@ -301,15 +302,22 @@ tnb.show_findings(_lines)
 #
 # ## 9. Replication table and the full scale
 #
-# Every number of the thesis's Table 1 beside this repository's recorded full-scale runs
-# (`results/residual_adapters/`, written by `thesislib record`); "not run" until one is recorded.
+# Every number of the thesis's Table 1, each cell "thesis / this repository", the latter from recorded
+# full-scale runs (`results/residual_adapters/`, written by `thesislib record`) or "not run"; the last
+# column names the scale and hardware of the recorded run.
 
 # %%
 from thesislib.replication import replication_rows
 
-tnb.show_table([[r.paper.experiment, r.paper.metric, r.paper.value, r.ours_text, r.ours.scale if r.ours else "",
-                 r.ours.hardware if r.ours else ""] for r in replication_rows("residual_adapters")],
-               ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".2f")
+_cells: dict[str, dict[str, str]] = {}
+_where: dict[str, str] = {}
+for _r in replication_rows("residual_adapters"):
+    _cells.setdefault(_r.paper.experiment, {})[_r.paper.metric] = f"{_r.paper.value:g} / {_r.ours_text}"
+    if _r.ours:
+        _where[_r.paper.experiment] = f"{_r.ours.scale}, {_r.ours.hardware}"
+tnb.show_table([[e.split("/", 1)[1], *[c.get(k, "") for k in _cols], _where.get(e, "")] for e, c in _cells.items()],
+               ["model", "ImNet", "Airc", "C100", "DPed", "DTD", "GTSR", "Flwr", "OGlt", "SVHN", "UCF", "mean", "S",
+                "recorded run"])
 
 # %% [markdown]
 # **Running the full scale.** Put the Visual Decathlon (with its 72-px ImageNet) under

@@ -197,3 +197,20 @@ def test_svd_half_rank_halves_the_adapter_parameters() -> None:
 def test_domain_predictor() -> None:
     net = domain_predictor(5, width=0.25)
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 5) and net.blocks == (2, 2, 2)
+
+
+def test_copy_domain_joins_separately_trained_domains() -> None:
+    from thesislib.nn.multidomain import copy_domain
+
+    a = resnet26([4], adapter="parallel", **SMALL)
+    _randomise(a, 2)
+    a.add_domain(3)
+    _randomise(a, 3)
+    joint = resnet26([4], adapter="parallel", **SMALL)
+    keys = joint.state_dict()
+    joint.load_state_dict({k: v for k, v in a.state_dict().items() if k in keys})
+    joint.add_domain(3, init_from=None)
+    copy_domain(a, 1, joint, 1)
+    a.eval(), joint.eval()
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(joint(x, 1), a(x, 1))

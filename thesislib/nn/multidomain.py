@@ -116,3 +116,16 @@ def param_groups(net: MultiDomainResNet, d: int, mode: Mode, decay: WeightDecay 
     for group, p in trainable_parameters(net, d, mode):
         by_group[group].append(p)
     return [{"params": ps, "weight_decay": float(wd.get(g, 0.0)), "name": g} for g, ps in by_group.items() if ps]
+
+
+def copy_domain(src: MultiDomainResNet, src_domain: int, dst: MultiDomainResNet, dst_domain: int) -> None:
+    """Copy domain ``src_domain``'s own modules (BNs, adapters, end BN, classifier) of ``src`` into
+    domain ``dst_domain`` of ``dst`` (same architecture): how separately trained domains are joined
+    into one multi-domain network (e.g. before the joint SVD of Ch. 4 §3.4)."""
+    pairs = list(zip(src.domain_convs(), dst.domain_convs(), strict=True))
+    for a, b in pairs:
+        b.bns[dst_domain].load_state_dict(a.bns[src_domain].state_dict())
+        if a.adapters is not None and b.adapters is not None:
+            b.adapters[dst_domain].load_state_dict(a.adapters[src_domain].state_dict())
+    dst.end_bns[dst_domain].load_state_dict(src.end_bns[src_domain].state_dict())
+    dst.heads[dst_domain].load_state_dict(src.heads[src_domain].state_dict())

@@ -34,6 +34,8 @@ from thesislib.nn.multidomain import WeightDecay
 from thesislib.params import RunParams, param
 
 METHODS: tuple[str, ...] = ("scratch", "feature", "bn", "series", "finetune")
+#: every method the library can run (Ch. 4 adds parallel adapters and series adapters added to a plain network)
+ALL_METHODS: tuple[str, ...] = METHODS + ("parallel", "series_posthoc")
 METHOD_LABELS = {"scratch": "Scratch", "feature": "Feature extractor", "bn": "BN adapt.",
                  "series": "Res. adapt. (series)", "finetune": "Finetune", "parallel": "Parallel adapt.",
                  "series_posthoc": "Series adapt. (off the shelf)"}
@@ -100,7 +102,7 @@ class ResidualAdaptersParams(RunParams):
 
     @classmethod
     def known_methods(cls) -> tuple[str, ...]:
-        return METHODS
+        return ALL_METHODS
 
     def weight_decay(self, adapter: float | None = None) -> WeightDecay:
         """The per-group decay (:class:`~thesislib.nn.multidomain.WeightDecay`); ``adapter``

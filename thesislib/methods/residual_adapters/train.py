@@ -243,11 +243,12 @@ def load_runs(params: ResidualAdaptersParams, out: Path) -> dict[tuple[str, str]
     return runs
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdaptersParams] = adapters_config,
+         prog: str = "python -m thesislib.methods.residual_adapters.train") -> int:
     """``[torchrun ...] python -m thesislib.methods.residual_adapters.train --params p.(json|yaml)
-    [--output DIR] [--device D]``: one replicate (seed = the params' seed)."""
-    parser = argparse.ArgumentParser(prog="python -m thesislib.methods.residual_adapters.train",
-                                     description=main.__doc__)
+    [--output DIR] [--device D]``: one replicate (seed = the params' seed). ``build`` makes the
+    parameters from the mapping (chapter 4 passes its own class)."""
+    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("--params", "--config", dest="params", required=True,
                         help="JSON or YAML mapping of ResidualAdaptersParams fields")
     parser.add_argument("--output", help="directory for runs.json and the trained networks")
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # everything that can be wrong with the inputs fails here, before training
         path = Path(args.params)
         mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
-        params = adapters_config(mapping)
+        params = build(mapping)
         domains = load_domains(params, params.seed)
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
         print(f"residual_adapters: error: {err}", file=sys.stderr)
