@@ -36,14 +36,15 @@ def domain_accuracy(net: MultiDomainResNet, domain: int, dataset: Dataset, devic
     return float(accuracy(out[:, 0], out[:, 1]))
 
 
-def evaluate_runs(runs: Mapping[tuple[str, str], TargetRun], domains: Mapping[str, Domain], source: str,
+def evaluate_runs(runs: Mapping[tuple[str, str], TargetRun], domains: Mapping[str, Domain], source: str | None,
                   device: torch.device, batch_size: int = 512) -> dict[tuple[str, str], dict[str, float]]:
     """{(method, target): {"target": accuracy on the target's test set, "source": the source domain's
-    accuracy of the same network (NaN for scratch, which has no source domain)}}."""
+    accuracy of the same network (NaN for scratch, which has no source domain, and when ``source``
+    is None: not measured)}}."""
     out = {}
     for key, r in runs.items():
         target = domain_accuracy(r.net, r.domain, domains[r.target].test, device, batch_size)
-        src = (domain_accuracy(r.net, 0, domains[source].test, device, batch_size) if r.domain != 0
-               else float("nan"))
+        src = (domain_accuracy(r.net, 0, domains[source].test, device, batch_size) if r.domain != 0 and source
+               is not None else float("nan"))
         out[key] = {"target": target, "source": src}
     return out
