@@ -55,7 +55,7 @@ tnb.show_table([[e.split("/", 1)[1], *[v.get(c, "") for c in _cols]] for e, v in
 # series adapters added to the plain network after the fact ("off the shelf"), parallel adapters in every
 # stage and in one stage only; then the joint SVD of the parallel adapters with K = C/2 and a short
 # fine-tuning of each target's own factor; the accuracy right after the cut for several K; and the
-# accuracy with 30% of the digits' few-shot training set (Fig. 4c). 45 steps per target, five replicates;
+# accuracy with 30% of the digits' few-shot training set (Fig. 4c). 40 steps per target, five replicates;
 # every claim is a paired verdict over them.
 
 # %% tags=["parameters"]
@@ -84,7 +84,7 @@ pre_batch_size = 32  # int; pre-training batch size (global) (min 1)
 pre_lr = 0.1  # float; pre-training SGD learning rate (x0.1 at 2/3 and 5/6 of the steps) (min 0.0)
 pretrain_dir = ''  # str; cache of pre-trained checkpoints (empty: $THESISLIB_CACHE/residual_adapters)
 methods = ['finetune', 'series_posthoc', 'parallel']  # list of str; methods compared on every target (finetune series_posthoc parallel ...)
-target_steps = 45  # int; optimiser steps per target domain (x0.1 at 2/3 and 5/6) (min 1)
+target_steps = 40  # int; optimiser steps per target domain (x0.1 at 2/3 and 5/6) (min 1)
 target_epochs = 0  # int; epochs per target domain (code: 120); 0: target_steps steps (min 0)
 batch_size = 16  # int; target batch size (code: 128) (min 1)
 lr = 0.1  # float; target SGD learning rate (code: 0.1) (min 0.0)

@@ -36,7 +36,7 @@ class ParallelAdaptersParams(ResidualAdaptersParams):
     methods: tuple[str, ...] = param(("finetune", "series_posthoc", "parallel"),
                                      help="methods compared on every target (finetune series_posthoc parallel ...)")
     tiny_domain: str = param("", help="domain of chapter 3's adapter-decay study (empty: not run)")
-    target_steps: int = param(45, help="optimiser steps per target domain (x0.1 at 2/3 and 5/6)", min=1)
+    target_steps: int = param(40, help="optimiser steps per target domain (x0.1 at 2/3 and 5/6)", min=1)
     placements: tuple[str, ...] = param(("early", "mid", "late", "half"),
                                         help="parallel adapters only in stage 1 / 2 / 3, or only the second conv")
     svd_fraction: float = param(0.5, help="K / C of the joint SVD compression (thesis: 1/2)", min=0.0, max=1.0)
