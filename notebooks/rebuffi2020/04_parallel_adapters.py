@@ -177,7 +177,7 @@ tnb.show_table(rows, headers, floatfmt=".1f")
 # S here is computed over the four targets with E^max = 2 × this run's fine-tuning errors, so it compares
 # only with the other rows of this table (the thesis's 3096 for fine-tuning is the same construction over
 # ten domains). "trainable / target" counts what each target stores: for the SVD row its own factor,
-# BNs and classifier plus a quarter of the shared factors.
+# BNs and classifier plus its share of the shared factor.
 
 # %%
 P.placement_bars(rows, headers, ["Parallel adapt.", "Parallel (early)", "Parallel (mid)", "Parallel (late)",
@@ -238,10 +238,11 @@ tnb.show_findings([f"{_thesis.get(v.id, v.claim)}: {'reproduced' if v.holds else
                    f"(verdict '{v.label}', difference {v.interval_text('+.3f')}, n = {v.n})." for v in verdicts])
 
 # %% [markdown]
-# At this scale a single stage already carries most of what a four-image-per-class domain can use, the
-# targets' test sets hold 180–300 images (one image is 0.3–0.6 points), and the source is an 11-photo task far
-# narrower than ImageNet, so differences of a point or two between rows are within the replicate noise; the
-# verdicts say which survive it. No thesis number is tested here.
+# Why the smoke scale can differ from the thesis: the targets have 10 training images per class and test sets
+# of 180–300 images (one image is 0.3–0.6 points), the networks train for 40 steps, and the source is an
+# 11-photo identification task far narrower than ImageNet, so differences of a point or two between rows can
+# be replicate noise; the verdicts say which survive it. The study note's CPU prototype did not show the
+# plug-and-play effect either (§8.1). No thesis number is tested here.
 #
 # ## 8. Replication table and the full scale
 #
