@@ -57,11 +57,10 @@ class MiniDomain:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def train_dataset(self) -> torch.utils.data.TensorDataset:
-        return torch.utils.data.TensorDataset(self.x_train, self.y_train)
-
-    def test_dataset(self) -> torch.utils.data.TensorDataset:
-        return torch.utils.data.TensorDataset(self.x_test, self.y_test)
+    def datasets(self) -> tuple[torch.utils.data.TensorDataset, torch.utils.data.TensorDataset]:
+        """(training, test) datasets of (image (3, S, S), label)."""
+        return (torch.utils.data.TensorDataset(self.x_train, self.y_train),
+                torch.utils.data.TensorDataset(self.x_test, self.y_test))
 
     def subset(self, fraction: float, seed: int) -> MiniDomain:
         """The same domain with a stratified ``fraction`` of its training images (at least one per

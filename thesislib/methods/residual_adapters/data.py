@@ -52,7 +52,7 @@ def load_domain(params: ResidualAdaptersParams, name: str, seed: int | None = No
         return _decathlon(params, name)
     d = mini_domain(name, seed=params.seed if seed is None else seed, size=params.image_size, shots=params.shots,
                     n_source=params.n_source, n_test=params.n_test)
-    return Domain(name, d.train_dataset(), d.test_dataset(), d.num_classes)
+    return Domain(name, *d.datasets(), d.num_classes)
 
 
 def load_domains(params: ResidualAdaptersParams, seed: int | None = None) -> dict[str, Domain]:
