@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +58,18 @@ def test_transform_follows_the_released_augmentation(data):
     top, left = (h - 64) // 2, (w - 64) // 2
     ref = (torch.from_numpy(image[top:top + 64, left:left + 64]).permute(2, 0, 1).float() / 255 - 0.5) / 0.25
     torch.testing.assert_close(y, ref)
+    square = np.random.default_rng(0).integers(0, 256, (72, 72, 3), dtype=np.uint8)
+    norm = ((0.5,) * 3, (0.25,) * 3)
+    centre = DecathlonTransform("dtd", False, *norm, crop=72)(square)
+
+    def draws(flip: bool) -> set[str]:
+        out = set()
+        for s in range(12):
+            g = torch.Generator().manual_seed(s)
+            x = DecathlonTransform("dtd", True, *norm, crop=72, flip=flip, generator=g)(square)
+            out.add("same" if torch.equal(x, centre) else "flipped" if torch.equal(x, centre.flip(-1)) else "other")
+        return out
+    assert draws(True) == {"same", "flipped"} and draws(False) == {"same"}
     sym = DecathlonTransform("gtsrb", True, (0.5,) * 3, (0.25,) * 3)(image)
     assert sym.shape == (3, 72, 72)  # text/symbol domains: centre 72 crop, no flip
 

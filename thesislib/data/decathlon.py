@@ -148,11 +148,13 @@ class DecathlonTransform:
     resize to a ``short_side`` shorter side (a no-op on the release's own images); training: a
     random ``crop`` and a horizontal flip with probability 1/2, or for text/symbol domains
     (:data:`NO_FLIP_DOMAINS`) a centre ``short_side`` crop; test: a centre ``crop`` (``short_side``
-    for those domains). Randomness from ``generator`` (None: torch's global one)."""
+    for those domains). ``flip=False`` turns the flips off. Randomness from ``generator`` (None:
+    torch's global one)."""
 
     def __init__(self, domain: str, train: bool, mean: tuple[float, ...], std: tuple[float, ...],
-                 crop: int = 64, short_side: int = SHORT_SIDE, generator: torch.Generator | None = None) -> None:
-        self.train, self.short_side, self.generator = train, short_side, generator
+                 crop: int = 64, short_side: int = SHORT_SIDE, generator: torch.Generator | None = None,
+                 flip: bool = True) -> None:
+        self.train, self.short_side, self.generator, self.flip = train, short_side, generator, flip
         self.symbols = domain in NO_FLIP_DOMAINS
         self.crop = short_side if self.symbols else crop
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
@@ -170,7 +172,7 @@ class DecathlonTransform:
             top = int(torch.randint(0, h - c + 1, (1,), generator=self.generator))
             left = int(torch.randint(0, w - c + 1, (1,), generator=self.generator))
             x = x[:, top:top + c, left:left + c]
-            if float(torch.rand((), generator=self.generator)) < 0.5:
+            if self.flip and float(torch.rand((), generator=self.generator)) < 0.5:
                 x = x.flip(-1)
         else:
             top, left = (h - c) // 2, (w - c) // 2

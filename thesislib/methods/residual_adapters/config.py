@@ -77,7 +77,7 @@ class ResidualAdaptersParams(RunParams):
     wd_adapter: float = param(5e-4, help="weight decay of the 1x1 adapters (thesis default 0.0005)", min=0.0)
     wd_head: float = param(5e-4, help="weight decay of the classifiers", min=0.0)
     wd_adapter_high: float = param(0.05, help="the decay study's larger adapter decay on tiny_domain", min=0.0)
-    flip: bool = param(False, help="random horizontal flips of training images (decathlon: on except text domains)")
+    flip: bool = param(False, help="decathlon: random horizontal flips (never on gtsrb, omniglot, svhn); mini: unused")
     eval_batch_size: int = param(512, help="evaluation batch size", min=1)
     amp: bool = param(True, help="bf16 autocast on CUDA (CPU runs are fp32)")
     num_workers: int = param(0, help="data loader workers", min=0)

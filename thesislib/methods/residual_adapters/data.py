@@ -40,7 +40,7 @@ def _decathlon(params: ResidualAdaptersParams, name: str) -> Domain:
     root = dataset_dir("decathlon", "", data_root=params.data_root)
     train = DecathlonDomain(name, "train", root)
     stats = read_mean_std(train.root, name) or (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
-    train.transform = DecathlonTransform(name, True, *stats, crop=params.image_size)
+    train.transform = DecathlonTransform(name, True, *stats, crop=params.image_size, flip=params.flip)
     test = DecathlonDomain(name, "val", root, transform=DecathlonTransform(name, False, *stats,
                                                                           crop=params.image_size))
     return Domain(name, train, test, train.num_classes)
