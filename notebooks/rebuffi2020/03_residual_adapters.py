@@ -114,7 +114,7 @@ from thesislib.methods.residual_adapters import plots as P
 from thesislib.methods.residual_adapters.config import ResidualAdaptersParams
 from thesislib.methods.residual_adapters.data import load_domain
 from thesislib.methods.residual_adapters.evaluate import domain_accuracy
-from thesislib.methods.residual_adapters.train import checkpoint_path, pretrained_networks
+from thesislib.methods.residual_adapters.train import checkpoint_path, pretrain_networks
 from thesislib.nn.resnet26_adapters import resnet26
 from thesislib.replication.verdicts import VERDICT_HEADERS, verdict_rows, verdicts_dict
 
@@ -179,7 +179,7 @@ tnb.show_table([[c, shared, specific, 2 * (c * c + 4 * c), shared / specific]],
 # %%
 t0 = time.perf_counter()
 cached = {a: checkpoint_path(params, a).is_file() for a in ("none", "series")}
-pretrained = pretrained_networks(params, device)
+pretrained = pretrain_networks(params, device)   # nproc > 1: the pre-training runs as torchrun processes
 source_test = load_domain(params, params.source, params.seed).test
 tnb.show_table([[k, "loaded" if cached["none" if k == "plain" else "series"] else "trained now",
                  count_parameters(net), 100 * domain_accuracy(net, 0, source_test, device)]

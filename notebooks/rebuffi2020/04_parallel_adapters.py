@@ -115,7 +115,7 @@ from thesislib.methods.parallel_adapters import plots as P
 from thesislib.methods.parallel_adapters.config import ParallelAdaptersParams
 from thesislib.methods.residual_adapters.data import load_domain
 from thesislib.methods.residual_adapters.evaluate import domain_accuracy
-from thesislib.methods.residual_adapters.train import checkpoint_path, pretrained_networks
+from thesislib.methods.residual_adapters.train import checkpoint_path, pretrain_networks
 from thesislib.nn.adapter_svd import joint_factors
 from thesislib.nn.resnet26_adapters import resnet26
 from thesislib.replication.verdicts import VERDICT_HEADERS, verdict_rows, verdicts_dict
@@ -155,7 +155,7 @@ with torch.no_grad():
 # %%
 t0 = time.perf_counter()
 was_cached = checkpoint_path(params, "none").is_file()
-pretrained = pretrained_networks(params, device)
+pretrained = pretrain_networks(params, device)   # nproc > 1: the pre-training runs as torchrun processes
 source_test = load_domain(params, params.source, params.seed).test
 print(f"plain network {'loaded from' if was_cached else 'trained and written to'} {checkpoint_path(params, 'none')}: "
       f"source accuracy {100 * domain_accuracy(pretrained['plain'], 0, source_test, device):.1f}% "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from thesislib.config import to_dict
@@ -21,6 +22,9 @@ def test_two_gloo_processes_train_a_replicate(tmp_path: Path, torchrun_gloo) -> 
     params = adapters_config(FIELDS, pretrain_dir=str(tmp_path / "ckpt"))
     path = tmp_path / "params.json"
     path.write_text(json.dumps(to_dict(params)))
+    torchrun_gloo(main, ["--params", path, "--device", "cpu", "--stage", "pretrain"])
+    assert checkpoint_path(params, "series").is_file() and checkpoint_path(params, "none").is_file()
+    assert not (tmp_path / "out").exists()
     torchrun_gloo(main, ["--params", path, "--output", tmp_path / "out", "--device", "cpu"])
     runs = load_runs(params, tmp_path / "out")
     assert set(runs) == {("series", "faces"), ("finetune", "faces")}
@@ -31,3 +35,17 @@ def test_two_gloo_processes_train_a_replicate(tmp_path: Path, torchrun_gloo) -> 
     plain = torch.load(checkpoint_path(params, "none"), weights_only=True)
     tuned = runs["finetune", "faces"].net.state_dict()
     assert not torch.equal(tuned["stem.conv.weight"], plain["stem.conv.weight"])
+
+
+@pytest.mark.slow
+def test_notebook_path_with_nproc_2_launches_torchrun(tmp_path: Path) -> None:
+    """``nproc`` 2: the pre-training and the target runs go through ``torchrun`` (real processes)."""
+    from thesislib.methods.residual_adapters import experiments as E
+    from thesislib.methods.residual_adapters.train import pretrain_networks
+
+    params = adapters_config(FIELDS, pretrain_dir=str(tmp_path / "ckpt"), nproc=2, tiny_domain="")
+    pretrained = pretrain_networks(params, "cpu", timeout=300)
+    assert checkpoint_path(params, "series").is_file()
+    result = E.run_replicate(params, 1, pretrained, torch.device("cpu"))
+    assert set(result.acc) == {"series", "finetune"}
+    assert result.source_after["series"]["faces"] == result.acc["series"]["photos"]

@@ -53,15 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     return ra_train.main(argv, build=parallel_config, prog="python -m thesislib.methods.parallel_adapters.train")
 
 
+MODULE = "thesislib.methods.parallel_adapters.train"
+
+
 def train_methods(params: ParallelAdaptersParams, domains: Mapping[str, Domain],
                   pretrained: Mapping[str, MultiDomainResNet], device: torch.device, seed: int
                   ) -> dict[tuple[str, str], TargetRun]:
-    """Every method of ``params.methods`` and every placement (as ``parallel-<placement>``) on every
-    target."""
-    runs = {}
+    """Every method of ``params.methods`` (as ``nproc`` torchrun processes when ``nproc`` > 1) and
+    every placement (as ``parallel-<placement>``, in this process) on every target."""
+    runs = dict(ra_train.run(params, seed, device, module=MODULE)) if params.nproc > 1 else {}
     for t in params.targets:
         for m in params.methods:
-            runs[m, t] = train_target(params, m, domains[t], pretrained, device, seed)
+            if (m, t) not in runs:
+                runs[m, t] = train_target(params, m, domains[t], pretrained, device, seed)
         for p in params.placements:
             runs[f"parallel-{p}", t] = train_target(params, "parallel", domains[t], pretrained, device, seed,
                                                     placement=p)

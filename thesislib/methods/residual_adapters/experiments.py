@@ -2,7 +2,8 @@
 score, the parameter account, the adapter weight-decay study and the claims' verdicts.
 
 One replicate (:func:`run_replicate`) draws the few-shot target sets with its seed, trains every
-method of ``params.methods`` on every target from the shared pre-trained networks, evaluates the
+method of ``params.methods`` on every target from the shared pre-trained networks (as ``nproc``
+torchrun processes when ``nproc`` > 1, :func:`~thesislib.methods.residual_adapters.train.run`), evaluates the
 target and the source accuracy of each trained network, and trains series adapters once more on
 ``tiny_domain`` with the larger adapter decay ``wd_adapter_high``.
 """
@@ -17,12 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from thesislib.config import replace
 from thesislib.eval.decathlon import ParameterAccount, count_parameters, decathlon_score, e_max_from_baseline
 from thesislib.methods.residual_adapters.config import METHOD_LABELS, ResidualAdaptersParams, experiment_id
 from thesislib.methods.residual_adapters.data import load_domains
 from thesislib.methods.residual_adapters.evaluate import domain_accuracy, evaluate_runs
 from thesislib.methods.residual_adapters.model import METHOD_PLAN, build_network
-from thesislib.methods.residual_adapters.train import train_target
+from thesislib.methods.residual_adapters.train import run, train_target
 from thesislib.nn.resnet26_adapters import MultiDomainResNet
 from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
@@ -60,8 +62,10 @@ def run_replicate(params: ResidualAdaptersParams, seed: int, pretrained: Mapping
     after: dict[str, dict[str, float]] = {m: {} for m in methods}
     trainable: dict[str, dict[str, int]] = {m: {} for m in methods}
     histories = {}
+    distributed = run(replace(params, methods=tuple(methods)), seed, device) if params.nproc > 1 else None
     for target in params.targets:
-        runs = {(m, target): train_target(params, m, domains[target], pretrained, device, seed) for m in methods}
+        runs = {(m, target): distributed[m, target] if distributed is not None else
+                train_target(params, m, domains[target], pretrained, device, seed) for m in methods}
         measured = evaluate_runs(runs, domains, params.source, device, params.eval_batch_size)
         for (m, _), r in runs.items():
             acc[m][target] = measured[m, target]["target"]

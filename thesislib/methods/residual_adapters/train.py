@@ -53,8 +53,8 @@ from thesislib.nn.resnet26_adapters import Adapter, MultiDomainResNet, Placement
 from thesislib.paths import cache_root
 from thesislib.repro import seed_everything, write_json
 
-__all__ = ["TargetRun", "checkpoint_path", "classification_step", "main", "pretrain", "pretrained_network",
-           "run", "train_target"]
+__all__ = ["TargetRun", "checkpoint_path", "classification_step", "main", "pretrain", "pretrain_networks",
+           "pretrained_network", "run", "train_target"]
 
 _PRETRAIN_FIELDS = ("data", "source", "image_size", "n_source", "width", "blocks", "pre_steps", "pre_batch_size",
                     "pre_lr", "momentum", "wd_conv", "wd_adapter", "wd_head", "seed")
@@ -200,21 +200,45 @@ def train_replicate(params: ResidualAdaptersParams, device: torch.device, seed: 
     return runs
 
 
+MODULE = "thesislib.methods.residual_adapters.train"
+
+
+def _launch(params: ResidualAdaptersParams, seed: int, stage: str, device: str | torch.device, nproc: int,
+            out: Path, module: str, timeout: float | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    p = write_json(out / "params.json", {**to_dict(params), "seed": seed})
+    dev = device.type if isinstance(device, torch.device) else resolve_device(device).type
+    launch(module, ["--params", str(p), "--output", str(out), "--device", dev, "--stage", stage],
+           nproc=nproc, timeout=timeout)
+
+
+def pretrain_networks(params: ResidualAdaptersParams, device: str | torch.device = "auto",
+                      nproc: int | None = None, module: str = MODULE, timeout: float | None = None
+                      ) -> dict[str, MultiDomainResNet]:
+    """:func:`pretrained_networks`, the missing pre-trainings done by ``nproc`` torchrun DDP processes
+    when ``nproc`` (default ``params.nproc``) > 1 (they write the cached checkpoints, read here)."""
+    nproc = params.nproc if nproc is None else nproc
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    missing = [a for a in needed_pretrainings(tuple(params.methods)) if not checkpoint_path(params, a).is_file()]
+    if nproc > 1 and missing:
+        with tempfile.TemporaryDirectory(prefix="adapters-") as tmp:
+            _launch(params, params.seed, "pretrain", dev, nproc, Path(tmp), module, timeout)
+    return pretrained_networks(params, dev)
+
+
 def run(params: ResidualAdaptersParams, seed: int, device: str | torch.device = "auto", nproc: int | None = None,
-        output: Path | None = None, timeout: float | None = None) -> dict[tuple[str, str], TargetRun]:
-    """One replicate's training, in this process (``nproc`` 1) or as ``nproc`` torchrun DDP
-    processes whose rank 0 writes the trained networks, read back here."""
+        output: Path | None = None, timeout: float | None = None, module: str = MODULE
+        ) -> dict[tuple[str, str], TargetRun]:
+    """One replicate's training of every method on every target, in this process (``nproc`` 1) or
+    as ``nproc`` torchrun DDP processes (``module``'s entry point) whose rank 0 writes the trained
+    networks, read back here."""
     nproc = params.nproc if nproc is None else nproc
     if nproc == 1:
         dev = device if isinstance(device, torch.device) else resolve_device(device)
         return train_replicate(params, dev, seed)
     with tempfile.TemporaryDirectory(prefix="adapters-") as tmp:
         out = Path(output) if output else Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        p = write_json(out / "params.json", {**to_dict(params), "seed": seed})
-        launch("thesislib.methods.residual_adapters.train",
-               ["--params", str(p), "--output", str(out), "--device", resolve_device(device).type],
-               nproc=nproc, timeout=timeout)
+        _launch(params, seed, "replicate", device, nproc, out, module, timeout)
         return load_runs(params, out)
 
 
@@ -253,16 +277,21 @@ def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdapters
                         help="JSON or YAML mapping of ResidualAdaptersParams fields")
     parser.add_argument("--output", help="directory for runs.json and the trained networks")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
+    parser.add_argument("--stage", choices=("pretrain", "replicate"), default="replicate",
+                        help="pretrain: only write the cached source checkpoints; replicate: also train the targets")
     args = parser.parse_args(argv)
     try:  # everything that can be wrong with the inputs fails here, before training
         path = Path(args.params)
         mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
         params = build(mapping)
-        domains = load_domains(params, params.seed)
+        domains = load_domains(params, params.seed) if args.stage == "replicate" else None
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
         print(f"residual_adapters: error: {err}", file=sys.stderr)
         return 2
     with distributed_session(args.device) as device:
+        if args.stage == "pretrain":
+            pretrained_networks(params, device)
+            return 0
         runs = train_replicate(params, device, params.seed, domains)
         if is_main_process() and args.output:
             save_runs(Path(args.output), runs)
