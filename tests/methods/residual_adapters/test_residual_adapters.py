@@ -11,6 +11,7 @@ import torch
 from thesislib.config import ConfigError
 from thesislib.data.decathlon_fixtures import write_decathlon_fixture
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imagenet_fixtures import write_imagenet_fixture
 from thesislib.methods.residual_adapters import experiments as E
 from thesislib.methods.residual_adapters.config import (
     adapters_config,
@@ -129,6 +130,14 @@ def test_decathlon_on_disk(tmp_path):
     pretrained = pretrained_networks(params, CPU)
     result = E.run_replicate(params, 0, pretrained, CPU)
     assert set(result.acc["series"]) == {"imagenet12", "dtd", "gtsrb"}
+    write_imagenet_fixture(tmp_path, n_classes=2, n_train=3, n_val=2)
+    folders = adapters_config(data="decathlon", data_root=str(tmp_path), source="imagenet", targets=("dtd",),
+                              tiny_domain="dtd", image_size=64, width=0.125, pre_steps=2, pre_batch_size=4,
+                              methods=("series",), progress="none", pretrain_dir=str(tmp_path / "ckpt2"))
+    source = load_domains(folders)["imagenet"]
+    assert source.num_classes == 2 and source.train[0][0].shape == (3, 64, 64) and source.test[0][1] in (0, 1)
+    net = pretrained_networks(folders, CPU)["series"]
+    assert net.num_classes == [2]
     missing = adapters_config(data="decathlon", data_root=str(tmp_path / "none"), source="imagenet12",
                               targets=("dtd",), tiny_domain="dtd")
     with pytest.raises(DatasetNotFoundError, match="decathlon"):

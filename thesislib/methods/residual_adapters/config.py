@@ -51,7 +51,8 @@ class ResidualAdaptersParams(RunParams):
     # data
     data: Literal["mini", "decathlon"] = param("mini", help="mini (bundled/procedural, note 1.6a) | decathlon")
     data_root: str = param("", help="directory holding decathlon/ (empty: $THESISLIB_DATA)")
-    source: str = param("photos", help="pre-training domain: photos (mini) | imagenet12 (decathlon)")
+    source: str = param("photos", help="pre-training domain: photos (mini) | imagenet12 (decathlon) | imagenet "
+                        "(decathlon data, ILSVRC CLS-LOC folders resized to 72 px)")
     targets: tuple[str, ...] = param(("digits", "faces", "shapes", "textures"), help="target domains, in order")
     image_size: int = param(16, help="input side (decathlon: 64 crops of the 72-px images)", min=8)
     shots: int = param(10, help="mini: training images per class of each target domain", min=1)
@@ -87,7 +88,8 @@ class ResidualAdaptersParams(RunParams):
         if len(self.blocks) != 3:
             raise ConfigError(f"{type(self).__name__}: blocks gives the units of 3 stages, got {self.blocks}")
         known = MINI_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS
-        bad = [d for d in (self.source, *self.targets) if d not in known]
+        sources = known + (("imagenet",) if self.data == "decathlon" else ())
+        bad = [d for d in self.targets if d not in known] + ([self.source] if self.source not in sources else [])
         if bad:
             raise ConfigError(f"{type(self).__name__}: unknown {self.data} domain(s) {bad}; known: {', '.join(known)}")
         if self.source in self.targets:

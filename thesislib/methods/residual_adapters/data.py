@@ -10,7 +10,9 @@ each a training and a test dataset of ``(image (3, S, S) float32, label)`` and i
   and ``val`` for testing (the ``test`` split's labels are hidden by the challenge server), with
   the released augmentation (:class:`~thesislib.data.decathlon.DecathlonTransform`: random 64 crop
   and flip; centre crops at test time) and the release's per-domain mean/std
-  (``decathlon_mean_std.pickle``; ImageNet's when the file is absent).
+  (``decathlon_mean_std.pickle``; ImageNet's when the file is absent). ``source="imagenet"`` reads
+  the ILSVRC CLS-LOC folders instead (:class:`thesislib.data.imagenet.ImageNetLocalization`,
+  ``$THESISLIB_DATA/imagenet``), each image resized to the 72-px shorter side on the fly.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from torch.utils.data import Dataset
 
 from thesislib.data.decathlon import DecathlonDomain, DecathlonTransform, read_mean_std
+from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.mini_decathlon import mini_domain
 from thesislib.data.roots import dataset_dir
 from thesislib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -46,8 +49,33 @@ def _decathlon(params: ResidualAdaptersParams, name: str) -> Domain:
     return Domain(name, train, test, train.num_classes)
 
 
+class ImageNetItems:
+    """An :class:`~thesislib.data.imagenet.ImageNetLocalization` item dict -> (image, label) through
+    the decathlon's transform (which first resizes to the 72-px shorter side)."""
+
+    def __init__(self, transform: DecathlonTransform) -> None:
+        self.transform = transform
+
+    def __call__(self, item: dict) -> tuple:
+        return self.transform(item["image"]), item["label"]
+
+
+def _imagenet_folders(params: ResidualAdaptersParams) -> Domain:
+    """ILSVRC CLS-LOC folders (:mod:`thesislib.data.imagenet`, train and val) at the decathlon's
+    resolution, ImageNet statistics: the source for a pre-training from a local ImageNet copy."""
+    root = dataset_dir("imagenet", "", data_root=params.data_root)
+    stats = (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+    train = ImageNetLocalization("train", root, transform=ImageNetItems(
+        DecathlonTransform("imagenet12", True, *stats, crop=params.image_size, flip=params.flip)))
+    test = ImageNetLocalization("val", root, transform=ImageNetItems(
+        DecathlonTransform("imagenet12", False, *stats, crop=params.image_size)))
+    return Domain("imagenet", train, test, len(train.wnids))
+
+
 def load_domain(params: ResidualAdaptersParams, name: str, seed: int | None = None) -> Domain:
     """The domain ``name`` (mini: drawn with ``seed``, default ``params.seed``)."""
+    if params.data == "decathlon" and name == "imagenet":
+        return _imagenet_folders(params)
     if params.data == "decathlon":
         return _decathlon(params, name)
     d = mini_domain(name, seed=params.seed if seed is None else seed, size=params.image_size, shots=params.shots,
