@@ -211,7 +211,8 @@ def aggregate(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]
     for r in results:
         s = scores(params, r)
         for m in r.acc:
-            row = {d: 100 * r.acc[m][d] for d in domains_of(params)}
+            # the ILSVRC-folders source is the decathlon's ImageNet column
+            row = {("imagenet12" if d == "imagenet" else d): 100 * r.acc[m][d] for d in domains_of(params)}
             row["mean"] = 100 * mean_target_accuracy(params, r, m)
             row["S"] = s[m]
             runs.setdefault(experiment_id(params, m), []).append(row)
