@@ -40,9 +40,11 @@ lint: install
 unit: install
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider
 
+# Each notebook runs on one torch thread in its own kernel; --dist loadfile keeps a notebook's cells on one
+# worker, so $(JOBS) notebooks execute side by side.
 nbval: install
 	THESISLIB_PROGRESS=none $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
-		-o testpaths= -o addopts= $(NOTEBOOKS)
+		-n $(JOBS) --dist loadfile -o testpaths= -o addopts= $(NOTEBOOKS)
 
 pairs: install
 	$(BIN)/thesislib notebooks --check

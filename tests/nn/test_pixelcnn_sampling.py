@@ -12,6 +12,7 @@ from thesislib.nn.pixelcnn import (
     dmol_step,
     sample_fast,
     sample_naive,
+    time_naive_rows,
 )
 
 
@@ -63,3 +64,13 @@ def test_naive_runs_for_updown_and_fast_refuses_it():
         sample_fast(model, (1, 1, 4, 4), categorical_step(), gen(0))
     with pytest.raises(ValueError, match="target_channels"):
         sample_naive(model, (1, 1, 4, 4), categorical_step(), gen(0), target_channels=[1])
+
+
+def test_time_naive_rows_draws_the_first_rows_of_a_full_run():
+    torch.manual_seed(0)
+    model = PixelCNNpp(1, 16, nr_resnet=1, nr_filters=8, updown=False, dropout=0.0)
+    full = sample_naive(model, (2, 1, 6, 5), categorical_step(), gen(7))
+    seconds, rows = time_naive_rows(model, (2, 1, 6, 5), categorical_step(), 2, gen(7))
+    assert seconds > 0 and rows.shape == (2, 1, 2, 5) and torch.equal(rows, full[:, :, :2])
+    with pytest.raises(ValueError, match="rows must be"):
+        time_naive_rows(model, (2, 1, 6, 5), categorical_step(), 7, gen(7))

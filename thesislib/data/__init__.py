@@ -112,3 +112,19 @@ __all__ += [
     "load_downsampled_imagenet", "perceptual_saturation", "photo_crops", "pyramid_down", "quantize_ab",
     "rgb_to_lab", "smoke_faces", "unit_to_ab", "write_celeba_fixture", "write_downsampled_imagenet_fixture",
 ]
+
+# PASCAL VOC 2007 classification (self-supervised transfer, Jenni ch. 3-4).
+from thesislib.data.voc07 import VOC07_CLASSES, VOC07Input, VOC2007Classification, voc07_targets  # noqa: E402
+
+__all__ += ["VOC07Input", "VOC07_CLASSES", "VOC2007Classification", "voc07_targets"]
+
+# STL-10 (binary release: labelled splits, the unlabelled split, the ten training folds).
+from thesislib.data.fixtures import write_stl10_fixture  # noqa: E402
+from thesislib.data.stl10 import STL10, STL10_CLASSES, load_stl10, stl10_fold_indices  # noqa: E402
+
+__all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write_stl10_fixture"]
+
+# Polyharmonic-spline warps (the LCI warp transformation, Jenni ch. 4).
+from thesislib.data.warp import random_warp, sparse_warp  # noqa: E402
+
+__all__ += ["random_warp", "sparse_warp"]

@@ -5,6 +5,7 @@ On-disk layout (the official "Align&Cropped Images" + evaluation partition, as t
 
     celeba/img_align_celeba/000001.jpg ... 202599.jpg     (178 wide x 218 high, RGB JPEG)
     celeba/list_eval_partition.txt                         ("000001.jpg 0" per line: 0 train, 1 val, 2 test)
+    celeba/list_attr_celeba.txt                            (only with attributes=True; see below)
 
 ``root`` follows :mod:`thesislib.data.roots` (non-empty: the ``celeba/`` directory itself).
 
@@ -21,6 +22,11 @@ file-name order, are permuted by ``numpy.random.default_rng(seed).permutation``;
 file-name order). Same seed, same split, on every machine.
 
 Items are uint8 tensors (3, size, size) (RGB), the input of the PixelCNNs (values 0..255).
+
+**Attributes** (``attributes=True``; Jenni ch. 4's aligned-faces experiments): the release's
+``list_attr_celeba.txt``: line 1 the image count N, line 2 the 40 attribute names, then N lines
+``<name>.jpg`` followed by 40 values in {-1, 1}. Items become ``(image, attrs)`` with ``attrs``
+float32 (40,) in {0, 1}; the whole split's matrix is ``self.attributes`` (N, 40) int8 in {-1, 1}.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ _DOWNLOAD = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html: Img/img_align_c
              "celeba/) and Eval/list_eval_partition.txt (into celeba/)")
 IMAGE_DIR = "img_align_celeba"
 PARTITION_FILE = "list_eval_partition.txt"
+ATTR_FILE = "list_attr_celeba.txt"
+N_ATTRIBUTES = 40
 ALIGNED_SIZE = (218, 178)  # (height, width) of the aligned & cropped release
 # Thesis crop margins (left, right, top, bottom) -> the box rows TOP:BOTTOM, columns LEFT:RIGHT.
 CROP_MARGINS = {"left": 25, "right": 25, "top": 50, "bottom": 40}
@@ -94,6 +102,33 @@ def read_partition(path: Path) -> tuple[list[str], np.ndarray]:
     return names, np.asarray(parts, dtype=np.int64)
 
 
+def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """``list_attr_celeba.txt`` -> (file names, 40 attribute names, values int8 (N, 40) in {-1, 1})."""
+    if not path.is_file():
+        raise DatasetNotFoundError(DATASET, path.parent, CELEBA_LAYOUT, missing=ATTR_FILE,
+                                   download="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html: Anno/"
+                                            f"{ATTR_FILE} (into celeba/)")
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise DatasetCorruptError(DATASET, path, "expected the image count on line 1 and the names on line 2")
+    count, attr_names = int(lines[0]), lines[1].split()
+    if len(attr_names) != N_ATTRIBUTES:
+        raise DatasetCorruptError(DATASET, path, f"line 2 names {len(attr_names)} attributes, expected "
+                                                 f"{N_ATTRIBUTES}")
+    names: list[str] = []
+    rows: list[list[int]] = []
+    for number, line in enumerate(lines[2:], 3):
+        fields = line.split()
+        if len(fields) != N_ATTRIBUTES + 1 or any(v not in ("1", "-1") for v in fields[1:]):
+            raise DatasetCorruptError(DATASET, path, f"line {number} is not '<name>.jpg' and 40 values in "
+                                                     f"{{-1, 1}}: {line[:60]!r}")
+        names.append(fields[0])
+        rows.append([int(v) for v in fields[1:]])
+    if len(names) != count:
+        raise DatasetCorruptError(DATASET, path, f"line 1 announces {count} images, the file lists {len(names)}")
+    return names, attr_names, np.asarray(rows, dtype=np.int8).reshape(-1, N_ATTRIBUTES)
+
+
 def random_split(n: int, test_fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The thesis's random train/test split of ``n`` items (rule in the module docstring):
     (train positions, test positions), each sorted int64."""
@@ -116,13 +151,16 @@ class CelebA(torch.utils.data.Dataset):
         test_fraction, seed: of the random split.
         limit: keep the first ``limit`` images of the split (0 = all), for quick runs.
         transform: applied to the uint8 (3, size, size) tensor.
+        attributes: also read ``list_attr_celeba.txt``; items become ``(image, attrs (40,) float 0/1)``.
 
-    Attributes: ``names`` (file names of the split), ``paths``, ``root``.
+    Attributes: ``names`` (file names of the split), ``paths``, ``root``, ``attributes`` (N, 40)
+    int8 in {-1, 1} or None, ``attribute_names``.
     """
 
     def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
                  partition: str = "official", size: int = CROP_SIZE, test_fraction: float = 0.05,
-                 seed: int = 0, limit: int = 0, transform: Callable[[Tensor], Any] | None = None) -> None:
+                 seed: int = 0, limit: int = 0, transform: Callable[[Tensor], Any] | None = None,
+                 attributes: bool = False) -> None:
         if partition not in PARTITIONS:
             raise ValueError(f"partition must be one of {PARTITIONS}, got {partition!r}")
         splits = (*OFFICIAL_SPLITS, "all") if partition == "official" else ("train", "test", "all")
@@ -154,6 +192,17 @@ class CelebA(torch.utils.data.Dataset):
                                        hint=f"{len(absent)} image(s) listed in {PARTITION_FILE} are not in "
                                             f"{IMAGE_DIR}/.")
         self.paths = [folder / n for n in self.names]
+        self.attributes: np.ndarray | None = None
+        self.attribute_names: list[str] = []
+        if attributes:
+            attr_path = self.root / ATTR_FILE
+            attr_files, self.attribute_names, values = read_attributes(attr_path)
+            row = {n: i for i, n in enumerate(attr_files)}
+            unlisted = [n for n in self.names if n not in row]
+            if unlisted:
+                raise DatasetCorruptError(DATASET, attr_path, f"{len(unlisted)} image(s) of the split have no "
+                                                              f"attribute line, e.g. {unlisted[0]}")
+            self.attributes = values[[row[n] for n in self.names]]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -173,7 +222,10 @@ class CelebA(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Any:
         x = self.read(index)
-        return self.transform(x) if self.transform is not None else x
+        x = self.transform(x) if self.transform is not None else x
+        if self.attributes is None:
+            return x
+        return x, torch.from_numpy((self.attributes[index] > 0).astype(np.float32))
 
     def tensors(self) -> Tensor:
         """The whole split as one uint8 tensor (N, 3, size, size) (move it to the GPU once)."""

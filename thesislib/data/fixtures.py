@@ -31,6 +31,7 @@ from thesislib.data.names import (
     CIFAR100_COARSE_OF_FINE,
     COCO_CATEGORIES,
 )
+from thesislib.data.stl10 import STL10_CLASSES
 
 # --------------------------------------------------------------------------------------------
 # Pickles as the official (Python 2) CIFAR files have them
@@ -247,3 +248,43 @@ def write_coco_fixture(root: str | Path, n_train: int = 8, n_test: int = 4, seed
         instances, next_ann_id = _coco_split(split, split_ids, rng, image_dir, next_ann_id)
         (base / "annotations" / f"instances_{split}.json").write_text(json.dumps(instances))
     return base
+
+
+# --------------------------------------------------------------------------------------------
+# STL-10 binary release
+# --------------------------------------------------------------------------------------------
+
+def stl10_fixture_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (N, 3, 96, 96) images, rows top to bottom: each class its own colour, a bright
+    horizontal bar in the top rows (so a reader that swaps rows and columns is caught), noise."""
+    n = len(labels)
+    hues = (np.arange(10)[:, None] * np.array([37, 91, 151])[None, :]) % 200 + 30
+    images = hues[labels][:, :, None, None] + rng.integers(-20, 21, size=(n, 3, 96, 96))
+    images[:, :, 4:12, :] = 250
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def write_stl10_fixture(root: str | Path, n_train: int = 40, n_test: int = 20, n_unlabeled: int = 12,
+                        fold_size: int = 8, seed: int = 0) -> Path:
+    """Write a tiny STL-10 in the official binary layout under ``<root>/stl10/stl10_binary``.
+
+    Images are written as the release stores them (per channel, column-major: the stored array
+    is (N, 3, 96[x], 96[y])), labels 1..10 as uint8, ten folds of ``fold_size`` distinct 0-based
+    train indices (one line each) and the class names. Images follow
+    :func:`stl10_fixture_images` (a bar across the top rows). Returns ``<root>/stl10``.
+    """
+    if fold_size > n_train:
+        raise ValueError("fold_size cannot exceed n_train")
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "stl10" / "stl10_binary"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test), ("unlabeled", n_unlabeled)):
+        labels = _balanced_labels(n, 10, rng)
+        stored = np.swapaxes(stl10_fixture_images(labels, rng), -1, -2)      # column-major per channel
+        (folder / f"{split}_X.bin").write_bytes(np.ascontiguousarray(stored).tobytes())
+        if split != "unlabeled":
+            (folder / f"{split}_y.bin").write_bytes((labels + 1).astype(np.uint8).tobytes())
+    folds = [np.sort(rng.choice(n_train, size=fold_size, replace=False)) for _ in range(10)]
+    (folder / "fold_indices.txt").write_text("".join(" ".join(map(str, f)) + " \n" for f in folds))
+    (folder / "class_names.txt").write_text("\n".join(STL10_CLASSES) + "\n")
+    return folder.parent

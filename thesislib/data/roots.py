@@ -33,6 +33,7 @@ DATASET_DIRS: dict[str, str] = {
     "imagenet32": "imagenet32",
     "imagenet64": "imagenet64",
     "decathlon": "decathlon",
+    "stl10": "stl10",
 }
 
 

@@ -35,3 +35,14 @@ from thesislib.eval.decathlon import (  # noqa: E402
 )
 
 __all__ += ["ParameterAccount", "count_parameters", "decathlon_score", "decathlon_scores", "e_max_from_baseline"]
+
+# Self-supervised evaluation protocols (Jenni ch. 3-4): per-layer probes, kNN, folds, VOC07 transfer.
+from thesislib.eval.folds import fold_protocol  # noqa: E402
+from thesislib.eval.knn import knn_accuracy, knn_predict, precision_at_k, retrieve  # noqa: E402
+from thesislib.eval.probe import PROBE_DIMS, LayerFeatures, layer_probes, probe_grid, probe_pool  # noqa: E402
+from thesislib.eval.transfer import TransferConfig, finetune_multilabel, voc07_map  # noqa: E402
+
+__all__ += [
+    "PROBE_DIMS", "LayerFeatures", "TransferConfig", "finetune_multilabel", "fold_protocol", "knn_accuracy",
+    "knn_predict", "layer_probes", "precision_at_k", "probe_grid", "probe_pool", "retrieve", "voc07_map",
+]

@@ -12,7 +12,10 @@ at rank k, rel(k) in {0, 1} and R the number of positives:
 * ``kind="voc"``, VOC2012 devkit / SRN ``AP_VOC`` (the numbers in Tables III-IV): area under
   the precision-recall curve after replacing precision by its monotone envelope
   P~(k) = max_{j >= k} P(j); since recall only moves at positives this equals
-  (1/R) sum_k P~(k) rel(k).
+  (1/R) sum_k P~(k) rel(k);
+* ``kind="voc07"``, the VOC2007 devkit's 11-point interpolated AP (``VOCevalcls`` of 2007, the
+  metric of the VOC07 classification transfer tables, e.g. Jenni Table 3.3):
+  AP = (1/11) sum_{t in {0, 0.1, ..., 1}} max_{k: recall(k) >= t} P(k) (0 when no rank reaches t).
 
 A class with no positive (R = 0) has AP = NaN; :func:`mean_ap` averages the other classes.
 
@@ -28,7 +31,7 @@ from typing import Literal
 
 import torch
 
-APKind = Literal["voc", "ranked"]
+APKind = Literal["voc", "ranked", "voc07"]
 
 
 def _pair(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -47,15 +50,24 @@ def average_precision(scores: torch.Tensor, targets: torch.Tensor,
 
     ``kind="voc"``: VOC2012 interpolated AP (monotone precision envelope), the default and
     what the G-softmax tables report; ``kind="ranked"``: Eq. 21, mean precision at the ranks
-    of the positives. Vectorised over classes: one sort of the (N, C) score matrix.
+    of the positives; ``kind="voc07"``: the VOC2007 11-point AP. Vectorised over classes: one
+    sort of the (N, C) score matrix.
     """
-    if kind not in ("voc", "ranked"):
-        raise ValueError(f"kind must be 'voc' or 'ranked', got {kind!r}")
+    if kind not in ("voc", "ranked", "voc07"):
+        raise ValueError(f"kind must be 'voc', 'ranked' or 'voc07', got {kind!r}")
     s, t, single = _pair(scores, targets)
     order = torch.sort(s, dim=0, descending=True, stable=True).indices       # (N, C)
     rel = (t > 0).gather(0, order).to(torch.float64)                           # rel(k)
     ranks = torch.arange(1, s.shape[0] + 1, device=s.device, dtype=torch.float64)[:, None]
     precision = rel.cumsum(dim=0) / ranks                                      # P(k)
+    if kind == "voc07":
+        recall = rel.cumsum(dim=0) / rel.sum(dim=0)                            # (N, C), NaN if R = 0
+        levels = torch.linspace(0, 1, 11, dtype=torch.float64, device=s.device)
+        reach = recall[None] >= levels[:, None, None] - 1e-12                  # (11, N, C)
+        best = torch.where(reach, precision[None], torch.zeros((), dtype=torch.float64, device=s.device))
+        ap = best.amax(dim=1).mean(dim=0)                                      # (C,)
+        ap = torch.where(rel.sum(dim=0) > 0, ap, torch.full_like(ap, math.nan))
+        return ap[0] if single else ap
     if kind == "voc":
         precision = precision.flip(0).cummax(dim=0).values.flip(0)            # P~(k)
     ap = (precision * rel).sum(dim=0) / rel.sum(dim=0)                         # 0/0 -> NaN

@@ -9,7 +9,8 @@ labels are from that layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -167,3 +168,64 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     return {"train_acc": _accuracy(model, xtr, ytr, eval_batch),
             "test_acc": _accuracy(model, xte, yte, eval_batch),
             "model": model, "config": config}
+
+
+# --- Per-layer probes of a frozen conv network (Zhang et al. 2016 protocol, Jenni Tables 3.4, 4.5) ---
+
+PROBE_DIMS = 9216
+
+
+def probe_grid(channels: int, dims: int = PROBE_DIMS) -> int:
+    """Side s of the pooled map so that ``channels * s * s`` is about ``dims``: round(sqrt(dims / C)), >= 1.
+
+    With AlexNet at 224-227 px this gives the protocol's grids: conv1 (96 ch) 10x10 = 9,600 dims,
+    conv2 (256) 6x6 = 9,216, conv3/4 (384) 5x5 = 9,600, conv5 (256) 6x6 = 9,216 (study note 004 §0).
+    """
+    if channels < 1 or dims < 1:
+        raise ValueError(f"channels and dims must be positive, got {channels}, {dims}")
+    return max(1, int(round(math.sqrt(dims / channels))))
+
+
+def probe_pool(fmap: torch.Tensor, dims: int = PROBE_DIMS) -> torch.Tensor:
+    """Average-pool a feature map (B, C, H, W) to (B, C * s * s) with s = :func:`probe_grid` (C, dims).
+
+    Adaptive average pooling to s x s (never upsampling: s is capped at H and W), then flattened.
+    The official code uses fixed avg-pool windows tuned to 224 px inputs; adaptive pooling gives
+    the same grid sizes there and keeps the ~9.2k-dim budget at any input size (a decision).
+    """
+    if fmap.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W), got {tuple(fmap.shape)}")
+    s = probe_grid(fmap.shape[1], dims)
+    return F.adaptive_avg_pool2d(fmap, (min(s, fmap.shape[2]), min(s, fmap.shape[3]))).flatten(1)
+
+
+class LayerFeatures(nn.Module):
+    """``model.conv_layers(x)[layer]`` pooled by :func:`probe_pool`: (B, 3, H, W) -> (B, ~dims)."""
+
+    def __init__(self, model: nn.Module, layer: str, dims: int = PROBE_DIMS) -> None:
+        super().__init__()
+        self.model, self.layer, self.dims = model, layer, int(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return probe_pool(self.model.conv_layers(x, upto=self.layer)[self.layer], self.dims)
+
+
+def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.data.Dataset,
+                 test: torch.utils.data.Dataset, device: torch.device | str, dims: int = PROBE_DIMS,
+                 batch_size: int = 256, **probe_kwargs: Any) -> dict[str, dict[str, Any]]:
+    """Linear probe on every frozen layer in ``layers`` of ``model`` (which has ``conv_layers(x, upto=)``).
+
+    Each layer's map is pooled to ~``dims`` features (:func:`probe_pool`), standardised (the
+    protocol's affine-free BN) and fitted by :func:`linear_probe` with ``probe_kwargs`` (epochs, lr,
+    weight_decay (5e-4 in the official code), seed, optimizer, num_classes). The model is in eval
+    mode and receives no gradient. Returns ``{layer: linear_probe result + {"dims": D}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        fn = LayerFeatures(model, layer, dims)
+        xtr, ytr = extract_features(fn, train, device, batch_size=batch_size)
+        xte, yte = extract_features(fn, test, device, batch_size=batch_size)
+        result = linear_probe(xtr, ytr, xte, yte, device, batch_size=batch_size, **probe_kwargs)
+        result["dims"] = int(xtr.shape[1])
+        out[layer] = result
+    return out

@@ -122,3 +122,21 @@ __all__ += [
     "compress_parallel_adapters", "domain_parameters", "domain_predictor", "joint_factors", "param_groups",
     "prepare_domain", "resnet26", "shared_parameters", "stacked_adapters", "trainable_parameters",
 ]
+
+# AlexNet variants, GAN blocks and resize-conv decoders (Jenni ch. 3-4, self-supervision).
+from thesislib.nn.alexnet import AlexNet, alexnet, lci_classifier, spot_artifacts_discriminator_trunk  # noqa: E402
+from thesislib.nn.gan import (  # noqa: E402
+    hinge_d_loss,
+    hinge_g_loss,
+    nonsaturating_d_loss,
+    nonsaturating_g_loss,
+    spectral_normalize,
+)
+from thesislib.nn.resize_conv import ResizeConv2d, resize_conv_decoder  # noqa: E402
+
+register_backbone("alexnet", alexnet)
+
+__all__ += [
+    "AlexNet", "ResizeConv2d", "alexnet", "hinge_d_loss", "hinge_g_loss", "lci_classifier", "nonsaturating_d_loss",
+    "nonsaturating_g_loss", "resize_conv_decoder", "spectral_normalize", "spot_artifacts_discriminator_trunk",
+]

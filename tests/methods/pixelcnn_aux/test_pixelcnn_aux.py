@@ -3,6 +3,7 @@ pyramid bpd, sampling, training through the engine, verdicts."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -20,6 +21,8 @@ from thesislib.methods.pixelcnn_aux.evaluate import (
     pyramid_bpd,
     sample_part,
     sample_pyramid,
+    sampling_benchmarks,
+    sampling_speed,
     two_part_bpd,
 )
 from thesislib.methods.pixelcnn_aux.experiments import ReplicateResult, claim_verdicts
@@ -143,6 +146,42 @@ def test_pyramid_sampling_progression_shapes():
     models = [build_part(p, n) for n in p.pyramid_parts()]
     levels = sample_pyramid(models, 2, torch.Generator().manual_seed(0))
     assert [lv.shape[-1] for lv in levels] == [4, 8, 16]
+
+
+def test_sampling_speed_rows_for_the_three_exact_samplers():
+    p = tiny()
+    models = [build_part(p, n) for n in p.pyramid_parts()]
+    base = models[0]                                          # 4x4, one block per stream
+    rows = {s: sampling_speed("single", [base], 2, s) for s in ("naive", "crop", "cached")}
+    assert [r.sampler for r in rows.values()] == ["naive", "crop (exact)", "cached (exact)"]
+    assert rows["naive"].forward_equivalents == 16 and rows["cached"].forward_equivalents == 1
+    up, left, right = base.pixelcnn.receptive_field()         # crops cover the 4x4 image: sum of clipped areas
+    area = sum((min(i, up) + 1) * (min(j, left) + min(3 - j, right) + 1) for i in range(4) for j in range(4))
+    assert rows["crop"].forward_equivalents == area / 16
+    assert all(r.pixelcnn_calls == 16 and r.seconds > 0 for r in rows.values())
+    extrapolated = sampling_speed("single", [base], 2, "naive", naive_rows=1)   # timed on 1 row of 4
+    assert extrapolated.seconds > 0 and extrapolated.forward_equivalents == 16
+    pyramid = sampling_speed("pyramid", models, 2)
+    assert pyramid.sampler == "cached (exact)" and pyramid.forward_equivalents == 3 and pyramid.embed_calls == 2
+    with pytest.raises(ValueError, match="single-scale"):
+        sampling_speed("pyramid", models, 2, "naive")
+    with pytest.raises(ValueError, match="unknown sampler"):
+        sampling_speed("single", [base], 2, "fast")
+
+
+def test_sampling_benchmark_records_are_read(tmp_path):
+    (tmp_path / "pixelcnn").mkdir()
+    rows = [dict(updown=False, batch=1, naive_samples_per_s=0.5, crop_samples_per_s=1.0, cached_samples_per_s=10.0,
+                 crop_ratio=2.0, cached_ratio=20.0, crop_identical=True, cached_identical=True),
+            dict(updown=True, batch=16, naive_samples_per_s=0.25, crop_samples_per_s=None, cached_samples_per_s=5.0,
+                 crop_ratio=None, cached_ratio=20.0, crop_identical=None, cached_identical=False)]
+    (tmp_path / "pixelcnn" / "sampling_cpu.json").write_text(json.dumps(
+        {"rows": rows, "provenance": {"hardware": "CPU x", "config": {"size": 32}}}))
+    (rec,) = sampling_benchmarks(tmp_path)
+    assert rec["file"] == "sampling_cpu.json" and rec["hardware"] == "CPU x" and rec["config"]["size"] == 32
+    assert rec["rows"][0] == ("updown=False", 1, "0.5000", "1.0000", "10.0000", "2.0", "20.0", "yes")
+    assert rec["rows"][1][3] == "n/a" and rec["rows"][1][-1] == "no"
+    assert sampling_benchmarks(tmp_path / "empty") == []
 
 
 def test_digit_classifier_recognises_real_digits():

@@ -2,16 +2,21 @@
 bound and its split, bpd per pyramid resolution), sampling (ancestral, Eq. 4.2: X̂ ~ p(X̂), then
 X ~ p(X | X̂); the pyramid from its base up), the recognisability score and the sampling speed.
 
-Sampling uses the library's exact fast sampler (:func:`thesislib.nn.pixelcnn.sample_fast`,
-receptive-field crops; same samples as the naive sampler) for ``updown=False`` PixelCNNs and the
-naive sampler otherwise. f_w runs once per image (per pyramid level), never per pixel.
+Sampling uses the library's exact cached sampler (:func:`thesislib.nn.pixelcnn.sample_cached`, after
+Ramachandran et al. 2017: every layer's activations are cached and each position computed once; the
+same samples as the naive sampler) for both PixelCNN++ variants. f_w runs once per image (per pyramid
+level), never per pixel. The speed table also times the naive sampler and the receptive-field crop
+sampler (:func:`thesislib.nn.pixelcnn.sample_fast`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,11 +30,20 @@ from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_pe
 from thesislib.methods.pixelcnn_aux.losses import image_log_prob
 from thesislib.methods.pixelcnn_aux.model import PartModel, to_model_input
 from thesislib.methods.pixelcnn_aux.train import batch_inputs
-from thesislib.nn.pixelcnn import categorical_step, dmol_step, sample_fast, sample_naive, to_index
+from thesislib.nn.pixelcnn import (
+    categorical_step,
+    dmol_step,
+    sample_cached,
+    sample_fast,
+    sample_naive,
+    time_naive_rows,
+    to_index,
+)
+from thesislib.paths import results_root
 
-__all__ = ["PyramidBpd", "SpeedRow", "classify_digits", "digit_classifier", "neighbour_difference",
-           "bits_of", "part_nats", "pyramid_bpd", "sample_part", "sample_pyramid", "sampling_speed", "to_uint8",
-           "two_part_bpd"]
+__all__ = ["SAMPLERS", "SAMPLING_BENCHMARK_COLUMNS", "PyramidBpd", "SpeedRow", "bits_of", "classify_digits",
+           "digit_classifier", "neighbour_difference", "part_nats", "pyramid_bpd", "sample_part", "sample_pyramid",
+           "sampling_benchmarks", "sampling_speed", "to_uint8", "two_part_bpd"]
 
 
 def part_nats(model: PartModel, items: Dataset, device: torch.device, batch_size: int = 256) -> Tensor:
@@ -74,10 +88,6 @@ def to_uint8(x: Tensor, levels: int = 256) -> Tensor:
     return to_index(x, levels).to(torch.uint8)
 
 
-def _sampler(model: PartModel):
-    return sample_naive if model.pixelcnn.updown else sample_fast
-
-
 @torch.no_grad()
 def sample_part(model: PartModel, n: int, generator: torch.Generator, aux: Tensor | None = None,
                 variance_reduction: float = 0.0, map: bool = False) -> Tensor:  # noqa: A002
@@ -97,7 +107,7 @@ def sample_part(model: PartModel, n: int, generator: torch.Generator, aux: Tenso
         step = dmol_step(3, model.n_mix, variance_reduction=variance_reduction, map=map)
     else:
         step = categorical_step(map=map)
-    out = _sampler(model)(model.pixelcnn, (n, spec.in_channels, spec.side, spec.side), step, generator, h=h)
+    out = sample_cached(model.pixelcnn, (n, spec.in_channels, spec.side, spec.side), step, generator, h=h)
     return to_uint8(out, 256 if spec.in_channels == 3 else GRAY4_LEVELS).cpu()
 
 
@@ -134,10 +144,16 @@ def classify_digits(clf: LogisticRegression, images: Tensor) -> np.ndarray:
     return clf.predict_proba(levels.flatten(1).double().numpy() / (GRAY4_LEVELS - 1)).max(axis=1)
 
 
+SAMPLERS = {"naive": sample_naive, "crop": sample_fast, "cached": sample_cached}
+
+
 @dataclass(frozen=True)
 class SpeedRow:
     """One row of the sampling-speed table: seconds per generated pixel (per image of the batch),
-    PixelCNN forward calls and f_w calls per sampled batch, and the model's parameter count."""
+    sampling steps (PixelCNN calls: one per generated pixel position and level) and f_w calls per
+    sampled batch, the work in forward-pass equivalents per image (layer positions computed, over one
+    forward pass of the model at its size: naive H W, crop the crops' mean area over H W, cached 1 per
+    level) and the model's parameter count."""
 
     model: str
     sampler: str
@@ -147,6 +163,7 @@ class SpeedRow:
     seconds_per_pixel: float
     pixelcnn_calls: int
     embed_calls: int
+    forward_equivalents: float
     parameters: int
 
 
@@ -154,31 +171,79 @@ def _params(models: Sequence[PartModel]) -> int:
     return sum(p.numel() for m in models for p in m.parameters())
 
 
-def sampling_speed(name: str, models: Sequence[PartModel], batch: int, naive: bool = False,
-                   seed: int = 0) -> SpeedRow:
+def _crop_work(model: PartModel) -> float:
+    """Mean receptive-field crop area of :func:`sample_fast` over all pixels, in forward passes / image."""
+    up, left, right = model.pixelcnn.receptive_field()
+    side = model.spec.side
+    idx = np.arange(side)
+    rows = np.minimum(idx, up) + 1
+    cols = np.minimum(idx, left) + np.minimum(side - 1 - idx, right) + 1
+    return float(rows.sum() * cols.sum()) / side ** 2
+
+
+def sampling_speed(name: str, models: Sequence[PartModel], batch: int, sampler: str = "cached",
+                   seed: int = 0, naive_rows: int = 0) -> SpeedRow:
     """Time one ancestral sample of ``batch`` images from ``models`` (one single-scale model, or a
-    pyramid base first), with the naive sampler (``naive``, one full forward per pixel) or the exact
-    fast one. Network evaluations: one PixelCNN call per generated pixel position and level, one f_w
-    call per conditional level."""
+    pyramid base first) with one of :data:`SAMPLERS`: ``naive`` (one full forward per pixel), ``crop``
+    (the receptive-field crop per pixel, ``updown=False``) or ``cached`` (every layer position computed
+    once); naive and crop time a single-scale model. Network evaluations: one PixelCNN call per
+    generated pixel position and level, one f_w call per conditional level. ``naive_rows`` > 0 times the
+    naive sampler on that many rows and extrapolates (:func:`~thesislib.nn.pixelcnn.time_naive_rows`)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    if sampler != "cached" and len(models) != 1:
+        raise ValueError(f"the {sampler} timing is for a single-scale model")
     generator = torch.Generator(device=next(models[0].parameters()).device).manual_seed(seed)
     for m in models:
         m.eval()
     started = time.perf_counter()
-    if naive:
-        if len(models) != 1:
-            raise ValueError("the naive timing is for a single-scale model")
+    seconds = None
+    if sampler == "cached":
+        sample_pyramid(models, batch, generator)
+        work = float(len(models))
+    elif sampler == "naive" and naive_rows > 0:
+        spec = models[0].spec
+        seconds, _ = time_naive_rows(models[0].pixelcnn, (batch, spec.in_channels, spec.side, spec.side),
+                                     dmol_step(3, models[0].n_mix), min(naive_rows, spec.side), generator)
+        work = float(spec.side ** 2)
+    else:
         model = models[0]
         spec = model.spec
-        sample_naive(model.pixelcnn, (batch, spec.in_channels, spec.side, spec.side),
-                     dmol_step(3, model.n_mix), generator)
-    else:
-        sample_pyramid(models, batch, generator)
-    seconds = time.perf_counter() - started
+        SAMPLERS[sampler](model.pixelcnn, (batch, spec.in_channels, spec.side, spec.side),
+                          dmol_step(3, model.n_mix), generator)
+        work = float(spec.side ** 2) if sampler == "naive" else _crop_work(model)
+    seconds = time.perf_counter() - started if seconds is None else seconds
     top = models[-1].spec.side
     calls = sum(m.spec.side ** 2 for m in models)
     embeds = sum(1 for m in models if m.spec.cond is not None)
-    return SpeedRow(name, "naive" if naive else "fast (exact)", batch, top, seconds,
-                    seconds / (batch * top * top), calls, embeds, _params(models))
+    label = sampler if sampler == "naive" else f"{sampler} (exact)"
+    return SpeedRow(name, label, batch, top, seconds, seconds / (batch * top * top), calls, embeds, work,
+                    _params(models))
+
+
+SAMPLING_BENCHMARK_COLUMNS = ("variant", "batch", "naive samples/s", "crop samples/s", "cached samples/s",
+                              "crop / naive", "cached / naive", "identical to naive")
+
+
+def sampling_benchmarks(root: Path | None = None) -> list[dict[str, Any]]:
+    """The records of ``benchmarks/pixelcnn_sampling.py`` under ``<results>/pixelcnn/sampling_*.json``,
+    each ``{"file", "hardware", "config", "rows"}`` with rows as :data:`SAMPLING_BENCHMARK_COLUMNS`."""
+    directory = (root or results_root()) / "pixelcnn"
+    records = []
+    for file in sorted(directory.glob("sampling_*.json")) if directory.is_dir() else []:
+        data = json.loads(file.read_text())
+        rows = []
+        for r in data.get("rows", []):
+            def num(key: str, fmt: str, r: dict[str, Any] = r) -> str:
+                return "n/a" if r.get(key) is None else format(r[key], fmt)
+            same = [r[k] for k in ("crop_identical", "cached_identical") if r.get(k) is not None]
+            rows.append((f"updown={r.get('updown')}", r.get("batch"), num("naive_samples_per_s", ".4f"),
+                         num("crop_samples_per_s", ".4f"), num("cached_samples_per_s", ".4f"),
+                         num("crop_ratio", ".1f"), num("cached_ratio", ".1f"), "yes" if same and all(same) else "no"))
+        prov = data.get("provenance", {})
+        records.append({"file": file.name, "hardware": prov.get("hardware", "unknown"),
+                        "config": prov.get("config", {}), "rows": rows})
+    return records
 
 
 def bits_of(nats: Tensor, dims: int) -> float:

@@ -27,11 +27,17 @@ Modules and public API (torch; shapes (B, C, H, W); images scaled to [-1, 1]):
     ``sample_naive(model, shape, step_fn, generator=None, h=None, canvas=None, target_channels=None)``,
     ``sample_fast(...)`` (same signature, exact, ``PixelCNNpp(updown=False)`` only),
     ``dmol_step(channels, n_mix, bins=256, variance_reduction=0.0, map=False)``,
-    ``categorical_step(map=False, temperature=1.0)``.
+    ``categorical_step(map=False, temperature=1.0)``; ``time_naive_rows(model, shape, step_fn, rows,
+    generator=None, h=None)`` (the naive sampler timed on its first rows, extrapolated).
+``cached``
+    ``sample_cached(...)`` (same signature as ``sample_naive``, exact, both ``PixelCNNpp`` variants, with
+    ``h`` and given channels; activations cached between steps after Ramachandran et al. 2017) and the
+    cache itself, ``CachedPixelCNNpp(model, canvas, h=None)`` with ``step(i, j)`` and ``write(i, j, canvas)``.
 
 Bits per dimension and the two-part bound of Eq. 4.5 are in :mod:`thesislib.eval.likelihood`.
 """
 
+from thesislib.nn.pixelcnn.cached import CachedPixelCNNpp, sample_cached
 from thesislib.nn.pixelcnn.layers import (
     DownRightShiftedConv2d,
     DownRightShiftedConvTranspose2d,
@@ -59,7 +65,7 @@ from thesislib.nn.pixelcnn.likelihood import (
     to_unit,
 )
 from thesislib.nn.pixelcnn.model import PixelCNNpp
-from thesislib.nn.pixelcnn.sampling import categorical_step, dmol_step, sample_fast, sample_naive
+from thesislib.nn.pixelcnn.sampling import categorical_step, dmol_step, sample_fast, sample_naive, time_naive_rows
 
 __all__ = [
     "DownRightShiftedConv2d", "DownRightShiftedConvTranspose2d", "DownShiftedConv2d", "DownShiftedConvTranspose2d",
@@ -67,4 +73,5 @@ __all__ = [
     "categorical_sample", "categorical_step", "concat_elu", "dmol_log_prob", "dmol_params_count", "dmol_sample",
     "dmol_step", "down_shift", "log_logistic_bin", "plain_conv", "right_shift", "sample_fast", "sample_naive",
     "split_dmol", "to_index", "to_unit", "wn_conv2d",
+    "CachedPixelCNNpp", "sample_cached", "time_naive_rows",
 ]

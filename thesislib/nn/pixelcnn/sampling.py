@@ -20,11 +20,14 @@ the network output at (i, j), the step's draws and the samples are the same as t
 up to floating-point summation order of the convolution kernels on a smaller input (the test checks
 bit-equal samples). The cost per pixel falls from H*W positions to at most (up+1)(left+right+1).
 With down/up-sampling (``updown=True``) the receptive field covers the whole image above, nothing
-is saved, and :func:`sample_fast` refuses it.
+is saved, and :func:`sample_fast` refuses it. The exact cached sampler of
+:mod:`thesislib.nn.pixelcnn.cached` (``sample_cached``) serves both variants and computes each layer
+position once per image instead of once per crop.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -118,3 +121,41 @@ def sample_fast(model: PixelCNNpp, shape: Sequence[int], step_fn: StepFn, genera
             out = model(crop, None if h is None else h[:, :, r0: i + 1, c0:c1])
             _write(canvas, step_fn(out[:, :, i - r0: i - r0 + 1, j - c0: j - c0 + 1], generator), targets, i, j)
     return canvas
+
+
+class _Enough(Exception):
+    """Stops :func:`sample_naive` once the timed rows are drawn (:func:`time_naive_rows`)."""
+
+
+def time_naive_rows(model: nn.Module, shape: Sequence[int], step_fn: StepFn, rows: int,
+                    generator: torch.Generator | None = None, h: Tensor | None = None) -> tuple[float, Tensor]:
+    """Time :func:`sample_naive` over the first ``rows`` image rows and extrapolate to the whole image.
+
+    Every naive step is one forward pass over the whole canvas, so its cost per pixel does not depend
+    on the pixel and the extrapolation (seconds * H / rows) is the full run's time up to timing noise.
+    Returns (seconds for the whole image, the drawn values of the timed rows (B, C, rows, W), in the
+    order and with the random numbers of a full run). On CUDA the device is synchronised around it.
+    """
+    b, c, height, width = (int(v) for v in shape)
+    if not 1 <= rows <= height:
+        raise ValueError(f"rows must be in 1..{height}, got {rows}")
+    draws: list[Tensor] = []
+
+    def counting(out: Tensor, gen: torch.Generator | None) -> Tensor:
+        if len(draws) == rows * width:
+            raise _Enough
+        draws.append(step_fn(out, gen))
+        return draws[-1]
+
+    cuda = next(model.parameters()).device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    try:
+        sample_naive(model, shape, counting, generator, h=h)
+    except _Enough:
+        pass
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) * height / rows
+    return seconds, torch.cat(draws, dim=3).reshape(b, c, rows, width)

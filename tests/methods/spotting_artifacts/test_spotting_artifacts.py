@@ -1,0 +1,182 @@
+"""Learning to spot artifacts: the invariants of the networks, the losses on hand values, the history
+buffer, the parameters and a short run of both engine stages."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from thesislib.config import ConfigError
+from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
+from thesislib.methods.spotting_artifacts.data import chapter_data
+from thesislib.methods.spotting_artifacts.experiments import claim_verdicts, run_replicate
+from thesislib.methods.spotting_artifacts.losses import discriminator_loss, mask_loss, repair_loss
+from thesislib.methods.spotting_artifacts.model import (
+    AutoEncoder,
+    DamageRepair,
+    Discriminator,
+    HistoryBuffer,
+    RepairBlock,
+    damage,
+    drop_mask,
+    local_average,
+    receptive_field,
+)
+from thesislib.methods.spotting_artifacts.train import train_autoencoder, train_damage_repair
+
+TINY = dict(image_size=16, encoder_channels=(4, 8, 8), disc_width=0.0625, disc_hidden=8, ae_iterations=3,
+            iterations=3, batch_size=8, n_unlabelled=32, probe_per_class=2, probe_epochs=2, probe_dims=64,
+            history_size=8, progress="none")
+
+
+def test_encoder_receptive_field_and_stride():
+    assert receptive_field([3, 2, 2, 2, 2], [1, 2, 2, 2, 2]) == (18, 16)   # the thesis: RF = stride + 2
+    assert receptive_field([3, 3, 3, 3, 3], [1, 2, 2, 2, 2]) == (33, 16)   # ablation (d)
+    ae = AutoEncoder(3, (32, 64, 128, 256, 512))
+    assert ae.encoder.receptive_field == (18, 16)
+    assert ae.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 512, 8, 8)
+    small = AutoEncoder(1, (16, 32, 64))
+    assert small.encoder.receptive_field == (6, 4)
+    # empirically: one input pixel moves exactly the latent entries whose 6x6 window holds it
+    small.eval()
+    x = torch.zeros(1, 1, 16, 16)
+    base = small.encoder(x)
+    x[0, 0, 7, 7] = 1.0
+    changed = (small.encoder(x) - base).abs().sum(dim=1)[0] > 0
+    rows = changed.any(dim=1).nonzero().flatten().tolist()
+    assert rows == [1, 2]  # entries 1 and 2 (stride 4, RF 6 with SAME padding): both windows cover pixel 7
+
+
+def test_damage_keeps_kept_entries_and_averages_dropped_ones():
+    phi = torch.arange(16.0).reshape(1, 1, 4, 4)
+    omega = torch.ones(1, 1, 4, 4)
+    omega[0, 0, 0, 0] = 0.0
+    omega[0, 0, 2, 1] = 0.0
+    out = damage(phi, omega)
+    assert torch.equal(out[omega.bool()], phi[omega.bool()])
+    assert math.isclose(float(out[0, 0, 0, 0]), (0 + 1 + 4 + 5) / 4)          # corner: 4 neighbours inside
+    assert math.isclose(float(out[0, 0, 2, 1]), float(phi[0, 0, 1:4, 0:3].mean()))
+    assert torch.allclose(local_average(torch.ones(1, 2, 3, 3)), torch.ones(1, 2, 3, 3))
+
+
+def test_drop_mask_rate_and_shape():
+    m = drop_mask(400, (8, 8), 0.7, "cpu", torch.Generator().manual_seed(0))
+    assert m.shape == (400, 1, 8, 8) and set(m.unique().tolist()) <= {0.0, 1.0}
+    assert abs(float(1 - m.mean()) - 0.7) < 0.01
+    assert drop_mask(2, (3, 3), 0.0, "cpu").min() == 1 and drop_mask(2, (3, 3), 1.0, "cpu").max() == 0
+
+
+def test_repair_changes_nothing_where_the_mask_keeps_the_feature():
+    torch.manual_seed(0)
+    block = RepairBlock(5)
+    with torch.no_grad():
+        block.conv2.bias.fill_(3.0)
+    h = torch.randn(2, 5, 6, 6)
+    mask = (torch.rand(2, 1, 6, 6) > 0.5).float()
+    out = block(h, mask)
+    keep = mask.expand_as(h).bool()
+    assert torch.equal(out[keep], h[keep]) and not torch.allclose(out[~keep], h[~keep])
+    ungated = RepairBlock(5, gated=False)
+    assert not torch.allclose(ungated(h, mask)[keep], h[keep])
+
+
+def test_generator_keeps_kept_latents_and_all_ones_mask_reproduces_the_autoencoder():
+    torch.manual_seed(0)
+    gen = DamageRepair(AutoEncoder(1, (4, 8, 8)))
+    gen.train()
+    assert not gen.ae.training and all(not p.requires_grad for p in gen.ae.parameters())
+    assert len(gen.repairs) == 3 and sum(p.requires_grad for p in gen.parameters()) > 0
+    x = torch.randn(3, 1, 16, 16)
+    gen.eval()
+    assert torch.allclose(gen(x, torch.ones(3, 1, 4, 4)), gen.autoencode(x), atol=1e-6)
+    assert len(DamageRepair(AutoEncoder(1, (4, 8, 8)), "local").repairs) == 1
+    with pytest.raises(ValueError, match="repair"):
+        DamageRepair(AutoEncoder(1, (4, 8)), "global")  # type: ignore[arg-type]
+
+
+def test_mask_head_has_the_latent_grid():
+    disc = Discriminator(3, 128, 0.0625, 16, 11, 4)
+    logit, mask = disc(torch.randn(2, 3, 128, 128))
+    assert logit.shape == (2,) and mask.shape == (2, 8, 8)  # the 8x8 grid of a 128 px image
+    small = Discriminator(1, 16, 0.0625, 8, 3, 1)
+    assert small(torch.randn(2, 1, 16, 16))[1].shape == (2, 4, 4)
+    assert Discriminator(1, 16, 0.0625, 8, 3, 1, mask_head=False)(torch.randn(2, 1, 16, 16))[1] is None
+
+
+def test_losses_on_hand_values():
+    lr, lf = torch.tensor([0.0, 2.0]), torch.tensor([-1.0])
+    want_adv = (math.log(2) + math.log1p(math.exp(-2))) / 2 + math.log1p(math.exp(-1))
+    ml = torch.zeros(1, 2, 2)
+    omega = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    assert math.isclose(float(mask_loss(ml, omega)), math.log(2), rel_tol=1e-6)
+    total, m = discriminator_loss(lr, lf, ml, omega, 0.1)
+    assert math.isclose(float(total), want_adv + 0.1 * math.log(2), rel_tol=1e-6)
+    assert float(discriminator_loss(lr, lf, None, None, 0.1)[1]) == 0.0
+    fake = torch.zeros(1, 1, 2, 2)
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    keep = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])  # only the first pixel counts: (0 - 1)^2
+    want = math.log1p(math.exp(1.0)) + 30.0 * 1.0
+    assert math.isclose(float(repair_loss(lf, fake, x, keep, 30.0)), want, rel_tol=1e-6)
+    assert math.isclose(float(repair_loss(lf, fake, x, torch.zeros_like(keep), 30.0)), math.log1p(math.e),
+                        rel_tol=1e-6)
+
+
+def test_history_buffer_mixes_half_after_the_first_push():
+    buf = HistoryBuffer(4, (1, 2, 2), (1, 1))
+    a = torch.ones(4, 1, 2, 2)
+    m = torch.ones(4, 1, 1, 1)
+    out, out_m = buf.mix(a, m)
+    assert torch.equal(out, a) and torch.equal(out_m, m)  # empty: nothing replaced
+    buf.push(torch.full((4, 1, 2, 2), 7.0), torch.zeros(4, 1, 1, 1))
+    out, out_m = buf.mix(a, m)
+    assert torch.equal(out[:2], torch.full((2, 1, 2, 2), 7.0)) and torch.equal(out[2:], a[2:])
+    assert torch.equal(out_m[:2], torch.zeros(2, 1, 1, 1))
+    buf.push(torch.full((2, 1, 2, 2), 9.0), torch.zeros(2, 1, 1, 1))  # ring: overwrites slots 0 and 1
+    assert buf.images[:2].eq(9).all() and buf.images[2:].eq(7).all() and int(buf.filled) == 4
+    assert {"images", "masks", "filled", "pointer"} <= set(buf.state_dict())
+
+
+def test_params_reject_bad_values_and_unknown_names():
+    with pytest.raises(ConfigError, match="divisible"):
+        spotting_artifacts_config(image_size=18)
+    with pytest.raises(ConfigError, match="drop_rate"):
+        spotting_artifacts_config(drop_rate=1.5)
+    with pytest.raises(ConfigError, match="droprate"):
+        spotting_artifacts_config(droprate=0.5)
+    p = spotting_artifacts_config()
+    assert p.grid == 4 and p.in_channels == 1
+
+
+def test_smoke_data_shapes_and_probe_labels():
+    p = spotting_artifacts_config(TINY)
+    d = chapter_data(p, 0)
+    assert len(d.unlabelled) == 32 and d.unlabelled[0].shape == (1, 16, 16)
+    assert -1.0 <= float(d.unlabelled[0].min()) and float(d.unlabelled[0].max()) <= 1.0
+    assert len(d.probe_train) == 20 and sorted(set(d.probe_train.tensors[1].tolist())) == list(range(10))
+
+
+def test_a_replicate_trains_both_stages_and_gives_every_verdict():
+    p = spotting_artifacts_config(TINY)
+    r = run_replicate(p, 0, torch.device("cpu"))
+    assert set(r.probe_ssl) == set(p.probe_layers) == set(r.probe_random)
+    assert 0.0 <= r.spotting["acc"] <= 1.0 and "mask_acc" in r.spotting
+    assert len(r.dr_history.get("loss_disc")) > 0 and len(r.dr_history.get("loss_gen")) > 0
+    verdicts = claim_verdicts(p, [r, r])
+    assert [v.id for v in verdicts][:5] == [f"probe:conv{i}" for i in range(1, 6)]
+    assert {v.id for v in verdicts} >= {"spots-corruption", "mask-head>chance"}
+
+
+def test_stage_two_moves_repair_and_discriminator_only():
+    p = spotting_artifacts_config(TINY)
+    images = chapter_data(p, 0).unlabelled
+    ae, _ = train_autoencoder(p, images, torch.device("cpu"))
+    before = {k: v.clone() for k, v in ae.state_dict().items()}
+    gen, disc, history = train_damage_repair(p, ae, images, torch.device("cpu"))
+    after = gen.ae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # E, D and their BN statistics frozen
+    assert int(gen.history.filled) == min(p.history_size, p.iterations * p.batch_size)
+    assert all(torch.isfinite(v).all() for v in disc.state_dict().values() if v.is_floating_point())
+    assert F.mse_loss(gen.autoencode(images.x[:4]), images.x[:4]) < 2.0

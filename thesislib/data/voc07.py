@@ -1,0 +1,145 @@
+"""PASCAL VOC 2007 classification (20 classes, mAP), read from the devkit's XML annotations.
+
+The transfer benchmark of the self-supervised chapters (Jenni Tables 3.3, 4.x; Krähenbühl et al.'s
+framework): fine-tune on ``trainval`` (5,011 images), test on ``test`` (4,952). Layout, under
+``$THESISLIB_DATA`` (the same ``voc/`` directory as VOC 2012: both releases unpack into
+``VOCdevkit/``)::
+
+    voc/VOCdevkit/VOC2007/JPEGImages/<id>.jpg
+    voc/VOCdevkit/VOC2007/Annotations/<id>.xml
+    voc/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt
+
+**Labels** (the devkit's classification ground truth, as in ``ImageSets/Main/<class>_<split>.txt``):
+for each class, 1 when the image has a non-difficult object of it, 0 when it has only
+``<difficult>1</difficult>`` objects of it, -1 otherwise. The evaluation ignores the 0 entries
+(VOC ``VOCevalcls``); :func:`voc07_targets` turns the (N, 20) {-1, 0, 1} matrix into the
+targets of :func:`thesislib.eval.multilabel.mean_ap` with the difficult entries dropped per class.
+
+Items are dicts ``image`` uint8 numpy (H, W, 3), ``labels`` int8 numpy (20,) in {-1, 0, 1}, ``id``;
+a ``transform`` receives the dict. A missing file raises DatasetNotFoundError with the layout; an
+annotation that does not parse, or names an unknown class, raises DatasetCorruptError naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imageio import read_rgb
+from thesislib.data.integrity import DatasetCorruptError
+from thesislib.data.roots import dataset_dir, suggest_root
+from thesislib.data.transforms import NORMALIZATIONS, as_size, normalize, resize_image, to_tensor
+
+DATASET = "PASCAL VOC 2007"
+VOC07_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+    "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+VOC07_SPLITS: tuple[str, ...] = ("train", "val", "trainval", "test")
+VOC07_INNER = "VOCdevkit/VOC2007"
+VOC07_LAYOUT = """voc/VOCdevkit/VOC2007/JPEGImages/<id>.jpg
+voc/VOCdevkit/VOC2007/Annotations/<id>.xml
+voc/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt"""
+_DOWNLOAD = ("VOCtrainval_06-Nov-2007.tar and VOCtest_06-Nov-2007.tar from "
+             "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/, both unpacked into voc/")
+
+
+def parse_annotation(path: Path) -> np.ndarray:
+    """One VOC XML annotation -> int8 (20,) labels in {-1, 0, 1} (see the module docstring)."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise DatasetCorruptError(DATASET, path, f"annotation XML does not parse: {err}") from err
+    labels = np.full(len(VOC07_CLASSES), -1, dtype=np.int8)
+    for obj in root.iter("object"):
+        name_el = obj.find("name")
+        name = (name_el.text or "").strip() if name_el is not None else ""
+        if name not in VOC07_CLASSES:
+            raise DatasetCorruptError(DATASET, path, f"object class {name!r} is not a VOC class")
+        difficult_el = obj.find("difficult")
+        difficult = difficult_el is not None and (difficult_el.text or "0").strip() == "1"
+        k = VOC07_CLASSES.index(name)
+        labels[k] = max(int(labels[k]), 0 if difficult else 1)
+    return labels
+
+
+def voc07_targets(labels: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 20) {-1, 0, 1} labels -> ``(targets (N, 20) float 0/1, valid (N, 20) bool)``; difficult = invalid."""
+    t = torch.as_tensor(np.asarray(labels))
+    return (t > 0).float(), t != 0
+
+
+class VOC2007Classification(torch.utils.data.Dataset):
+    """VOC 2007 image-level labels of one split (``"train"``, ``"val"``, ``"trainval"``, ``"test"``).
+
+    ``root``: the ``voc/`` directory (rule of :mod:`thesislib.data.roots`); ``limit`` keeps the first
+    ``limit`` ids (0 = all). All annotations of the split are parsed up front into ``labels``
+    (N, 20) int8, so a bad file is reported at construction.
+    """
+
+    def __init__(self, split: str = "trainval", root: str | os.PathLike[str] | None = None, limit: int = 0,
+                 transform: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        if split not in VOC07_SPLITS:
+            raise ValueError(f"split must be one of {VOC07_SPLITS}, got {split!r}")
+        looked = dataset_dir("voc", root)
+        self.root = looked / VOC07_INNER
+        list_path = self.root / "ImageSets" / "Main" / f"{split}.txt"
+        if not list_path.is_file():
+            raise DatasetNotFoundError(DATASET, looked, VOC07_LAYOUT,
+                                       missing=f"{VOC07_INNER}/ImageSets/Main/{split}.txt", download=_DOWNLOAD,
+                                       suggestion=suggest_root("voc", looked, VOC07_INNER))
+        ids = [line.split()[0] for line in list_path.read_text().splitlines() if line.strip()]
+        if limit:
+            ids = ids[:limit]
+        missing = [f"{VOC07_INNER}/{sub}/{i}{ext}" for i in ids
+                   for sub, ext in (("Annotations", ".xml"), ("JPEGImages", ".jpg"))
+                   if not (self.root / sub / f"{i}{ext}").is_file()]
+        if missing:
+            raise DatasetNotFoundError(DATASET, looked, VOC07_LAYOUT, missing=missing, download=_DOWNLOAD,
+                                       hint=f"{len(missing)} file(s) of split {split!r} are absent.")
+        self.ids = ids
+        self.transform = transform
+        self.labels = (np.stack([parse_annotation(self.root / "Annotations" / f"{i}.xml") for i in ids])
+                       if ids else np.zeros((0, len(VOC07_CLASSES)), np.int8))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def read(self, index: int) -> dict[str, Any]:
+        i = self.ids[index]
+        return {"image": read_rgb(self.root / "JPEGImages" / f"{i}.jpg", DATASET),
+                "labels": self.labels[index], "id": i}
+
+    def __getitem__(self, index: int) -> Any:
+        sample = self.read(index)
+        return self.transform(sample) if self.transform is not None else sample
+
+
+
+@dataclass(frozen=True)
+class VOC07Input:
+    """Item transform for the transfer protocol: resize to ``size`` (no crop), normalise.
+
+    ``{"image", "labels", ...}`` -> ``(float32 (3, h, w), int8 labels (20,) in {-1, 0, 1})``; the
+    crops of :mod:`thesislib.eval.transfer` are cut from this.
+    """
+
+    size: tuple[int, int] | int = (256, 256)
+    normalization: str = "imagenet"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", as_size(self.size))
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {tuple(NORMALIZATIONS)}, got {self.normalization!r}")
+
+    def __call__(self, sample: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        image = normalize(resize_image(to_tensor(sample["image"]), self.size), self.normalization)
+        return image, torch.as_tensor(np.asarray(sample["labels"]), dtype=torch.int8)

@@ -1,0 +1,83 @@
+"""Random image warps by polyharmonic-spline interpolation of shifted control points (Jenni ch. 4, LCI).
+
+The warp transformation of the LCI classifier moves a few control points by a random offset and
+interpolates the displacement over the image with a polyharmonic spline of order 2 (the thin-plate
+spline, φ(r) = r² log r), then resamples the image (the official code uses TensorFlow Addons'
+``sparse_image_warp``, whose convention is kept here: the pixel at a destination point is read from
+its source point).
+
+Spline (the standard form; the thesis names the method, not the equations): with centres
+c_1..c_K (the destination points) and values f_i (the displacement src_i − dst_i),
+s(x) = Σ_i w_i φ(‖x − c_i‖) + v_0 + vᵀx, where
+[A P; Pᵀ 0][w; v] = [f; 0], A_ij = φ(‖c_i − c_j‖), P_i = (1, c_iᵀ). It reproduces affine
+displacements exactly. The warped image is I'(x) = I(x + s(x)) (bilinear, border values repeated).
+
+Coordinates are pixel (row, column) pairs. Shapes: images (B, C, H, W); points (B, K, 2).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _phi(r2: torch.Tensor) -> torch.Tensor:
+    """Thin-plate kernel r² log r from squared distances (0 at r = 0)."""
+    return 0.5 * r2 * torch.log(r2.clamp_min(1e-12))
+
+
+def spline_coefficients(centres: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w (B, K, D), v (B, 3, D)): the order-2 polyharmonic spline through ``values`` (B, K, D)
+    at ``centres`` (B, K, 2)."""
+    b, k, _ = centres.shape
+    c = centres.double()
+    a = _phi(torch.cdist(c, c) ** 2)                                             # (B, K, K)
+    p = torch.cat([torch.ones(b, k, 1, dtype=c.dtype, device=c.device), c], dim=2)  # (B, K, 3)
+    top = torch.cat([a, p], dim=2)
+    bottom = torch.cat([p.transpose(1, 2), torch.zeros(b, 3, 3, dtype=c.dtype, device=c.device)], dim=2)
+    lhs = torch.cat([top, bottom], dim=1)                                        # (B, K+3, K+3)
+    rhs = torch.cat([values.double(), torch.zeros(b, 3, values.shape[2], dtype=c.dtype, device=c.device)], dim=1)
+    sol = torch.linalg.solve(lhs, rhs)
+    return sol[:, :k], sol[:, k:]
+
+
+def evaluate_spline(centres: torch.Tensor, w: torch.Tensor, v: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """s(points): (B, N, D) for ``points`` (B, N, 2)."""
+    q = points.double()
+    kernel = _phi(torch.cdist(q, centres.double()) ** 2)                         # (B, N, K)
+    affine = torch.cat([torch.ones(*q.shape[:2], 1, dtype=q.dtype, device=q.device), q], dim=2)
+    return kernel @ w + affine @ v
+
+
+def sparse_warp(images: torch.Tensor, source: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
+    """Warp ``images`` so that the content at ``source`` points moves to ``dest`` points (B, K, 2)."""
+    b, _, h, w = images.shape
+    wts, aff = spline_coefficients(dest, source - dest)
+    rows, cols = torch.meshgrid(torch.arange(h, device=images.device, dtype=torch.float64),
+                                torch.arange(w, device=images.device, dtype=torch.float64), indexing="ij")
+    grid = torch.stack([rows, cols], dim=-1).reshape(1, h * w, 2).expand(b, -1, -1)
+    read = grid + evaluate_spline(dest, wts, aff, grid)                          # (B, HW, 2) pixel coords
+    norm = torch.stack([read[..., 1] / max(w - 1, 1), read[..., 0] / max(h - 1, 1)], dim=-1) * 2 - 1
+    return F.grid_sample(images, norm.reshape(b, h, w, 2).to(images.dtype), mode="bilinear",
+                         padding_mode="border", align_corners=True)
+
+
+def random_warp(images: torch.Tensor, n_points: int = 16, max_shift: float = 1 / 10,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """LCI's warp: ``n_points`` random control points, each moved by up to ``max_shift`` x side in each axis.
+
+    The thesis places the points on a grid and shifts them by d = 1/10 of the side; the official code
+    draws them at random with d = 1/16 (study note 004: an ambiguity). Points are drawn uniformly inside
+    the image, shifts uniformly in [−d·side, d·side]; the four corners are pinned so the border stays.
+    """
+    b, _, h, w = images.shape
+    dev = images.device
+    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=dev)
+    pts = torch.rand(b, n_points, 2, generator=generator, device=dev, dtype=torch.float64) * size
+    shift = (torch.rand(b, n_points, 2, generator=generator, device=dev, dtype=torch.float64) * 2 - 1)
+    shift = shift * max_shift * size
+    corners = torch.tensor([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=torch.float64, device=dev)
+    corners = corners.expand(b, -1, -1)
+    src = torch.cat([pts, corners], dim=1)
+    dst = torch.cat([(pts + shift).clamp(torch.zeros_like(size), size), corners], dim=1)
+    return sparse_warp(images, src, dst)

@@ -1,0 +1,126 @@
+"""The chapter's parameters, declared once (:class:`SpottingArtifactsParams`), and what derives from them.
+
+One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run``
+parameters (``configs/spotting_artifacts/{smoke,full_stl10,full}.yaml`` plus ``-p``) and the
+configuration of both training stages:
+
+1. the autoencoder {E, D}, ``ae_iterations`` Adam steps on L_auto (Eq. 3.3);
+2. damage & repair: the repair network R and the discriminator C alternate (``iterations`` steps),
+   E and D frozen.
+
+Both use Adam(lr, β1 = 0.5) with the learning rate decayed linearly from ``lr`` to ``lr_end``
+(thesis: 3e-4 -> 3e-6) and L2 weight decay ``weight_decay`` ([code]: 5e-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from thesislib.config import ConfigError, from_mapping, replace
+from thesislib.engine import TrainConfig, train_config
+from thesislib.params import RunParams, param
+
+PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+PAPER = {"encoder": (32, 64, 128, 256, 512), "image_size": 128, "drop_rate": 0.7, "lr": 3e-4, "lr_end": 3e-6,
+         "beta1": 0.5, "ae_epochs": 80, "epochs": 150}
+"""The thesis's ImageNet settings (§3.3-3.4; study note 004 §3.2)."""
+
+
+@dataclass(frozen=True)
+class SpottingArtifactsParams(RunParams):
+    """Every parameter of the chapter (defaults: smoke scale on the scikit-learn digits; the
+    ``full_*`` configs: the thesis's settings). Groups: run, data, networks, method, optimisation,
+    evaluation."""
+
+    n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); verdicts need 2 or more", min=1)
+    nproc: int = param(1, help="torchrun processes (DDP) for the two training stages; 1: in this process",
+                       min=1)
+    # data
+    data: Literal["smoke", "stl10", "imagenet"] = param(
+        "smoke", help="smoke (scikit-learn digits upscaled) | stl10 (unlabelled + train) | imagenet")
+    data_root: str = param("", help="directory holding stl10/ or imagenet/ (empty: $THESISLIB_DATA)")
+    image_size: int = param(16, help="side of the training crops (STL-10: 96, ImageNet: 128)", min=8)
+    n_unlabelled: int = param(0, help="images for self-supervised training (0: the whole split)", min=0)
+    # networks
+    encoder_channels: tuple[int, ...] = param((16, 32, 64), help="E: (c0)3c1 then (c_i)2c2 layers; "
+                                              "thesis (32, 64, 128, 256, 512)")
+    encoder_kernel: int = param(2, help="kernel of E's stride-2 layers (2; 3 is ablation d)", min=2, max=3)
+    disc_width: float = param(0.0625, help="AlexNet channel multiplier of C (1: the paper's widths)", min=0.01)
+    disc_hidden: int = param(64, help="width of C's fc layer before the real/corrupt logit (paper 4096)", min=1)
+    conv1_kernel: int = param(3, help="C's conv1 kernel (paper 11)", min=1)
+    conv1_stride: int = param(1, help="C's conv1 stride (paper 4)", min=1)
+    # method
+    drop_rate: float = param(0.7, help="θ: probability that a latent position is dropped", min=0.0, max=1.0)
+    repair: Literal["distributed", "local", "none"] = param(
+        "distributed", help="repair blocks before every decoder layer | on the latent code only | none")
+    gated: bool = param(True, help="repair output gated by the drop mask (False: ablation e)")
+    history: bool = param(True, help="replace half of the corrupted examples by past ones (False: ablation f)")
+    history_size: int = param(512, help="corrupted images kept in the history buffer", min=1)
+    real_source: Literal["autoencoded", "input"] = param(
+        "autoencoded", help="real images shown to C: D(E(x)) | x itself (ablation a)")
+    mask_head: bool = param(True, help="C predicts the drop mask (False: ablation b)")
+    mask_weight: float = param(0.1, help="weight of the mask loss ([code])", min=0.0)
+    repair_mse_weight: float = param(30.0, help="weight of R's masked reconstruction loss ([code])", min=0.0)
+    ae_mse_weight: float = param(30.0, help="weight of the autoencoder's MSE ([code])", min=0.0)
+    # optimisation
+    ae_iterations: int = param(150, help="Adam steps of the autoencoder", min=1)
+    iterations: int = param(150, help="Adam steps of damage & repair (each: one C step, one R step)", min=1)
+    batch_size: int = param(32, help="images per step (global over torchrun processes)", min=2)
+    lr: float = param(2e-3, help="initial Adam learning rate, both stages (thesis 3e-4)", min=0.0)
+    lr_end: float = param(2e-5, help="learning rate at the last step, linear decay (thesis 3e-6)", min=0.0)
+    beta1: float = param(0.5, help="Adam β1", min=0.0, max=1.0)
+    weight_decay: float = param(5e-5, help="L2 weight decay of every network ([code])", min=0.0)
+    num_workers: int = param(0, help="data loader workers", min=0)
+    amp: bool = param(True, help="bf16 autocast on CUDA")
+    checkpoint_dir: str = param("", help="resumable checkpoints under this directory (empty: none)")
+    # evaluation
+    probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
+                                          choices=PROBE_LAYERS)
+    probe_dims: int = param(1024, help="features per probed layer after pooling (protocol: 9216)", min=1)
+    probe_per_class: int = param(20, help="smoke: labelled training images per class for the probes", min=1)
+    probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
+    probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
+    eval_batch_size: int = param(256, help="evaluation batch size", min=1)
+    figure_drop_rates: tuple[float, ...] = param((0.1, 0.3, 0.5, 0.7, 0.9),
+                                                 help="drop rates rendered in the Fig. 3.6 figure")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n_down = len(self.encoder_channels) - 1
+        if n_down < 1:
+            raise ConfigError("SpottingArtifactsParams: encoder_channels needs at least two entries")
+        if self.image_size % (2 ** n_down):
+            raise ConfigError(f"SpottingArtifactsParams: image_size {self.image_size} must be divisible by "
+                              f"2^{n_down} (one halving per stride-2 encoder layer)")
+        if self.lr_end > self.lr:
+            raise ConfigError("SpottingArtifactsParams: lr_end must not exceed lr")
+        if not self.probe_layers:
+            raise ConfigError("SpottingArtifactsParams: probe_layers names no layer")
+
+    @property
+    def grid(self) -> int:
+        """M = N: the latent grid side (image_size / 2^(number of stride-2 layers))."""
+        return self.image_size // 2 ** (len(self.encoder_channels) - 1)
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.data == "smoke" else 3
+
+
+def engine_config(params: SpottingArtifactsParams, stage: Literal["ae", "dr"]) -> TrainConfig:
+    """The engine's :class:`~thesislib.engine.TrainConfig` of one stage (``ae`` or ``dr``)."""
+    steps = params.ae_iterations if stage == "ae" else params.iterations
+    checkpoint = f"{params.checkpoint_dir}/{stage}" if params.checkpoint_dir else None
+    return train_config(params, batch_size=params.batch_size, iterations=steps, checkpoint_dir=checkpoint,
+                        log_every=max(1, steps // 20), channels_last=False)
+
+
+def spotting_artifacts_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> SpottingArtifactsParams:
+    """:class:`SpottingArtifactsParams` from a mapping; unknown keys are errors listing the valid ones."""
+    return from_mapping(SpottingArtifactsParams, mapping, **overrides)
+
+
+def replicate(params: SpottingArtifactsParams, seed: int) -> SpottingArtifactsParams:
+    """The parameters of one replicate (seed filled in, one seed)."""
+    return replace(params, seed=seed, n_seeds=1)

@@ -1,0 +1,179 @@
+"""The chapter's data: unlabelled images for self-supervision, labelled ones for the probes.
+
+Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
+
+* ``smoke``: the 1,797 scikit-learn digits (note §3.6(a)), 8x8 grey, upscaled to ``image_size`` by
+  the shared resize policy. A seeded stratified split gives the self-supervised set (the training
+  part, labels unused) and the test part; the probes train on ``probe_per_class`` labelled images
+  per class drawn from the training part and test on the test part.
+* ``stl10``: the unlabelled split plus the labelled train split for self-supervision (the thesis's
+  100k + 5k), random ``image_size`` crops with horizontal flips (:class:`RandomCropFlip`); the probes
+  use the labelled train split and the test split.
+* ``imagenet``: ILSVRC train images resized to 1.15 x ``image_size`` then randomly cropped (the thesis's
+  random 128x128 crops); probes on the train/val splits are run through the shared loaders at full scale.
+
+Missing data stops in the shared loaders with their message naming ``$THESISLIB_DATA/<dir>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, TensorDataset
+
+from thesislib.data.digits import load_digits_split
+from thesislib.data.imagenet import ImageNetLocalization
+from thesislib.data.roots import dataset_dir
+from thesislib.data.stl10 import STL10
+from thesislib.data.transforms import resize_image, to_tensor
+from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
+
+__all__ = ["ChapterData", "ImagesOnly", "RandomCropFlip", "chapter_data", "to_unit_range"]
+
+
+def to_unit_range(x: Tensor) -> Tensor:
+    """Images with values in [0, 1] -> [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+class ImagesOnly(Dataset):
+    """The images of a dataset of ``(image, label)`` items (labels dropped)."""
+
+    def __init__(self, dataset: Dataset, transform: Any = None) -> None:
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> Tensor:
+        x = self.dataset[i][0]
+        return self.transform(x) if self.transform is not None else x
+
+
+@dataclass(frozen=True)
+class RandomCropFlip:
+    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: a random crop and a coin-flip mirror
+    (drawn from torch's global generator, which the engine seeds per sample)."""
+
+    size: int
+
+    def __call__(self, image: Tensor) -> Tensor:
+        x = to_unit_range(image.float() / 255.0)
+        top = int(torch.randint(0, x.shape[-2] - self.size + 1, ()))
+        left = int(torch.randint(0, x.shape[-1] - self.size + 1, ()))
+        x = x[..., top:top + self.size, left:left + self.size]
+        return x.flip(-1) if bool(torch.rand(()) < 0.5) else x
+
+
+@dataclass(frozen=True)
+class CenterResize:
+    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1], resized whole (evaluation)."""
+
+    size: int
+
+    def __call__(self, image: Tensor) -> Tensor:
+        return to_unit_range(resize_image(image.float() / 255.0, self.size))
+
+
+@dataclass(frozen=True)
+class ImageNetCrop:
+    """ImageNet item dict -> float (3, size, size) in [-1, 1]: resize to 1.15 x size, random crop."""
+
+    size: int
+
+    def __call__(self, item: dict[str, Any]) -> Tensor:
+        big = resize_image(to_tensor(item["image"]), int(round(self.size * 1.15)))
+        return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255))
+
+
+@dataclass(frozen=True)
+class LabelledResize:
+    """ImageNet item dict -> (float (3, size, size) in [-1, 1], label), resized whole (probes)."""
+
+    size: int
+
+    def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
+        return to_unit_range(resize_image(to_tensor(item["image"]), self.size)), int(item["label"])
+
+
+@dataclass(frozen=True)
+class ChapterData:
+    """``unlabelled``: the self-supervised training images (items: float (C, S, S)); ``probe_train`` /
+    ``probe_test``: ``(image, label)`` datasets for the linear probes; ``test_images``: a few
+    held-out images (N, C, S, S) for the figures."""
+
+    unlabelled: Dataset
+    probe_train: Dataset
+    probe_test: Dataset
+    test_images: Tensor
+
+
+def _digits(params: SpottingArtifactsParams, seed: int) -> ChapterData:
+    split = load_digits_split(test_fraction=0.3, seed=seed)
+    size = params.image_size
+
+    def up(x: Tensor) -> Tensor:
+        return to_unit_range(resize_image(x.float(), size).clamp(0, 1))
+
+    x_train, x_test = up(split.x_train), up(split.x_test)
+    x_ssl = x_train[: params.n_unlabelled] if params.n_unlabelled else x_train
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in range(10):
+        idx = torch.nonzero(split.y_train == c).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[: params.probe_per_class]])
+    keep = torch.cat(picks).sort().values
+    return ChapterData(unlabelled=_Tensors(x_ssl),
+                       probe_train=TensorDataset(x_train[keep], split.y_train[keep]),
+                       probe_test=TensorDataset(x_test, split.y_test), test_images=x_test[:64])
+
+
+class _Tensors(Dataset):
+    """Items ``x[i]`` of one tensor (a dataset the engine can batch into (B, C, S, S))."""
+
+    deterministic = True
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.x[i]
+
+
+def _stl10(params: SpottingArtifactsParams) -> ChapterData:
+    root = dataset_dir("stl10", data_root=params.data_root)
+    ssl = ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.image_size))
+    if params.n_unlabelled:
+        ssl = torch.utils.data.Subset(ssl, range(params.n_unlabelled))
+    evaluate = CenterResize(params.image_size)
+    test = STL10("test", root=root, transform=evaluate)
+    return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=evaluate), probe_test=test,
+                       test_images=torch.stack([test[i][0] for i in range(64)]))
+
+
+def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
+    root = dataset_dir("imagenet", data_root=params.data_root)
+    crop = ImageNetCrop(params.image_size)
+    ssl: Dataset = ImageNetLocalization("train", root=root, transform=crop)
+    if params.n_unlabelled:
+        ssl = torch.utils.data.Subset(ssl, range(params.n_unlabelled))
+
+    labelled = LabelledResize(params.image_size)
+    val = ImageNetLocalization("val", root=root, transform=labelled)
+    return ChapterData(unlabelled=ssl, probe_train=ImageNetLocalization("train", root=root, transform=labelled),
+                       probe_test=val, test_images=torch.stack([val[i][0] for i in range(64)]))
+
+
+def chapter_data(params: SpottingArtifactsParams, seed: int) -> ChapterData:
+    """The :class:`ChapterData` of ``params.data`` (the smoke split depends on ``seed``)."""
+    if params.data == "smoke":
+        return _digits(params, seed)
+    if params.data == "stl10":
+        return _stl10(params)
+    return _imagenet(params)
