@@ -34,6 +34,7 @@ DATASET_DIRS: dict[str, str] = {
     "imagenet64": "imagenet64",
     "svhn": "svhn",
     "omniglot": "omniglot",
+    "decathlon": "decathlon",
     "stl10": "stl10",
 }
 

@@ -25,6 +25,17 @@ from thesislib.eval.likelihood import TwoPartBpd, bits_per_dim, two_part_bits_pe
 
 __all__ += ["TwoPartBpd", "bits_per_dim", "two_part_bits_per_dim"]
 
+# Multi-domain learning (Rebuffi chapters 3-4): the decathlon score and the parameter account.
+from thesislib.eval.decathlon import (  # noqa: E402
+                                      ParameterAccount,
+                                      count_parameters,
+                                      decathlon_score,
+                                      decathlon_scores,
+                                      e_max_from_baseline,
+)
+
+__all__ += ["ParameterAccount", "count_parameters", "decathlon_score", "decathlon_scores", "e_max_from_baseline"]
+
 # Self-supervised evaluation protocols (Jenni ch. 3-4): per-layer probes, kNN, folds, VOC07 transfer.
 from thesislib.eval.folds import fold_protocol  # noqa: E402
 from thesislib.eval.knn import knn_accuracy, knn_predict, precision_at_k, retrieve  # noqa: E402

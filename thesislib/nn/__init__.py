@@ -95,6 +95,34 @@ from thesislib.nn.pixelcnn import Embedding, EmbeddingStage, PixelCNNpp  # noqa:
 
 __all__ += ["Embedding", "EmbeddingStage", "PixelCNNpp"]
 
+# Multi-domain ResNet-26 with residual adapters (Rebuffi chapters 3-4).
+from thesislib.nn.adapter_svd import compress_parallel_adapters, joint_factors, stacked_adapters  # noqa: E402
+from thesislib.nn.multidomain import (  # noqa: E402
+                                      MODES,
+                                      WeightDecay,
+                                      domain_parameters,
+                                      param_groups,
+                                      prepare_domain,
+                                      shared_parameters,
+                                      trainable_parameters,
+)
+from thesislib.nn.resnet26_adapters import (  # noqa: E402
+                                            DomainConv,
+                                            DomainView,
+                                            MultiDomainResNet,
+                                            SeriesAdapter,
+                                            domain_predictor,
+                                            resnet26,
+)
+
+register_backbone("resnet26", resnet26)
+
+__all__ += [
+    "MODES", "DomainConv", "DomainView", "MultiDomainResNet", "SeriesAdapter", "WeightDecay",
+    "compress_parallel_adapters", "domain_parameters", "domain_predictor", "joint_factors", "param_groups",
+    "prepare_domain", "resnet26", "shared_parameters", "stacked_adapters", "trainable_parameters",
+]
+
 # AlexNet variants, GAN blocks and resize-conv decoders (Jenni ch. 3-4, self-supervision).
 from thesislib.nn.alexnet import AlexNet, alexnet, lci_classifier, spot_artifacts_discriminator_trunk  # noqa: E402
 from thesislib.nn.gan import (  # noqa: E402

@@ -1,0 +1,99 @@
+"""Parallel adapters chapter: parameters, the joint network, compression at full rank, fine-tuning of
+the factors, a replicate with its verdicts, and the torchrun entry point with this chapter's params."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from thesislib.config import ConfigError, to_dict
+from thesislib.methods.parallel_adapters import experiments as E
+from thesislib.methods.parallel_adapters.config import parallel_config
+from thesislib.methods.parallel_adapters.data import fraction_of, load_domains
+from thesislib.methods.parallel_adapters.model import joint_network
+from thesislib.methods.parallel_adapters.train import compress, finetune_compressed, main
+from thesislib.methods.residual_adapters.evaluate import domain_accuracy
+from thesislib.methods.residual_adapters.train import load_runs, pretrained_networks, train_target
+
+CPU = torch.device("cpu")
+TINY = dict(n_source=60, n_test=20, shots=3, width=0.125, pre_steps=4, pre_batch_size=16, target_steps=3,
+            batch_size=8, targets=("digits", "faces"), fraction_domain="digits", svd_steps=2, progress="none",
+            n_seeds=2, placements=("early", "late"), svd_sweep=(0.5, 1.0), fractions=(0.5,))
+
+
+@pytest.fixture
+def params(tmp_path):
+    return parallel_config(TINY, pretrain_dir=str(tmp_path / "ckpt"))
+
+
+def test_params_validate():
+    with pytest.raises(ConfigError, match="placement"):
+        parallel_config(placements=("everywhere",))
+    with pytest.raises(ConfigError, match="parallel"):
+        parallel_config(methods=("finetune",), fraction_methods=("finetune",))
+    with pytest.raises(ConfigError, match="fraction_domain"):
+        parallel_config(fraction_domain="photos")
+
+
+def test_joint_network_and_full_rank_compression_reproduce_the_runs(params):
+    pretrained = pretrained_networks(params, CPU)
+    domains = load_domains(params, 0)
+    runs = [train_target(params, "parallel", domains[t], pretrained, CPU, 0) for t in params.targets]
+    with torch.no_grad():  # give the adapters something to compress
+        for r in runs:
+            for conv in r.net.domain_convs():
+                conv.adapters[r.domain].weight.normal_(0, 0.1)
+    joint = joint_network(pretrained["plain"], runs)
+    x = domains["digits"].test.tensors[0][:4]
+    joint.eval()
+    for k, r in enumerate(runs):
+        r.net.eval()
+        torch.testing.assert_close(joint(x, k + 1), r.net(x, r.domain))
+    full, spectra = compress(pretrained["plain"], runs, 1.0)
+    full.eval()
+    for k, r in enumerate(runs):
+        torch.testing.assert_close(full(x, k + 1), r.net(x, r.domain), rtol=1e-4, atol=1e-4)
+    assert spectra and all(s.ndim == 1 for s in spectra.values())
+    half, _ = compress(pretrained["plain"], runs, 0.5)
+    tuned = finetune_compressed(params, half, [domains[t] for t in params.targets], CPU, 0)
+    basis = half.stages[2][0].conv1.basis.weight
+    for t in tuned:
+        torch.testing.assert_close(t.net.stages[2][0].conv1.basis.weight, basis)  # the shared factor is frozen
+        assert 0.0 <= domain_accuracy(t.net, t.domain, domains[t.target].test, CPU) <= 1.0
+
+
+def test_fraction_keeps_every_class(params):
+    dom = load_domains(params, 0)["digits"]
+    part = fraction_of(dom, 0.34, 0)
+    labels = torch.stack([part.train[i][1] for i in range(len(part.train))])
+    assert len(part.train) == 10 and set(labels.tolist()) == set(range(10))
+
+
+def test_replicate_and_verdicts(params):
+    pretrained = pretrained_networks(params, CPU)
+    results = [E.run_replicate(params, s, pretrained, CPU) for s in params.seeds]
+    rows = set(results[0].acc)
+    assert rows == {"finetune", "series_posthoc", "parallel", "parallel-early", "parallel-late", "parallel-svd"}
+    assert set(results[0].sweep) == {0.5, 1.0} and set(results[0].curve["parallel"]) == {0.5, 1.0}
+    assert results[0].trainable["parallel-svd"] < results[0].trainable["parallel"]
+    s = E.scores(params, results[0])
+    assert s["finetune"] == pytest.approx(250.0 * sum(results[0].acc["finetune"][t] < 1 for t in params.targets))
+    ids = {v.id for v in E.claim_verdicts(params, results)}
+    assert {"parallel>series-posthoc", "parallel>finetune", "late>early", "svd~parallel", "small-data"} <= ids
+    assert "all>mid" not in ids  # not run
+    table, headers = E.table_rows(params, results)
+    assert headers[-1] == "trainable / target" and len(table) == len(rows)
+    assert "mini16/parallel-svd" in E.aggregate(params, results)
+
+
+def test_torchrun_entry_point_takes_this_chapters_params(tmp_path, torchrun_gloo):
+    params = parallel_config(TINY, pretrain_dir=str(tmp_path / "ckpt"), targets=("faces",), fraction_domain="",
+                             methods=("parallel", "series_posthoc"), fraction_methods=())
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(to_dict(params)))
+    torchrun_gloo(main, ["--params", path, "--output", tmp_path / "out", "--device", "cpu"])
+    runs = load_runs(params, tmp_path / "out")
+    assert set(runs) == {("parallel", "faces"), ("series_posthoc", "faces")}
+    assert runs["parallel", "faces"].net.adapter == "parallel"

@@ -1,0 +1,144 @@
+"""Residual adapters chapter: parameters, pre-training cache, each method's trainable part, forgetting,
+the decathlon score of a replicate, verdicts, and the decathlon on-disk path."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from thesislib.config import ConfigError
+from thesislib.data.decathlon_fixtures import write_decathlon_fixture
+from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imagenet_fixtures import write_imagenet_fixture
+from thesislib.methods.residual_adapters import experiments as E
+from thesislib.methods.residual_adapters.config import (
+    adapters_config,
+    experiment_id,
+    step_schedule,
+    target_steps,
+)
+from thesislib.methods.residual_adapters.data import load_domains
+from thesislib.methods.residual_adapters.train import (
+    checkpoint_path,
+    needed_pretrainings,
+    pretrained_network,
+    pretrained_networks,
+    train_target,
+)
+
+CPU = torch.device("cpu")
+TINY = dict(n_source=60, n_test=20, shots=3, width=0.125, pre_steps=4, pre_batch_size=16, target_steps=3,
+            batch_size=8, targets=("digits", "faces"), tiny_domain="faces", progress="none", n_seeds=2)
+
+
+@pytest.fixture
+def params(tmp_path):
+    return adapters_config(TINY, pretrain_dir=str(tmp_path / "ckpt"))
+
+
+def test_params_validate():
+    with pytest.raises(ConfigError, match="unknown mini domain"):
+        adapters_config(targets=("digits", "mnist"))
+    with pytest.raises(ConfigError, match="also a target"):
+        adapters_config(targets=("photos", "digits"))
+    with pytest.raises(ConfigError, match="unknown method"):
+        adapters_config(methods=("series", "lwf"))
+    with pytest.raises(ConfigError, match="nosuch"):
+        adapters_config(nosuch=1)
+    assert experiment_id(adapters_config(), "series") == "mini16/series"
+    full = adapters_config(data="decathlon", source="imagenet12", targets=("dtd",), tiny_domain="dtd",
+                           image_size=64, width=1.0, blocks=(4, 4, 4))
+    assert experiment_id(full, "series") == "decathlon/series"
+    assert step_schedule(120).milestones == (80, 100)
+    assert target_steps(adapters_config(target_epochs=120, batch_size=128), 1000) == 120 * 7
+
+
+def test_pretraining_is_cached_and_keyed_by_its_parameters(params):
+    net, loaded = pretrained_network(params, "series", CPU)
+    assert not loaded and checkpoint_path(params, "series").is_file()
+    again, loaded = pretrained_network(params, "series", CPU)
+    assert loaded
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    assert checkpoint_path(adapters_config(TINY, pretrain_dir=params.pretrain_dir, pre_steps=5), "series") != \
+        checkpoint_path(params, "series")
+    assert needed_pretrainings(("scratch",)) == [] and needed_pretrainings(("bn", "series")) == ["none", "series"]
+
+
+def test_methods_train_only_their_part_and_adapters_never_forget(params):
+    pretrained = pretrained_networks(params, CPU)
+    domains = load_domains(params, 0)
+    x = domains["photos"].test.tensors[0][:8]
+    for method, changes_shared in (("series", False), ("bn", False), ("feature", False), ("finetune", True)):
+        start = pretrained["series" if method in ("series", "feature") else "plain"]
+        start.eval()
+        before = start(x, 0).detach()
+        conv_before = start.stem.conv.weight.detach().clone()
+        run = train_target(params, method, domains["digits"], pretrained, CPU, seed=0)
+        run.net.eval()
+        assert run.domain == 1 and run.net.num_classes == [11, 10]
+        same = torch.allclose(run.net(x, 0), before)
+        assert same != changes_shared, method
+        assert torch.equal(run.net.stem.conv.weight, conv_before) != changes_shared, method
+        torch.testing.assert_close(start.stem.conv.weight, conv_before)  # the pre-trained network is untouched
+    counts = {m: train_target(params, m, domains["faces"], pretrained, CPU, 0).trainable
+              for m in ("feature", "bn", "series", "finetune")}
+    assert counts["feature"] < counts["bn"] < counts["series"] < counts["finetune"]
+
+
+def test_replicate_scores_and_verdicts(params):
+    pretrained = pretrained_networks(params, CPU)
+    results = [E.run_replicate(params, s, pretrained, CPU) for s in params.seeds]
+    r = results[0]
+    assert set(r.acc) == set(params.methods) and set(r.decay) == {"low", "high"}
+    assert math.isnan(r.source_after["scratch"]["digits"])
+    assert r.source_after["series"]["digits"] == r.acc["series"]["photos"]  # adapters keep the source
+    s = E.scores(params, r)
+    keep = E.scored_domains(params, [r])
+    assert s["finetune"] == pytest.approx(250.0 * len(keep))
+    verdicts = E.claim_verdicts(params, results)
+    assert {v.id for v in verdicts} == {c[0] for c in E.CLAIMS} | {"decay-tiny"}
+    assert all(v.n == 2 for v in verdicts)
+    agg = E.aggregate(params, results)
+    assert agg["mini16/series"]["S"]["n"] == 2 and "digits" in agg["mini16/finetune"]
+    rows, headers = E.table_rows(params, results)
+    assert headers[:3] == ["method", "photos", "digits"] and len(rows) == len(params.methods)
+    sentence = E.verdict_sentence(verdicts[0])
+    assert verdicts[0].claim in sentence and ("**holds**" in sentence) == verdicts[0].holds
+
+
+def test_hand_computed_score_of_a_replicate(params):
+    acc = {"finetune": {"photos": 0.9, "digits": 0.8, "faces": 0.5},
+           "series": {"photos": 0.95, "digits": 0.8, "faces": 1.0}}
+    r = E.ReplicateResult(0, acc, {}, {})
+    s = E.scores(params, r)
+    # photos: E^max 0.2, error 0.05 -> 1000 * (0.15 / 0.2)^2 = 562.5; digits 250; faces: error 0 -> 1000
+    assert s["finetune"] == pytest.approx(750.0)
+    assert s["series"] == pytest.approx(562.5 + 250.0 + 1000.0)
+
+
+def test_decathlon_on_disk(tmp_path):
+    write_decathlon_fixture(tmp_path, {"imagenet12": 3, "dtd": 3, "gtsrb": 2}, n_train=4, n_val=2, n_test=1)
+    params = adapters_config(data="decathlon", data_root=str(tmp_path), source="imagenet12", targets=("dtd", "gtsrb"),
+                             tiny_domain="dtd", image_size=64, width=0.125, pre_steps=2, pre_batch_size=6,
+                             target_steps=2, batch_size=4, methods=("bn", "series"), progress="none",
+                             pretrain_dir=str(tmp_path / "ckpt"))
+    domains = load_domains(params)
+    assert domains["dtd"].train[0][0].shape == (3, 64, 64) and domains["gtsrb"].train[0][0].shape == (3, 72, 72)
+    pretrained = pretrained_networks(params, CPU)
+    result = E.run_replicate(params, 0, pretrained, CPU)
+    assert set(result.acc["series"]) == {"imagenet12", "dtd", "gtsrb"}
+    write_imagenet_fixture(tmp_path, n_classes=2, n_train=3, n_val=2)
+    folders = adapters_config(data="decathlon", data_root=str(tmp_path), source="imagenet", targets=("dtd",),
+                              tiny_domain="dtd", image_size=64, width=0.125, pre_steps=2, pre_batch_size=4,
+                              methods=("series",), progress="none", pretrain_dir=str(tmp_path / "ckpt2"))
+    source = load_domains(folders)["imagenet"]
+    assert source.num_classes == 2 and source.train[0][0].shape == (3, 64, 64) and source.test[0][1] in (0, 1)
+    net = pretrained_networks(folders, CPU)["series"]
+    assert net.num_classes == [2]
+    missing = adapters_config(data="decathlon", data_root=str(tmp_path / "none"), source="imagenet12",
+                              targets=("dtd",), tiny_domain="dtd")
+    with pytest.raises(DatasetNotFoundError, match="decathlon"):
+        load_domains(missing)

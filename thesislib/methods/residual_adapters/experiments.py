@@ -1,0 +1,233 @@
+"""What the notebook orchestrates: replicates of every method on every target, the decathlon
+score, the parameter account, the adapter weight-decay study and the claims' verdicts.
+
+One replicate (:func:`run_replicate`) draws the few-shot target sets with its seed, trains every
+method of ``params.methods`` on every target from the shared pre-trained networks (as ``nproc``
+torchrun processes when ``nproc`` > 1, :func:`~thesislib.methods.residual_adapters.train.run`), evaluates the
+target and the source accuracy of each trained network, and trains series adapters once more on
+``tiny_domain`` with the larger adapter decay ``wd_adapter_high``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from thesislib.config import replace
+from thesislib.eval.decathlon import ParameterAccount, count_parameters, decathlon_score, e_max_from_baseline
+from thesislib.methods.residual_adapters.config import METHOD_LABELS, ResidualAdaptersParams, experiment_id
+from thesislib.methods.residual_adapters.data import load_domains
+from thesislib.methods.residual_adapters.evaluate import domain_accuracy, evaluate_runs
+from thesislib.methods.residual_adapters.model import METHOD_PLAN, build_network
+from thesislib.methods.residual_adapters.train import run, train_target
+from thesislib.nn.resnet26_adapters import MultiDomainResNet
+from thesislib.replication import summarize_seeds
+from thesislib.replication.verdicts import Verdict, paired_verdict
+
+
+@dataclass
+class ReplicateResult:
+    """One replicate: ``acc[method][domain]`` (fractions; the source column is the accuracy of the
+    pre-trained network the method starts from), ``source_after[method][target]`` (the source
+    accuracy of the network after training on ``target``; NaN for scratch), ``trainable[method]``
+    (parameters trained per target, mean over targets), ``decay`` (tiny-domain accuracy at the
+    default and the larger adapter decay)."""
+
+    seed: int
+    acc: dict[str, dict[str, float]]
+    source_after: dict[str, dict[str, float]]
+    trainable: dict[str, dict[str, int]]
+    decay: dict[str, float] = field(default_factory=dict)
+    histories: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+
+def source_accuracies(params: ResidualAdaptersParams, pretrained: Mapping[str, MultiDomainResNet],
+                      source_test: Any, device: torch.device) -> dict[str, float]:
+    """Source-domain test accuracy of each pre-trained network ({"plain": ..., "series": ...})."""
+    return {k: domain_accuracy(net, 0, source_test, device, params.eval_batch_size) for k, net in pretrained.items()}
+
+
+def run_replicate(params: ResidualAdaptersParams, seed: int, pretrained: Mapping[str, MultiDomainResNet],
+                  device: torch.device, methods: Sequence[str] | None = None) -> ReplicateResult:
+    """Train and evaluate every method on every target for the replicate ``seed`` (module docstring)."""
+    methods = list(params.methods if methods is None else methods)
+    domains = load_domains(params, seed)
+    source_acc = source_accuracies(params, pretrained, domains[params.source].test, device)
+    acc: dict[str, dict[str, float]] = {m: {} for m in methods}
+    after: dict[str, dict[str, float]] = {m: {} for m in methods}
+    trainable: dict[str, dict[str, int]] = {m: {} for m in methods}
+    histories = {}
+    distributed = run(replace(params, methods=tuple(methods)), seed, device) if params.nproc > 1 else None
+    for target in params.targets:
+        runs = {(m, target): distributed[m, target] if distributed is not None else
+                train_target(params, m, domains[target], pretrained, device, seed) for m in methods}
+        measured = evaluate_runs(runs, domains, params.source, device, params.eval_batch_size)
+        for (m, _), r in runs.items():
+            acc[m][target] = measured[m, target]["target"]
+            after[m][target] = measured[m, target]["source"]
+            trainable[m][target] = r.trainable
+            histories[m, target] = r.history
+    for m in methods:
+        start = METHOD_PLAN[m][0]
+        acc[m][params.source] = source_acc.get(start or "plain", math.nan)
+    decay = {}
+    if params.tiny_domain and "series" in methods:
+        tiny = domains[params.tiny_domain]
+        high = train_target(params, "series", tiny, pretrained, device, seed, wd_adapter=params.wd_adapter_high)
+        decay = {"low": acc["series"][params.tiny_domain],
+                 "high": domain_accuracy(high.net, high.domain, tiny.test, device, params.eval_batch_size)}
+    return ReplicateResult(seed, acc, after, trainable, decay, histories)
+
+
+def domains_of(params: ResidualAdaptersParams) -> list[str]:
+    return [params.source, *params.targets]
+
+
+def scores(params: ResidualAdaptersParams, result: ReplicateResult, baseline: str = "finetune",
+           over: Sequence[str] | None = None) -> dict[str, float]:
+    """S per method of one replicate, E^max = 2 x ``baseline``'s errors of that replicate, over the
+    domains ``over`` (default: source and targets). A domain the baseline gets perfectly right has
+    no E^max and is left out of every method's S (listed by :func:`scored_domains`)."""
+    keep = scored_domains(params, [result], baseline, over)
+    e_max = e_max_from_baseline({d: 1.0 - result.acc[baseline][d] for d in keep})
+    return {m: decathlon_score({d: 1.0 - result.acc[m][d] for d in keep}, e_max) for m in result.acc}
+
+
+def scored_domains(params: ResidualAdaptersParams, results: Sequence[ReplicateResult], baseline: str = "finetune",
+                   over: Sequence[str] | None = None) -> list[str]:
+    """The domains of ``over`` (default all) on which ``baseline`` errs in every replicate."""
+    names = list(over) if over is not None else domains_of(params)
+    return [d for d in names if all(r.acc[baseline][d] < 1.0 for r in results)]
+
+
+def mean_target_accuracy(params: ResidualAdaptersParams, result: ReplicateResult, method: str) -> float:
+    return float(np.mean([result.acc[method][t] for t in params.targets]))
+
+
+def mean_source_after(params: ResidualAdaptersParams, result: ReplicateResult, method: str) -> float:
+    return float(np.mean([result.source_after[method][t] for t in params.targets]))
+
+
+def per_seed(results: Sequence[ReplicateResult], fn: Any) -> list[float]:
+    return [float(fn(r)) for r in results]
+
+
+def table_rows(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]) -> tuple[list[list[Any]], list[str]]:
+    """Table 1 analogue: per method the accuracy (%) of every domain, the mean over targets and S
+    (means over replicates)."""
+    headers = ["method", *domains_of(params), "mean (targets)", "S"]
+    rows = []
+    all_scores = [scores(params, r) for r in results]
+    for m in results[0].acc:
+        row: list[Any] = [METHOD_LABELS.get(m, m)]
+        row += [100 * float(np.mean([r.acc[m][d] for r in results])) for d in domains_of(params)]
+        row.append(100 * float(np.mean([mean_target_accuracy(params, r, m) for r in results])))
+        row.append(float(np.mean([s[m] for s in all_scores])))
+        rows.append(row)
+    return rows, headers
+
+
+def forgetting_rows(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]
+                    ) -> tuple[list[list[Any]], list[str]]:
+    """Table 2 analogue: source accuracy (%) after training on each target / target accuracy (%)."""
+    headers = ["method", *params.targets]
+    rows = []
+    for m in results[0].acc:
+        if METHOD_PLAN[m][0] is None:
+            continue
+        row: list[Any] = [METHOD_LABELS.get(m, m)]
+        for t in params.targets:
+            src = 100 * float(np.mean([r.source_after[m][t] for r in results]))
+            tgt = 100 * float(np.mean([r.acc[m][t] for r in results]))
+            row.append(f"{src:.1f} / {tgt:.1f}")
+        rows.append(row)
+    return rows, headers
+
+
+def parameter_accounts(params: ResidualAdaptersParams, results: Sequence[ReplicateResult],
+                       pretrained: Mapping[str, MultiDomainResNet], num_classes: int) -> list[ParameterAccount]:
+    """The "#par" column: source network + what each target stores, over one plain network with the
+    source's ``num_classes`` classes."""
+    base = count_parameters(build_network(params, num_classes))
+    out = []
+    for m, per_target in results[0].trainable.items():
+        start = METHOD_PLAN[m][0]
+        source = count_parameters(pretrained[start]) if start is not None else base
+        out.append(ParameterAccount(METHOD_LABELS.get(m, m), source, tuple(per_target[t] for t in params.targets),
+                                    base))
+    return out
+
+
+#: (id, claim, method a, method b, measure, expected)
+CLAIMS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("bn>feature", "BN adaptation beats the frozen feature extractor (mean target accuracy)", "bn", "feature",
+     "acc", "higher"),
+    ("series>bn", "series adapters beat BN adaptation (mean target accuracy)", "series", "bn", "acc", "higher"),
+    ("series>feature", "series adapters beat the feature extractor (mean target accuracy)", "series", "feature",
+     "acc", "higher"),
+    ("series~finetune", "series adapters match fine-tuning's decathlon score S (no clear difference)", "series",
+     "finetune", "S", "no clear difference"),
+    ("series>scratch", "pre-training helps: series adapters beat training from scratch (mean target accuracy)",
+     "series", "scratch", "acc", "higher"),
+    ("forgetting", "adapters keep the source domain, fine-tuning loses it (source accuracy after the targets)",
+     "series", "finetune", "source_after", "higher"),
+)
+
+
+def claim_verdicts(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]) -> list[Verdict]:
+    """Paired verdicts over the replicates (same seed = same few-shot sets) for the :data:`CLAIMS`
+    whose methods were run, and the decay study on ``tiny_domain``."""
+    all_scores = [scores(params, r) for r in results]
+    measures = {
+        "acc": lambda r, i, m: mean_target_accuracy(params, r, m),
+        "S": lambda r, i, m: all_scores[i][m],
+        "source_after": lambda r, i, m: mean_source_after(params, r, m),
+    }
+    out = []
+    ran = set(results[0].acc)
+    for cid, claim, a, b, measure, expected in CLAIMS:
+        if a in ran and b in ran:
+            fn = measures[measure]
+            out.append(paired_verdict(cid, claim, [fn(r, i, a) for i, r in enumerate(results)],
+                                      [fn(r, i, b) for i, r in enumerate(results)], expected=expected))
+    if results[0].decay:
+        out.append(paired_verdict(
+            "decay-tiny", f"a larger adapter weight decay ({params.wd_adapter_high:g} vs {params.wd_adapter:g}) "
+            f"helps on the tiny domain {params.tiny_domain!r}", [r.decay["high"] for r in results],
+            [r.decay["low"] for r in results], expected="higher"))
+    return out
+
+
+def aggregate(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
+    """``{experiment id: {domain: accuracy %, "mean": mean over the targets %, "S": S}}`` (mean, sd, n
+    over replicates) for ``metrics.json``; ids ``mini16/<method>`` at smoke scale,
+    ``decathlon/<method>`` for the thesis's protocol."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        s = scores(params, r)
+        for m in r.acc:
+            # the ILSVRC-folders source is the decathlon's ImageNet column
+            row = {("imagenet12" if d == "imagenet" else d): 100 * r.acc[m][d] for d in domains_of(params)}
+            row["mean"] = 100 * mean_target_accuracy(params, r, m)
+            row["S"] = s[m]
+            runs.setdefault(experiment_id(params, m), []).append(row)
+        if r.decay:
+            runs.setdefault(experiment_id(params, f"series-decay{params.wd_adapter_high:g}"), []).append(
+                {params.tiny_domain: 100 * r.decay["high"]})
+    return summarize_seeds(runs)
+
+
+def verdict_sentence(v: Verdict, unit: str = "") -> str:
+    """What the verdict supports, in one sentence generated from its label and interval."""
+    if v.label == "too few replicates":
+        return f"*{v.claim}*: not decided, {v.n} replicate(s)."
+    interval = v.interval_text("+.3f") + (f" {unit}" if unit else "")
+    if v.holds:
+        return f"*{v.claim}*: **holds** at this scale (paired difference {interval}, n = {v.n})."
+    return (f"*{v.claim}*: **does not hold** at this scale: the verdict is '{v.label}' "
+            f"(paired difference {interval}, n = {v.n}).")
