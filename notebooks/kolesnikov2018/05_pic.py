@@ -283,8 +283,11 @@ if first.data.labels is not None:
 #    steps on it PIC left 82% of the disk pixels green: it needs still more training.
 #
 # So the smoke keeps its budget and its 8×8 grid, the measurement is fixed, and the disk claims are left to
-# say what they say. Running this notebook with `-p iterations=600` (over 200 CPU-s) is the setting in which
-# the diagnosis runs coloured the disks.
+# say what they say. Even 600 steps are not enough for every replicate: this notebook run once with
+# `-p iterations=600` (249 CPU-s; `results/pic/diagnosis/iterations600_metrics.json`) coloured 65–80% of the
+# disks in 4 of its 5 replicates and 5% in the fifth, had PIC's NLL below g^w-only's in those same 4, and
+# of its claims only the square/background consistency, the greyer g^w-only mean and (its interval
+# containing ½) the blue rate held: a converged smoke needs several times this page's budget.
 
 # %% [markdown]
 # ## 6. Bits/dim and saturation
