@@ -5,10 +5,17 @@ import math
 import torch
 
 from thesislib.data.color import ab_to_unit
-from thesislib.data.pixelcnn_smoke import ambiguity_images
-from thesislib.methods.pic.config import PICParams
-from thesislib.methods.pic.data import ambiguity_labels, lab_inputs
-from thesislib.methods.pic.evaluate import ambiguity_scores, dmol_mean, sample_pic
+from thesislib.data.pixelcnn_smoke import ambiguity_images, photo_crops
+from thesislib.methods.pic.config import PICParams, experiment_id
+from thesislib.methods.pic.data import PHOTO_SIDE, AmbiguityLabels, ambiguity_labels, lab_inputs, load_data
+from thesislib.methods.pic.evaluate import (
+    REFERENCE_COLOURS,
+    ambiguity_scores,
+    disk_colour_shares,
+    dmol_mean,
+    palette_ab,
+    sample_pic,
+)
 from thesislib.methods.pic.losses import chroma_bits_per_dim
 from thesislib.methods.pic.model import build_pic, gw_head
 
@@ -113,3 +120,67 @@ def test_ambiguity_scores_of_truth_and_of_speckle():
     scores = ambiguity_scores(speckled[None], labels)
     assert scores.purity < 1.0 and scores.consistency == 1.0
     assert 0.0 <= truth.blue_rate <= 1.0 and yellow_share.numel() > 0
+
+
+def _one_disk_labels() -> AmbiguityLabels:
+    """One 4x4 image: green background, a red square pixel at (0, 0), a 2x2 disk in the lower right."""
+    region = torch.zeros(1, 4, 4, dtype=torch.long)
+    region[0, 0, 0] = 1
+    region[0, 2:, 2:] = 2
+    disk = torch.full((1, 4, 4), -1, dtype=torch.long)
+    disk[0, 2:, 2:] = 0
+    return AmbiguityLabels(region, disk, torch.tensor([[False]]))
+
+
+def _paint(disk_colours: list[list[str]]) -> torch.Tensor:
+    """ab (R, 1, 2, 4, 4): background green, square red, the disk's four pixels (raster order) per sample."""
+    pal = dict(zip(("green", "red", "blue", "yellow", "grey"), [*ab_to_unit(palette_ab()), torch.zeros(2)]))
+    out = pal["green"].view(1, 1, 2, 1, 1).repeat(len(disk_colours), 1, 1, 4, 4)
+    out[:, 0, :, 0, 0] = pal["red"]
+    for r, colours in enumerate(disk_colours):
+        for k, name in enumerate(colours):
+            out[r, 0, :, 2 + k // 2, 2 + k % 2] = pal[name]
+    return out
+
+
+def test_ambiguity_scores_hand_computed():
+    labels = _one_disk_labels()
+    # two samples: one all blue, one all yellow -> pure, both coloured, half blue, fully diverse
+    s = ambiguity_scores(_paint([["blue"] * 4, ["yellow"] * 4]), labels)
+    assert (s.purity, s.coloured, s.blue_rate, s.diversity, s.consistency) == (1.0, 1.0, 0.5, 1.0, 1.0)
+    # speckle: 2 blue + 2 yellow in each sample -> purity 1/2, no majority colour, no diversity
+    s = ambiguity_scores(_paint([["blue", "yellow", "yellow", "blue"]] * 2), labels)
+    assert (s.purity, s.coloured, s.blue_rate, s.diversity) == (0.5, 0.0, 0.0, 0.0)
+    # a disk left green (or grey) is not yellow: purity 0, never coloured (the blue-vs-yellow-only
+    # classification of the first version scored it purity 1, all yellow)
+    for name in ("green", "grey"):
+        s = ambiguity_scores(_paint([[name] * 4]), labels)
+        assert (s.purity, s.coloured, s.diversity) == (0.0, 0.0, 0.0), name
+    # 3 blue + 1 green in sample 1, 3 yellow + 1 grey in sample 2, 4 blue in sample 3
+    s = ambiguity_scores(_paint([["blue"] * 3 + ["green"], ["yellow"] * 3 + ["grey"], ["blue"] * 4]), labels)
+    assert math.isclose(s.purity, (0.75 + 0.75 + 1.0) / 3, rel_tol=1e-6) and s.coloured == 1.0
+    assert math.isclose(s.blue_rate, 2 / 3, rel_tol=1e-6) and math.isclose(s.diversity, 2 / 3, rel_tol=1e-6)
+    # the square painted green breaks consistency: 1 of 12 fixed pixels wrong
+    wrong = _paint([["blue"] * 4])
+    wrong[0, 0, :, 0, 0] = wrong[0, 0, :, 1, 1]
+    assert math.isclose(ambiguity_scores(wrong, labels).consistency, 11 / 12, rel_tol=1e-6)
+
+
+def test_photo_crops_data():
+    """data="photos": the note's option B, crops of the bundled photos, a new draw per seed, no labels."""
+    params = PICParams(data="photos", n_train=6, n_test=3, seed=4)
+    data = load_data(params)
+    assert data.kind == "photos" and data.labels is None and len(data.train) == 6 and len(data.test) == 3
+    expected = photo_crops(3, seed=4 + 10**6, size=16, side=PHOTO_SIDE * 16).images
+    assert torch.equal(data.test_rgb, expected)
+    big_l, canvas = data.test_batch(3)
+    assert torch.equal(big_l, lab_inputs(expected, 2)[0]) and canvas.shape == (3, 3, 8, 8)
+    assert not torch.equal(load_data(PICParams(data="photos", n_train=6, n_test=3, seed=5)).test_rgb, expected)
+    assert experiment_id(params) == "photos16/pic"
+
+
+def test_disk_colour_shares():
+    labels = _one_disk_labels()
+    shares = disk_colour_shares(_paint([["blue"] * 3 + ["green"], ["yellow", "grey", "grey", "red"]]), labels)
+    assert REFERENCE_COLOURS == ("green", "red", "blue", "yellow", "grey")
+    assert torch.allclose(shares, torch.tensor([1, 1, 3, 1, 2]) / 8.0)

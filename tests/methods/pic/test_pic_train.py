@@ -20,7 +20,8 @@ def test_one_replicate_trains_and_measures():
     assert set(histories) == {"pic", "gw_only"} and histories["pic"].last()["step"] == 3
     metrics, samples = measure(params, pic, gw, data, device, 0)
     assert samples["pic"].shape == (2, 2, 2, 8, 8)
-    for key in ("bpd_pic", "bpd_gw", "sat_pic", "sat_gw_map", "purity_pic", "diversity_pic", "consistency_pic"):
+    for key in ("bpd_pic", "bpd_gw", "sat_pic", "sat_gw_map", "purity_pic", "coloured_pic", "diversity_pic",
+                "consistency_pic"):
         assert key in metrics and metrics[key] == metrics[key]
     aux = PICParams(**TINY, baseline="aux", gw_aux_weight=1.0)
     _, gw_aux, h_aux = run(aux, device, data=data)
@@ -32,8 +33,9 @@ def _result(seed: int, **m: float) -> ReplicateResult:
 
 
 def test_verdicts_follow_the_numbers():
-    keys = {"bpd_pic": 3.0, "bpd_gw": 4.0, "purity_pic": 0.97, "purity_gw_sample": 0.7, "blue_rate_pic": 0.5,
-            "diversity_pic": 0.8, "consistency_pic": 0.97, "disk_chroma_pic": 55.0, "disk_chroma_gw_mean": 20.0,
+    keys = {"bpd_pic": 3.0, "bpd_gw": 4.0, "coloured_pic": 0.98, "purity_pic": 0.97, "purity_gw_sample": 0.7,
+            "blue_rate_pic": 0.5, "diversity_pic": 0.8, "consistency_pic": 0.97, "disk_chroma_pic": 55.0,
+            "disk_chroma_gw_mean": 20.0,
             "sat_pic": 40.0, "sat_gw_map": 35.0}
     results = [_result(s, **{k: v + 0.01 * ((-1) ** s) * (s % 3) for k, v in keys.items()}) for s in range(5)]
     verdicts = {v.id: v for v in claim_verdicts(results)}

@@ -19,8 +19,9 @@ Decisions recorded here (the thesis is silent or the released code differs):
   code trains the embedding's first DMOL-sized channels with the same loss during PIC training
   (``gw_aux_weight`` = 1), which gives the baseline for free. ``baseline="aux"`` (the code)
   reads g^w-only from that head of the trained PIC (:func:`thesislib.methods.pic.model.gw_head`);
-  ``baseline="separate"`` (default; the smoke runs' tuning found PIC's disks less diverse with the
-  joint term at this scale) trains the same embedding stages with a DMOL head in its own engine run
+  ``baseline="separate"`` (default; at smoke scale the joint term did not help PIC learn the disks:
+  with it, 300 steps left 74-90 % of PIC's disk pixels green, ``results/pic/diagnosis/``) trains the
+  same embedding stages with a DMOL head in its own engine run
   (:func:`thesislib.methods.pic.train.train_gw_only`).
 * **Polyak averaging** is the engine's EMA (``ema_decay``; 0.999 in the code's README; 0 = off).
 """
@@ -35,7 +36,7 @@ from thesislib.engine import TrainConfig, train_config
 from thesislib.nn.pixelcnn import EmbeddingStage, dmol_params_count
 from thesislib.params import RunParams, param
 
-DATASETS = ("ambiguity", "cifar10", "imagenet128")
+DATASETS = ("ambiguity", "photos", "cifar10", "imagenet128")
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,16 @@ class PICParams(RunParams):
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) per training run; 1: in this process", min=1)
     # data
-    data: Literal["ambiguity", "cifar10", "imagenet128"] = param(
-        "ambiguity", help="ambiguity (procedural, note 4.6a) | cifar10 | imagenet128 (ILSVRC 2012 folders)")
+    data: Literal["ambiguity", "photos", "cifar10", "imagenet128"] = param(
+        "ambiguity", help="ambiguity (procedural, note 4.6a) | photos (crops of the bundled photos, note 4.6a "
+        "option B; illustrative) | cifar10 | imagenet128 (ILSVRC 2012 folders)")
     data_root: str = param("", help="directory holding cifar10/ or imagenet/ (empty: $THESISLIB_DATA)")
     image_size: int = param(16, help="image side (CIFAR 32, ImageNet 128)", min=8)
     chroma_factor: int = param(2, help="ab is modelled at image_size / chroma_factor (CIFAR 2, ImageNet 4)",
                                choices=(1, 2, 4))
-    n_train: int = param(512, help="ambiguity: training images; real data: 0 for all, else the first n", min=0)
-    n_test: int = param(64, help="ambiguity: test images; real data: 0 for all, else the first n", min=0)
+    n_train: int = param(512, help="ambiguity, photos: training images; real data: 0 for all, else the first n",
+                         min=0)
+    n_test: int = param(64, help="ambiguity, photos: test images; real data: 0 for all, else the first n", min=0)
     n_disks: int = param(2, help="ambiguity: blue-or-yellow disks per image", min=1)
     n_squares: int = param(1, help="ambiguity: red squares per image", min=0)
     flip: bool = param(False, help="random horizontal flip of training images (released code: on)")
@@ -153,7 +156,8 @@ def engine_config(params: PICParams) -> TrainConfig:
 
 def experiment_id(params: PICParams, model: str = "pic") -> str:
     """``cifar10/pic`` or ``imagenet128/pic`` (and ``/gw-only``) for the thesis's protocol, the ids of
-    ``thesislib/replication/pic.yaml``; smoke runs ``ambiguity<S>/...`` never collide with them."""
-    if params.data == "ambiguity":
-        return f"ambiguity{params.image_size}/{model}"
+    ``thesislib/replication/pic.yaml``; smoke runs ``ambiguity<S>/...`` and ``photos<S>/...`` never
+    collide with them."""
+    if params.data in ("ambiguity", "photos"):
+        return f"{params.data}{params.image_size}/{model}"
     return f"{params.data}/{model}"

@@ -10,7 +10,8 @@ and the chroma factor s (2 for CIFAR-10, 4 for ImageNet 128²):
   The released code's autoregressive canvas is the same 3-channel low-resolution Lab image.
 
 :func:`load_data` returns the train/test items of a run: the ambiguity images (smoke; with their
-region, disk and colour labels at chroma resolution for the benchmark's assertions), CIFAR-10
+region, disk and colour labels at chroma resolution for the benchmark's assertions), random crops of
+the bundled colour photos (the illustrative cell, :data:`PHOTO_SIDE`), CIFAR-10
 (``$THESISLIB_DATA/cifar10``, python pickles) or ILSVRC 2012 folders rescaled to 128²
 (``$THESISLIB_DATA/imagenet``, CLS-LOC layout); a missing dataset stops with the layout it expects.
 """
@@ -27,7 +28,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from thesislib.data.cifar import load_cifar_tensors
 from thesislib.data.color import quantize_ab, rgb_to_lab
 from thesislib.data.imagenet_downsampled import ImageNet128
-from thesislib.data.pixelcnn_smoke import AmbiguityImages, ambiguity_images
+from thesislib.data.pixelcnn_smoke import AmbiguityImages, ambiguity_images, photo_crops
 from thesislib.data.roots import dataset_dir
 from thesislib.methods.pic.config import PICParams
 
@@ -103,13 +104,19 @@ class PICData:
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
 
+#: Photo crops: each photo is resized so its shorter side is ``PHOTO_SIDE`` x ``image_size`` before
+#: cropping, so a crop shows about a quarter of the photo's height (an object part, not a texture patch).
+PHOTO_SIDE = 4
+
+
 def _first(dataset: Dataset, n: int) -> Dataset:
     return dataset if n <= 0 or n >= len(dataset) else Subset(dataset, range(n))
 
 
 def load_data(params: PICParams) -> PICData:
-    """The data of one run (module docstring). The ambiguity images are a new draw per seed (train
-    from ``seed``, test from ``seed + 10**6``); a missing real dataset raises
+    """The data of one run (module docstring). The ambiguity images and photo crops are a new draw per
+    seed (train from ``seed``, test from ``seed + 10**6``; test crops come from the same photos as the
+    training crops and may overlap them); a missing real dataset raises
     :class:`~thesislib.data.DatasetNotFoundError` naming ``$THESISLIB_DATA/<subdir>`` and its layout."""
     s = params.chroma_factor
     if params.data == "ambiguity":
@@ -118,6 +125,12 @@ def load_data(params: PICParams) -> PICData:
         test = ambiguity_images(params.n_test, seed=params.seed + 10**6, **kwargs)
         return PICData("ambiguity", TensorDataset(*lab_inputs(train.images, s)),
                        TensorDataset(*lab_inputs(test.images, s)), test.images, ambiguity_labels(test, s))
+    if params.data == "photos":
+        side = PHOTO_SIDE * params.image_size
+        train_rgb = photo_crops(params.n_train, seed=params.seed, size=params.image_size, side=side).images
+        test_rgb = photo_crops(params.n_test, seed=params.seed + 10**6, size=params.image_size, side=side).images
+        return PICData("photos", TensorDataset(*lab_inputs(train_rgb, s)), TensorDataset(*lab_inputs(test_rgb, s)),
+                       test_rgb)
     if params.data == "cifar10":
         root = dataset_dir("cifar10", data_root=params.data_root)
         x_train, _ = load_cifar_tensors("cifar10", True, root)

@@ -38,8 +38,9 @@ from thesislib.methods.pic.losses import chroma_nll_nats
 from thesislib.methods.pic.model import PIC, GwOnly
 from thesislib.nn.pixelcnn import dmol_sample, dmol_step, sample_fast, sample_naive, split_dmol
 
-__all__ = ["AmbiguityScores", "ambiguity_scores", "chroma_bpd", "dmol_mean", "image_saturation", "palette_ab",
-           "sample_gw", "sample_pic", "sampling_speed", "to_full_lab"]
+__all__ = ["REFERENCE_COLOURS", "AmbiguityScores", "ambiguity_scores", "chroma_bpd", "disk_colour_shares", "dmol_mean",
+           "image_saturation", "nearest_reference", "palette_ab", "sample_gw", "sample_pic", "sampling_speed",
+           "to_full_lab"]
 
 
 @torch.no_grad()
@@ -119,20 +120,53 @@ def palette_ab() -> Tensor:
     return rgb_to_lab(rgb)[1:, :, 0].T
 
 
+#: The reference colours of the benchmark's measurements, in :func:`nearest_reference`'s order.
+REFERENCE_COLOURS: tuple[str, ...] = ("green", "red", "blue", "yellow", "grey")
+
+
+def nearest_reference(ab: Tensor) -> Tensor:
+    """Index into :data:`REFERENCE_COLOURS` of the colour nearest (in ab) to each chroma pixel: the
+    palette's four and grey (a = b = 0). ab (..., 2, h, w) in DMOL coordinates -> (..., h, w) int64."""
+    values = unit_to_ab(ab.float())
+    reference = torch.cat([palette_ab(), torch.zeros(1, 2)]).to(ab.device)
+    dist = ((values.unsqueeze(-4) - reference.view(-1, 2, 1, 1)) ** 2).sum(-3)    # (..., 5, h, w)
+    return dist.argmin(-3)
+
+
+def disk_colour_shares(ab: Tensor, labels: AmbiguityLabels) -> Tensor:
+    """Share of the disk-interior chroma pixels of samples ``ab`` (R, N, 2, h, w) nearest each of
+    :data:`REFERENCE_COLOURS` -> (5,), summing to 1 (the diagnosis of a model that leaves disks green)."""
+    nearest = nearest_reference(ab)
+    inside = (labels.disk[: ab.shape[1]] >= 0).to(ab.device).expand_as(nearest)
+    counts = torch.bincount(nearest[inside], minlength=len(REFERENCE_COLOURS)).float()
+    return counts / counts.sum().clamp(min=1)
+
+
 @dataclass(frozen=True)
 class AmbiguityScores:
-    """Measurements of R sampled colourings of N ambiguity images (means over what is named):
+    """Measurements of R sampled colourings of N ambiguity images (means over what is named). Every
+    chroma pixel is classified by its nearest reference colour among the palette's four (green, red,
+    blue, yellow) and grey (a = b = 0):
 
-    ``purity``: per (sample, image, disk), the share of the disk's interior chroma pixels on the
-    majority side of blue-vs-yellow (1: one colour, 0.5: speckled half and half);
-    ``blue_rate``: the share of (sample, image, disk) whose majority is blue (ties count 1/2);
-    ``diversity``: per (image, disk), 1 - |2 p - 1| with p its blue rate over the R samples (1: half
-    the samples blue, 0: always the same colour), averaged;
+    ``purity``: per (sample, image, disk), the share of the disk's interior chroma pixels in its more
+    frequent disk colour, max(share blue, share yellow) (1: one colour; 0.5: speckled half and half;
+    0: painted green, red or anything else);
+    ``coloured``: the share of (sample, image, disk) that are mostly blue or mostly yellow (more than
+    half of the pixels);
+    ``blue_rate``: among those, the share that are mostly blue (0 when none is);
+    ``diversity``: per (image, disk), 2 min(n_blue, n_yellow) / R over its R samples (1: half the samples
+    blue and half yellow; 0: always the same colour, or never blue or yellow), averaged;
     ``consistency``: the share of square and background interior pixels whose nearest palette colour
     is their own (red, green);
-    ``disk_chroma``: mean C*_ab of the disk pixels (greyish disks score low)."""
+    ``disk_chroma``: mean C*_ab of the disk pixels (greyish disks score low).
+
+    The classification among all five is a decision: with blue-vs-yellow only (the first version), a
+    disk left green or grey counted as a pure yellow one, because yellow's ab lies nearer to green's
+    and to grey's than blue's does; an under-trained model that painted its disks green then scored
+    purity 0.9. Grey is a class of its own for the same reason (without it, grey is nearest yellow)."""
 
     purity: float
+    coloured: float
     blue_rate: float
     diversity: float
     consistency: float
@@ -147,24 +181,27 @@ def ambiguity_scores(ab: Tensor, labels: AmbiguityLabels) -> AmbiguityScores:
     r, n = ab.shape[:2]
     region, disk = labels.region[:n].to(ab.device), labels.disk[:n].to(ab.device)
     values = unit_to_ab(ab.float())                                               # (R, N, 2, h, w)
-    palette = palette_ab().to(ab.device)
-    dist = ((values.unsqueeze(2) - palette.view(1, 1, 4, 2, 1, 1)) ** 2).sum(3)   # (R, N, 4, h, w)
-    nearest = dist.argmin(2)
+    nearest = nearest_reference(ab)
     own = torch.where(region == 0, 0, 1)
     fixed = (region == 0) | (region == 1)
     consistency = float(((nearest == own) & fixed).sum() / (fixed.sum() * r).clamp(min=1))
-    is_blue = (dist[:, :, 2] < dist[:, :, 3]).float()                            # blue vs yellow only
     n_disks = labels.yellow.shape[1]
     masks = torch.stack([disk == d for d in range(n_disks)], dim=1).float()      # (N, D, h, w)
     count = masks.flatten(2).sum(-1)                                              # (N, D)
     present = count > 0
-    frac = (is_blue.unsqueeze(2) * masks).flatten(3).sum(-1) / count.clamp(min=1)  # (R, N, D)
-    purity = torch.maximum(frac, 1 - frac)[:, present]
-    major = torch.where(frac > 0.5, 1.0, torch.where(frac < 0.5, 0.0, 0.5))[:, present]  # (R, M)
-    p = major.mean(0)
+
+    def share(colour: int) -> Tensor:                                             # (R, M) over present disks
+        hits = (nearest == colour).float().unsqueeze(2) * masks                   # (R, N, D, h, w)
+        return (hits.flatten(3).sum(-1) / count.clamp(min=1))[:, present]
+
+    blue, yellow = share(2), share(3)
+    is_blue, is_yellow = (blue > 0.5).float(), (yellow > 0.5).float()
+    n_coloured = is_blue.sum() + is_yellow.sum()
+    diversity = 2.0 * torch.minimum(is_blue.sum(0), is_yellow.sum(0)) / r
     chroma = values.pow(2).sum(2).sqrt()                                          # (R, N, h, w)
     in_disk = (disk >= 0).expand_as(chroma)
-    return AmbiguityScores(float(purity.mean()), float(major.mean()), float((1 - (2 * p - 1).abs()).mean()),
+    return AmbiguityScores(float(torch.maximum(blue, yellow).mean()), float(n_coloured / blue.numel()),
+                           float(is_blue.sum() / n_coloured.clamp(min=1)), float(diversity.mean()),
                            consistency, float(chroma[in_disk].mean()))
 
 
