@@ -90,7 +90,7 @@ n_sample_images = 16  # int; test images colourised in the sampling evaluation (
 n_repeats = 8  # int; samples drawn per gray input (diversity over repeated samples) (min 1)
 n_saturation = 0  # int; images for the saturation comparison; 0: the sampled ones (thesis: 1000) (min 0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
-speed_batch = 2  # int; sampling-speed table: batch of the naive-vs-fast comparison (min 1)
+speed_batch = 2  # int; sampling-speed table: batch of the naive-vs-cached comparison (min 1)
 amp = False  # bool; bf16 autocast on CUDA for training (off: the DMOL wants float32)
 num_workers = 0  # int; data loader workers (min 0)
 # %%
@@ -166,7 +166,7 @@ print(f"DMOL outputs per chroma pixel: K=10 -> {dmol_params_count(2, 10)} (relea
 # and the g^w-only baseline (the same embedding stages with a DMOL head, each chroma pixel independent
 # given L) are each trained by `thesislib.engine` with Adam ($\beta=(0.95, 0.9995)$, per-step lr decay);
 # then the test NLL, and `n_repeats` colourings of each of `n_sample_images` test inputs, drawn with the
-# library's **exact fast sampler** (`sample_fast`, canvas with the given L, `target_channels=[1, 2]`).
+# library's **exact cached sampler** (`sample_cached`, canvas with the given L, `target_channels=[1, 2]`).
 # The thesis obtains its g^w-only model by fine-tuning PIC's g^w alone; the code trains it as an extra
 # loss on g^w during PIC training (`baseline="aux"`); the smoke run trains it in its own run
 # (`baseline="separate"`).
@@ -339,12 +339,13 @@ else:
     print("photo crops: shown at smoke scale only; this run's test images are natural images (section 4)")
 
 # %% [markdown]
-# ## 8. Sampling speed: naive vs exact fast
+# ## 8. Sampling speed: naive vs exact cached
 #
-# PIC's $f^\theta$ has no down/up-sampling, so its receptive field is bounded and the library's fast
-# sampler recomputes each step only on the crop that holds it; the result is the same for the same random
-# stream (checked below, bit for bit). On the smoke's 8×8 chroma grid the receptive field covers the whole
-# grid, so nothing is saved; the same trained network (fully convolutional) is also timed on the 16×16
+# The library's cached sampler (after Ramachandran et al. {cite}`ramachandran2017fast`) keeps every
+# layer's activations between steps and computes, per generated pixel, only the positions that pixel
+# makes final; the result is the same as naive sampling for the same random stream (checked below). The
+# gain grows with the grid, since naive sampling recomputes every position for every pixel; the same
+# trained network (fully convolutional) is also timed on the 16×16
 # chroma grid of CIFAR-10 and the 32×32 one of ILSVRC, with tiled test inputs as L (one batch of
 # `speed_batch`; naive = one full forward per pixel).
 
@@ -357,7 +358,7 @@ for tiles in (1, 2, 4):
     sp = sampling_speed(first.pic, lt, ct, params.n_mix, seed=params.seed)
     speed_rows.append([f"{ct.shape[-1]}x{ct.shape[-1]}", params.speed_batch, sp["naive_px_per_s"], sp["fast_px_per_s"],
                        sp["speedup"], "yes" if sp["equal"] else f"no (max diff {sp['max_abs_diff']:.2g})"])
-tnb.show_table(speed_rows, ["chroma grid", "batch", "naive px/s", "fast px/s", "speed-up", "same samples"], floatfmt=".1f")
+tnb.show_table(speed_rows, ["chroma grid", "batch", "naive px/s", "cached px/s", "speed-up", "same samples"], floatfmt=".1f")
 print("receptive field of f^θ (rows up, cols left, cols right):", first.pic.pixelcnn.receptive_field())
 
 # %% [markdown]

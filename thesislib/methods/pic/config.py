@@ -90,7 +90,7 @@ class PICParams(RunParams):
     n_saturation: int = param(0, help="images for the saturation comparison; 0: the sampled ones (thesis: 1000)",
                               min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
-    speed_batch: int = param(2, help="sampling-speed table: batch of the naive-vs-fast comparison", min=1)
+    speed_batch: int = param(2, help="sampling-speed table: batch of the naive-vs-cached comparison", min=1)
     amp: bool = param(False, help="bf16 autocast on CUDA for training (off: the DMOL wants float32)")
     num_workers: int = param(0, help="data loader workers", min=0)
 

@@ -5,8 +5,10 @@ benchmark's measurements (thesis §5.4; note §4.6(a)).
   through :func:`thesislib.engine.evaluate` (sharded over DDP ranks) and
   :func:`thesislib.eval.likelihood.bits_per_dim`.
 * :func:`sample_pic`: ab ~ p(ab | L) sequentially over the low-resolution chroma pixels with the
-  library's exact fast sampler (:func:`thesislib.nn.pixelcnn.sample_fast`: the canvas holds the given
-  low-resolution L in channel 0, channels 1, 2 are written), h = g^w(L) computed once.
+  library's exact cached sampler (:func:`thesislib.nn.pixelcnn.sample_cached`, Ramachandran et al.:
+  each layer's activations are kept and only the positions a new pixel makes final are computed; the
+  canvas holds the given low-resolution L in channel 0, channels 1, 2 are written), h = g^w(L) computed
+  once.
 * :func:`sample_gw`: the g^w-only model's per-pixel independent samples, its "MAP" (the library's
   ``map=True``: the component drawn by its weight, then the mode of that discretised logistic, as the
   code's ``scale_var = 0``), and :func:`dmol_mean`, the mixture mean (the greyish average of Fig. 5.1).
@@ -36,7 +38,7 @@ from thesislib.eval.likelihood import bits_per_dim
 from thesislib.methods.pic.data import AmbiguityLabels
 from thesislib.methods.pic.losses import chroma_nll_nats
 from thesislib.methods.pic.model import PIC, GwOnly
-from thesislib.nn.pixelcnn import dmol_sample, dmol_step, sample_fast, sample_naive, split_dmol
+from thesislib.nn.pixelcnn import dmol_sample, dmol_step, sample_cached, sample_naive, split_dmol
 
 __all__ = ["REFERENCE_COLOURS", "AmbiguityScores", "ambiguity_scores", "chroma_bpd", "disk_colour_shares", "dmol_mean",
            "image_saturation", "nearest_reference", "palette_ab", "sample_gw", "sample_pic", "sampling_speed",
@@ -68,7 +70,7 @@ def sample_pic(model: PIC, big_l: Tensor, canvas_l: Tensor, n_mix: int, generato
     h = model.embed(big_l.to(device))
     canvas = torch.zeros(canvas_l.shape[0], 3, *canvas_l.shape[-2:], device=device)
     canvas[:, :1] = canvas_l.to(device)
-    sampler = sample_fast if fast else sample_naive
+    sampler = sample_cached if fast else sample_naive
     out = sampler(model.pixelcnn, tuple(canvas.shape), dmol_step(2, n_mix, variance_reduction=variance_reduction,
                                                                  map=map),
                   generator, h=h, canvas=canvas, target_channels=[1, 2])
@@ -206,7 +208,7 @@ def ambiguity_scores(ab: Tensor, labels: AmbiguityLabels) -> AmbiguityScores:
 
 
 def sampling_speed(model: PIC, big_l: Tensor, canvas_l: Tensor, n_mix: int, seed: int = 0) -> dict[str, float]:
-    """Naive vs exact fast sampling of the same batch with the same random stream: seconds, chroma
+    """Naive vs exact cached sampling of the same batch with the same random stream: seconds, chroma
     pixels per second, the speed-up and whether the samples are equal."""
     times, outs = {}, {}
     for name, fast in (("naive", False), ("fast", True)):
