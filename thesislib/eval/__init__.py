@@ -35,3 +35,8 @@ __all__ += [
     "PROBE_DIMS", "LayerFeatures", "TransferConfig", "finetune_multilabel", "fold_protocol", "knn_accuracy",
     "knn_predict", "layer_probes", "precision_at_k", "probe_grid", "probe_pool", "retrieve", "voc07_map",
 ]
+
+# Rank-based AUC of a binary score (the spotting-artifacts mask head).
+from thesislib.eval.auc import binary_auc  # noqa: E402
+
+__all__ += ["binary_auc"]
