@@ -59,3 +59,8 @@ from thesislib.eval.clustering import (  # noqa: E402
 
 __all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_scores", "contingency",
             "kmeans_cluster_scores"]
+
+# Rank-based AUC of a binary score (the spotting-artifacts mask head).
+from thesislib.eval.auc import binary_auc  # noqa: E402
+
+__all__ += ["binary_auc"]

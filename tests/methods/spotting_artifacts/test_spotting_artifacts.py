@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from thesislib.config import ConfigError
 from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
 from thesislib.methods.spotting_artifacts.data import chapter_data
+from thesislib.methods.spotting_artifacts.evaluate import spotting_accuracy
 from thesislib.methods.spotting_artifacts.experiments import claim_verdicts, run_replicate
 from thesislib.methods.spotting_artifacts.losses import discriminator_loss, mask_loss, repair_loss
 from thesislib.methods.spotting_artifacts.model import (
@@ -25,7 +26,7 @@ from thesislib.methods.spotting_artifacts.model import (
     local_average,
     receptive_field,
 )
-from thesislib.methods.spotting_artifacts.train import train_autoencoder, train_damage_repair
+from thesislib.methods.spotting_artifacts.train import build_generator, train_autoencoder, train_damage_repair
 
 TINY = dict(image_size=16, encoder_channels=(4, 8, 8), disc_width=0.0625, disc_hidden=8, ae_iterations=3,
             iterations=3, batch_size=8, n_unlabelled=32, probe_per_class=2, probe_epochs=2, probe_dims=64,
@@ -163,10 +164,61 @@ def test_a_replicate_trains_both_stages_and_gives_every_verdict():
     r = run_replicate(p, 0, torch.device("cpu"))
     assert set(r.probe_ssl) == set(p.probe_layers) == set(r.probe_random)
     assert 0.0 <= r.spotting["acc"] <= 1.0 and "mask_acc" in r.spotting
+    assert 0.0 <= r.spotting["acc_unrepaired"] <= 1.0 and 0.0 <= r.spotting["mask_auc"] <= 1.0
     assert len(r.dr_history.get("loss_disc")) > 0 and len(r.dr_history.get("loss_gen")) > 0
     verdicts = claim_verdicts(p, [r, r])
     assert [v.id for v in verdicts][:5] == [f"probe:conv{i}" for i in range(1, 6)]
-    assert {v.id for v in verdicts} >= {"spots-corruption", "mask-head>chance"}
+    assert {v.id for v in verdicts} >= {"spots-corruption", "spots-unrepaired", "mask-head>chance"}
+    mask = next(v for v in verdicts if v.id == "mask-head>chance")
+    assert mask.mean == pytest.approx(r.spotting["mask_auc"] - 0.5)  # chance is AUC 0.5, not 1 − θ
+
+
+def test_damaged_decodes_the_damage_without_repair():
+    p = spotting_artifacts_config(TINY)
+    gen = build_generator(p, AutoEncoder(1, p.encoder_channels, p.encoder_kernel)).eval()
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    omega = drop_mask(3, (p.grid, p.grid), 0.5, "cpu", torch.Generator().manual_seed(0))
+    assert torch.allclose(gen.damaged(x, omega), gen.ae.decoder(damage(gen.ae.encoder(x), omega)))
+    assert torch.allclose(gen.damaged(x, torch.ones_like(omega)), gen.autoencode(x))  # nothing dropped: D(E(x))
+
+
+def test_spotting_accuracy_scores_a_perfect_mask_head_as_auc_one():
+    """A C whose mask logits are Ω itself: AUC 1 although its 0.5-threshold accuracy is also 1; a constant
+    head gets AUC 0.5 whatever θ (the majority answer earns nothing)."""
+    p = spotting_artifacts_config(TINY)
+    gen = build_generator(p, AutoEncoder(1, p.encoder_channels, p.encoder_kernel))
+    images = torch.rand(6, 1, 16, 16) * 2 - 1
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, constant: bool) -> None:
+            super().__init__()
+            self.constant = constant
+
+        def forward(self, x):
+            b = x.shape[0] // 3
+            masks = torch.stack([drop_mask(1, (p.grid, p.grid), p.drop_rate, "cpu",
+                                           torch.Generator().manual_seed(7 * 100_003 + i))[0, 0]
+                                 for i in range(b)])
+            fake = masks * 2 - 1 if not self.constant else torch.ones_like(masks)
+            mask_logits = torch.cat([torch.ones_like(fake), fake, fake])
+            return torch.zeros(x.shape[0]), mask_logits
+
+    res = spotting_accuracy(p, gen, Oracle(False), images, torch.device("cpu"), seed=7)
+    assert res["mask_auc"] == pytest.approx(1.0) and res["mask_acc"] == pytest.approx(1.0)
+    res = spotting_accuracy(p, gen, Oracle(True), images, torch.device("cpu"), seed=7)
+    assert res["mask_auc"] == pytest.approx(0.5)
+
+
+def test_shapes_smoke_set_is_grey_full_range_and_balanced_for_the_probes():
+    p = spotting_artifacts_config(TINY, data="shapes")
+    d = chapter_data(p, 0)
+    assert p.in_channels == 1 and len(d.unlabelled) == 32 and d.unlabelled[0].shape == (1, 16, 16)
+    x = d.unlabelled.x
+    assert torch.allclose(x.amin(dim=(1, 2, 3)), torch.tensor(-1.0)) and torch.allclose(x.amax(dim=(1, 2, 3)),
+                                                                                         torch.tensor(1.0))
+    labels = d.probe_train.tensors[1]
+    assert torch.equal(torch.bincount(labels, minlength=4), torch.full((4,), p.probe_per_class))
+    assert torch.equal(chapter_data(p, 0).probe_test.tensors[0], d.probe_test.tensors[0])  # seeded
 
 
 def test_stage_two_moves_repair_and_discriminator_only():

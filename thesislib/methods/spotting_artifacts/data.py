@@ -6,6 +6,14 @@ Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
   the shared resize policy. A seeded stratified split gives the self-supervised set (the training
   part, labels unused) and the test part; the probes train on ``probe_per_class`` labelled images
   per class drawn from the training part and test on the test part.
+* ``shapes`` (an alternative smoke set, not the default: see the notebook): procedural scenes
+  (:func:`thesislib.data.generate_scenes`), one object per image, one of :data:`SHAPE_CLASSES`, drawn
+  in a random hue on a tinted crop of a real texture or photo, converted to grey and contrast-stretched.
+  The class is the shape alone (hue jittered over the whole
+  circle, so neither colour nor brightness carries the label), and an object (45-60 % of the side)
+  is larger than one latent entry's receptive field, so a dropped entry removes a *part* (a corner,
+  an arm) of it. ``n_unlabelled`` (0: 1,200) unlabelled scenes for self-supervision, ``probe_per_class``
+  labelled ones per class for the probes and :data:`SHAPES_TEST` held-out ones, three independent streams.
 * ``stl10``: the unlabelled split plus the labelled train split for self-supervision (the thesis's
   100k + 5k), random ``image_size`` crops with horizontal flips (:class:`RandomCropFlip`); the probes
   use the labelled train split and the test split.
@@ -20,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
@@ -27,11 +36,18 @@ from torch.utils.data import Dataset, TensorDataset
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
+from thesislib.data.scenes import SceneClass, SceneConfig, generate_scenes, scene_config
 from thesislib.data.stl10 import STL10
 from thesislib.data.transforms import resize_image, to_tensor
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 
-__all__ = ["ChapterData", "ImagesOnly", "RandomCropFlip", "chapter_data", "to_unit_range"]
+__all__ = ["SHAPE_CLASSES", "ChapterData", "ImagesOnly", "RandomCropFlip", "chapter_data", "shape_scenes",
+           "to_unit_range"]
+
+SHAPE_CLASSES: tuple[str, ...] = ("disk", "square", "triangle", "cross")
+"""The classes of the ``shapes`` smoke set: four outlines that differ in their parts (corners, arms, curvature)."""
+SHAPES_TEST = 600
+"""Held-out labelled scenes per replicate of the ``shapes`` smoke set (the probes' test set)."""
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -146,6 +162,37 @@ class _Tensors(Dataset):
         return self.x[i]
 
 
+def shape_scenes(size: int) -> SceneConfig:
+    """The scene settings of the ``shapes`` smoke set at side ``size`` (>= 16)."""
+    classes = tuple(SceneClass(name, name, 0.0) for name in SHAPE_CLASSES)
+    return scene_config({"classes": classes, "size": size, "min_objects": 1, "max_objects": 1,
+                         "hue_jitter": 0.5, "object_size": (0.45, 0.6)})
+
+
+def _scene_tensors(config: SceneConfig, n: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """(grey images (n, 1, S, S) in [-1, 1], labels (n,) int64) of ``n`` one-object scenes, each image's
+    grey levels stretched to the full range (min -> -1, max -> 1)."""
+    scenes = generate_scenes(config, n, seed=rng)
+    grey = scenes.images.mean(dim=1, keepdim=True)
+    low = grey.amin(dim=(1, 2, 3), keepdim=True)
+    high = grey.amax(dim=(1, 2, 3), keepdim=True)
+    return to_unit_range((grey - low) / (high - low).clamp_min(1e-6)), scenes.labels.argmax(dim=1)
+
+
+def _shapes(params: SpottingArtifactsParams, seed: int) -> ChapterData:
+    config = shape_scenes(params.image_size)
+    x_ssl, _ = _scene_tensors(config, params.n_unlabelled or 1200, np.random.default_rng([seed, 0]))
+    per_class = params.probe_per_class
+    x_pool, y_pool = _scene_tensors(config, 8 * per_class * len(SHAPE_CLASSES), np.random.default_rng([seed, 1]))
+    keep = torch.cat([torch.nonzero(y_pool == c).flatten()[:per_class] for c in range(len(SHAPE_CLASSES))])
+    if keep.numel() < per_class * len(SHAPE_CLASSES):
+        raise ValueError("shapes: too few scenes of some class drawn for the probe's training set")
+    keep = keep.sort().values
+    x_test, y_test = _scene_tensors(config, SHAPES_TEST, np.random.default_rng([seed, 2]))
+    return ChapterData(unlabelled=_Tensors(x_ssl), probe_train=TensorDataset(x_pool[keep], y_pool[keep]),
+                       probe_test=TensorDataset(x_test, y_test), test_images=x_test[:64])
+
+
 def _stl10(params: SpottingArtifactsParams) -> ChapterData:
     root = dataset_dir("stl10", data_root=params.data_root)
     ssl = ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.image_size))
@@ -172,6 +219,8 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
 
 def chapter_data(params: SpottingArtifactsParams, seed: int) -> ChapterData:
     """The :class:`ChapterData` of ``params.data`` (the smoke split depends on ``seed``)."""
+    if params.data == "shapes":
+        return _shapes(params, seed)
     if params.data == "smoke":
         return _digits(params, seed)
     if params.data == "stl10":

@@ -6,7 +6,10 @@ spots held-out corruptions.
   weight decay; the Zhang et al. protocol of Tables 3.4-3.5 at smoke scale).
 * :func:`random_discriminator`: the same architecture, randomly initialised (the "Random" rows).
 * :func:`spotting_accuracy`: on held-out images with fresh masks (no history), C's real/corrupt
-  accuracy and its mask-head accuracy on the corrupted images, through :func:`thesislib.engine.evaluate`.
+  accuracy on the repaired corruptions and on the same damage decoded without repair, and its mask
+  head on the repaired corruptions (accuracy, and the prior-free rank AUC), through
+  :func:`thesislib.engine.evaluate`. Both diagnose the adversarial game: C near 100 % on un-repaired
+  damage but at chance on repaired damage means C learned the damage and R learned to hide it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from thesislib.engine import evaluate
+from thesislib.eval.auc import binary_auc
 from thesislib.eval.probe import layer_probes
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator, drop_mask
@@ -63,8 +67,11 @@ class _Pair(nn.Module):
 
 def spotting_accuracy(params: SpottingArtifactsParams, gen: DamageRepair, disc: Discriminator, images: Tensor,
                       device: torch.device, seed: int) -> dict[str, float]:
-    """C on held-out ``images`` (N, C, S, S): ``acc`` over real (D(E(x)) or x) and corrupted copies,
-    ``acc_real``, ``acc_fake``, and ``mask_acc`` of the mask head on the corrupted ones (0.5 threshold).
+    """C on held-out ``images`` (N, C, S, S): ``acc`` over real (D(E(x)) or x) and repaired corrupted
+    copies, ``acc_real``, ``acc_fake``; ``acc_unrepaired``: the same over real and the same damage decoded
+    without repair (D(φ̂)); ``mask_acc`` of the mask head on the repaired corruptions (0.5 threshold) and
+    ``mask_auc``, its rank AUC for "kept" over all their latent positions (0.5: no localisation,
+    whatever θ; :func:`thesislib.eval.binary_auc`).
     The masks are drawn from a generator seeded with ``seed`` per item index, so the result does not
     depend on the batch size."""
     gen, disc = gen.to(device), disc.to(device)
@@ -78,17 +85,23 @@ def spotting_accuracy(params: SpottingArtifactsParams, gen: DamageRepair, disc: 
         omega = masks[idx.cpu()].to(x.device)
         real = model.gen.autoencode(x) if params.real_source == "autoencoded" else x
         fake = model.gen(x, omega)
-        logits, mask_logits = model.disc(torch.cat([real, fake]))
+        plain = model.gen.damaged(x, omega)
+        logits, mask_logits = model.disc(torch.cat([real, fake, plain]))
         b = x.shape[0]
-        out = {"real": (logits[:b] > 0).float(), "fake": (logits[b:] < 0).float()}
+        out = {"real": (logits[:b] > 0).float(), "fake": (logits[b:2 * b] < 0).float(),
+               "plain": (logits[2 * b:] < 0).float()}
         if mask_logits is not None:
-            hit = ((mask_logits[b:] > 0).float() == omega[:, 0]).float()
+            hit = ((mask_logits[b:2 * b] > 0).float() == omega[:, 0]).float()
             out["mask"] = hit.flatten(1).mean(dim=1)
+            out["mask_logit"] = mask_logits[b:2 * b].flatten(1)
         return out
 
     res = evaluate(_Pair(gen, disc), _Images(images), fn, device, batch_size=params.eval_batch_size, shard=False)
     acc_real, acc_fake = float(res["real"].mean()), float(res["fake"].mean())
-    out = {"acc": (acc_real + acc_fake) / 2, "acc_real": acc_real, "acc_fake": acc_fake}
+    out = {"acc": (acc_real + acc_fake) / 2, "acc_real": acc_real, "acc_fake": acc_fake,
+           "acc_unrepaired": (acc_real + float(res["plain"].mean())) / 2}
     if "mask" in res:
         out["mask_acc"] = float(res["mask"].mean())
+        kept = masks[:, 0].flatten(1).to(res["mask_logit"].device)
+        out["mask_auc"] = float(binary_auc(res["mask_logit"], kept)) if 0 < float(kept.mean()) < 1 else 0.5
     return out

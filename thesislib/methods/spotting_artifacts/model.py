@@ -189,6 +189,11 @@ class DamageRepair(nn.Module):
         """D(E(x)): the "real" images the discriminator sees (replication through the decoder)."""
         return self.ae(x)
 
+    @torch.no_grad()
+    def damaged(self, x: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        """D(damage(E(x), Ω)): the same damage decoded without repair (Fig. 3.3's "without repair")."""
+        return self.ae.decoder(damage(self.ae.encoder(x), omega))
+
     def forward(self, x: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         """x̂ = D̂(damage(E(x), Ω)), (B, C, H, W)."""
         with torch.no_grad():
