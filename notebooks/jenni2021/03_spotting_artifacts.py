@@ -302,6 +302,10 @@ if probe_held:
 else:
     lines.append("At no probed layer does the self-supervised C's probe beat the random C's: the thesis's central "
                  "effect (Tables 3.4-3.5) is not reproduced at this scale.")
+probe_lower = [v.id.split(":")[1] for v in verdicts if v.id.startswith("probe:") and v.label == "lower"]
+if probe_lower:
+    lines.append("At " + ", ".join(probe_lower) + " the self-supervised C's probe is *lower* than the random C's "
+                 "(the opposite of the thesis's effect).")
 display(Markdown(" ".join(lines)))
 
 # %%
