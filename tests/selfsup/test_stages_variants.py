@@ -2,9 +2,17 @@
 
 import pytest
 
+from thesislib.config import ConfigError
 from thesislib.methods.lsdc.config import lsdc_config
 from thesislib.methods.lsdc.train import PIPELINE
-from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts, verdict_sentence
+from thesislib.replication.variants import (
+    apply_variant,
+    percent_summary,
+    replicate_params,
+    variant_values,
+    variant_verdicts,
+    verdict_sentence,
+)
 
 
 def test_pipeline_rejects_unknown_stage_and_missing_init():
@@ -23,3 +31,13 @@ def test_variant_helpers_hand_computed():
     (v,) = variant_verdicts(runs, [("a>b", "a beats b", "a", "b", "higher"), ("skip", "c", "a", "zz", "higher")])
     assert v.mean == pytest.approx(0.25) and v.low == pytest.approx(0.25)   # identical differences: zero-width interval
     assert v.label == "higher" and verdict_sentence(v).startswith("*a beats b*: reproduced; difference +0.250")
+
+
+def test_replicate_params_and_apply_variant():
+    p = lsdc_config({"seed": 3, "n_seeds": 5})
+    assert (replicate_params(p).seed, replicate_params(p).n_seeds) == (3, 1)
+    assert replicate_params(p, 7).seed == 7
+    table = {"small-k": ("k = 3", {"k": 3})}
+    assert apply_variant(p, table, "small-k").k == 3 and p.k != 3
+    with pytest.raises(ConfigError, match="valid names are: small-k"):
+        apply_variant(p, table, "nope")

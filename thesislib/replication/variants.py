@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from thesislib.config import ConfigError, replace
 from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
 
 Metrics = Mapping[str, Mapping[str, float]]
+#: variant name -> (label, overrides of the chapter's parameters)
+Variants = Mapping[str, tuple[str, Mapping[str, Any]]]
 Claim = tuple[str, str, str, str, str]
 
 
@@ -45,3 +48,16 @@ def verdict_sentence(v: Verdict, what: str = "difference", fmt: str = "+.3f") ->
     if v.expected != "higher":
         said = ("consistent with the claim" if v.holds else "not supported") + f" (verdict: {v.label})"
     return f"*{v.claim}*: {said}; {what} {v.interval_text(fmt)} over {v.n} replicates (95% interval)."
+
+
+def replicate_params(params: Any, seed: int | None = None) -> Any:
+    """The frozen run parameters of one replicate: ``seed`` (default ``params.seed``) and ``n_seeds`` 1."""
+    return replace(params, seed=params.seed if seed is None else seed, n_seeds=1)
+
+
+def apply_variant(params: Any, variants: Variants, name: str) -> Any:
+    """``params`` with the overrides of variant ``name`` of ``variants``; an unknown name is a
+    :class:`~thesislib.config.ConfigError` listing the valid ones."""
+    if name not in variants:
+        raise ConfigError(f"unknown variant {name!r}; valid names are: {', '.join(variants)}")
+    return replace(params, **variants[name][1])

@@ -1,0 +1,143 @@
+"""Parameters of the scarce-annotations chapter (:class:`ScarceParams`) and the configs derived from them.
+
+Rebuffi thesis ch. 5 (Rebuffi, Ehrhardt, Han, Vedaldi & Zisserman, *Semi-supervised learning with
+scarce annotations*). One replicate is :func:`config_for` ``(params, seed)``; one method or ablation
+is :func:`variant_config` ``(params, name)`` with the switches of :data:`VARIANTS`. Defaults are the
+smoke scale (scikit-learn digits, 3 labels per class, the staged MLP); ``configs/scarce_annotations/full*.yaml``
+hold the released code's protocol (CIFAR-10, CIFAR-100, SVHN; ResNet-18).
+
+Decisions recorded here (the thesis is silent or the released code, ``srebuffi/semisup_scarse``, decides):
+
+* **Schedule of Algorithm 1** (code ``alternative_training.py``): phase one of the first cycle trains
+  every unfrozen layer (the last stages and the classifier, ``refine_epochs`` at ``refine_lr``); later
+  cycles train the classifier only (``head_epochs`` at ``head_lr``). Phase two lasts ``inner_epochs``
+  (lr ``inner_lr`` x0.1 at ``inner_milestones``), and the random splitting stops after ``split_cycles``
+  cycles ("all data in the final few phases").
+* **The split** is the code's 3-fold rotation of one random permutation of the training set: cycle
+  c (0-based) keeps the thirds ``{0,1}``, ``{1,2}``, ``{0,2}`` for c mod 3 = 0, 1, 2 — a random two-thirds each cycle.
+* **Labelled images keep their true labels** in the pseudo-label vector (code).
+* **Evaluation** after the last cycle's phase one (the classifier fitted on the labelled set), on the
+  held-out test set; the per-cycle test accuracy is recorded for Fig. 3.
+* **Π-model / Mean Teacher** (the baselines): a joint loss CE(labelled) + w(t)·MSE(softmax of two
+  views), w ramped by the sigmoid ramp-up over ``pi_rampup_epochs``; Mean Teacher takes the second
+  view's prediction from the EMA of the weights (decay ``mt_decay``). Each batch draws labelled images
+  at a fixed rate: the labelled set is repeated to be ``pi_labelled_share`` of the training set
+  (the Mean Teacher code fixes the labelled share of each batch in the same spirit).
+* **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (a 1-px shift wrecks an MLP on 8x8
+  inputs, study note §5.6(a)); CIFAR: pad-4 crop + flip (code); SVHN: pad-4 crop only (thesis §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from thesislib.config import ConfigError, from_mapping
+from thesislib.params import RunParams, param
+from thesislib.replication.variants import apply_variant, replicate_params
+
+#: method / ablation name -> (label, overrides of ScarceParams). Every variant starts from the same RotNet.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "labelled-only": ("labelled set only (RotNet init, fine-tuned)", {"method": "labelled"}),
+    "alternating": ("alternating (Algorithm 1: split + re-init)", {"method": "alternating"}),
+    "no-split": ("alternating without the random split", {"method": "alternating", "split": False}),
+    "no-reinit": ("alternating without re-initialisation", {"method": "alternating", "reinit": False}),
+    "no-temp": ("alternating without L_temp", {"method": "alternating", "temp_weight": 0.0}),
+    "pi-model": ("Π-model (RotNet init)", {"method": "pimodel", "mt_decay": 0.0}),
+    "mean-teacher": ("Mean Teacher (RotNet init)", {"method": "pimodel"}),
+}
+
+
+@dataclass(frozen=True)
+class ScarceParams(RunParams):
+    """Every parameter of the chapter (defaults: smoke scale on the scikit-learn digits)."""
+
+    n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more", min=1)
+    nproc: int = param(1, help="torchrun processes (DDP) per training run; 1: in this process", min=1)
+    # data
+    data: Literal["digits", "cifar10", "cifar100", "svhn"] = param(
+        "digits", help="digits (sklearn 8x8, smoke) | cifar10 | cifar100 | svhn (train / test splits)")
+    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/ (empty: $THESISLIB_DATA)")
+    labels_per_class: int = param(3, help="labelled images per class (thesis 10/25/50/100/400)", min=1)
+    digits_test: int = param(500, help="digits: images held out for testing (stratified)", min=10)
+    noise_std: float = param(0.1, help="digits: Gaussian pixel-noise augmentation", min=0.0)
+    # network
+    backbone: Literal["mlp", "resnet18"] = param("mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18)")
+    mlp_widths: tuple[int, ...] = param((256, 256, 128), help="mlp: width of each stage")
+    resnet_width: int = param(64, help="resnet18: channels of the first stage (thesis 64)", min=1)
+    frozen_stages: int = param(2, help="stem + first n stages frozen after RotNet (thesis: first two blocks)",
+                               min=0, max=4)
+    # RotNet
+    rotnet_epochs: int = param(12, help="RotNet epochs (released code: 200)", min=1)
+    rotnet_batch_size: int = param(128, help="RotNet batch of images (x4 rotations)", min=1)
+    rotnet_lr: float = param(0.1, help="RotNet initial lr (SGD Nesterov)", min=0.0)
+    rotnet_milestones: tuple[int, ...] = param((4, 8, 10), help="RotNet lr /5 at these epochs (code: 60, 120, 160)")
+    # which method (set by the variants)
+    method: Literal["alternating", "labelled", "pimodel"] = param(
+        "alternating", help="alternating (Algorithm 1) | labelled (labelled set only) | pimodel (Π / Mean Teacher)")
+    variants: tuple[str, ...] = param(
+        ("labelled-only", "alternating", "no-split", "no-reinit", "pi-model", "mean-teacher"),
+        help="methods / ablations trained per replicate (names of config.VARIANTS)")
+    # Algorithm 1
+    cycles: int = param(6, help="alternation cycles (code: 100)", min=1)
+    split: bool = param(True, help="phase two on a random two-thirds of the data each cycle")
+    split_cycles: int = param(4, help="the random split stops after this many cycles (code: 60)", min=0)
+    reinit: bool = param(True, help="restart phase two from the RotNet weights each cycle")
+    temp_weight: float = param(0.5, help="weight of L_temp; L_pseudo has 1 - this (thesis 0.5)", min=0.0, max=1.0)
+    refine_epochs: int = param(40, help="cycle 1 phase one: epochs on the labelled set, all unfrozen layers (code 100)",
+                               min=1)
+    refine_lr: float = param(0.05, help="cycle 1 phase one lr (code 0.005)", min=0.0)
+    head_epochs: int = param(20, help="later phase ones: classifier-only epochs (code 99)", min=1)
+    head_lr: float = param(0.05, help="classifier-only lr (code 0.001)", min=0.0)
+    inner_epochs: int = param(6, help="phase two epochs per cycle (code 10)", min=1)
+    inner_lr: float = param(0.05, help="phase two lr (code 0.01)", min=0.0)
+    inner_milestones: tuple[int, ...] = param((5,), help="phase two lr x0.1 at these epochs (code: 7)")
+    batch_size: int = param(128, help="batch size (global over torchrun processes; code 128)", min=1)
+    weight_decay: float = param(5e-4, help="weight decay of every SGD (Nesterov, momentum 0.9)", min=0.0)
+    # Π-model / Mean Teacher
+    pi_epochs: int = param(25, help="Π-model / Mean Teacher epochs", min=1)
+    pi_lr: float = param(0.05, help="Π-model / Mean Teacher lr", min=0.0)
+    pi_weight: float = param(10.0, help="λ of the consistency MSE", min=0.0)
+    pi_rampup_epochs: int = param(10, help="sigmoid ramp-up of the consistency weight, in epochs", min=0)
+    pi_labelled_share: float = param(0.25, help="share of labelled images in the (repeated) training set",
+                                     min=0.0, max=0.9)
+    mt_decay: float = param(0.97, help="Mean Teacher EMA decay (0: Π-model, both views from the student)",
+                            min=0.0, max=0.9999)
+    eval_batch_size: int = param(512, help="evaluation batch size", min=1)
+    amp: bool = param(True, help="bf16 autocast on CUDA")
+    num_workers: int = param(0, help="data loader workers", min=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise ConfigError(f"ScarceParams: unknown variants {unknown}; valid names are: {', '.join(VARIANTS)}")
+        if self.backbone == "mlp" and self.frozen_stages >= len(self.mlp_widths):
+            raise ConfigError(f"ScarceParams: frozen_stages {self.frozen_stages} leaves none of the "
+                              f"{len(self.mlp_widths)} MLP stages to train")
+        if self.backbone == "mlp" and self.data != "digits":
+            raise ConfigError("ScarceParams: the MLP backbone is for the digits smoke run; use resnet18")
+
+    @property
+    def num_classes(self) -> int:
+        return 100 if self.data == "cifar100" else 10
+
+
+def scarce_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> ScarceParams:
+    """:class:`ScarceParams` from a mapping; unknown keys are errors listing the valid ones."""
+    return from_mapping(ScarceParams, mapping, **overrides)
+
+
+def config_for(params: ScarceParams, seed: int | None = None) -> ScarceParams:
+    """The parameters of one replicate (``seed``, default ``params.seed``)."""
+    return replicate_params(params, seed)
+
+
+def variant_config(params: ScarceParams, name: str) -> ScarceParams:
+    """``params`` with the switches of variant ``name`` (:data:`VARIANTS`)."""
+    return apply_variant(params, VARIANTS, name)
+
+
+def experiment_id(params: ScarceParams, variant: str) -> str:
+    """``<data>-<labels per class>/<variant>``, the id of the replication tables (e.g. ``cifar10-10/alternating``)."""
+    return f"{params.data}-{params.labels_per_class}/{variant}"

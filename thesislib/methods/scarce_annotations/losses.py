@@ -1,0 +1,86 @@
+"""The objectives of Algorithm 1 (thesis ch. 5 §3) and of the Π-model / Mean Teacher baseline.
+
+* Phase two: L_unlabelled = (1 - w)·L_pseudo + w·L_temp with w = 0.5 (thesis). L_pseudo is the
+  cross-entropy to the phase-one pseudo-label y_i; L_temp the KL divergence KL(p_i^{t-1} || p_i^t) to
+  the network's own prediction for x_i at the previous epoch. As in the released code the two are one
+  cross-entropy against the soft target
+
+      q_i = (1 - w)·onehot(y_i) + w·p_i^{t-1}                                    (:func:`temporal_target`)
+
+  which equals (1 - w)·L_pseudo + w·L_temp plus w·H(p^{t-1}), a constant for the gradient;
+  p^{t-1} is uniform in the first epoch of every cycle (:class:`TemporalTargets`).
+* The split (:func:`cycle_subset`): the code's 3-fold rotation of one random permutation.
+* Π-model / Mean Teacher: CE on the labelled images + w(t)·(1/(KN))Σ||p_i - p'_i||² (the shared
+  :func:`thesislib.selfsup.consistency_mse`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from thesislib.engine.distributed import get_world_size
+from thesislib.selfsup import consistency_mse
+
+
+def temporal_target(pseudo: Tensor, prev: Tensor, w: float) -> Tensor:
+    """q = (1 - w)·onehot(pseudo) + w·prev: pseudo (B,) int64, prev (B, C) probabilities -> (B, C)."""
+    return (1.0 - w) * F.one_hot(pseudo, prev.shape[1]).to(prev.dtype) + w * prev
+
+
+def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """-(1/B) Σ_i Σ_c q_ic log softmax(z_i)_c for logits z (B, C) and soft targets q (B, C)."""
+    return -(target * torch.log_softmax(logits.float(), 1)).sum(1).mean()
+
+
+def unlabelled_loss(logits: Tensor, pseudo: Tensor, prev: Tensor, w: float) -> Tensor:
+    """Phase two's loss: :func:`soft_cross_entropy` against :func:`temporal_target`."""
+    return soft_cross_entropy(logits, temporal_target(pseudo, prev, w))
+
+
+def cycle_subset(perm: Tensor, cycle: int, split: bool, split_cycles: int) -> Tensor:
+    """The training indices T_i of 0-based ``cycle``: with ``split`` and ``cycle < split_cycles`` two of
+    the three thirds of ``perm`` (N,) — {0,1}, {1,2}, {0,2} for cycle mod 3 = 0, 1, 2 — else all of it."""
+    if not split or cycle >= split_cycles:
+        return perm
+    n = len(perm)
+    a, b = n // 3, 2 * n // 3
+    thirds = (perm[:a], perm[a:b], perm[b:])
+    keep = {0: (0, 1), 1: (1, 2), 2: (0, 2)}[cycle % 3]
+    return torch.cat([thirds[k] for k in keep])
+
+
+class TemporalTargets:
+    """p^{t-1} for every training image: ``prev`` (N, C), uniform at creation; :meth:`record` stores the
+    softmax of this epoch's (augmented) view of images ``idx``; :meth:`end_epoch` makes them ``prev``.
+    Under DDP every rank saw a different shard: the records are summed over ranks (with their counts)."""
+
+    def __init__(self, n: int, num_classes: int, device: torch.device) -> None:
+        self.prev = torch.full((n, num_classes), 1.0 / num_classes, device=device)
+        self.cur = torch.zeros_like(self.prev)
+        self.count = torch.zeros(n, device=device)
+
+    def record(self, idx: Tensor, probs: Tensor) -> None:
+        idx = idx.to(self.cur.device)
+        self.cur.index_add_(0, idx, probs.detach().float())
+        self.count.index_add_(0, idx, torch.ones(len(idx), device=self.cur.device))
+
+    def end_epoch(self, *_: object) -> None:
+        if get_world_size() > 1:
+            torch.distributed.all_reduce(self.cur)
+            torch.distributed.all_reduce(self.count)
+        seen = self.count > 0
+        self.prev = torch.where(seen[:, None], self.cur / self.count.clamp_min(1.0)[:, None], self.prev)
+        self.cur.zero_()
+        self.count.zero_()
+
+
+def pi_loss(logits: Tensor, labels: Tensor, p1: Tensor, p2: Tensor, weight: float) -> tuple[Tensor, dict[str, Tensor]]:
+    """CE of ``logits`` (B, C) on the images with a label (``labels`` >= 0; -1: unlabelled) plus
+    ``weight`` x MSE between two views' probabilities p1, p2 (B, C); returns (loss, parts)."""
+    mask = labels >= 0
+    ce = F.cross_entropy(logits.float(), labels.clamp_min(0), reduction="none")
+    ce = (ce * mask).sum() / mask.sum().clamp_min(1)
+    mse = consistency_mse(p1, p2)
+    return ce + weight * mse, {"ce": ce.detach(), "mse": mse.detach()}

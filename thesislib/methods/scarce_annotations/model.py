@@ -1,0 +1,49 @@
+"""The chapter's network: the backbone of :mod:`thesislib.nn` (staged MLP for the digits, CIFAR
+ResNet-18 at full scale, built by :func:`thesislib.methods.lsdc.model.build_backbone`) with a 4-way
+rotation head for RotNet, then a C-way linear classifier (thesis ch. 5 §3, "replace the last layer")."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from thesislib.methods.lsdc.model import build_backbone
+from thesislib.methods.scarce_annotations.config import ScarceParams
+from thesislib.nn.resnet_cifar import freeze_stages
+from thesislib.repro import seed_everything
+
+CLASS_HEAD = "classifier"
+ROTATION_HEAD = "rotation"
+
+
+def rotnet_model(params: ScarceParams) -> nn.Module:
+    """A fresh backbone with the rotation head (64 inputs for the MLP; 3-channel 32x32 for ResNet-18)."""
+    return build_backbone(params, {ROTATION_HEAD: 4})  # type: ignore[arg-type]
+
+
+def classifier_model(params: ScarceParams, state: dict[str, Tensor] | None) -> nn.Module:
+    """N_t of Algorithm 1: the RotNet weights ``state``, the stem and the first ``frozen_stages`` stages
+    frozen, and a new C-way classifier whose initialisation is seeded from ``params.seed`` (so every
+    method and every re-initialisation of a replicate starts from the same weights)."""
+    model = rotnet_model(params)
+    if state is not None:
+        model.load_state_dict(state)
+    seed_everything(params.seed)
+    model.heads = nn.ModuleDict({CLASS_HEAD: nn.Linear(model.num_features, params.num_classes)})
+    freeze_stages(model, params.frozen_stages)
+    return model
+
+
+def trainable_only_heads(model: nn.Module) -> dict[str, bool]:
+    """Make only the heads trainable; returns the previous ``requires_grad`` of every parameter."""
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n.startswith("heads."))
+    return before
+
+
+def restore_trainable(model: nn.Module, before: dict[str, bool]) -> None:
+    """Undo :func:`trainable_only_heads`."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.requires_grad_(before[n])

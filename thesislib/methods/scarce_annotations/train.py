@@ -1,0 +1,262 @@
+"""Training of the chapter through :mod:`thesislib.engine` (thesis ch. 5 §3, Algorithm 1).
+
+Stages of one replicate (each one engine run or a sequence of them; :class:`~thesislib.selfsup.stages.StagedPipeline`
+runs a stage in this process or as ``nproc`` torchrun DDP processes):
+
+1. ``rotnet`` — :func:`pretrain`: RotNet on every training image, labels ignored;
+2. ``labelled`` — :func:`train_labelled`: the labelled-set baseline, N_t fine-tuned on the labelled
+   images only (cycle 1's phase one);
+3. ``alternating`` — :func:`train_alternating`: Algorithm 1, ``cycles`` times: phase one (supervised,
+   :func:`supervised_phase`), label assignment (:func:`assign_labels`), the split
+   (:func:`~thesislib.methods.scarce_annotations.losses.cycle_subset`), the restart from the RotNet weights, phase two
+   (:func:`unsupervised_phase`, L_pseudo + L_temp); then a last phase one. Its history's ``eval``
+   records hold one line per cycle: ``test_acc`` (after phase one), ``pseudo_acc`` (of the assigned
+   labels on the unlabelled images, read for monitoring only) and ``switch_rate`` (share of
+   unlabelled images whose label changed since the previous assignment);
+4. ``pimodel`` — :func:`train_pimodel`: the Π-model (``mt_decay`` 0) or Mean Teacher baseline.
+
+By hand: ``[torchrun --standalone --nproc_per_node 4 -m] python -m thesislib.methods.scarce_annotations.train
+--params p.yaml --stage rotnet --output DIR``, then ``--stage alternating --init DIR/rotnet.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from thesislib.engine import History, MultiStep, Trainer, evaluate, make_scheduler, steps_per_epoch, train_config
+from thesislib.engine.distributed import unwrap
+from thesislib.methods.scarce_annotations.config import ScarceParams, scarce_config
+from thesislib.methods.scarce_annotations.data import ScarceData, augment, labelled_subset, load_data, model_input
+from thesislib.methods.scarce_annotations.losses import TemporalTargets, cycle_subset, pi_loss, unlabelled_loss
+from thesislib.methods.scarce_annotations.model import (
+    CLASS_HEAD,
+    classifier_model,
+    restore_trainable,
+    rotnet_model,
+    trainable_only_heads,
+)
+from thesislib.repro import seed_everything
+from thesislib.selfsup import EpochClock, RotNetConfig, sigmoid_rampup, train_rotnet
+from thesislib.selfsup.stages import StagedPipeline
+
+__all__ = ["assign_labels", "main", "pretrain", "run_stage", "supervised_phase", "test_accuracy",
+           "train_alternating", "train_labelled", "train_pimodel", "unsupervised_phase"]
+
+
+def _sgd(model: nn.Module, lr: float, params: ScarceParams) -> torch.optim.SGD:
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(trainable, lr=lr, momentum=0.9, nesterov=True, weight_decay=params.weight_decay)
+
+
+def pretrain(params: ScarceParams, data: ScarceData, device: torch.device) -> tuple[nn.Module, History]:
+    """RotNet on every training image (seeded from ``params.seed``); returns the network and its history."""
+    seed_everything(params.seed)
+    model = rotnet_model(params)
+    config = RotNetConfig(lr=params.rotnet_lr, milestones=params.rotnet_milestones)
+    engine = train_config(params, batch_size=params.rotnet_batch_size, epochs=params.rotnet_epochs)
+    history = train_rotnet(model, TensorDataset(data.train_images), engine, device, config,
+                           transform=lambda x: augment(x, params))
+    return unwrap(model), history
+
+
+def _ce_step(params: ScarceParams):
+    def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = model(augment(batch[0], params))[CLASS_HEAD]
+        return F.cross_entropy(logits.float(), batch[1]), {"acc": (logits.argmax(1) == batch[1]).float().mean()}
+    return step
+
+
+def supervised_phase(model: nn.Module, params: ScarceParams, data: ScarceData, labelled: Tensor,
+                     device: torch.device, head_only: bool) -> History:
+    """Phase one: cross-entropy on the labelled images ``labelled`` (L,); every unfrozen layer for
+    ``refine_epochs`` at ``refine_lr`` (cycle 1), or the classifier only for ``head_epochs`` at ``head_lr``."""
+    before = trainable_only_heads(model) if head_only else None
+    epochs, lr = (params.head_epochs, params.head_lr) if head_only else (params.refine_epochs, params.refine_lr)
+    dataset = TensorDataset(data.train_images[labelled], data.train_labels[labelled])
+    config = train_config(params, batch_size=min(params.batch_size, len(labelled)), epochs=epochs)
+    try:
+        return Trainer(model, _sgd(model, lr, params), dataset, _ce_step(params), config, device).fit()
+    finally:
+        if before is not None:
+            restore_trainable(unwrap(model), before)
+
+
+def _predict(model: nn.Module, images: Tensor, params: ScarceParams, device: torch.device) -> Tensor:
+    def fn(m: nn.Module, batch: Any) -> Tensor:
+        return torch.softmax(m(model_input(batch[0], params))[CLASS_HEAD].float(), 1)
+    return evaluate(unwrap(model), TensorDataset(images), fn, device, batch_size=params.eval_batch_size,
+                    amp=params.amp)
+
+
+def assign_labels(model: nn.Module, params: ScarceParams, data: ScarceData, labelled: Tensor,
+                  device: torch.device) -> Tensor:
+    """Pseudo-labels (N,) of every training image: argmax of N_t without augmentation; the labelled
+    images keep their true labels (released code)."""
+    pseudo = _predict(model, data.train_images, params, device).argmax(1)
+    pseudo[labelled] = data.train_labels[labelled]
+    return pseudo
+
+
+def test_accuracy(model: nn.Module, params: ScarceParams, data: ScarceData, device: torch.device) -> float:
+    """Top-1 accuracy on the test set."""
+    pred = _predict(model, data.test_images, params, device).argmax(1)
+    return float((pred == data.test_labels).float().mean())
+
+
+def _phase_two_step(params: ScarceParams, targets: TemporalTargets):
+    def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, pseudo, idx = batch
+        logits = model(augment(x, params))[CLASS_HEAD]
+        prev = targets.prev[idx.to(targets.prev.device)]
+        loss = unlabelled_loss(logits, pseudo, prev, params.temp_weight)
+        targets.record(idx, torch.softmax(logits.float(), 1))
+        return loss, {"agree": (logits.argmax(1) == pseudo).float().mean()}
+    return step
+
+
+def unsupervised_phase(model: nn.Module, params: ScarceParams, data: ScarceData, subset: Tensor, pseudo: Tensor,
+                       device: torch.device) -> History:
+    """Phase two on the images ``subset`` (T_i) with their pseudo-labels: (1 - w) L_pseudo + w L_temp,
+    ``inner_epochs`` epochs, lr ``inner_lr`` x0.1 at ``inner_milestones``; p^{t-1} uniform at the start."""
+    dataset = TensorDataset(data.train_images[subset], pseudo[subset], subset)
+    targets = TemporalTargets(len(data.train_images), data.num_classes, device)
+    opt = _sgd(model, params.inner_lr, params)
+    config = train_config(params, batch_size=params.batch_size, epochs=params.inner_epochs)
+    spe = steps_per_epoch(len(dataset), config.batch_size, config.drop_last)
+    sched = make_scheduler(opt, MultiStep(tuple(m * spe for m in params.inner_milestones), 0.1))
+    return Trainer(model, opt, dataset, _phase_two_step(params, targets), config, device, scheduler=sched,
+                   on_epoch_end=targets.end_epoch).fit()
+
+
+def train_labelled(params: ScarceParams, data: ScarceData, device: torch.device, state: dict[str, Tensor]
+                   ) -> tuple[nn.Module, History]:
+    """The labelled-set baseline: N_t from RotNet fine-tuned on the labelled images (cycle 1's phase one)."""
+    labelled = labelled_subset(data.train_labels, params.labels_per_class, data.num_classes, params.seed)
+    model = classifier_model(params, state)
+    history = supervised_phase(model, params, data, labelled, device, head_only=False)
+    return unwrap(model), history
+
+
+def train_alternating(params: ScarceParams, data: ScarceData, device: torch.device, state: dict[str, Tensor]
+                      ) -> tuple[nn.Module, History]:
+    """Algorithm 1 (with the ``split`` / ``reinit`` / ``temp_weight`` switches of the ablations)."""
+    labelled = labelled_subset(data.train_labels, params.labels_per_class, data.num_classes, params.seed)
+    unlabelled = torch.ones(len(data.train_labels), dtype=torch.bool)
+    unlabelled[labelled] = False
+    perm = torch.randperm(len(data.train_labels), generator=torch.Generator().manual_seed(params.seed))
+    model = classifier_model(params, state)
+    history, previous, started = History(), None, time.perf_counter()
+    for cycle in range(params.cycles + 1):
+        supervised_phase(model, params, data, labelled, device, head_only=cycle > 0)
+        record: dict[str, Any] = {"step": cycle, "epoch": cycle, "cycle": cycle,
+                                  "test_acc": test_accuracy(model, params, data, device)}
+        if cycle == params.cycles:        # the last phase one: the model is scored after it
+            record["time"] = time.perf_counter() - started
+            history.eval.append(record)
+            break
+        pseudo = assign_labels(model, params, data, labelled, device)
+        record["pseudo_acc"] = float((pseudo[unlabelled] == data.train_labels[unlabelled]).float().mean())
+        record["switch_rate"] = (math.nan if previous is None else
+                                 float((pseudo[unlabelled] != previous[unlabelled]).float().mean()))
+        record["time"] = time.perf_counter() - started
+        history.eval.append(record)
+        previous = pseudo
+        subset = cycle_subset(perm, cycle, params.split, params.split_cycles)
+        if params.reinit:
+            model = classifier_model(params, state)
+        inner = unsupervised_phase(model, params, data, subset, pseudo, device)
+        history.train += [{**r, "cycle": cycle} for r in inner.train]
+    return unwrap(model), history
+
+
+def _pi_step(params: ScarceParams, clock: EpochClock):
+    def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = batch
+        out1 = model(augment(x, params))[CLASS_HEAD]
+        p1 = torch.softmax(out1.float(), 1)
+        v2 = augment(x, params)
+        if params.mt_decay > 0:          # Mean Teacher: the second view through the EMA weights, no gradient
+            with torch.no_grad():
+                p2 = torch.softmax(clock.trainer.ema.module(v2)[CLASS_HEAD].float(), 1)
+        else:                            # Π-model: both views through the student
+            p2 = torch.softmax(model(v2)[CLASS_HEAD].float(), 1)
+        weight = params.pi_weight * sigmoid_rampup(clock(), params.pi_rampup_epochs)
+        loss, parts = pi_loss(out1, y, p1, p2, weight)
+        return loss, {**parts, "omega": torch.tensor(weight)}
+    return step
+
+
+def pimodel_dataset(data: ScarceData, labelled: Tensor, share: float) -> TensorDataset:
+    """Every training image once with label -1, plus the labelled images (true labels) repeated
+    ceil(share / (1 - share) · U / L) times, so that about ``share`` of each batch is labelled."""
+    n_unl = len(data.train_labels) - len(labelled)
+    repeat = max(1, math.ceil(share / (1.0 - share) * n_unl / len(labelled)))
+    mask = torch.ones(len(data.train_labels), dtype=torch.bool)
+    mask[labelled] = False
+    rep = labelled.repeat(repeat)
+    images = torch.cat([data.train_images[mask], data.train_images[rep]])
+    labels = torch.cat([torch.full((n_unl,), -1, dtype=torch.long), data.train_labels[rep]])
+    return TensorDataset(images, labels)
+
+
+def train_pimodel(params: ScarceParams, data: ScarceData, device: torch.device, state: dict[str, Tensor]
+                  ) -> tuple[nn.Module, History]:
+    """Π-model (``mt_decay`` 0) or Mean Teacher from the RotNet weights: CE + w(t)·MSE, ``pi_epochs``;
+    Mean Teacher returns the EMA (teacher) network, the one Tarvainen & Valpola evaluate."""
+    labelled = labelled_subset(data.train_labels, params.labels_per_class, data.num_classes, params.seed)
+    model = classifier_model(params, state)
+    dataset = pimodel_dataset(data, labelled, params.pi_labelled_share)
+    config = train_config(params, batch_size=params.batch_size, epochs=params.pi_epochs,
+                          ema_decay=params.mt_decay if params.mt_decay > 0 else None)
+    clock = EpochClock()
+    trainer = Trainer(model, _sgd(model, params.pi_lr, params), dataset, _pi_step(params, clock), config, device)
+    clock.trainer = trainer
+    history = trainer.fit()
+    if params.mt_decay > 0:
+        teacher = unwrap(trainer.ema.module)
+        teacher.requires_grad_(False)
+        return teacher, history
+    return unwrap(model), history
+
+
+def _stage(stage: str, params: ScarceParams, data: ScarceData, device: torch.device,
+           init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
+    if stage == "rotnet":
+        return pretrain(params, data, device)
+    train = {"labelled": train_labelled, "alternating": train_alternating, "pimodel": train_pimodel}[stage]
+    return train(params, data, device, init)
+
+
+def _model_for(stage: str, params: ScarceParams) -> nn.Module:
+    return rotnet_model(params) if stage == "rotnet" else classifier_model(params, None)
+
+
+#: The stages, in-process or under torchrun (:class:`thesislib.selfsup.stages.StagedPipeline`).
+PIPELINE = StagedPipeline("scarce_annotations", "thesislib.methods.scarce_annotations.train",
+                          ("rotnet", "labelled", "alternating", "pimodel"), ("labelled", "alternating", "pimodel"),
+                          scarce_config, load_data, _stage, _model_for)
+
+
+def run_stage(stage: str, params: ScarceParams, device: str | torch.device = "auto", **kwargs: Any
+              ) -> tuple[nn.Module, History]:
+    """Train ``stage`` in this process (``nproc`` 1) or as ``nproc`` torchrun DDP processes
+    (keywords: ``data``, ``init``, ``nproc``, ``output``, ``timeout``)."""
+    return PIPELINE.run(stage, params, device, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``[torchrun ...] python -m thesislib.methods.scarce_annotations.train --params p.(json|yaml)
+    --stage rotnet|labelled|alternating|pimodel [--init rotnet.pt] [--output DIR] [--device D]``."""
+    return PIPELINE.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
