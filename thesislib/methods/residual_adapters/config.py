@@ -51,8 +51,8 @@ class ResidualAdaptersParams(RunParams):
     # data
     data: Literal["mini", "decathlon"] = param("mini", help="mini (bundled/procedural, note 1.6a) | decathlon")
     data_root: str = param("", help="directory holding decathlon/ (empty: $THESISLIB_DATA)")
-    source: str = param("glyphs", help="pre-training domain: glyphs or photos (mini) | imagenet12 (decathlon) | imagenet "
-                        "(decathlon data, ILSVRC CLS-LOC folders resized to 72 px)")
+    source: str = param("glyphs", help="pre-training domain: glyphs | photos (mini) | imagenet12 (decathlon) | "
+                        "imagenet (decathlon data, ILSVRC CLS-LOC folders resized to 72 px)")
     targets: tuple[str, ...] = param(("digits", "faces", "shapes", "textures"), help="target domains, in order")
     image_size: int = param(16, help="input side (decathlon: 64 crops of the 72-px images)", min=8)
     shots: int = param(10, help="mini: training images per class of each target domain", min=1)
