@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.data.decathlon import DECATHLON_DOMAINS
-from thesislib.data.mini_decathlon import MINI_DOMAINS
+from thesislib.data.mini_decathlon import SOURCE_DOMAINS, TARGET_DOMAINS
 from thesislib.engine import MultiStep, TrainConfig, train_config
 from thesislib.nn.multidomain import WeightDecay
 from thesislib.params import RunParams, param
@@ -87,11 +87,13 @@ class ResidualAdaptersParams(RunParams):
         super().__post_init__()
         if len(self.blocks) != 3:
             raise ConfigError(f"{type(self).__name__}: blocks gives the units of 3 stages, got {self.blocks}")
-        known = MINI_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS
-        sources = known + (("imagenet",) if self.data == "decathlon" else ())
+        # mini: the source domains (many classes, n_source images) and the few-shot targets are disjoint
+        known = TARGET_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS
+        sources = SOURCE_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS + ("imagenet",)
         bad = [d for d in self.targets if d not in known] + ([self.source] if self.source not in sources else [])
         if bad:
-            raise ConfigError(f"{type(self).__name__}: unknown {self.data} domain(s) {bad}; known: {', '.join(known)}")
+            raise ConfigError(f"{type(self).__name__}: unknown {self.data} domain(s) {bad}; targets: "
+                              f"{', '.join(known)}; sources: {', '.join(sources)}")
         if self.source in self.targets:
             raise ConfigError(f"{type(self).__name__}: the source {self.source!r} is also a target")
         if not self.targets:
