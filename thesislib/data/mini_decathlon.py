@@ -177,8 +177,10 @@ def glyph_images(n: int, size: int, rng: np.random.Generator,
     Per image: the glyph's strokes mapped by a random similarity plus shear (scale 0.5-0.85 of the
     half side, rotation +-30 deg, shear +-0.2, centre within 1.5 px of the middle), drawn with an
     anti-aliased pen of half-width 0.5-1.1 px in a random ink colour over a random crop of a
-    colour photo (:data:`~thesislib.data.photos.COLOR_PHOTOS`, shorter side 1-4 x ``size``),
-    the ink pushed to at least 0.35 from the background's mean, plus N(0, 0.03^2) noise."""
+    colour photo (:data:`~thesislib.data.photos.COLOR_PHOTOS`, shorter side 1-4 x ``size``), plus
+    N(0, 0.03^2) noise. An ink colour whose mean channel difference to the crop's mean colour is
+    below 0.35 is moved 0.35 away from it (darker on a light crop, lighter on a dark one; clipped to
+    [0, 1]), so the strokes stay visible on most backgrounds."""
     alphabet = glyph_alphabet(n_classes)
     labels = np.concatenate([np.repeat(np.arange(n_classes), n // n_classes),
                              rng.choice(n_classes, size=n % n_classes, replace=False)])
