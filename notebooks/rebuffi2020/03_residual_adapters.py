@@ -315,8 +315,11 @@ tnb.show_findings(_lines)
 # Why some effects need the full scale: the targets have 10 images per class and 60 steps, so differences of
 # a few points are within the replicate noise, and S amplifies noise near the ceiling (the note's §8.1); the
 # source is a 16×16 glyph task of 6000 images that 800 steps of a ResNet-8 learn only partly, far from
-# ImageNet's breadth. The numbers below are this run's (they change with the base seed; the seed table above
-# says which verdicts survive that). No thesis number is tested here: Table 1 needs the decathlon and an
+# ImageNet's breadth, and how far each pre-training gets differs between base seeds (section 3 shows this
+# run's source accuracies). BN adaptation and fine-tuning start from the plain network, the feature extractor
+# and series adapters from the network pre-trained with adapters, so the claims that compare across the two
+# starts (BN vs feature extractor, forgetting) move with whichever pre-training happened to go further. The
+# numbers below are this run's; the seed table above says which verdicts survive a new base seed. No thesis number is tested here: Table 1 needs the decathlon and an
 # ImageNet pre-training (section 9).
 
 # %%
