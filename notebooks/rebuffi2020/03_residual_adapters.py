@@ -52,8 +52,9 @@ tnb.show_table([[e.split("/", 1)[1], *[v.get(c, "") for c in _cols]] for e, v in
 
 # %% [markdown]
 # **What the smoke run can show.** The decathlon and ImageNet are not on this machine. The smoke scale is
-# the study note's *mini-decathlon* (§1.6(a)): a source domain that plays ImageNet (which of 11 bundled
-# colour photos a 16×16 crop comes from) and four **few-shot** targets: scikit-learn's digits, scikit-image's
+# the study note's *mini-decathlon* (§1.6(a)): a source domain that plays ImageNet (100 procedural glyph
+# classes drawn over crops of colour photos; the decision is explained in section 3) and four **few-shot**
+# targets: scikit-learn's digits, scikit-image's
 # `lfw_subset` faces vs non-faces (200 images: the tiny domain), procedural shapes and bundled textures, 10
 # training images per class, all at 16×16. The note's prototype found that with large training splits
 # every method reaches 98–100% and nothing can be compared; with few shots the methods separate. The network
@@ -74,11 +75,11 @@ progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
 nproc = 1  # int; torchrun processes (DDP) per training run; 1: in this process (min 1)
 data = 'mini'  # 'mini' | 'decathlon'; mini (bundled/procedural, note 1.6a) | decathlon
 data_root = ''  # str; directory holding decathlon/ (empty: $THESISLIB_DATA)
-source = 'photos'  # str; pre-training domain: photos (mini) | imagenet12 (decathlon) | imagenet (decathlon data, ILSVRC CLS-LOC folders resized to 72 px)
+source = 'glyphs'  # str; pre-training domain: glyphs | photos (mini) | imagenet12 (decathlon) | imagenet (decathlon data, ILSVRC CLS-LOC folders resized to 72 px)
 targets = ['digits', 'faces', 'shapes', 'textures']  # list of str; target domains, in order
 image_size = 16  # int; input side (decathlon: 64 crops of the 72-px images) (min 8)
 shots = 10  # int; mini: training images per class of each target domain (min 1)
-n_source = 3000  # int; mini: training crops of the source domain (min 10)
+n_source = 6000  # int; mini: training images of the source domain (min 10)
 n_test = 300  # int; mini: test images per domain (at most) (min 10)
 tiny_domain = 'faces'  # str; the domain of the adapter weight-decay study
 width = 0.25  # float; channel factor of ResNet-26 (32w, 64w, 128w, 256w; thesis 1) (min 0.05)
@@ -105,6 +106,7 @@ num_workers = 0  # int; data loader workers (min 0)
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from thesislib.data.mini_decathlon import mini_decathlon
@@ -175,12 +177,29 @@ tnb.show_table([[c, shared, specific, 2 * (c * c + 4 * c), shared / specific]],
 # (`$THESISLIB_CACHE/residual_adapters/pretrain-<adapter>-<hash>.pt`, the hash covering every parameter the
 # pre-training depends on) and loaded from there by later runs and by the chapter-4 notebook; a missing
 # file is re-created by the same library function. Nothing is committed.
+#
+# **Decision: what the source task is (issue 11).** ImageNet helps the decathlon's targets not because it
+# shares their classes (it has no traffic signs, characters or pedestrians crops of the right kind) but
+# because 1000 classes force the early filters to detect what every image is made of: edges, corners,
+# strokes, blobs, textures and colour contrast, under nuisance variation. An earlier version of this page
+# pre-trained on "which of 11 bundled photos a crop comes from", a task that colour and texture statistics
+# alone solve; training from scratch then matched fine-tuning (78.1% vs 77.9% mean target accuracy) and the
+# claim "pre-training helps" held at none of three base seeds. The source is now **100 glyph classes**
+# (`thesislib.data.mini_decathlon.glyph_images`): each class is a fixed layout of three pen strokes, and
+# every image draws it with a random scale, rotation, shear, position, pen width and ink colour over a random
+# crop of one of the 11 colour photos, plus noise. To tell 100 classes apart the network must detect strokes,
+# their orientations and junctions against cluttered natural backgrounds: the generic low-level features
+# ImageNet supplies, at this resolution. The source shares no class with a target (no digits, no faces,
+# none of the four target shapes, backgrounds from photos that no target uses). Its size (6000 images, 60
+# per class) and the pre-training budget (800 steps of 32, unchanged from the photo source) were fixed
+# before any target was run, and nothing was changed after seeing a verdict.
 
 # %%
 t0 = time.perf_counter()
 cached = {a: checkpoint_path(params, a).is_file() for a in ("none", "series")}
 pretrained = pretrain_networks(params, device)   # nproc > 1: the pre-training runs as torchrun processes
-source_test = load_domain(params, params.source, params.seed).test
+source_domain = load_domain(params, params.source, params.seed)
+source_test = source_domain.test
 tnb.show_table([[k, "loaded" if cached["none" if k == "plain" else "series"] else "trained now",
                  count_parameters(net), 100 * domain_accuracy(net, 0, source_test, device)]
                 for k, net in pretrained.items()],
@@ -219,8 +238,7 @@ plt.show()
 # fraction, BN adaptation and the feature extractor almost nothing.
 
 # %%
-accounts = E.parameter_accounts(params, results, pretrained, pretrained["plain"].num_classes[0]
-                                if "plain" in pretrained else 11)
+accounts = E.parameter_accounts(params, results, pretrained, source_domain.num_classes)
 tnb.show_table([a.row() for a in accounts], ACCOUNT_HEADERS)
 
 # %% [markdown]
@@ -294,11 +312,45 @@ for cid, thesis in _order:
 tnb.show_findings(_lines)
 
 # %% [markdown]
-# Why some effects need the full scale: the source here is an 11-photo identification task that the network
-# solves almost perfectly, so its features are narrower than ImageNet's and transfer less; the targets have
-# 10 images per class and 60 steps, so differences of a few points are within the replicate noise, and S
-# amplifies noise near the ceiling (the note's §8.1). No thesis number is tested here: Table 1 needs the
-# decathlon and an ImageNet pre-training (section 9).
+# Why some effects need the full scale: the targets have 10 images per class and 60 steps, so differences of
+# a few points are within the replicate noise, and S amplifies noise near the ceiling (the note's §8.1); the
+# source is a 16×16 glyph task of 6000 images that 800 steps of a ResNet-8 learn only partly, far from
+# ImageNet's breadth, and how far each pre-training gets differs between base seeds (section 3 shows this
+# run's source accuracies). BN adaptation and fine-tuning start from the plain network, the feature extractor
+# and series adapters from the network pre-trained with adapters, so the claims that compare across the two
+# starts (BN vs feature extractor, forgetting) move with whichever pre-training happened to go further. The
+# numbers below are this run's; the seed table above says which verdicts survive a new base seed. No thesis number is tested here: Table 1 needs the decathlon and an
+# ImageNet pre-training (section 9).
+
+# %%
+def _mean_target(m: str) -> float:
+    return 100 * float(np.mean([E.mean_target_accuracy(params, r, m) for r in results]))
+
+
+_src = {k: 100 * domain_accuracy(net, 0, source_test, device) for k, net in pretrained.items()}
+_notes = []
+if {"scratch", "finetune"} <= set(results[0].acc):
+    _gap = _mean_target("finetune") - _mean_target("scratch")
+    _notes.append(f"Pre-training on the glyphs and fine-tuning gives {_mean_target('finetune'):.1f}% mean target "
+                  f"accuracy against {_mean_target('scratch'):.1f}% from scratch ({_gap:+.1f} points, mean of "
+                  f"{len(results)} replicates): the source {'transfers' if _gap > 0 else 'does not transfer'} "
+                  "in this run.")
+if "series>scratch" in _by and seed_record is not None:
+    _held = sum(run["verdicts"].get("series>scratch", {}).get("holds", False) for run in seed_record["runs"])
+    _notes.append(f"The claim tested, series adapters (frozen pre-trained filters) beat scratch, held at {_held} of "
+                  f"{len(seed_record['runs'])} recorded base seeds.")
+if {"plain", "series"} <= set(_src) and "forgetting" in _by:
+    _notes.append(f"The forgetting claim compares absolute source accuracies after the targets, and the two "
+                  f"pre-trained networks start at different levels here (plain {_src['plain']:.1f}%, with series "
+                  f"adapters {_src['series']:.1f}%; at the thesis's scale they are within 0.2 points).")
+    if "finetune" in results[0].acc:
+        _after = 100 * float(np.mean([E.mean_source_after(params, r, "finetune") for r in results]))
+        _notes.append(f"Measured from each network's own start instead: adapters keep their source accuracy by "
+                      f"construction (frozen filters), and fine-tuning moves the plain network's {_src['plain']:.1f}% "
+                      f"to {_after:.1f}% on average after a target ({_after - _src['plain']:+.1f} points).")
+tnb.show_findings(_notes)
+
+# %% [markdown]
 #
 # ## 9. Replication table and the full scale
 #

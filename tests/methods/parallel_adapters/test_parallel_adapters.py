@@ -34,7 +34,7 @@ def test_params_validate():
     with pytest.raises(ConfigError, match="parallel"):
         parallel_config(methods=("finetune",), fraction_methods=("finetune",))
     with pytest.raises(ConfigError, match="fraction_domain"):
-        parallel_config(fraction_domain="photos")
+        parallel_config(fraction_domain="glyphs")
 
 
 def test_joint_network_and_full_rank_compression_reproduce_the_runs(params):

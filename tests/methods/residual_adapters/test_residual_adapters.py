@@ -41,8 +41,13 @@ def params(tmp_path):
 def test_params_validate():
     with pytest.raises(ConfigError, match="unknown mini domain"):
         adapters_config(targets=("digits", "mnist"))
-    with pytest.raises(ConfigError, match="also a target"):
+    with pytest.raises(ConfigError, match="unknown mini domain"):   # a source domain is not a few-shot target
         adapters_config(targets=("photos", "digits"))
+    with pytest.raises(ConfigError, match="unknown mini domain"):
+        adapters_config(source="digits")
+    with pytest.raises(ConfigError, match="also a target"):
+        adapters_config(data="decathlon", source="svhn", targets=("svhn", "dtd"))
+    assert adapters_config().source == "glyphs" and adapters_config(source="photos").source == "photos"
     with pytest.raises(ConfigError, match="unknown method"):
         adapters_config(methods=("series", "lwf"))
     with pytest.raises(ConfigError, match="nosuch"):
@@ -70,7 +75,7 @@ def test_pretraining_is_cached_and_keyed_by_its_parameters(params):
 def test_methods_train_only_their_part_and_adapters_never_forget(params):
     pretrained = pretrained_networks(params, CPU)
     domains = load_domains(params, 0)
-    x = domains["photos"].test.tensors[0][:8]
+    x = domains[params.source].test.tensors[0][:8]
     for method, changes_shared in (("series", False), ("bn", False), ("feature", False), ("finetune", True)):
         start = pretrained["series" if method in ("series", "feature") else "plain"]
         start.eval()
@@ -78,7 +83,7 @@ def test_methods_train_only_their_part_and_adapters_never_forget(params):
         conv_before = start.stem.conv.weight.detach().clone()
         run = train_target(params, method, domains["digits"], pretrained, CPU, seed=0)
         run.net.eval()
-        assert run.domain == 1 and run.net.num_classes == [11, 10]
+        assert run.domain == 1 and run.net.num_classes == [domains[params.source].num_classes, 10] == [100, 10]
         same = torch.allclose(run.net(x, 0), before)
         assert same != changes_shared, method
         assert torch.equal(run.net.stem.conv.weight, conv_before) != changes_shared, method
@@ -94,7 +99,7 @@ def test_replicate_scores_and_verdicts(params):
     r = results[0]
     assert set(r.acc) == set(params.methods) and set(r.decay) == {"low", "high"}
     assert math.isnan(r.source_after["scratch"]["digits"])
-    assert r.source_after["series"]["digits"] == r.acc["series"]["photos"]  # adapters keep the source
+    assert r.source_after["series"]["digits"] == r.acc["series"][params.source]  # adapters keep the source
     s = E.scores(params, r)
     keep = E.scored_domains(params, [r])
     assert s["finetune"] == pytest.approx(250.0 * len(keep))
@@ -104,14 +109,14 @@ def test_replicate_scores_and_verdicts(params):
     agg = E.aggregate(params, results)
     assert agg["mini16/series"]["S"]["n"] == 2 and "digits" in agg["mini16/finetune"]
     rows, headers = E.table_rows(params, results)
-    assert headers[:3] == ["method", "photos", "digits"] and len(rows) == len(params.methods)
+    assert headers[:3] == ["method", "glyphs", "digits"] and len(rows) == len(params.methods)
     sentence = E.verdict_sentence(verdicts[0])
     assert verdicts[0].claim in sentence and ("**holds**" in sentence) == verdicts[0].holds
 
 
 def test_hand_computed_score_of_a_replicate(params):
-    acc = {"finetune": {"photos": 0.9, "digits": 0.8, "faces": 0.5},
-           "series": {"photos": 0.95, "digits": 0.8, "faces": 1.0}}
+    acc = {"finetune": {"glyphs": 0.9, "digits": 0.8, "faces": 0.5},
+           "series": {"glyphs": 0.95, "digits": 0.8, "faces": 1.0}}
     r = E.ReplicateResult(0, acc, {}, {})
     s = E.scores(params, r)
     # photos: E^max 0.2, error 0.05 -> 1000 * (0.15 / 0.2)^2 = 562.5; digits 250; faces: error 0 -> 1000

@@ -48,4 +48,4 @@ def test_notebook_path_with_nproc_2_launches_torchrun(tmp_path: Path) -> None:
     assert checkpoint_path(params, "series").is_file()
     result = E.run_replicate(params, 1, pretrained, torch.device("cpu"))
     assert set(result.acc) == {"series", "finetune"}
-    assert result.source_after["series"]["faces"] == result.acc["series"]["photos"]
+    assert result.source_after["series"]["faces"] == result.acc["series"]["glyphs"]

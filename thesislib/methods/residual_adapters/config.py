@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.data.decathlon import DECATHLON_DOMAINS
-from thesislib.data.mini_decathlon import MINI_DOMAINS
+from thesislib.data.mini_decathlon import SOURCE_DOMAINS, TARGET_DOMAINS
 from thesislib.engine import MultiStep, TrainConfig, train_config
 from thesislib.nn.multidomain import WeightDecay
 from thesislib.params import RunParams, param
@@ -51,12 +51,12 @@ class ResidualAdaptersParams(RunParams):
     # data
     data: Literal["mini", "decathlon"] = param("mini", help="mini (bundled/procedural, note 1.6a) | decathlon")
     data_root: str = param("", help="directory holding decathlon/ (empty: $THESISLIB_DATA)")
-    source: str = param("photos", help="pre-training domain: photos (mini) | imagenet12 (decathlon) | imagenet "
-                        "(decathlon data, ILSVRC CLS-LOC folders resized to 72 px)")
+    source: str = param("glyphs", help="pre-training domain: glyphs | photos (mini) | imagenet12 (decathlon) | "
+                        "imagenet (decathlon data, ILSVRC CLS-LOC folders resized to 72 px)")
     targets: tuple[str, ...] = param(("digits", "faces", "shapes", "textures"), help="target domains, in order")
     image_size: int = param(16, help="input side (decathlon: 64 crops of the 72-px images)", min=8)
     shots: int = param(10, help="mini: training images per class of each target domain", min=1)
-    n_source: int = param(3000, help="mini: training crops of the source domain", min=10)
+    n_source: int = param(6000, help="mini: training images of the source domain", min=10)
     n_test: int = param(300, help="mini: test images per domain (at most)", min=10)
     tiny_domain: str = param("faces", help="the domain of the adapter weight-decay study")
     # network
@@ -87,11 +87,13 @@ class ResidualAdaptersParams(RunParams):
         super().__post_init__()
         if len(self.blocks) != 3:
             raise ConfigError(f"{type(self).__name__}: blocks gives the units of 3 stages, got {self.blocks}")
-        known = MINI_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS
-        sources = known + (("imagenet",) if self.data == "decathlon" else ())
+        # mini: the source domains (many classes, n_source images) and the few-shot targets are disjoint
+        known = TARGET_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS
+        sources = SOURCE_DOMAINS if self.data == "mini" else DECATHLON_DOMAINS + ("imagenet",)
         bad = [d for d in self.targets if d not in known] + ([self.source] if self.source not in sources else [])
         if bad:
-            raise ConfigError(f"{type(self).__name__}: unknown {self.data} domain(s) {bad}; known: {', '.join(known)}")
+            raise ConfigError(f"{type(self).__name__}: unknown {self.data} domain(s) {bad}; targets: "
+                              f"{', '.join(known)}; sources: {', '.join(sources)}")
         if self.source in self.targets:
             raise ConfigError(f"{type(self).__name__}: the source {self.source!r} is also a target")
         if not self.targets:

@@ -3,8 +3,8 @@
 :func:`load_domains` returns one :class:`Domain` per name (the source first, then the targets),
 each a training and a test dataset of ``(image (3, S, S) float32, label)`` and its class count.
 
-* ``data="mini"``: :func:`thesislib.data.mini_decathlon.mini_domain` (photos source; few-shot
-  digits, faces, shapes, textures), drawn with the replicate's seed, so every replicate sees a new
+* ``data="mini"``: :func:`thesislib.data.mini_decathlon.mini_domain` (glyphs source, or photos;
+  few-shot digits, faces, shapes, textures), drawn with the replicate's seed, so every replicate sees a new
   few-shot training set (the same one for every method of that replicate: the comparisons pair).
 * ``data="decathlon"``: :class:`thesislib.data.decathlon.DecathlonDomain` ``train`` for training
   and ``val`` for testing (the ``test`` split's labels are hidden by the challenge server), with

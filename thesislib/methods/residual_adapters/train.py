@@ -1,6 +1,6 @@
 """Training through :mod:`thesislib.engine`: the source pre-training and one target domain's run.
 
-* :func:`pretrain`: the source domain ("ImageNet"; smoke: photo crops) from random initialisation,
+* :func:`pretrain`: the source domain ("ImageNet"; smoke: glyphs over photo crops) from random initialisation,
   every parameter trained, plain or *with* series adapters (Ch. 3 §3: series adapters must be in
   the network during pre-training). SGD with momentum 0.9, ``pre_lr`` with x0.1 drops at 2/3 and
   5/6 of ``pre_steps``.
