@@ -128,6 +128,32 @@ def test_feature_mode_keeps_frozen_bn_on_running_statistics() -> None:
     assert not net.stem.bns[d].training and net.heads[d].training
 
 
+def test_frozen_bn_stays_frozen_after_sync_batchnorm_conversion() -> None:
+    """The engine converts BNs to SyncBatchNorm under DDP: the feature extractor's frozen BNs (new
+    module objects after the conversion) must still be put in eval mode by the view's train()."""
+    net = resnet26([4], **SMALL)
+    d = net.add_domain(2)
+    view = prepare_domain(net, d, "feature")
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(view)
+    converted.train()
+    bns = [m for m in converted.modules() if isinstance(m, nn.SyncBatchNorm)]
+    assert bns and all(not bn.training for bn in bns)  # feature mode trains no BN
+    assert converted.net.heads[d].training
+    assert len(converted.frozen_bns()) == len(bns)
+
+
+def test_add_domain_on_a_compressed_network() -> None:
+    net = resnet26([4, 3, 3], adapter="parallel", **SMALL)
+    _randomise(net)
+    compress_parallel_adapters(net, [1, 2], 0.5)
+    d = net.add_domain(5, init_from=None)
+    x = torch.randn(2, 3, 16, 16)
+    assert net(x, d).shape == (2, 5)
+    for conv in net.domain_convs():
+        assert conv.adapters[d].out_channels == conv.basis.in_channels
+        assert not conv.adapters[d].weight.any()
+
+
 def test_series_parameter_count_per_module() -> None:
     """Domain-specific parameters of one residual module with C channels and series adapters:
     2 x (C^2 adapter + 2C adapter BN + 2C task BN) (Ch. 3 footnote 2 counts 2(C^2 + 5C) with the
@@ -143,11 +169,13 @@ def test_series_parameter_count_per_module() -> None:
 def test_placement() -> None:
     def adapted(net: MultiDomainResNet) -> list[str]:
         return [c.adapter for c in net.domain_convs()]
+    # the stem keeps its adapter in every placement (the released code's conv_task)
     assert adapted(resnet26(2, adapter="parallel", placement="early", **SMALL)) == [
-        "none", "parallel", "parallel", "none", "none", "none", "none"]
+        "parallel", "parallel", "parallel", "none", "none", "none", "none"]
     assert adapted(resnet26(2, adapter="parallel", placement="late", **SMALL))[-2:] == ["parallel", "parallel"]
     assert adapted(resnet26(2, adapter="parallel", placement="half", **SMALL)) == [
-        "none", "none", "parallel", "none", "parallel", "none", "parallel"]
+        "parallel", "none", "parallel", "none", "parallel", "none", "parallel"]
+    assert adapted(resnet26(2, adapter="parallel", placement="mid", **SMALL))[0] == "parallel"
     assert set(adapted(resnet26(2, adapter="parallel", **SMALL))) == {"parallel"}
     with pytest.raises(ValueError, match="placement"):
         resnet26(2, placement="everywhere")

@@ -22,9 +22,10 @@ zero channels), each unit ``conv_task -> ReLU -> conv_task -> + shortcut -> ReLU
 domain BN + ReLU, global average pooling and the domain's linear classifier. ``blocks=(4, 4, 4)``
 is ResNet-26 (2 + 3·4·2 weighted layers); 64x64 inputs give 64 -> 32 -> 16 -> 8.
 
-Where adapters go (``placement``, Ch. 4 §3.3): ``"all"`` (every conv_task, the stem included),
-``"early"`` / ``"mid"`` / ``"late"`` (the units of stage 1 / 2 / 3 only), ``"half"`` (the second
-conv of every unit only, the "1.5x" model).
+Where adapters go (``placement``, Ch. 4 §3.3): ``"all"`` (every conv_task), ``"early"`` /
+``"mid"`` / ``"late"`` (the units of stage 1 / 2 / 3 only), ``"half"`` (the second conv of every
+unit only, the "1.5x" model). The stem ``conv_task`` keeps its adapter in every placement, as in the
+released code (its ``conv_task`` always builds one; the thesis's placements name the stages only).
 
 Images (B, 3, H, W) -> logits (B, classes of domain d): ``model(x, domain=d)``.
 """
@@ -79,14 +80,16 @@ class DomainConv(nn.Module):
         self.c_in, self.c_out, self.stride, self.adapter = c_in, c_out, stride, adapter
         self.conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
         self.bns = nn.ModuleList(nn.BatchNorm2d(c_out) for _ in range(n_domains))
-        self.adapters = nn.ModuleList(self.new_adapter() for _ in range(n_domains)) if adapter != "none" else None
         self.basis: nn.Conv2d | None = None
+        self.adapters = nn.ModuleList(self.new_adapter() for _ in range(n_domains)) if adapter != "none" else None
 
     def new_adapter(self) -> nn.Module:
-        """A fresh adapter of this layer's kind, at zero (identity / plain convolution)."""
+        """A fresh adapter of this layer's kind, at zero (identity / plain convolution). After the
+        joint SVD (``basis`` set) a parallel adapter is the domain's own factor ``Conv2d(c_in, K)``."""
         if self.adapter == "series":
             return SeriesAdapter(self.c_out)
-        conv = nn.Conv2d(self.c_in, self.c_out, 1, stride=self.stride, bias=False)
+        out = self.basis.in_channels if self.basis is not None else self.c_out
+        conv = nn.Conv2d(self.c_in, out, 1, stride=self.stride, bias=False)
         nn.init.zeros_(conv.weight)
         return conv
 
@@ -152,7 +155,7 @@ class MultiDomainResNet(nn.Module):
         n = len(num_classes)
         widths = [max(1, int(round(c * width))) for c in (32, 64, 128, 256)]
         self.num_features = widths[3]
-        self.stem = DomainConv(3, widths[0], 1, n, adapter if placement == "all" else "none")
+        self.stem = DomainConv(3, widths[0], 1, n, adapter)  # every placement (module docstring)
         stages = []
         c_in = widths[0]
         for s, (c_out, count) in enumerate(zip(widths[1:], self.blocks), start=1):
@@ -231,19 +234,31 @@ class DomainView(nn.Module):
 
     The parameters are the multi-domain network's own (nothing is copied), so training the view
     trains that domain's part of the network. ``frozen_bn``: BN layers that must keep using their
-    running statistics in training mode (the feature extractor's frozen BNs)."""
+    running statistics in training mode (the feature extractor's frozen BNs).
+
+    The frozen BNs are found again at every :meth:`train` by their running-mean buffer, not kept as
+    module objects: the engine converts BNs to ``SyncBatchNorm`` under DDP
+    (``nn.SyncBatchNorm.convert_sync_batchnorm`` makes new modules that share the old parameters and
+    buffers), and the old objects would no longer be in the network."""
 
     def __init__(self, net: MultiDomainResNet, domain: int, frozen_bn: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         self.net, self.domain = net, int(domain)
-        self._frozen_bn = list(frozen_bn)
+        self._frozen_ids = frozenset(id(bn.running_mean) for bn in frozen_bn)
+        if any(getattr(bn, "running_mean", None) is None for bn in frozen_bn):
+            raise ValueError("frozen_bn: every module must be a BatchNorm with running statistics")
+
+    def frozen_bns(self) -> list[nn.Module]:
+        """The frozen BN modules as they are now in the network (after any SyncBatchNorm conversion)."""
+        return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                and id(m.running_mean) in self._frozen_ids]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x, self.domain)
 
     def train(self, mode: bool = True) -> DomainView:
         super().train(mode)
-        for bn in self._frozen_bn:
+        for bn in self.frozen_bns():
             bn.eval()
         return self
 
