@@ -64,6 +64,18 @@ def test_joint_network_and_full_rank_compression_reproduce_the_runs(params):
         assert 0.0 <= domain_accuracy(t.net, t.domain, domains[t.target].test, CPU) <= 1.0
 
 
+def test_joint_network_refuses_runs_of_another_pretraining(params):
+    """Review R2 #3: adapters trained on another network's 3x3 filters cannot be joined."""
+    pretrained = pretrained_networks(params, CPU)
+    domains = load_domains(params, 0)
+    run = train_target(params, "parallel", domains["faces"], pretrained, CPU, 0)
+    joint_network(pretrained["plain"], [run])  # same filters: fine
+    with torch.no_grad():
+        run.net.stages[0][0].conv1.conv.weight.add_(0.01)
+    with pytest.raises(ValueError, match="3x3 filters"):
+        joint_network(pretrained["plain"], [run])
+
+
 def test_fraction_keeps_every_class(params):
     dom = load_domains(params, 0)["digits"]
     part = fraction_of(dom, 0.34, 0)

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from thesislib.config import ConfigError
+from thesislib.config import ConfigError, replace
 from thesislib.data.decathlon_fixtures import write_decathlon_fixture
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.imagenet_fixtures import write_imagenet_fixture
@@ -20,6 +20,7 @@ from thesislib.methods.residual_adapters.config import (
     target_steps,
 )
 from thesislib.methods.residual_adapters.data import load_domains
+from thesislib.methods.residual_adapters.model import build_network
 from thesislib.methods.residual_adapters.train import (
     checkpoint_path,
     needed_pretrainings,
@@ -70,6 +71,25 @@ def test_pretraining_is_cached_and_keyed_by_its_parameters(params):
     assert checkpoint_path(adapters_config(TINY, pretrain_dir=params.pretrain_dir, pre_steps=5), "series") != \
         checkpoint_path(params, "series")
     assert needed_pretrainings(("scratch",)) == [] and needed_pretrainings(("bn", "series")) == ["none", "series"]
+
+
+def test_cache_key_covers_flip_and_source_version_and_checks_the_head(params, monkeypatch, capsys):
+    """Review R2 #6: flip and the source data's version are in the hash; a cached network whose
+    classifier does not match the source's class count is re-created, not loaded."""
+    from thesislib.methods.residual_adapters import train as T
+
+    assert checkpoint_path(replace(params, flip=True), "none") != checkpoint_path(params, "none")
+    before = checkpoint_path(params, "none")
+    monkeypatch.setattr(T, "SOURCE_VERSION", T.SOURCE_VERSION + 1)
+    assert checkpoint_path(params, "none") != before
+    monkeypatch.undo()
+    wrong = build_network(params, 7)  # the glyph source has 100 classes
+    path = checkpoint_path(params, "none")
+    path.parent.mkdir(parents=True)
+    torch.save(wrong.state_dict(), path)
+    net, loaded = pretrained_network(params, "none", CPU)
+    assert not loaded and net.num_classes == [100]
+    assert "classifier has 7 classes" in capsys.readouterr().err
 
 
 def test_methods_train_only_their_part_and_adapters_never_forget(params):

@@ -25,7 +25,10 @@ def test_two_gloo_processes_train_a_replicate(tmp_path: Path, torchrun_gloo) -> 
     torchrun_gloo(main, ["--params", path, "--device", "cpu", "--stage", "pretrain"])
     assert checkpoint_path(params, "series").is_file() and checkpoint_path(params, "none").is_file()
     assert not (tmp_path / "out").exists()
-    torchrun_gloo(main, ["--params", path, "--output", tmp_path / "out", "--device", "cpu"])
+    cached = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    # another replicate (seed 5) reuses the pre-training of the params' seed: nothing new is cached
+    torchrun_gloo(main, ["--params", path, "--output", tmp_path / "out", "--device", "cpu", "--replicate-seed", "5"])
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == cached
     runs = load_runs(params, tmp_path / "out")
     assert set(runs) == {("series", "faces"), ("finetune", "faces")}
     series = torch.load(checkpoint_path(params, "series"), weights_only=True)
@@ -35,6 +38,24 @@ def test_two_gloo_processes_train_a_replicate(tmp_path: Path, torchrun_gloo) -> 
     plain = torch.load(checkpoint_path(params, "none"), weights_only=True)
     tuned = runs["finetune", "faces"].net.state_dict()
     assert not torch.equal(tuned["stem.conv.weight"], plain["stem.conv.weight"])
+
+
+def test_launch_keeps_the_pretraining_seed_and_passes_the_replicate_seed(tmp_path: Path, monkeypatch) -> None:
+    """Review R2 #3: the replicate seed must not overwrite the params' (pre-training) seed."""
+    from thesislib.methods.residual_adapters import train as T
+
+    seen = {}
+
+    def fake_launch(module, args, nproc, timeout):
+        seen["params"] = json.loads(Path(args[args.index("--params") + 1]).read_text())
+        seen["args"] = [str(a) for a in args]
+
+    monkeypatch.setattr(T, "launch", fake_launch)
+    params = adapters_config(FIELDS, pretrain_dir=str(tmp_path / "ckpt"))
+    T._launch(params, 7, "replicate", "cpu", 2, tmp_path / "out", T.MODULE, None)
+    assert seen["params"]["seed"] == params.seed == 1
+    assert seen["args"][seen["args"].index("--replicate-seed") + 1] == "7"
+    assert checkpoint_path(adapters_config(seen["params"]), "none") == checkpoint_path(params, "none")
 
 
 @pytest.mark.slow

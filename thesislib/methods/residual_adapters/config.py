@@ -15,7 +15,9 @@ Decisions recorded here (the thesis is silent, or its code and text differ):
   BN adaptation and fine-tuning use the plain pre-trained network (59.87); scratch starts from a
   random one. Both pre-trainings are shared by every replicate: the thesis pre-trains once on
   ImageNet and then trains each domain; replicates re-draw the few-shot training sets and the
-  target runs' seeds.
+  target runs' seeds. ``seed`` seeds the pre-training (it is in the checkpoint's hash) and the first
+  replicate; replicate ``i`` uses ``seed + i`` for its data and target runs only (under torchrun it
+  travels as ``--replicate-seed``, so no replicate pre-trains again).
 * **Weight decay.** The code decays the 3x3 and the 1x1 filters with their own coefficients and the
   rest (BN, classifier) with a third; here the classifier has its own (``wd_head``), BN none.
   The adapter decay is the thesis's shrinkage knob (0.0005 by default, 0.002-0.005 on small sets).

@@ -57,7 +57,11 @@ __all__ = ["TargetRun", "checkpoint_path", "classification_step", "main", "pretr
            "pretrained_network", "run", "train_target"]
 
 _PRETRAIN_FIELDS = ("data", "source", "image_size", "n_source", "width", "blocks", "pre_steps", "pre_batch_size",
-                    "pre_lr", "momentum", "wd_conv", "wd_adapter", "wd_head", "seed")
+                    "pre_lr", "momentum", "wd_conv", "wd_adapter", "wd_head", "flip", "seed")
+
+#: bump whenever the source data a pre-training reads changes (the mini generators, the decathlon or
+#: ILSVRC loaders, their transforms): it is part of the checkpoint hash, so old networks are not reused
+SOURCE_VERSION = 2
 
 
 def classification_step(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -90,8 +94,11 @@ def pretrain(params: ResidualAdaptersParams, adapter: Adapter, device: torch.dev
 
 
 def checkpoint_path(params: ResidualAdaptersParams, adapter: Adapter) -> Path:
-    """``<pretrain_dir or $THESISLIB_CACHE/residual_adapters>/pretrain-<adapter>-<hash>.pt``."""
-    key = json.dumps({k: to_dict(params)[k] for k in _PRETRAIN_FIELDS}, sort_keys=True, default=str)
+    """``<pretrain_dir or $THESISLIB_CACHE/residual_adapters>/pretrain-<adapter>-<hash>.pt``; the hash
+    covers the pre-training's parameters (``params.seed`` is the pre-training seed) and
+    :data:`SOURCE_VERSION`."""
+    fields = {k: to_dict(params)[k] for k in _PRETRAIN_FIELDS}
+    key = json.dumps({**fields, "source_version": SOURCE_VERSION}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     folder = Path(params.pretrain_dir).expanduser() if params.pretrain_dir else cache_root() / "residual_adapters"
     return folder / f"pretrain-{adapter}-{digest}.pt"
@@ -101,17 +108,22 @@ def pretrained_network(params: ResidualAdaptersParams, adapter: Adapter, device:
                        source: Domain | None = None) -> tuple[MultiDomainResNet, bool]:
     """(the source network pre-trained plain or with series adapters, whether it was loaded from
     the cache). A missing or unreadable checkpoint is re-created by :func:`pretrain` and written
-    (by rank 0 under DDP)."""
+    (by rank 0 under DDP); so is one whose classifier does not have the source's class count
+    (``source`` is loaded when not given)."""
     path = checkpoint_path(params, adapter)
+    source = source if source is not None else load_domain(params, params.source)
     if path.is_file():
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             num_classes = int(state["heads.0.weight"].shape[0])
+            if num_classes != source.num_classes:
+                raise RuntimeError(f"its classifier has {num_classes} classes, the source {params.source!r} "
+                                   f"has {source.num_classes}")
             net = build_network(params, num_classes, adapter=adapter)
             net.load_state_dict(state)
             return net.to(device), True
         except (RuntimeError, KeyError, EOFError) as err:
-            print(f"residual_adapters: re-creating the unreadable checkpoint {path} ({err})", file=sys.stderr)
+            print(f"residual_adapters: re-creating the checkpoint {path}: {err}", file=sys.stderr)
     net, _ = pretrain(params, adapter, device, source)
     if is_main_process():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,11 +191,10 @@ def pretrained_networks(params: ResidualAdaptersParams, device: torch.device, me
                         ) -> dict[str, MultiDomainResNet]:
     """{"plain": ..., "series": ...} as the methods need them (cached checkpoints)."""
     methods = tuple(params.methods) if methods is None else methods
-    source = None
+    need = needed_pretrainings(methods)
+    source = load_domain(params, params.source) if need else None  # read once: trains or checks the heads
     out = {}
-    for adapter in needed_pretrainings(methods):
-        if source is None and not checkpoint_path(params, adapter).is_file():
-            source = load_domain(params, params.source)
+    for adapter in need:
         out["plain" if adapter == "none" else "series"] = pretrained_network(params, adapter, device, source)[0]
     return out
 
@@ -205,11 +216,14 @@ MODULE = "thesislib.methods.residual_adapters.train"
 
 def _launch(params: ResidualAdaptersParams, seed: int, stage: str, device: str | torch.device, nproc: int,
             out: Path, module: str, timeout: float | None) -> None:
+    """Start ``module``'s entry point; ``params.seed`` (the pre-training seed, part of the checkpoint
+    hash) travels unchanged in ``params.json`` and the replicate ``seed`` as ``--replicate-seed``, so
+    every replicate loads the same cached pre-trained networks."""
     out.mkdir(parents=True, exist_ok=True)
-    p = write_json(out / "params.json", {**to_dict(params), "seed": seed})
+    p = write_json(out / "params.json", to_dict(params))
     dev = device.type if isinstance(device, torch.device) else resolve_device(device).type
-    launch(module, ["--params", str(p), "--output", str(out), "--device", dev, "--stage", stage],
-           nproc=nproc, timeout=timeout)
+    launch(module, ["--params", str(p), "--output", str(out), "--device", dev, "--stage", stage,
+                    "--replicate-seed", str(seed)], nproc=nproc, timeout=timeout)
 
 
 def pretrain_networks(params: ResidualAdaptersParams, device: str | torch.device = "auto",
@@ -270,7 +284,8 @@ def load_runs(params: ResidualAdaptersParams, out: Path) -> dict[tuple[str, str]
 def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdaptersParams] = adapters_config,
          prog: str = "python -m thesislib.methods.residual_adapters.train") -> int:
     """``[torchrun ...] python -m thesislib.methods.residual_adapters.train --params p.(json|yaml)
-    [--output DIR] [--device D]``: one replicate (seed = the params' seed). ``build`` makes the
+    [--output DIR] [--device D] [--replicate-seed N]``: one replicate (seed ``N``, default the params'
+    seed); the pre-trained networks are always those of the params' seed. ``build`` makes the
     parameters from the mapping (chapter 4 passes its own class)."""
     parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("--params", "--config", dest="params", required=True,
@@ -279,12 +294,16 @@ def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdapters
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     parser.add_argument("--stage", choices=("pretrain", "replicate"), default="replicate",
                         help="pretrain: only write the cached source checkpoints; replicate: also train the targets")
+    parser.add_argument("--replicate-seed", type=int, default=None,
+                        help="seed of the replicate's few-shot sets and target runs (default: the params' seed, "
+                        "which always seeds the pre-training)")
     args = parser.parse_args(argv)
     try:  # everything that can be wrong with the inputs fails here, before training
         path = Path(args.params)
         mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
         params = build(mapping)
-        domains = load_domains(params, params.seed) if args.stage == "replicate" else None
+        seed = params.seed if args.replicate_seed is None else args.replicate_seed
+        domains = load_domains(params, seed) if args.stage == "replicate" else None
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
         print(f"residual_adapters: error: {err}", file=sys.stderr)
         return 2
@@ -292,7 +311,7 @@ def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdapters
         if args.stage == "pretrain":
             pretrained_networks(params, device)
             return 0
-        runs = train_replicate(params, device, params.seed, domains)
+        runs = train_replicate(params, device, seed, domains)
         if is_main_process() and args.output:
             save_runs(Path(args.output), runs)
     return 0
