@@ -74,6 +74,19 @@ def test_paired_verdict_interval_matches_a_hand_computation():
     assert rows[0][0] == "a beats b" and rows[0][3] == "higher" and rows[0][-1] == "yes"
 
 
+def test_not_lower_holds_when_higher_or_undecided_and_fails_when_lower():
+    """A "preserved or improved" claim: higher and no clear difference hold, lower does not."""
+    up = paired_verdict("u", "kept", [1.1, 1.2, 1.0, 1.1, 1.3], 0.0, expected="not lower")
+    assert up.label == "higher" and up.holds
+    flat = paired_verdict("f", "kept", [1.0, 2.0], [2.0, 1.0], expected="not lower")
+    assert flat.label == "no clear difference" and flat.holds
+    down = paired_verdict("d", "kept", [0.0, 0.1, 0.0], [1.0, 1.0, 1.1], expected="not lower")
+    assert down.label == "lower" and not down.holds
+    assert not paired_verdict("o", "kept", [3.0], [1.0], expected="not lower").holds
+    with pytest.raises(ValueError, match="expected"):
+        paired_verdict("b", "bad", [1.0, 2.0], [1.0, 2.0], expected="similar")
+
+
 def test_a_seed_record_counts_where_each_claim_held():
     def run(seed, holds):
         v = paired_verdict("c1", "claim one", [1.0, 1.1, 1.2] if holds else [1.0, -1.0, 0.5], 0.0)

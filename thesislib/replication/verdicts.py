@@ -9,7 +9,10 @@ Student-t confidence interval for their mean,
 
 and labels the comparison ``higher`` (interval above 0), ``lower`` (below 0) or
 ``no clear difference`` (contains 0). A claim states the label it expects; it *holds* when the
-computed label matches. With fewer than two replicates there is no interval and no claim holds.
+computed label matches. A claim may also expect ``not lower`` (a thesis result that is "preserved or
+improved"): it holds when the label is ``higher`` or ``no clear difference``. Neither ``no clear
+difference`` nor ``not lower`` is an equivalence test: holding means *not shown* different (lower),
+not shown equal. With fewer than two replicates there is no interval and no claim holds.
 
 Every chapter writes its verdicts into ``metrics.json`` under ``"verdicts"``
 (:func:`verdicts_dict`); ``thesislib seeds`` reruns a chapter at other base seeds and counts at
@@ -25,8 +28,10 @@ from typing import Any, Literal
 
 from scipy import stats
 
-Expectation = Literal["higher", "lower", "no clear difference"]
+Expectation = Literal["higher", "lower", "no clear difference", "not lower"]
 LABELS = ("higher", "lower", "no clear difference", "too few replicates")
+#: what a claim may expect: a label, or ``not lower`` (``higher`` or ``no clear difference``)
+EXPECTATIONS = ("higher", "lower", "no clear difference", "not lower")
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,8 @@ def paired_verdict(id: str, claim: str, a: Sequence[float], b: Sequence[float] |
 
     ``a[i]`` and ``b[i]`` come from the same seed. Raises ``ValueError`` when the lengths differ
     or ``expected`` is not a label."""
-    if expected not in LABELS[:3]:
-        raise ValueError(f"expected must be one of {LABELS[:3]}, got {expected!r}")
+    if expected not in EXPECTATIONS:
+        raise ValueError(f"expected must be one of {EXPECTATIONS}, got {expected!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     a = [float(x) for x in a]
@@ -82,7 +87,8 @@ def paired_verdict(id: str, claim: str, a: Sequence[float], b: Sequence[float] |
     half = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * sd / math.sqrt(n)
     low, high = mean - half, mean + half
     label = "higher" if low > 0 else "lower" if high < 0 else "no clear difference"
-    return Verdict(id, claim, expected, label, label == expected, n, mean, low, high, confidence)
+    holds = label != "lower" if expected == "not lower" else label == expected
+    return Verdict(id, claim, expected, label, holds, n, mean, low, high, confidence)
 
 
 def verdicts_dict(verdicts: Iterable[Verdict]) -> dict[str, dict[str, Any]]:
