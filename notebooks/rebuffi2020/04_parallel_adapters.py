@@ -33,7 +33,9 @@
 # $T$ matrices $\alpha_t$ are stacked, $[\alpha_1\ldots\alpha_T]=U\Sigma V^\top$, and only the top $K$
 # singular directions are kept, $\alpha_t\approx\beta\gamma_t^\top$ with $\beta=U_K\Sigma_K$ shared and frozen
 # and $\gamma_t$ fine-tuned per domain (eq. 5; $K=C/2$ halves the adapter parameters). The thesis's Table 1
-# (accuracy %, S with E^max from this chapter's own fine-tuning, so S is only comparable within the table):
+# (accuracy %, "mean" over the ten domains with ImageNet; S keeps chapter 3's fixed E^max = 2 × chapter 3's
+# fine-tuning errors, which is why this chapter's better-augmented fine-tuning scores 3096 rather than 2500,
+# and why every row, chapter 3's 2643 included, is on one scale):
 
 # %%
 from thesislib import notebook as tnb
@@ -54,8 +56,11 @@ tnb.show_table([[e.split("/", 1)[1], *[v.get(c, "") for c in _cols]] for e, v in
 # 100 procedural glyph classes over colour-photo crops and four few-shot targets (digits, faces vs non-faces,
 # shapes, textures). Per target: fine-tuning,
 # series adapters added to the plain network after the fact ("off the shelf"), parallel adapters in every
-# stage and in one stage only; then the joint SVD of the parallel adapters with K = C/2 and a short
-# fine-tuning of each target's own factor; the accuracy right after the cut for several K; and the
+# stage and in one stage only (the stem convolution keeps its adapter in every placement, as the released
+# code's `conv_task` does; the thesis's placements name the stages only); then the joint SVD of the parallel
+# adapters with K = C/2 and a short fine-tuning of each target's own factor, beside the same uncompressed
+# adapters fine-tuned as long (so the comparison is not one of training length); the accuracy right after the
+# cut for several K; and the
 # accuracy with 30% of the digits' few-shot training set (Fig. 4c). 40 steps per target, five replicates;
 # every claim is a paired verdict over them.
 #
@@ -112,6 +117,7 @@ svd_sweep = [0.125, 0.25, 0.5, 1.0]  # list of float; K / C values of the cut wi
 fraction_domain = 'digits'  # str; target of the accuracy-vs-training-data curve
 fractions = [0.3]  # list of float; shares of its training set (the whole set is run anyway)
 fraction_methods = ['finetune', 'parallel']  # list of str; methods of that curve
+e_max = 'auto'  # 'auto' | 'ch3' | 'run'; E^max of S: ch3 (2 x the thesis's chapter-3 fine-tuning errors, as the thesis; decathlon only) | run (2 x this run's fine-tuning errors, a different construction) | auto (ch3 on the decathlon, run on mini)
 # %%
 import time
 
@@ -182,10 +188,22 @@ rows, headers = E.table_rows(params, results)
 tnb.show_table(rows, headers, floatfmt=".1f")
 
 # %% [markdown]
-# S here is computed over the four targets with E^max = 2 × this run's fine-tuning errors, so it compares
-# only with the other rows of this table (the thesis's 3096 for fine-tuning is the same construction over
-# ten domains). "trainable / target" counts what each target stores: for the SVD row its own factor,
-# BNs and classifier plus its share of the shared factor.
+# "mean" is over the source and the targets, as the thesis's column (every row here starts from the plain
+# network and keeps its source accuracy); "mean (targets)" is what the verdicts compare. "Parallel (+ SVD
+# steps)" is the SVD row's control: the same parallel adapters fine-tuned for the same `svd_steps` without
+# compression. "trainable / target" counts what each target stores: for the SVD row its own factor, BNs and
+# classifier plus its share of the shared factor. The S column is printed by the cell below with the E^max
+# it uses.
+
+# %%
+if params.e_max_source() == "ch3":
+    print("S (column 'S'): E^max = 2 x the thesis's chapter-3 fine-tuning errors, the thesis's construction; "
+          "comparable with its 3096 (fine-tuning) and 3412 (parallel adapters).")
+else:
+    print("S (column 'S_run'): E^max = 2 x THIS run's fine-tuning errors over the domains it errs on in every "
+          "replicate. This is a different construction from the thesis's (which keeps chapter 3's fixed E^max, so "
+          "its fine-tuning scores 3096): our fine-tuning scores 250 per domain by definition, and S_run is "
+          "comparable only between the rows of this table, never with the thesis's S.")
 
 # %%
 P.placement_bars(rows, headers, ["Parallel adapt.", "Parallel (early)", "Parallel (mid)", "Parallel (late)",
@@ -235,15 +253,28 @@ seed_record = tnb.show_seed_record("parallel_adapters")
 # %%
 _thesis = {"parallel>series-posthoc": "Plug-and-play: parallel adapters beat series adapters added to a plain "
                                       "network (the README: 80.62 vs 70.97 on CIFAR-100)",
-           "parallel>finetune": "Parallel adapters beat fine-tuning (S 3412 vs 3096)",
+           "parallel>finetune": "Parallel adapters beat fine-tuning (S 3412 vs 3096; here S "
+                                + ("with the thesis's E^max)" if params.e_max_source() == "ch3"
+                                   else "with this run's E^max, another construction)"),
            "all>early": "All stages beat the early stage only (78.07 vs 75.32)",
            "all>mid": "All stages beat the middle stage only (78.07 vs 76.40)",
            "late>early": "The late stage matters most (77.40 vs 75.32)",
            "all>half": "Adapting both convolutions beats the second only (78.07 vs 77.40)",
-           "svd~parallel": "Halving the adapters by the joint SVD keeps the accuracy (78.36 vs 78.07)",
+           "svd>=parallel": "Halving the adapters by the joint SVD preserves or improves the accuracy (78.36 vs "
+                            "78.07), here against the same adapters given the same extra fine-tuning",
            "small-data": "Adapters beat fine-tuning with little data (Fig. 4c)"}
-tnb.show_findings([f"{_thesis.get(v.id, v.claim)}: {'reproduced' if v.holds else 'not reproduced'} at smoke scale "
-                   f"(verdict '{v.label}', difference {v.interval_text('+.3f')}, n = {v.n})." for v in verdicts])
+
+
+def _outcome(v) -> str:
+    if not v.holds:
+        return "not reproduced"
+    return {"no clear difference": "not shown different (not an equivalence test)",
+            "not lower": "not shown lower (not an equivalence test)"}.get(v.expected, "reproduced")
+
+
+tnb.show_findings([f"{_thesis.get(v.id, v.claim)}: {_outcome(v)} at {params.scale} scale "
+                   f"(verdict '{v.label}', expected '{v.expected}', difference {v.interval_text('+.3f')}, n = {v.n})."
+                   for v in verdicts])
 
 # %% [markdown]
 # Why the smoke scale can differ from the thesis: the targets have 10 training images per class and test sets
@@ -255,7 +286,9 @@ tnb.show_findings([f"{_thesis.get(v.id, v.claim)}: {'reproduced' if v.holds else
 # ## 8. Replication table and the full scale
 #
 # Every number of the thesis's Table 1 (chapter 4), "thesis / this repository" (recorded full-scale runs in
-# `results/parallel_adapters/`, or "not run").
+# `results/parallel_adapters/`, or "not run"). A recorded S cell is one computed with the thesis's E^max
+# (`e_max` ch3, the full configuration's); a run with `e_max` run records `S_run` instead, which never
+# fills these cells.
 
 # %%
 from thesislib.replication import replication_rows

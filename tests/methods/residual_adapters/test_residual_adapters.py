@@ -130,7 +130,7 @@ def test_replicate_scores_and_verdicts(params):
     assert agg["mini16/series"]["S"]["n"] == 2 and "digits" in agg["mini16/finetune"]
     rows, headers = E.table_rows(params, results)
     assert headers[:3] == ["method", "glyphs", "digits"] and len(rows) == len(params.methods)
-    sentence = E.verdict_sentence(verdicts[0])
+    sentence = E.verdict_sentence(verdicts[0])  # bn>feature: a "higher" claim
     assert verdicts[0].claim in sentence and ("**holds**" in sentence) == verdicts[0].holds
 
 
@@ -142,6 +142,21 @@ def test_hand_computed_score_of_a_replicate(params):
     # photos: E^max 0.2, error 0.05 -> 1000 * (0.15 / 0.2)^2 = 562.5; digits 250; faces: error 0 -> 1000
     assert s["finetune"] == pytest.approx(750.0)
     assert s["series"] == pytest.approx(562.5 + 250.0 + 1000.0)
+    # the thesis's "mean" is over every domain, the source included (Table 1: Finetune 76.51 with ImNet)
+    assert E.mean_accuracy(params, r, "series") == pytest.approx((0.95 + 0.8 + 1.0) / 3)
+    assert E.mean_target_accuracy(params, r, "series") == pytest.approx(0.9)
+    agg = E.aggregate(params, [r])["mini16/series"]
+    assert agg["mean"] == pytest.approx(100 * 2.75 / 3) and agg["mean_targets"] == pytest.approx(90.0)
+    rows, headers = E.table_rows(params, [r])
+    assert headers[-3:] == ["mean", "mean (targets)", "S"]
+    assert rows[1][-3] == pytest.approx(100 * 2.75 / 3) and rows[1][-2] == pytest.approx(90.0)
+    # a fixed E^max (chapter 4's) scores every listed domain, fine-tuning's errors aside
+    fixed = E.scores(params, r, e_max={"glyphs": 0.2, "digits": 0.4, "faces": 1.0})
+    assert fixed["finetune"] == pytest.approx(1000 * (0.1 / 0.2) ** 2 + 250.0 + 1000 * 0.5 ** 2)
+    # a match claim that holds is worded "not shown different", not as reproduced equivalence
+    from thesislib.replication.verdicts import paired_verdict
+    flat = paired_verdict("series~finetune", "c", [1.0, 2.0], [2.0, 1.0], expected="no clear difference")
+    assert "not shown different" in E.verdict_sentence(flat) and "holds" not in E.verdict_sentence(flat)
 
 
 def test_decathlon_on_disk(tmp_path):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 def placement_bars(rows: Sequence[Sequence[Any]], headers: Sequence[str], names: Sequence[str]) -> Figure:
     """Mean target accuracy (%) of the rows whose model is in ``names`` (e.g. the placements)."""
     pick = [r for r in rows if r[0] in names]
-    i = headers.index("mean")
+    i = headers.index("mean (targets)")
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
     ax.bar([r[0] for r in pick], [float(r[i]) for r in pick], color="tab:blue")
     ax.set_ylabel("mean target accuracy (%)")

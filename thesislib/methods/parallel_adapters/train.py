@@ -24,7 +24,7 @@ from thesislib.methods.residual_adapters.train import TargetRun, train_target
 from thesislib.nn.adapter_svd import compress_parallel_adapters
 from thesislib.nn.resnet26_adapters import MultiDomainResNet
 
-__all__ = ["compress", "finetune_compressed", "main"]
+__all__ = ["compress", "finetune_compressed", "finetune_uncompressed", "main"]
 
 
 def compress(plain: MultiDomainResNet, runs: Sequence[TargetRun], fraction: float
@@ -37,14 +37,26 @@ def compress(plain: MultiDomainResNet, runs: Sequence[TargetRun], fraction: floa
     return net, spectra
 
 
+def _short(params: ParallelAdaptersParams) -> ParallelAdaptersParams:
+    return replace(params, target_steps=params.svd_steps, target_epochs=0)
+
+
 def finetune_compressed(params: ParallelAdaptersParams, net: MultiDomainResNet, targets: Sequence[Domain],
                         device: torch.device, seed: int) -> list[TargetRun]:
     """Fine-tune each target's own SVD factor (its gamma, BNs and classifier; the shared factor beta
     and the 3x3 filters frozen) for ``svd_steps`` steps, target k being domain k + 1 of ``net``.
     Each target trains on its own copy (the domains share nothing trainable)."""
-    short = replace(params, target_steps=params.svd_steps, target_epochs=0)
-    return [train_target(short, "parallel-svd", t, {}, device, seed, start=(copy.deepcopy(net), k + 1, "adapters"))
-            for k, t in enumerate(targets)]
+    return [train_target(_short(params), "parallel-svd", t, {}, device, seed,
+                         start=(copy.deepcopy(net), k + 1, "adapters")) for k, t in enumerate(targets)]
+
+
+def finetune_uncompressed(params: ParallelAdaptersParams, runs: Sequence[TargetRun], targets: Sequence[Domain],
+                          device: torch.device, seed: int) -> list[TargetRun]:
+    """The SVD row's control (row ``parallel-more``): each run's *uncompressed* parallel adapters (with
+    its BNs and classifier) fine-tuned as :func:`finetune_compressed` does, ``svd_steps`` more steps
+    on a copy, so both rows have had the same training."""
+    return [train_target(_short(params), "parallel-more", t, {}, device, seed,
+                         start=(copy.deepcopy(r.net), r.domain, "adapters")) for r, t in zip(runs, targets)]
 
 
 def main(argv: list[str] | None = None) -> int:

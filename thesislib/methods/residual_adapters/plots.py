@@ -32,7 +32,7 @@ def domain_examples(domains: Mapping[str, MiniDomain], per_domain: int = 6) -> F
 
 def accuracy_bars(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> Figure:
     """Grouped bars: accuracy (%) per domain (x) and method (colour), from :func:`table_rows`."""
-    domains = list(headers[1:-2])
+    domains = list(headers[1:headers.index("mean")])
     fig, ax = plt.subplots(figsize=(9, 3.4))
     width = 0.8 / len(rows)
     x = np.arange(len(domains))
