@@ -81,14 +81,6 @@ class MiniDomain:
         return (torch.utils.data.TensorDataset(self.x_train, self.y_train),
                 torch.utils.data.TensorDataset(self.x_test, self.y_test))
 
-    def subset(self, fraction: float, seed: int) -> MiniDomain:
-        """The same domain with a stratified ``fraction`` of its training images (at least one per
-        class), drawn with ``seed``; the test set is unchanged (Ch. 4 Fig. 4c)."""
-        keep = stratified_indices(self.y_train.numpy(), fraction, np.random.default_rng(seed))
-        idx = torch.from_numpy(keep)
-        return MiniDomain(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test,
-                          self.class_names, self.mean, self.std)
-
 
 def stratified_indices(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of a ``fraction`` of each class of ``labels`` (at least one per class)."""
