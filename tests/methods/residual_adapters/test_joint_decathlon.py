@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from thesislib.chapters import get_chapter
+from thesislib.cli import main
 from thesislib.config import ConfigError, to_dict
 from thesislib.data.decathlon import DECATHLON_DOMAINS
 from thesislib.data.decathlon_fixtures import write_decathlon_fixture
@@ -256,3 +257,19 @@ def test_the_dom_pred_claim_is_decided_only_where_dompred_ran():
     verdicts = {v.id: v for v in E.claim_verdicts(params, results)}
     assert set(verdicts) == {"dompred~series", "series~finetune", "forgetting"} and verdicts["dompred~series"].n == 3
     assert verdicts["dompred~series"].mean == pytest.approx(-0.01)
+
+
+@pytest.mark.slow
+def test_thesislib_run_full_on_the_decathlon_fixture_records_the_extra_rows(tmp_path, monkeypatch):
+    """``thesislib run residual_adapters --scale full`` (the notebook, through papermill) on the fixture."""
+    write_decathlon_fixture(tmp_path / "data", {d: 2 for d in DECATHLON_DOMAINS}, n_train=3, n_val=1, n_test=1)
+    for var, sub in (("THESISLIB_DATA", "data"), ("THESISLIB_RUNS", "runs"), ("THESISLIB_CACHE", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    small = ["width=0.125", "blocks=[1,1,1]", "pre_steps=1", "pre_batch_size=4", "target_epochs=0", "target_steps=1",
+             "batch_size=4", "joint_steps=10", "dompred_steps=2", "num_workers=0", "n_seeds=1", "eval_batch_size=8",
+             "progress=none"]
+    assert main(["run", "residual_adapters", "--scale", "full", *[a for s in small for a in ("-p", s)]]) == 0
+    metrics = json.loads(next((tmp_path / "runs").rglob("metrics.json")).read_text())
+    assert {"decathlon64/series-decay", "decathlon64/series-finetune-all", "decathlon64/series-dom-pred"} <= \
+        set(metrics["experiments"])
+    assert set(metrics["experiments"]["decathlon64/series-dom-pred"]) >= {"imagenet12", "svhn", "mean", "S"}
