@@ -39,6 +39,7 @@ CPU = torch.device("cpu")
 TINY = dict(n_source=40, n_test=12, shots=2, width=0.125, blocks=(1, 1, 1), pre_steps=3, pre_batch_size=16,
             target_steps=2, batch_size=8, targets=("digits", "faces"), tiny_domain="faces", progress="none",
             n_seeds=1, dompred_steps=4)
+SOURCE = adapters_config().source  # the mini-decathlon's default source domain
 
 
 def _domains(sizes, side=8):
@@ -104,7 +105,7 @@ def test_per_domain_adapter_decay_reaches_the_optimiser_groups(monkeypatch, tmp_
         adapters_config(wd_adapter_by_domain=("faces=0.1",))
     with pytest.raises(ConfigError, match="neither the source nor a target"):
         adapters_config(wd_adapter_by_domain=("aircraft:0.1",))
-    params = adapters_config(TINY, wd_adapter_by_domain=("faces:0.01", "photos:0.003"),
+    params = adapters_config(TINY, wd_adapter_by_domain=("faces:0.01", f"{SOURCE}:0.003"),
                              pretrain_dir=str(tmp_path / "ckpt"))
     assert params.adapter_decay("faces") == 0.01 and params.adapter_decay("digits") == params.wd_adapter
     seen = []
@@ -120,7 +121,7 @@ def test_per_domain_adapter_decay_reaches_the_optimiser_groups(monkeypatch, tmp_
     # joint training: each domain's groups carry that domain's decay, the shared filters wd_conv
     net = resnet26([2, 2, 2], adapter="series", width=0.125, blocks=(1, 1, 1))
     groups = {g["name"]: g["weight_decay"] for g in joint_param_groups(
-        net, [params.weight_decay(params.adapter_decay(n)) for n in ("photos", "digits", "faces")])}
+        net, [params.weight_decay(params.adapter_decay(n)) for n in (SOURCE, "digits", "faces")])}
     assert groups["adapter/0"] == 0.003 and groups["adapter/1"] == params.wd_adapter and groups["adapter/2"] == 0.01
     assert groups["conv3x3"] == params.wd_conv and groups["head/2"] == params.wd_head and groups["bn/1"] == 0.0
     n_params = sum(p.numel() for g in joint_param_groups(net, [WeightDecay()] * 3) for p in g["params"])
@@ -193,9 +194,9 @@ def test_a_replicate_with_finetune_all_and_domain_prediction(tmp_path):
     assert not torch.equal(net.heads[0].weight.cpu(), source.heads[0].weight)             # the source trained too
     result = E.run_replicate(params, 0, pretrained, CPU)
     for m in params.methods:
-        assert set(result.acc[m]) == {"photos", "digits", "faces"}
+        assert set(result.acc[m]) == {SOURCE, "digits", "faces"}
         assert all(0.0 <= v <= 1.0 for v in result.acc[m].values())
-    assert set(result.domain_acc) == {"photos", "digits", "faces"}
+    assert set(result.domain_acc) == {SOURCE, "digits", "faces"}
     assert result.trainable["dompred"]["faces"] > result.trainable["series"]["faces"]
     ids = E.aggregate(params, [result])
     assert {"mini16/series-decay", "mini16/series-finetune-all", "mini16/series-dom-pred"} <= set(ids)
@@ -247,7 +248,7 @@ def test_two_gloo_processes_train_finetune_all(tmp_path, torchrun_gloo):
 
 
 def test_the_dom_pred_claim_is_decided_only_where_dompred_ran():
-    base = {"photos": 0.9, "digits": 0.5, "faces": 0.6}
+    base = {SOURCE: 0.9, "digits": 0.5, "faces": 0.6}
     after = {m: {"digits": 0.9, "faces": 0.9} for m in ("finetune", "series", "dompred")}
     results = [E.ReplicateResult(s, {"finetune": dict(base), "series": dict(base),
                                      "dompred": {k: v - 0.01 * s for k, v in base.items()}}, after, {})
