@@ -78,7 +78,7 @@ def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, s
         logits = m(augment(x, params))[HEAD1]
         return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
 
-    opt = _sgd(model, params.sup_lr, 5e-4)
+    opt = _sgd(model, params.sup_lr, params.sup_weight_decay)
     config = supervised_engine_config(params)
     spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
     history = fit(model, opt, data.labelled_set, step, config, device,

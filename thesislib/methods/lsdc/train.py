@@ -19,12 +19,14 @@ through ``torchrun`` (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from thesislib.config import replace
 from thesislib.engine import History, MultiStep, Trainer, make_scheduler, steps_per_epoch
 from thesislib.engine.distributed import unwrap
 from thesislib.methods.lsdc.config import LSDCParams, engine_config, lsdc_config, rotnet_engine_config
@@ -33,7 +35,7 @@ from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_we
 from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_backbone, to_clustering
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
-from thesislib.selfsup import Composite, EpochClock, RotNetConfig, mixup, ricap, train_rotnet
+from thesislib.selfsup import Composite, EpochClock, RotNetConfig, matched_l2_threshold, mixup, ricap, train_rotnet
 from thesislib.selfsup.stages import StagedPipeline
 
 __all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
@@ -88,6 +90,8 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
         weight = rampup_weight(params, clock())
         loss, metrics = lsdc_loss(p, p1, p2, a, composite, weight)
         metrics.update(omega=torch.tensor(weight), pos_rate=a.mean())
+        if params.similarity == "l2":
+            metrics["l2_tau"] = torch.tensor(params.l2_tau)
         if len(batch) > 1:
             metrics["pair_precision"] = pair_precision(a, batch[1])
         return loss, metrics
@@ -105,10 +109,32 @@ def clustering_model(params: LSDCParams, state: dict[str, Tensor]) -> nn.Module:
     return model
 
 
+def with_l2_threshold(params: LSDCParams, model: nn.Module, data: LSDCData, device: torch.device,
+                      n_batches: int = 8) -> LSDCParams:
+    """``params`` with ``l2_tau`` set by the matched rule (config docstring) when the similarity is L2
+    and ``l2_tau`` is 0; else unchanged. The features are those the step's pairwise targets read: the
+    clean augmented view through the initial network in training mode (batch statistics), on a copy of
+    the network and under a forked RNG, so neither the network nor the run's random draws change. Every
+    rank computes the same τ (same seed, same images)."""
+    if params.similarity != "l2" or params.l2_tau > 0:
+        return params
+    probe = copy.deepcopy(model).to(device).train()
+    n = len(data.images)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.seed)
+        order = torch.randperm(n)
+        b = min(params.batch_size, n)
+        feats = torch.cat([probe(augment(data.dataset[order[i:i + b]][0].to(device), params))["features"].float()
+                           for i in range(0, min(n, n_batches * b) - b + 1, b)])
+    tau = matched_l2_threshold(feats, b, params.k, n_batches, torch.Generator().manual_seed(params.seed))
+    return replace(params, l2_tau=tau)
+
+
 def train_lsdc(params: LSDCParams, data: LSDCData, device: torch.device, state: dict[str, Tensor],
                ) -> tuple[nn.Module, History]:
     """LSD-C from the RotNet weights ``state``; returns the trained network and its history."""
     model = clustering_model(params, state)
+    params = with_l2_threshold(params, model, data, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
     config = engine_config(params)
