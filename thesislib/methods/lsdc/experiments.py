@@ -71,7 +71,8 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
     config = config_for(params, seed)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
-    rotnet, h_rot = run_stage("rotnet", config, device, data=data)
+    local = data if config.nproc == 1 else None     # torchrun processes load the data themselves
+    rotnet, h_rot = run_stage("rotnet", config, device, data=local)
     state = {k: v.detach().clone() for k, v in rotnet.state_dict().items()}
     metrics: dict[str, dict[str, float]] = {}
     histories = {"rotnet": h_rot}
@@ -87,7 +88,7 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
         if vconf in trained:          # same configuration as an earlier variant: same run
             metrics[name] = metrics[trained[vconf]]
             continue
-        model, history = run_stage("lsdc", vconf, device, data=data, init=state)
+        model, history = run_stage("lsdc", vconf, device, data=local, init=state)
         scores, clusters = score_model(model, data, vconf, device)
         metrics[name], histories[name] = _scores(scores), history
         if vconf.similarity == "l2":

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from thesislib.config import replace
 from thesislib.engine import History, MultiStep, Trainer, make_scheduler, steps_per_epoch
-from thesislib.engine.distributed import unwrap
+from thesislib.engine.distributed import all_gather_rows, get_rank, get_world_size, unwrap
 from thesislib.methods.lsdc.config import LSDCParams, engine_config, lsdc_config, rotnet_engine_config
 from thesislib.methods.lsdc.data import LSDCData, augment, load_data
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_weight
@@ -36,7 +36,7 @@ from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_back
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
 from thesislib.selfsup import Composite, EpochClock, RotNetConfig, matched_l2_threshold, mixup, ricap, train_rotnet
-from thesislib.selfsup.stages import StagedPipeline
+from thesislib.selfsup.stages import StagedPipeline, decorrelate_ranks
 
 __all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
 
@@ -46,6 +46,7 @@ def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[
     rotation head) and the history."""
     seed_everything(params.seed)
     model = build_backbone(params, {ROTATION_HEAD: 4})
+    decorrelate_ranks(params.seed)
     config = RotNetConfig(lr=params.rotnet_lr, milestones=params.rotnet_milestones)
     history = train_rotnet(model, data.pretrain_set, rotnet_engine_config(params), device, config,
                            transform=lambda x: augment(x, params))
@@ -76,7 +77,8 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
     """The engine step of LSD-C: eq. 8 on three views of the batch's images; metrics ``bce``, ``mse``,
     ``omega``, ``pos_rate`` (the share of positive pairwise targets) and, when the batch carries
     classes, ``pair_precision`` (the share of positive off-diagonal targets joining two images of
-    the same class). The classes are read for that monitor only, never by the loss."""
+    the same class). The classes are read for that monitor only, never by the loss. Under DDP the
+    pseudo-labels and the BCE cover the global batch (:func:`~thesislib.methods.lsdc.losses.lsdc_loss`)."""
 
     def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x = batch[0]
@@ -86,14 +88,15 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
         p = torch.softmax(out0[CLUSTER_HEAD].float(), 1)
         p1 = torch.softmax(model(v1)[CLUSTER_HEAD].float(), 1)
         p2 = torch.softmax(model(v2)[CLUSTER_HEAD].float(), 1)
-        a = pseudo_adjacency(out0["features"].float(), p, params)
+        # the pairwise graph over the global batch: every rank's clean-view features, in rank order
+        a = pseudo_adjacency(all_gather_rows(out0["features"].detach().float()), all_gather_rows(p.detach()), params)
         weight = rampup_weight(params, clock())
-        loss, metrics = lsdc_loss(p, p1, p2, a, composite, weight)
+        loss, metrics = lsdc_loss(p, p1, p2, a, composite, weight, world=get_world_size(), rank=get_rank())
         metrics.update(omega=torch.tensor(weight), pos_rate=a.mean())
         if params.similarity == "l2":
             metrics["l2_tau"] = torch.tensor(params.l2_tau)
         if len(batch) > 1:
-            metrics["pair_precision"] = pair_precision(a, batch[1])
+            metrics["pair_precision"] = pair_precision(a, all_gather_rows(batch[1]))
         return loss, metrics
     return step
 
@@ -135,6 +138,7 @@ def train_lsdc(params: LSDCParams, data: LSDCData, device: torch.device, state: 
     """LSD-C from the RotNet weights ``state``; returns the trained network and its history."""
     model = clustering_model(params, state)
     params = with_l2_threshold(params, model, data, device)
+    decorrelate_ranks(params.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
     config = engine_config(params)
