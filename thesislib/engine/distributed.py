@@ -139,6 +139,19 @@ def reduce_metrics(metrics: Mapping[str, torch.Tensor | float], device: torch.de
     return dict(zip(metrics, all_reduce_mean(values).tolist()))
 
 
+def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (b, ...) concatenated along dim 0 in rank order -> (W b, ...), the same on
+    every rank; the gradient flows to this rank's own rows only (the others arrive detached). Shapes
+    must agree over ranks. One process: ``tensor`` itself. A loss over the gathered rows, multiplied by
+    W, gets DDP's gradient average right: (1/W) Σ_r W ∂L/∂(rank r's rows) = ∂L/∂θ."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(get_world_size())]
+    dist.all_gather(parts, tensor.detach().contiguous())
+    parts[get_rank()] = tensor
+    return torch.cat(parts)
+
+
 def all_gather_object(obj: Any) -> list[Any]:
     """``[obj of rank 0, obj of rank 1, ...]`` (``[obj]`` in a single process)."""
     if not is_distributed():
