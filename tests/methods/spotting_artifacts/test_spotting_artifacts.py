@@ -26,7 +26,12 @@ from thesislib.methods.spotting_artifacts.model import (
     local_average,
     receptive_field,
 )
-from thesislib.methods.spotting_artifacts.train import build_generator, train_autoencoder, train_damage_repair
+from thesislib.methods.spotting_artifacts.train import (
+    build_discriminator,
+    build_generator,
+    train_autoencoder,
+    train_damage_repair,
+)
 
 TINY = dict(image_size=16, encoder_channels=(4, 8, 8), disc_width=0.0625, disc_hidden=8, ae_iterations=3,
             iterations=3, batch_size=8, n_unlabelled=32, probe_per_class=2, probe_epochs=2, probe_dims=64,
@@ -93,7 +98,7 @@ def test_generator_keeps_kept_latents_and_all_ones_mask_reproduces_the_autoencod
     x = torch.randn(3, 1, 16, 16)
     gen.eval()
     assert torch.allclose(gen(x, torch.ones(3, 1, 4, 4)), gen.autoencode(x), atol=1e-6)
-    assert len(DamageRepair(AutoEncoder(1, (4, 8, 8)), "local").repairs) == 1
+    assert len(DamageRepair(AutoEncoder(1, (4, 8, 8)), "local").repairs) == 3  # thesis: as many as distributed
     with pytest.raises(ValueError, match="repair"):
         DamageRepair(AutoEncoder(1, (4, 8)), "global")  # type: ignore[arg-type]
 
@@ -232,3 +237,23 @@ def test_stage_two_moves_repair_and_discriminator_only():
     assert int(gen.history.filled) == min(p.history_size, p.iterations * p.batch_size)
     assert all(torch.isfinite(v).all() for v in disc.state_dict().values() if v.is_floating_point())
     assert F.mse_loss(gen.autoencode(images.x[:4]), images.x[:4]) < 2.0
+
+
+def test_local_repair_applies_as_many_blocks_as_distributed_all_before_the_first_decoder_layer():
+    """Thesis §3.4.1 (c): "the five repair layers consecutively before the first decoder layer"."""
+    ae = AutoEncoder(1, (4, 8, 16))
+    dist, local = DamageRepair(ae, "distributed"), DamageRepair(ae, "local")
+    assert len(local.repairs) == len(dist.repairs) == len(ae.decoder.widths)
+    assert all(block.conv2.out_channels == ae.decoder.widths[0] for block in local.repairs)
+    calls = []
+    for j, block in enumerate(local.repairs):
+        block.register_forward_hook(lambda m, i, o, j=j: calls.append((j, tuple(o.shape[-2:]))))
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    local.eval()(x, drop_mask(2, (4, 4), 0.5, "cpu"))
+    assert calls == [(j, (4, 4)) for j in range(len(local.repairs))]  # all on the 4x4 latent code, in order
+
+
+def test_discriminator_rejects_a_conv5_grid_other_than_the_latent_grid():
+    with pytest.raises(ConfigError, match="conv5 grid is 2x2 .* latent grid is 4x4"):
+        build_discriminator(spotting_artifacts_config(TINY, conv1_stride=2))
+    assert build_discriminator(spotting_artifacts_config(TINY)).mask_head is not None
