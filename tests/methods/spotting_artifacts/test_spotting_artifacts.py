@@ -257,3 +257,57 @@ def test_discriminator_rejects_a_conv5_grid_other_than_the_latent_grid():
     with pytest.raises(ConfigError, match="conv5 grid is 2x2 .* latent grid is 4x4"):
         build_discriminator(spotting_artifacts_config(TINY, conv1_stride=2))
     assert build_discriminator(spotting_artifacts_config(TINY)).mask_head is not None
+
+
+def _verdicts(n: int, unrepaired: float, repaired: float, auc: float = 0.6, probe: float = 0.0):
+    from thesislib.replication.verdicts import paired_verdict
+
+    noise = [0.0, 0.01, -0.01, 0.005, -0.005][:n]
+    return [paired_verdict("probe:conv1", "p", [0.5 + probe + e for e in noise], [0.5] * n, expected="higher"),
+            paired_verdict("spots-corruption", "c", [repaired + e for e in noise], 0.5, expected="higher"),
+            paired_verdict("spots-unrepaired", "u", [unrepaired + e for e in noise], 0.5, expected="higher"),
+            paired_verdict("mask-head>chance", "m", [auc + e for e in noise], 0.5, expected="higher")]
+
+
+def test_one_replicate_gives_undetermined_sentences_not_failures():
+    """Regression: with n = 1 (the full configs) every verdict is 'too few replicates' and the prose
+    said 'not reproduced', 'pretext task not learned', 'AUC 0.5' whatever the numbers."""
+    from thesislib.methods.spotting_artifacts.experiments import game_sentences, summary_sentences, verdict_sentence
+
+    vs = _verdicts(1, 0.9, 0.9, auc=0.9, probe=0.2)
+    text = " ".join(summary_sentences(vs) + game_sentences(vs) + [verdict_sentence(v) for v in vs])
+    assert "undetermined" in text
+    for wrong in ("not reproduced", "not learned", "does not hold", "does not localise", "AUC 0.5"):
+        assert wrong not in text
+
+
+def test_repair_fooling_c_is_reported_as_the_thesis_condition_failing():
+    """The thesis designs R so that it cannot confuse C: C at chance on repaired damage is no success."""
+    from thesislib.methods.spotting_artifacts.experiments import game_sentences
+
+    text = " ".join(game_sentences(_verdicts(5, 0.9, 0.5)))
+    assert "cannot confuse" in text and "fails at this scale" in text
+    assert "not a failure" not in text and "equilibrium" not in text
+    assert "not learned" in " ".join(game_sentences(_verdicts(5, 0.5, 0.5)))
+
+
+def test_experiment_ids_follow_the_table_3_1_rows_and_never_collide():
+    from pathlib import Path
+
+    import yaml
+
+    import thesislib
+    from thesislib.methods.spotting_artifacts.experiments import experiment_id
+
+    with open(Path(thesislib.__file__).parent / "replication" / "spotting_artifacts.yaml") as fh:
+        known = {e["id"] for e in yaml.safe_load(fh)["experiments"]}
+    stl = dict(data="stl10", image_size=96, encoder_channels=(32, 64, 128, 256, 512), conv1_kernel=11,
+               conv1_stride=4, drop_rate=0.5)
+    rows = [{}, dict(real_source="input"), dict(mask_head=False), dict(repair="local"), dict(encoder_kernel=3),
+            dict(gated=False), dict(history=False), dict(drop_rate=0.1), dict(drop_rate=0.3), dict(drop_rate=0.7),
+            dict(drop_rate=0.9)]
+    ids = [experiment_id(spotting_artifacts_config({**stl, **row})) for row in rows]
+    assert len(set(ids)) == len(ids) and set(ids) <= known and ids[0] == "stl10/ablation-baseline"
+    two = experiment_id(spotting_artifacts_config({**stl, "gated": False, "history": False}))
+    assert two not in known and two not in ids
+    assert experiment_id(spotting_artifacts_config()) == "digits16/damage-repair"
