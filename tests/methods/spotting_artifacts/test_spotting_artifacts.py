@@ -311,3 +311,21 @@ def test_experiment_ids_follow_the_table_3_1_rows_and_never_collide():
     two = experiment_id(spotting_artifacts_config({**stl, "gated": False, "history": False}))
     assert two not in known and two not in ids
     assert experiment_id(spotting_artifacts_config()) == "digits16/damage-repair"
+
+
+def test_lr_schedule_matches_the_lr_end_help():
+    """The help of lr_end says what the schedule does: step s of T uses lr + (lr_end − lr) s / T, so
+    lr_end itself is reached after the last step (regression: the help said 'at the last step')."""
+    from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
+    from thesislib.methods.spotting_artifacts.train import _adam
+
+    p = spotting_artifacts_config(lr=1e-2, lr_end=1e-4, iterations=4)
+    opt, sched = _adam(p, [torch.nn.Parameter(torch.zeros(1))], p.iterations)
+    used = []
+    for _ in range(p.iterations):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    want = [p.lr + (p.lr_end - p.lr) * s / p.iterations for s in range(p.iterations)]
+    assert used == pytest.approx(want) and opt.param_groups[0]["lr"] == pytest.approx(p.lr_end)
+    assert "after the last step" in SpottingArtifactsParams.__dataclass_fields__["lr_end"].metadata["help"]
