@@ -344,6 +344,18 @@ tnb.show_table([[kind, format_mean_sd([100 * sh[kind] for sh in shares], ".1f")]
 # * $C$ sees real and corrupted images in one batch (its conv5 BatchNorm normalises the mixture), and the
 #   $R$ step runs $C$ on the same mixture again after $C$'s update.
 # * $E$ and $D$ are frozen during damage & repair (the official generator reuses them in inference mode).
+# * Local repair (ablation (c)): as many repair blocks as the distributed case (five in the thesis's
+#   network), all of the latent code's width, applied one after another before $D_1$ (thesis §3.4.1 (c)).
+# * The probes read conv5 as $C$ computes it, after its BatchNorm and ReLU. The thesis removes that BN
+#   "in transfer experiments", where the layers above are retrained; a frozen linear probe on conv5
+#   without the BN would read activations the trained network never produced. A random $C$'s BN in
+#   eval mode is the identity (running mean 0, variance 1, γ 1, β 0), so its conv5 probe reads
+#   ReLU(conv5) while the trained $C$'s reads ReLU(BN(conv5)): a difference the comparison carries.
+# * STL-10: each image is resized to a random side in [96, 110] before the 96×96 crop and flip (the
+#   thesis randomly resizes, without a range); ImageNet probes train on `probe_per_class` images per
+#   class (100 in the full config), not all 1.28M, for memory.
+# * Under torchrun every rank draws its own drop masks and history picks and keeps its own history
+#   buffer (its own corrupted images), so a global batch holds as many distinct masks as images.
 # * Smoke data: the digits, with 3 labels per class for the probes. A set where random features are weak
 #   and shape matters was tried first: grey one-shape scenes (`data=shapes`: disk, square, triangle or
 #   cross in a random hue on textured backgrounds, 16×16, an object 7-10 px so a 6 px latent entry covers
@@ -391,7 +403,7 @@ tnb.show_table([[r.paper.experiment, metric_label("spotting_artifacts", r.paper.
 # Not wired into this chapter yet: Table 3.2's ten-fold STL-10 fine-tuning (the shared
 # `thesislib.eval.fold_protocol` and `thesislib.data.stl10_fold_indices` exist), and the VOC transfer of
 # Table 3.3 (`thesislib.eval.finetune_multilabel` with `thesislib.data.VOC2007Classification` for
-# classification; Krähenbühl et al.'s rescaling is not implemented; detection and segmentation would use
+# classification, inputs through `VOC07Input(normalization="symmetric")` since $C$ was trained on [-1, 1]; Krähenbühl et al.'s rescaling is not implemented; detection and segmentation would use
 # torchvision's models rather than Fast R-CNN and FCN, so their numbers would shift).
 #
 # ## 10. Saving the run

@@ -329,3 +329,27 @@ def test_lr_schedule_matches_the_lr_end_help():
     want = [p.lr + (p.lr_end - p.lr) * s / p.iterations for s in range(p.iterations)]
     assert used == pytest.approx(want) and opt.param_groups[0]["lr"] == pytest.approx(p.lr_end)
     assert "after the last step" in SpottingArtifactsParams.__dataclass_fields__["lr_end"].metadata["help"]
+
+
+def test_stl10_crops_are_randomly_resized_not_the_whole_image_every_time():
+    """Regression: a 96-pixel crop of a 96-pixel STL-10 image was always the whole image (R4 #10)."""
+    from thesislib.methods.spotting_artifacts.data import RandomCropFlip, RandomResizeCropFlip
+
+    img = torch.randint(0, 256, (3, 24, 24), dtype=torch.uint8)
+    torch.manual_seed(0)
+    plain = {tuple(RandomCropFlip(24)(img).flatten()[:8].tolist()) for _ in range(20)}
+    assert len(plain) <= 2  # the image or its mirror: nothing else varies
+    torch.manual_seed(0)
+    outs = [RandomResizeCropFlip(24)(img) for _ in range(20)]
+    assert all(o.shape == (3, 24, 24) and o.min() >= -1 and o.max() <= 1 for o in outs)
+    assert len({tuple(o.flatten()[:8].tolist()) for o in outs}) > 2
+
+
+def test_imagenet_probe_subsample_takes_per_class_items_seeded():
+    """The ImageNet probes train on probe_per_class images per class (R4 #6: all 1.28M do not fit)."""
+    from thesislib.methods.spotting_artifacts.data import per_class_subset
+
+    labels = [0] * 10 + [1] * 3 + [2] * 7
+    picks = per_class_subset(labels, 4, seed=1)
+    assert picks == sorted(picks) and [sum(labels[i] == c for i in picks) for c in range(3)] == [4, 3, 4]
+    assert picks == per_class_subset(labels, 4, seed=1) and picks != per_class_subset(labels, 4, seed=2)

@@ -23,8 +23,8 @@ from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
-__all__ = ["CLAIMS", "ReplicateResult", "aggregate", "claim_verdicts", "ablation_tags", "experiment_id", "game_sentences",
-           "run_replicate", "summary_sentences", "verdict_sentence"]
+__all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
+           "game_sentences", "run_replicate", "summary_sentences", "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",

@@ -151,7 +151,8 @@ class DamageRepair(nn.Module):
     """The corruption generator: frozen {E, D} plus repair blocks R_1 .. R_{n+1} (trainable).
 
     ``repair="distributed"``: a block before every decoder layer (the thesis); ``"local"``: the same
-    number of blocks, all of the latent code's width, applied consecutively before D_1 (ablation (c)); ``"none"``: no repair (the Fig. 3.3 "without repair" images).
+    number of blocks, all of the latent code's width, applied consecutively before D_1 (ablation (c));
+    ``"none"``: no repair (the Fig. 3.3 "without repair" images).
     The autoencoder stays in eval mode (its BatchNorm statistics frozen) whatever ``train()`` is called
     with, and its parameters are frozen.
     """
