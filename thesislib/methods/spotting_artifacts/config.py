@@ -69,8 +69,8 @@ class SpottingArtifactsParams(RunParams):
     iterations: int = param(150, help="Adam steps of damage & repair (each: one C step, one R step)", min=1)
     batch_size: int = param(32, help="images per step (global over torchrun processes)", min=2)
     lr: float = param(2e-3, help="initial Adam learning rate, both stages (thesis 3e-4)", min=0.0)
-    lr_end: float = param(2e-5, help="end of the linear decay, reached after the last step: step s of T uses "
-                          "lr + (lr_end - lr) s / T, s = 0 .. T-1 (thesis 3e-6)", min=0.0)
+    lr_end: float = param(2e-5, help="end of the linear decay, reached after the last step (step s of T, from 0, "
+                          "uses lr + (lr_end - lr) s / T) (thesis 3e-6)", min=0.0)
     beta1: float = param(0.5, help="Adam β1", min=0.0, max=1.0)
     weight_decay: float = param(5e-5, help="L2 weight decay of every network ([code])", min=0.0)
     num_workers: int = param(0, help="data loader workers", min=0)
