@@ -60,7 +60,8 @@ tnb.show_table([["baseline θ = 0.5", numbers[("stl10/ablation-baseline", "stl10
 # probes get only `probe_per_class` = 3 labelled digits per class: with 20, a probe on a *random* $C$
 # already reaches about 90 % (the chapter's first runs), so no pre-training could show through (the choice
 # of smoke data is discussed under *Decisions*). The run tests the mechanism (does $C$ learn to see the
-# damage, does $R$ learn to hide it) and the direction of the probe comparison with paired verdicts over
+# damage, does it still see it after $R$'s repair, as the thesis's design requires) and the direction of
+# the probe comparison with paired verdicts over
 # 5 replicates; it cannot test the thesis's numbers.
 
 # %% tags=["parameters"]
@@ -229,8 +230,9 @@ plt.show()
 # %% [markdown]
 # ## 6. What $C$ sees: damage with and without repair
 #
-# The pretext task is learned when $C$ tells damaged images from real ones; the adversarial game is won by
-# $R$ when it hides the damage again. Both show on held-out digits with fresh masks: $C$'s accuracy on
+# The pretext task is learned when $C$ tells damaged images from real ones. $R$ makes the damage harder
+# to see, but the thesis designs the game so that $R$ *cannot* confuse $C$: $C$ should still tell repaired
+# damage from real images. Both show on held-out digits with fresh masks: $C$'s accuracy on
 # real vs *un-repaired* damage (the decoder applied to $\hat\varphi$, no $R$) and on real vs *repaired*
 # damage, and how well its mask head ranks kept positions above dropped ones (AUC; 0.5 = no localisation
 # whatever θ).
