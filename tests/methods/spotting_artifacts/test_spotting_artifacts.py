@@ -353,3 +353,16 @@ def test_imagenet_probe_subsample_takes_per_class_items_seeded():
     picks = per_class_subset(labels, 4, seed=1)
     assert picks == sorted(picks) and [sum(labels[i] == c for i in picks) for c in range(3)] == [4, 3, 4]
     assert picks == per_class_subset(labels, 4, seed=1) and picks != per_class_subset(labels, 4, seed=2)
+
+
+def test_decoder_is_the_shared_resize_conv_decoder():
+    """D is built on thesislib.nn.resize_conv_decoder (R4 #15): same initialisation, same outputs."""
+    from thesislib.methods.spotting_artifacts.model import Decoder
+    from thesislib.nn.resize_conv import resize_conv_decoder
+
+    torch.manual_seed(0)
+    dec = Decoder(1, (4, 8, 16)).eval()
+    torch.manual_seed(0)
+    ref = resize_conv_decoder(16, (8, 4), 1, negative_slope=0.1).eval()
+    z = torch.randn(2, 16, 4, 4)
+    assert torch.equal(dec(z), ref(z)) and dec.widths == [16, 8, 4]

@@ -31,7 +31,7 @@ from torch import nn
 
 from thesislib.config import ConfigError
 from thesislib.nn.alexnet import SamePad2d, spot_artifacts_discriminator_trunk
-from thesislib.nn.resize_conv import ResizeConv2d
+from thesislib.nn.resize_conv import resize_conv_decoder
 
 RepairMode = Literal["distributed", "local", "none"]
 LEAK = 0.1
@@ -82,10 +82,9 @@ class Decoder(nn.Module):
     def __init__(self, out_channels: int, channels: Sequence[int]) -> None:
         super().__init__()
         rev = list(channels)[::-1]
-        self.stages = nn.ModuleList(
-            nn.Sequential(ResizeConv2d(a, b, 3, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(LEAK))
-            for a, b in zip(rev[:-1], rev[1:]))
-        self.out = nn.Sequential(nn.Conv2d(rev[-1], out_channels, 3, 1, 1), nn.Tanh())
+        net = resize_conv_decoder(rev[0], rev[1:], out_channels, negative_slope=LEAK)  # the shared stack
+        self.stages = nn.ModuleList(getattr(net, f"stage{i}") for i in range(len(rev) - 1))
+        self.out = net.out
         self.widths = rev  # channels entering D_1 .. D_{n+1}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
