@@ -102,12 +102,18 @@ def barrier() -> None:
 
 def wrap_ddp(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
     """``DistributedDataParallel(model)`` when more than one process runs, else ``model`` itself.
-    ``find_unused_parameters``: let DDP skip parameters that receive no gradient in a step."""
-    if get_world_size() == 1:
+    ``find_unused_parameters``: let DDP skip parameters that receive no gradient in a step.
+
+    A model without trainable parameters is returned unwrapped (DDP refuses it and has nothing to
+    reduce). A model whose attribute ``ddp_broadcast_buffers`` is False keeps its own buffers on every
+    rank (DDP otherwise overwrites them with rank 0's at each forward), e.g. a per-rank replay buffer.
+    """
+    if get_world_size() == 1 or not any(p.requires_grad for p in model.parameters()):
         return model
     device_ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
-                                               find_unused_parameters=find_unused_parameters)
+                                               find_unused_parameters=find_unused_parameters,
+                                               broadcast_buffers=getattr(model, "ddp_broadcast_buffers", True))
 
 
 def unwrap(model: nn.Module) -> nn.Module:
