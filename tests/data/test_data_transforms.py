@@ -29,7 +29,7 @@ def test_statistics_are_the_published_constants():
     assert IMAGENET.mean == (0.485, 0.456, 0.406) and IMAGENET.std == (0.229, 0.224, 0.225)
     assert CAFFE_BGR_MEAN == (104.0, 117.0, 123.0) and CAFFE.bgr and CAFFE.pixel_scale == 255.0
     assert CIFAR10.mean == CIFAR10_MEAN == (0.4914, 0.4822, 0.4465) and CIFAR10.std == CIFAR10_STD
-    assert set(NORMALIZATIONS) == {"imagenet", "caffe", "cifar10", "cifar100"}
+    assert set(NORMALIZATIONS) == {"imagenet", "caffe", "cifar10", "cifar100", "symmetric"}
     assert get_normalization("caffe") is CAFFE and get_normalization(IMAGENET) is IMAGENET
     with pytest.raises(ValueError, match="imagenet"):
         get_normalization("bgr")

@@ -106,7 +106,7 @@ def test_masked_bce_ignores_difficult():
 def test_crops_are_windows_and_test_crops_are_fixed_per_item():
     img = torch.arange(2 * 6 * 7, dtype=torch.float32).reshape(2, 6, 7)
     ds = [(img, torch.tensor([1]))]
-    crop, _ = RandomCropItems(ds, 4)[0]
+    crop, _ = RandomCropItems(ds, 4, flip=False)[0]
     assert crop.shape == (2, 4, 4)
     top, left = divmod(int(crop[0, 0, 0]), 7)
     assert torch.equal(crop, img[:, top:top + 4, left:left + 4])
@@ -126,3 +126,19 @@ def test_finetune_multilabel_learns_a_colour_rule():
     cfg = TransferConfig(iterations=60, batch_size=8, lr=0.1, crop=8, n_test_crops=2, seed=1)
     out = finetune_multilabel(net, data, data, "cpu", cfg)
     assert out["scores"].shape == (n, 2) and out["map"] == 1.0
+
+
+def test_training_crops_are_flipped_half_the_time_and_seeded():
+    """Regression: the docstring promised flips, RandomCropItems never flipped."""
+    img = torch.arange(2 * 6 * 7, dtype=torch.float32).reshape(2, 6, 7)
+    items = RandomCropItems([(img, torch.tensor([1]))], 4)
+    torch.manual_seed(0)
+    crops = [items[0][0] for _ in range(200)]
+    flipped = [bool(c[0, 0, 0] > c[0, 0, -1]) for c in crops]  # a flipped window reads right-to-left
+    assert 60 < sum(flipped) < 140
+    for c, f in zip(crops, flipped):
+        plain = c.flip(-1) if f else c
+        top, left = divmod(int(plain[0, 0, 0]), 7)
+        assert torch.equal(plain, img[:, top:top + 4, left:left + 4])
+    torch.manual_seed(0)
+    assert all(torch.equal(a, items[0][0]) for a in crops[:5])

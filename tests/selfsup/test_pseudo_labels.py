@@ -61,3 +61,16 @@ def test_dispatch_and_errors():
         adjacency(LINE, "nope")
     with pytest.raises(ValueError, match="k must be"):
         knn_adjacency(LINE, 9)
+
+
+def test_matched_l2_threshold_gives_knn_positive_rate():
+    """Review R1 item 3: τ matched to kNN's k - 1 other positives per row on average."""
+    from thesislib.selfsup import matched_l2_threshold
+    g = torch.Generator().manual_seed(0)
+    f = 5.0 * torch.randn(600, 16, generator=g)           # raw features: median squared distance ~ 800
+    assert l2_adjacency(f[:128], 1.0).sum() == 128         # τ = 1 on raw features: the identity
+    tau = matched_l2_threshold(f, 128, 10, generator=torch.Generator().manual_seed(1))
+    rates = [(l2_adjacency(f[i:i + 128], tau).sum() - 128) / (128 * 127) for i in range(0, 512, 128)]
+    assert abs(float(torch.stack(rates).mean()) - 9 / 127) < 0.02
+    with pytest.raises(ValueError, match="k in"):
+        matched_l2_threshold(f, 128, 200)

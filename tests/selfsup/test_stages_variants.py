@@ -41,3 +41,24 @@ def test_replicate_params_and_apply_variant():
     assert apply_variant(p, table, "small-k").k == 3 and p.k != 3
     with pytest.raises(ConfigError, match="valid names are: small-k"):
         apply_variant(p, table, "nope")
+
+
+def test_pipeline_refuses_data_for_torchrun_and_reports_a_corrupt_dataset(tmp_path, capsys):
+    """Review R1 item 8: data= with nproc > 1 is an error; a corrupt dataset is exit 2 with a message."""
+    import json
+    from dataclasses import replace as dc_replace
+
+    from thesislib.config import to_dict
+    from thesislib.data.integrity import DatasetCorruptError
+
+    params = lsdc_config({"n_images": 64})
+    with pytest.raises(ValueError, match="data= cannot reach 2 torchrun processes"):
+        PIPELINE.run("rotnet", params, "cpu", data=object(), nproc=2)
+
+    def corrupt(p):
+        raise DatasetCorruptError("cifar10", "cifar10/data_batch_1", "truncated")
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(to_dict(params)))
+    assert dc_replace(PIPELINE, load_data=corrupt).main(["--params", str(path), "--stage", "rotnet"]) == 2
+    assert "data_batch_1" in capsys.readouterr().err

@@ -136,3 +136,14 @@ __all__ += ["STL10", "STL10_CLASSES", "load_stl10", "stl10_fold_indices", "write
 from thesislib.data.warp import random_warp, sparse_warp  # noqa: E402
 
 __all__ += ["random_warp", "sparse_warp"]
+
+# Several domains in one run: round-robin batches, domain-labelled images (Rebuffi ch. 3 §5).
+from thesislib.data.round_robin import (  # noqa: E402
+    DomainLabelled,
+    RoundRobinDomains,
+    center_crop,
+    collate_domain_batch,
+    round_robin_domain,
+)
+
+__all__ += ["DomainLabelled", "RoundRobinDomains", "center_crop", "collate_domain_batch", "round_robin_domain"]

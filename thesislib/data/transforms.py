@@ -85,7 +85,9 @@ IMAGENET = Normalization("imagenet", IMAGENET_MEAN, IMAGENET_STD)
 CIFAR10 = Normalization("cifar10", CIFAR10_MEAN, CIFAR10_STD)
 CIFAR100 = Normalization("cifar100", CIFAR100_MEAN, CIFAR100_STD)
 CAFFE = Normalization("caffe", CAFFE_BGR_MEAN, (1.0, 1.0, 1.0), bgr=True, pixel_scale=255.0)
-NORMALIZATIONS: dict[str, Normalization] = {n.name: n for n in (IMAGENET, CIFAR10, CIFAR100, CAFFE)}
+SYMMETRIC = Normalization("symmetric", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+"""[0, 1] -> [-1, 1] (x * 2 - 1): the input range of networks trained on tanh-range images (Jenni ch. 3's C)."""
+NORMALIZATIONS: dict[str, Normalization] = {n.name: n for n in (IMAGENET, CIFAR10, CIFAR100, CAFFE, SYMMETRIC)}
 
 
 def get_normalization(normalization: str | Normalization) -> Normalization:

@@ -129,7 +129,9 @@ class VOC07Input:
     """Item transform for the transfer protocol: resize to ``size`` (no crop), normalise.
 
     ``{"image", "labels", ...}`` -> ``(float32 (3, h, w), int8 labels (20,) in {-1, 0, 1})``; the
-    crops of :mod:`thesislib.eval.transfer` are cut from this.
+    crops of :mod:`thesislib.eval.transfer` are cut from this. ``normalization`` must match what the
+    transferred network was trained on: ``"imagenet"`` for torchvision-style inputs, ``"symmetric"``
+    ([-1, 1]) for Jenni ch. 3's discriminator (trained on tanh-range images).
     """
 
     size: tuple[int, int] | int = (256, 256)

@@ -68,7 +68,8 @@ def random_warp(images: torch.Tensor, n_points: int = 16, max_shift: float = 1 /
 
     The thesis places the points on a grid and shifts them by d = 1/10 of the side; the official code
     draws them at random with d = 1/16 (study note 004: an ambiguity). Points are drawn uniformly inside
-    the image, shifts uniformly in [−d·side, d·side]; the four corners are pinned so the border stays.
+    the image, shifts uniformly in [−d·side, d·side]; a shifted point that leaves the image is reflected
+    back in at the border; the four corners are pinned so the border stays.
     """
     b, _, h, w = images.shape
     dev = images.device
@@ -79,5 +80,17 @@ def random_warp(images: torch.Tensor, n_points: int = 16, max_shift: float = 1 /
     corners = torch.tensor([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=torch.float64, device=dev)
     corners = corners.expand(b, -1, -1)
     src = torch.cat([pts, corners], dim=1)
-    dst = torch.cat([(pts + shift).clamp(torch.zeros_like(size), size), corners], dim=1)
+    dst = torch.cat([_reflect_into(pts + shift, size), corners], dim=1)
     return sparse_warp(images, src, dst)
+
+
+def _reflect_into(points: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Fold points lying outside [0, size] back inside by reflection at the border.
+
+    Clamping (the earlier rule) mapped every point pushed past a corner onto that corner, a pinned
+    control point, and any two points pushed past the same corner onto one place: duplicate spline
+    centres make the system of :func:`spline_coefficients` singular. Reflection is one-to-one on
+    [−size, 2·size] (shifts are at most a fraction of the side), so distinct points stay distinct.
+    """
+    low = points.abs()
+    return size - (size - low).abs()

@@ -102,12 +102,18 @@ def barrier() -> None:
 
 def wrap_ddp(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
     """``DistributedDataParallel(model)`` when more than one process runs, else ``model`` itself.
-    ``find_unused_parameters``: let DDP skip parameters that receive no gradient in a step."""
-    if get_world_size() == 1:
+    ``find_unused_parameters``: let DDP skip parameters that receive no gradient in a step.
+
+    A model without trainable parameters is returned unwrapped (DDP refuses it and has nothing to
+    reduce). A model whose attribute ``ddp_broadcast_buffers`` is False keeps its own buffers on every
+    rank (DDP otherwise overwrites them with rank 0's at each forward), e.g. a per-rank replay buffer.
+    """
+    if get_world_size() == 1 or not any(p.requires_grad for p in model.parameters()):
         return model
     device_ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
-                                               find_unused_parameters=find_unused_parameters)
+                                               find_unused_parameters=find_unused_parameters,
+                                               broadcast_buffers=getattr(model, "ddp_broadcast_buffers", True))
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -137,6 +143,19 @@ def reduce_metrics(metrics: Mapping[str, torch.Tensor | float], device: torch.de
     values = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(())
                           for v in metrics.values()])
     return dict(zip(metrics, all_reduce_mean(values).tolist()))
+
+
+def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (b, ...) concatenated along dim 0 in rank order -> (W b, ...), the same on
+    every rank; the gradient flows to this rank's own rows only (the others arrive detached). Shapes
+    must agree over ranks. One process: ``tensor`` itself. A loss over the gathered rows, multiplied by
+    W, gets DDP's gradient average right: (1/W) Σ_r W ∂L/∂(rank r's rows) = ∂L/∂θ."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(get_world_size())]
+    dist.all_gather(parts, tensor.detach().contiguous())
+    parts[get_rank()] = tensor
+    return torch.cat(parts)
 
 
 def all_gather_object(obj: Any) -> list[Any]:

@@ -9,7 +9,8 @@ over the 20 classes with the ``difficult`` entries left out per class.
 Pieces:
 
 * :class:`RandomCropItems`: items ``(image (C, H, W), labels)`` -> a random ``crop`` x ``crop``
-  window (drawn from torch's global generator, which the engine seeds per sample);
+  window, mirrored left-right with probability 1/2 (drawn from torch's global generator, which the
+  engine seeds per sample);
 * :class:`MultiCropItems`: the test side: ``n`` random crops per image, stacked (n, C, crop, crop),
   their positions fixed by ``(seed, index)`` so the score does not depend on batch or rank;
 * :func:`voc07_map`: 11-point mAP of (N, 20) scores against {-1, 0, 1} labels, 0 = ignored;
@@ -45,10 +46,12 @@ def _check_size(image: torch.Tensor, crop: int) -> None:
 
 
 class RandomCropItems(Dataset):
-    """``dataset`` items ``(image (C, H, W), target)`` with the image cut to a random ``crop`` x ``crop`` window."""
+    """``dataset`` items ``(image (C, H, W), target)`` with the image cut to a random ``crop`` x ``crop`` window
+    and, with ``flip`` (default), mirrored left-right with probability 1/2 (both draws from torch's global
+    generator, which the engine seeds per sample)."""
 
-    def __init__(self, dataset: Dataset, crop: int) -> None:
-        self.dataset, self.crop = dataset, int(crop)
+    def __init__(self, dataset: Dataset, crop: int, flip: bool = True) -> None:
+        self.dataset, self.crop, self.flip = dataset, int(crop), bool(flip)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -58,7 +61,10 @@ class RandomCropItems(Dataset):
         _check_size(image, self.crop)
         top = int(torch.randint(0, image.shape[-2] - self.crop + 1, ()))
         left = int(torch.randint(0, image.shape[-1] - self.crop + 1, ()))
-        return _crop_at(image, self.crop, top, left), target
+        out = _crop_at(image, self.crop, top, left)
+        if self.flip and bool(torch.randint(0, 2, ()) == 1):
+            out = out.flip(-1)
+        return out, target
 
 
 class MultiCropItems(Dataset):
@@ -127,7 +133,7 @@ def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset,
     """Fine-tune ``model`` (images (B, C, crop, crop) -> logits (B, K)) and report the VOC07 test mAP.
 
     ``train_set`` / ``test_set`` yield ``(image (C, H, W) float, labels (K,) in {-1, 0, 1})`` with
-    H, W >= ``config.crop``. Training: random crops (:class:`RandomCropItems`), :func:`masked_bce`,
+    H, W >= ``config.crop``. Training: random crops and flips (:class:`RandomCropItems`), :func:`masked_bce`,
     SGD with momentum and a cosine-decayed learning rate, through :func:`thesislib.engine.fit` (``run``
     supplies the chapter's run fields: seed, device options, progress). Testing: the mean sigmoid
     of ``n_test_crops`` fixed random crops (:class:`MultiCropItems`) through :func:`thesislib.engine.evaluate`.

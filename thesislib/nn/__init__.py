@@ -148,3 +148,8 @@ from thesislib.nn.staged_mlp import StagedMLP  # noqa: E402
 register_backbone("resnet18_cifar", resnet18_cifar)
 
 __all__ += ["CifarResNet", "PadShortcut", "StagedMLP", "freeze_stages", "resnet18_cifar"]
+
+# "Finetune all" and the unknown-domain setting (Rebuffi ch. 3 §5): joint optimiser groups, routing.
+from thesislib.nn.multidomain import RoutedNetwork, joint_param_groups  # noqa: E402
+
+__all__ += ["RoutedNetwork", "joint_param_groups"]

@@ -21,12 +21,14 @@ apart (the code uses ``wd`` for BN and classifier alike).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
+from thesislib.data.round_robin import center_crop
 from thesislib.nn.resnet26_adapters import DomainConv, DomainView, MultiDomainResNet
 
 Mode = Literal["scratch", "feature", "bn", "adapters", "finetune"]
@@ -129,3 +131,46 @@ def copy_domain(src: MultiDomainResNet, src_domain: int, dst: MultiDomainResNet,
             b.adapters[dst_domain].load_state_dict(a.adapters[src_domain].state_dict())
     dst.end_bns[dst_domain].load_state_dict(src.end_bns[src_domain].state_dict())
     dst.heads[dst_domain].load_state_dict(src.heads[src_domain].state_dict())
+
+
+def joint_param_groups(net: MultiDomainResNet, decays: Sequence[WeightDecay]) -> list[dict[str, object]]:
+    """Optimiser groups of "finetune all" (Ch. 3 §5): the shared 3x3 filters and *every* domain's
+    own parameters, domain ``d``'s adapter / BN / head groups with ``decays[d]`` (one
+    :class:`WeightDecay` per domain: per-domain adapter decay, study note 003 §2.3); the shared
+    filters take ``decays[0].conv3x3``. Group names: ``conv3x3`` and ``<group>/<d>``."""
+    if len(decays) != net.n_domains:
+        raise ValueError(f"one WeightDecay per domain: the network has {net.n_domains}, got {len(decays)}")
+    groups: list[dict[str, object]] = [{"params": [p for g, p in shared_parameters(net) if g == "conv3x3"],
+                                        "weight_decay": float(decays[0].conv3x3), "name": "conv3x3"}]
+    for d, decay in enumerate(decays):
+        by_group: dict[str, list[nn.Parameter]] = {g: [] for g in GROUPS}
+        for group, p in domain_parameters(net, d):
+            by_group[group].append(p)
+        groups += [{"params": ps, "weight_decay": float(getattr(decay, g)), "name": f"{g}/{d}"}
+                   for g, ps in by_group.items() if ps]
+    return groups
+
+
+class RoutedNetwork(nn.Module):
+    """The unknown-domain setting (Ch. 3 §5.2 "dom-pred"): a domain predictor picks the domain of
+    each image, and the image goes through that domain's BNs, adapters and classifier.
+
+    ``predictor``: (B, 3, crop, crop) -> (B, T) domain logits (it sees the centre ``crop`` x
+    ``crop`` window: domains may differ in image size); ``net``: a :class:`MultiDomainResNet`
+    with the same ``T`` domains in the same order. ``forward(x (B, 3, H, W))`` -> (B, 2) int64:
+    column 0 the predicted domain, column 1 the class predicted by that domain's head (in that
+    domain's label space). Grouping by predicted domain needs the group sizes on the host (one
+    sync per domain and batch, at evaluation only)."""
+
+    def __init__(self, predictor: nn.Module, net: MultiDomainResNet, crop: int) -> None:
+        super().__init__()
+        self.predictor, self.net, self.crop = predictor, net, int(crop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        domain = self.predictor(center_crop(x, self.crop)).argmax(1)
+        classes = torch.zeros_like(domain)
+        for d in range(self.net.n_domains):
+            rows = (domain == d).nonzero().squeeze(1)
+            if rows.numel():
+                classes[rows] = self.net(x[rows], d).argmax(1)
+        return torch.stack([domain, classes], dim=1)

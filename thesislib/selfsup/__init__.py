@@ -5,7 +5,9 @@
   and the sigmoid ramp-up;
 * :mod:`~thesislib.selfsup.pseudo_labels` — pairwise pseudo-labels: kNN, cosine, L2 and SNE
   adjacencies (LSD-C) and ranking statistics (AutoNovel);
-* :mod:`~thesislib.selfsup.composition` — RICAP and MixUp with pairwise-target mixing.
+* :mod:`~thesislib.selfsup.composition` — RICAP and MixUp with pairwise-target mixing;
+* :mod:`~thesislib.selfsup.precision` — float32 islands (autocast off) for the pairwise pieces and
+  the scored heads.
 
 Backbones (CIFAR ResNet-18, the staged MLP) and the freezing of early stages live in
 :mod:`thesislib.nn`; clustering metrics in :mod:`thesislib.eval.clustering`.
@@ -13,12 +15,14 @@ Backbones (CIFAR ResNet-18, the staged MLP) and the freezing of early stages liv
 
 from thesislib.selfsup.composition import Composite, mix_targets, mixup, ricap
 from thesislib.selfsup.pairwise import EpochClock, consistency_mse, pair_probabilities, pairwise_bce, sigmoid_rampup
+from thesislib.selfsup.precision import fp32_head, full_precision
 from thesislib.selfsup.pseudo_labels import (
     ADJACENCIES,
     adjacency,
     cosine_adjacency,
     knn_adjacency,
     l2_adjacency,
+    matched_l2_threshold,
     rank_statistics,
     sne_adjacency,
     undirected_edges,
@@ -30,4 +34,5 @@ __all__ = [
     "knn_adjacency", "l2_adjacency", "mix_targets", "mixup", "pair_probabilities", "pairwise_bce",
     "rank_statistics", "ricap", "rotate_batch", "rotation_step_fn", "sigmoid_rampup", "sne_adjacency",
     "train_rotnet", "undirected_edges",
+    "fp32_head", "full_precision", "matched_l2_threshold",
 ]

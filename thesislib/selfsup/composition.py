@@ -63,7 +63,8 @@ def ricap(x: Tensor, beta: float = 0.3, generator: torch.Generator | None = None
             continue
         cx = int(torch.randint(0, width - bw + 1, (1,), generator=generator))
         cy = int(torch.randint(0, height - bh + 1, (1,), generator=generator))
-        out[:, :, y0:y0 + bh, x0:x0 + bw] = x[perms[s].to(x.device)][:, :, cy:cy + bh, cx:cx + bw]
+        # crop first, then gather the batch's permutation: one crop-sized copy instead of a whole batch
+        out[:, :, y0:y0 + bh, x0:x0 + bw] = x[:, :, cy:cy + bh, cx:cx + bw][perms[s].to(x.device)]
     wt = torch.tensor(weights, dtype=x.dtype, device=x.device)[:, None].expand(4, b)
     return Composite(out, perms.to(x.device), wt, sizes)
 

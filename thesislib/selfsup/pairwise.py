@@ -16,15 +16,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from thesislib.selfsup.precision import full_precision
+
 EPS = 1e-7
 
 
 def pair_probabilities(p: Tensor, q: Tensor | None = None) -> Tensor:
-    """P[i, j] = p_iᵀ q_j (ch. 7 eq. 4): p (B, K), q (B', K) probabilities -> (B, B')."""
+    """P[i, j] = p_iᵀ q_j (ch. 7 eq. 4): p (B, K), q (B', K) probabilities -> (B, B'), float32 with
+    autocast off (a bf16 product would round probabilities near 0 and 1 that the BCE's logs magnify)."""
     q = p if q is None else q
     if p.dim() != 2 or q.dim() != 2 or p.shape[1] != q.shape[1]:
         raise ValueError(f"pair_probabilities needs (B, K) and (B', K), got {tuple(p.shape)}, {tuple(q.shape)}")
-    return p @ q.T
+    with full_precision(p):
+        return p.float() @ q.float().T
 
 
 def pairwise_bce(p: Tensor, q: Tensor, target: Tensor, eps: float = EPS, weight: Tensor | None = None) -> Tensor:
@@ -38,7 +42,8 @@ def pairwise_bce(p: Tensor, q: Tensor, target: Tensor, eps: float = EPS, weight:
     if target.shape != prob.shape:
         raise ValueError(f"pairwise_bce: target {tuple(target.shape)} does not match the pairs {tuple(prob.shape)}")
     target = target.to(prob.dtype)
-    loss = -(target * torch.log(prob + eps) + (1 - target) * torch.log(1 - prob + eps))
+    with full_precision(prob):
+        loss = -(target * torch.log(prob + eps) + (1 - target) * torch.log(1 - prob + eps))
     if weight is None:
         return loss.mean()
     weight = weight.to(loss.dtype)

@@ -12,7 +12,9 @@ and j are taken to be in the same cluster; the diagonal is 1.
 * ranking statistics (AutoNovel, ch. 6): A_ij = 1 when the *sets* of indices of the k largest
   components of f_i and f_j are equal.
 
-All are computed on detached features: the targets carry no gradient.
+All are computed on detached features in float32 with autocast off (under the engine's bf16
+autocast, ``||a||² + ||b||² - 2ab`` would cancel and a bf16 top-k would tie): the targets carry no
+gradient.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from thesislib.selfsup.precision import full_precision
+
 
 def _check(f: Tensor) -> Tensor:
     if f.dim() != 2:
@@ -30,22 +34,42 @@ def _check(f: Tensor) -> Tensor:
 
 
 def sq_distances(f: Tensor) -> Tensor:
-    """||f_i - f_j||² (N, N), clamped at 0."""
+    """||f_i - f_j||² (N, N), clamped at 0, in float32 with autocast off."""
     f = _check(f)
-    sq = (f * f).sum(1)
-    return (sq[:, None] + sq[None, :] - 2 * f @ f.T).clamp_min_(0)
+    with full_precision(f):
+        sq = (f * f).sum(1)
+        return (sq[:, None] + sq[None, :] - 2 * f @ f.T).clamp_min_(0)
 
 
 def l2_adjacency(f: Tensor, tau: float) -> Tensor:
-    """A_ij = 1{||f_i - f_j||² < τ} (the grid of the thesis: τ in [0, 2], on normalised features)."""
+    """A_ij = 1{||f_i - f_j||² < τ} on the features as given (the thesis grid-searched τ in [0, 2]; the
+    scale of ||f_i - f_j||² depends on the network, so see :func:`matched_l2_threshold`)."""
     a = (sq_distances(f) < tau).float()
     return a.fill_diagonal_(1.0)
+
+
+def matched_l2_threshold(f: Tensor, batch_size: int, k: int, n_batches: int = 8,
+                         generator: torch.Generator | None = None) -> float:
+    """τ for :func:`l2_adjacency` giving, on batches of ``batch_size`` rows drawn from f (N, D), the
+    positive rate of a kNN graph: the (k - 1) / (B - 1) quantile of the off-diagonal squared distances,
+    so a row has k - 1 other positives on average, as a kNN row before symmetrisation (the equal-edge
+    comparison of ch. 7 Fig. 2). ``n_batches`` batches drawn without replacement within a batch."""
+    f = _check(f)
+    n = f.shape[0]
+    b = min(batch_size, n)
+    if b < 2 or not 1 <= k <= b:
+        raise ValueError(f"matched_l2_threshold: need a batch of >= 2 rows and k in 1..{b}, got B={b}, k={k}")
+    off = ~torch.eye(b, dtype=torch.bool, device=f.device)
+    d = torch.cat([sq_distances(f[torch.randperm(n, generator=generator)[:b].to(f.device)])[off]
+                   for _ in range(n_batches)])
+    return float(torch.quantile(d.cpu(), (k - 1) / (b - 1)))
 
 
 def cosine_adjacency(f: Tensor, tau: float) -> Tensor:
     """A_ij = 1{f_iᵀf_j / (||f_i|| ||f_j||) >= τ}."""
     g = torch.nn.functional.normalize(_check(f), dim=1)
-    return (g @ g.T >= tau).float().fill_diagonal_(1.0)
+    with full_precision(g):
+        return (g @ g.T >= tau).float().fill_diagonal_(1.0)
 
 
 def sne_adjacency(f: Tensor, tau: float, temperature: float = 1.0) -> Tensor:
@@ -72,7 +96,8 @@ def rank_statistics(f: Tensor, k: int) -> Tensor:
     f = _check(f)
     if not 1 <= k <= f.shape[1]:
         raise ValueError(f"rank_statistics: k must be in 1..{f.shape[1]}, got {k}")
-    top = torch.topk(f, k, dim=1).indices.sort(dim=1).values
+    with full_precision(f):
+        top = torch.topk(f, k, dim=1).indices.sort(dim=1).values
     return (top[:, None, :] == top[None, :, :]).all(-1).float()
 
 

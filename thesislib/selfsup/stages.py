@@ -7,8 +7,8 @@ else ``nproc`` DDP processes through :func:`thesislib.engine.launch`, whose rank
 
     [torchrun ...] python -m <module> --params p.(json|yaml) --stage S [--init prev.pt] [--output DIR] [--device D]
 
-Inputs are checked before training: a bad parameter, a missing dataset or a missing ``--init`` is
-exit status 2 with the message on stderr.
+Inputs are checked before training: a bad parameter, a missing or corrupt dataset or a missing
+``--init`` is exit status 2 with the message on stderr.
 """
 
 from __future__ import annotations
@@ -27,13 +27,24 @@ from torch import Tensor, nn
 
 from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.integrity import DatasetCorruptError
 from thesislib.device import resolve_device
 from thesislib.engine import History, launch
-from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
-from thesislib.repro import provenance, write_json
+from thesislib.engine.distributed import distributed_session, get_rank, is_distributed, is_main_process, unwrap
+from thesislib.repro import provenance, seed_everything, write_json
 
 #: train(stage, params, data, device, init) -> (trained network, history)
 StageFn = Callable[[str, Any, Any, torch.device, "dict[str, Tensor] | None"], tuple[nn.Module, History]]
+
+
+def decorrelate_ranks(seed: int) -> None:
+    """Under DDP, reseed the global RNGs of ranks 1.. with ``seed + 1_000_003 * rank``; called after the
+    network is built and before training, so the ranks draw different augmentations, RICAP crops and
+    MixUp weights (every rank seeds ``params.seed`` for the network, which DDP broadcasts from rank 0
+    anyway). Rank 0 and a single process are untouched: one-process results do not change."""
+    rank = get_rank()
+    if is_distributed() and rank > 0:
+        seed_everything(seed + 1_000_003 * rank)
 
 
 @dataclass(frozen=True)
@@ -60,11 +71,17 @@ class StagedPipeline:
     def run(self, stage: str, params: Any, device: str | torch.device = "auto", *, data: Any = None,
             init: dict[str, Tensor] | None = None, nproc: int | None = None, output: Path | None = None,
             timeout: float | None = None) -> tuple[nn.Module, History]:
-        """Train ``stage`` from ``init`` in this process or as ``nproc`` (default ``params.nproc``) DDP processes."""
+        """Train ``stage`` from ``init`` in this process or as ``nproc`` (default ``params.nproc``) DDP processes.
+
+        ``data`` is for the in-process path only: torchrun processes load the data from ``params``, so
+        passing ``data`` with ``nproc`` > 1 is an error rather than silently ignored."""
         self.check(stage, init)
         nproc = params.nproc if nproc is None else nproc
         if nproc < 1:
             raise ValueError(f"nproc must be >= 1, got {nproc}")
+        if nproc > 1 and data is not None:
+            raise ValueError(f"{self.chapter}: data= cannot reach {nproc} torchrun processes (each loads the "
+                             "data from params); pass data only with nproc 1")
         if nproc == 1:
             device = device if isinstance(device, torch.device) else resolve_device(device)
             model, history = self.train(stage, params, data if data is not None else self.load_data(params),
@@ -113,7 +130,7 @@ class StagedPipeline:
             data = self.load_data(params)
             init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
             self.check(args.stage, init)
-        except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:
+        except (ConfigError, DatasetNotFoundError, DatasetCorruptError, FileNotFoundError, ValueError) as err:
             print(f"{self.chapter}: error: {err}", file=sys.stderr)
             return 2
         with distributed_session(args.device) as device:

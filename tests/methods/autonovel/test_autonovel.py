@@ -15,7 +15,7 @@ from thesislib.data.svhn import write_svhn_fixture
 from thesislib.methods.autonovel import experiments as E
 from thesislib.methods.autonovel.config import VARIANTS, autonovel_config, variant_config
 from thesislib.methods.autonovel.data import load_data
-from thesislib.methods.autonovel.evaluate import incremental_scores
+from thesislib.methods.autonovel.evaluate import incremental_accuracies, incremental_scores
 from thesislib.methods.autonovel.losses import joint_loss, masked_ce
 from thesislib.methods.autonovel.model import HEAD1, HEAD2, extend_head
 from thesislib.methods.autonovel.train import main, pretrain, run_stage
@@ -124,3 +124,42 @@ def test_torchrun_entry_point(tmp_path: Path, torchrun_gloo):
     assert "heads.head2.weight" in state
     torch.testing.assert_close(state["stages.0.0.weight"], sup["stages.0.0.weight"])     # frozen
     assert main(["--params", str(path), "--stage", "joint"]) == 2
+
+
+def test_incremental_new_accuracy_never_matches_old_predictions():
+    """Review R1 item 1: every class-5 image predicted as old class 2, the rest correct."""
+    y = torch.arange(10).repeat_interleave(4)
+    pred = y.clone()
+    pred[y == 5] = 2
+    acc = incremental_accuracies(pred, y, 5, 5)
+    assert acc["old"] == 1.0
+    assert acc["new"] == pytest.approx(16 / 20)          # class 5's 4 images are wrong, not matched
+    assert acc["all"] == pytest.approx(36 / 40)
+    # new outputs permuted: Hungarian matching recovers them; an old output never counts
+    perm = torch.tensor([0, 1, 2, 3, 4, 6, 7, 8, 9, 5])
+    acc = incremental_accuracies(perm[y], y, 5, 5)
+    assert acc == {"old": 1.0, "new": 1.0, "all": 1.0}
+    everything_old = incremental_accuracies(torch.zeros_like(y), y, 5, 5)
+    assert everything_old["new"] == 0.0 and everything_old["old"] == pytest.approx(0.2)
+
+
+def test_supervised_step_uses_sup_weight_decay(monkeypatch):
+    """Review R1 item 5: the supervised step's weight decay is a parameter (released code 1e-4)."""
+    from thesislib.methods.autonovel import train as T
+    assert autonovel_config({}).sup_weight_decay == 1e-4
+    for name in ("full", "full_cifar100", "full_svhn"):
+        assert load_yaml(project_root() / "configs" / "autonovel" / f"{name}.yaml")["sup_weight_decay"] == 1e-4
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(model, opt, *args, **kwargs):
+        seen["wd"] = opt.param_groups[0]["weight_decay"]
+        raise Stop
+
+    monkeypatch.setattr(T, "fit", fake_fit)
+    params = autonovel_config({**TINY, "sup_weight_decay": 3e-4})
+    with pytest.raises(Stop):
+        T.supervised(params, load_data(params), torch.device("cpu"), None)
+    assert seen["wd"] == 3e-4

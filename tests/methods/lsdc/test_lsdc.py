@@ -16,7 +16,14 @@ from thesislib.methods.lsdc.config import VARIANTS, engine_config, lsdc_config, 
 from thesislib.methods.lsdc.data import load_data
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_weight
 from thesislib.methods.lsdc.moons import N_EDGES, moon_graphs
-from thesislib.methods.lsdc.train import clustering_model, main, pair_precision, pretrain, run_stage
+from thesislib.methods.lsdc.train import (
+    clustering_model,
+    main,
+    pair_precision,
+    pretrain,
+    run_stage,
+    with_l2_threshold,
+)
 from thesislib.paths import project_root
 from thesislib.selfsup import knn_adjacency, pairwise_bce
 
@@ -167,3 +174,21 @@ def test_torchrun_entry_point(tmp_path: Path, torchrun_gloo):
     assert not torch.equal(state["stages.2.0.weight"], init["stages.2.0.weight"])          # trained stage
     assert json.loads((out / "metrics_lsdc.json").read_text())["history"]["train"]
     assert main(["--params", str(path), "--stage", "lsdc"]) == 2                            # no --init
+
+
+def test_l2_variant_gets_a_matched_threshold_and_a_degenerate_one_is_withheld():
+    """Review R1 item 3: the L2 baseline trains on non-trivial targets; an identity graph is not judged."""
+    params = lsdc_config({**TINY, "variants": ["knn", "l2"]})
+    assert params.l2_tau == 0.0 and load_yaml(project_root() / "configs/lsdc/full.yaml")["l2_tau"] == 0.0
+    r = E.run_replicate(params, 0, torch.device("cpu"))
+    state = pretrain(params, load_data(params), torch.device("cpu"))[0].state_dict()
+    assert r.l2_tau > 0
+    rate = E.mean_pos_rate(r.histories["l2"])
+    assert rate > 2.0 / params.batch_size                 # more than the diagonal
+    assert "knn>l2" in {v.id for v in E.claim_verdicts([r, r], params.batch_size)}
+    r.histories["l2"].train = [{**rec, "pos_rate": 1.0 / params.batch_size} for rec in r.histories["l2"].train]
+    assert "knn>l2" in E.withheld_claims([r, r], params.batch_size)
+    assert "knn>l2" not in {v.id for v in E.claim_verdicts([r, r], params.batch_size)}
+    fixed = variant_config(lsdc_config({**TINY, "l2_tau": 3.0}), "l2")
+    assert with_l2_threshold(fixed, None, None, torch.device("cpu")).l2_tau == 3.0     # a given τ is kept
+    assert float(run_stage("lsdc", fixed, "cpu", init=state)[1].get("l2_tau")[-1]) == 3.0

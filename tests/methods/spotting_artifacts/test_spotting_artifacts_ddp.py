@@ -40,3 +40,40 @@ def test_stage_dr_without_autoencoder_is_refused(tmp_path: Path, capsys) -> None
     path.write_text(json.dumps(to_dict(spotting_artifacts_config(FIELDS))))
     assert main(["--params", str(path), "--stage", "dr"]) == 2
     assert "--autoencoder" in capsys.readouterr().err
+
+
+def _per_rank_worker(argv: list[str]) -> int:
+    """Stage dr on this rank; writes this rank's history buffer and the wrapping of gen and disc."""
+    from thesislib.engine.distributed import distributed_session, get_rank, wrap_ddp
+    from thesislib.methods.spotting_artifacts.data import chapter_data
+    from thesislib.methods.spotting_artifacts.train import build_autoencoder, build_generator, train_damage_repair
+
+    out, repair = Path(argv[0]), argv[1]
+    params = spotting_artifacts_config({**FIELDS, "repair": repair})
+    with distributed_session("cpu") as device:
+        gen_probe = build_generator(params, build_autoencoder(params))
+        wrapped = wrap_ddp(gen_probe, device)
+        info = {"gen_is_ddp": isinstance(wrapped, torch.nn.parallel.DistributedDataParallel),
+                "broadcast_buffers": getattr(wrapped, "broadcast_buffers", None)}
+        gen, _, _ = train_damage_repair(params, build_autoencoder(params), chapter_data(params, params.seed).unlabelled,
+                                        device)
+        torch.save({"images": gen.history.images, "masks": gen.history.masks, **info},
+                   out / f"rank{get_rank()}.pt")
+    return 0
+
+
+def test_ranks_draw_their_own_masks_and_keep_their_own_history(tmp_path: Path, torchrun_gloo) -> None:
+    """Ω and the history picks come from a per-rank generator, and DDP does not overwrite the history
+    buffer with rank 0's (regression: identical masks on all ranks, history = rank 0's copy)."""
+    torchrun_gloo(_per_rank_worker, [tmp_path, "distributed"])
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert r0["gen_is_ddp"] and r0["broadcast_buffers"] is False
+    assert not torch.equal(r0["masks"], r1["masks"])
+    assert not torch.equal(r0["images"], r1["images"])
+
+
+def test_repair_none_trains_under_two_processes(tmp_path: Path, torchrun_gloo) -> None:
+    """repair=none leaves gen without trainable parameters: it is not DDP-wrapped (DDP would refuse it)."""
+    torchrun_gloo(_per_rank_worker, [tmp_path, "none"])
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
+    assert r0["gen_is_ddp"] is False

@@ -75,6 +75,7 @@ class AutoNovelParams(RunParams):
     sup_epochs: int = param(10, help="supervised epochs (thesis 100)", min=1)
     sup_lr: float = param(0.1, help="supervised lr (thesis 0.1, halved every sup_step epochs)", min=0.0)
     sup_step: int = param(4, help="supervised lr halved every this many epochs (thesis 10)", min=1)
+    sup_weight_decay: float = param(1e-4, help="supervised-step weight decay (released code 1e-4)", min=0.0)
     # step 3: joint training
     topk: int = param(5, help="k of the ranking statistics (thesis 5)", min=1)
     ce_weight: float = param(1.0, help="weight of the labelled CE (0: w/o CE)", min=0.0)

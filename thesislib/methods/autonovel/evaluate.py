@@ -4,7 +4,11 @@
 * the clustering of the new classes: argmax of head 2 on the unlabelled *training* images without
   augmentation, ACC (Hungarian) / NMI / ARI (:mod:`thesislib.eval.clustering`);
 * with I.L., Table 4's test-split accuracies of head 1 over all classes: old classes (plain accuracy),
-  new classes (cluster accuracy of head 1's predictions among the new outputs) and all.
+  new classes (Hungarian matching of head 1's new outputs to the new classes; a new-class image that
+  head 1 sends to an old output is wrong, never matched) and all (:func:`incremental_accuracies`).
+
+Heads are scored in float32: the engine's evaluation runs under bf16 autocast on CUDA, so the heads
+are recomputed from the features with autocast off (:func:`~thesislib.selfsup.precision.fp32_head`).
 """
 
 from __future__ import annotations
@@ -12,20 +16,24 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from thesislib.engine import evaluate
-from thesislib.eval.clustering import ClusterScores, cluster_accuracy, cluster_scores
+from thesislib.engine.distributed import unwrap
+from thesislib.eval.clustering import ClusterScores, cluster_scores, contingency
 from thesislib.methods.autonovel.config import AutoNovelParams
 from thesislib.methods.autonovel.data import NovelData, model_input
 from thesislib.methods.autonovel.model import HEAD1, HEAD2
+from thesislib.selfsup.precision import fp32_head
 
 
 def outputs(model: nn.Module, x: Tensor, params: AutoNovelParams, device: torch.device) -> dict[str, Tensor]:
     """``{"features", head...}`` of every image of x without augmentation (engine.evaluate)."""
     def fn(m: nn.Module, batch: Any) -> dict[str, Tensor]:
-        return m(model_input(batch[0], params))
+        out = m(model_input(batch[0], params))
+        return {"features": out["features"], **{h: fp32_head(m, out["features"], h) for h in unwrap(m).heads}}
     return evaluate(model, TensorDataset(x), fn, device, batch_size=params.eval_batch_size, amp=params.amp)
 
 
@@ -37,15 +45,34 @@ def novel_scores(model: nn.Module, data: NovelData, params: AutoNovelParams, dev
     return cluster_scores(clusters, y), clusters
 
 
+def incremental_accuracies(pred: Tensor, y: Tensor, n_old: int, num_new: int) -> dict[str, float]:
+    """Table 4's accuracies of head 1 over all C^l + C^u outputs: ``pred`` and ``y`` (N,) class ids,
+    old classes ``0 .. n_old - 1``, new ones ``n_old .. n_old + num_new - 1``.
+
+    * ``old``: plain accuracy on the old-class images;
+    * ``new``: on the new-class images, the C^u x C^u contingency of head 1's *new* outputs against the
+      new classes, matched by the Hungarian algorithm, over the number of new-class images; an image
+      sent to an old output counts as wrong (it has no row in the table, so it cannot be matched);
+    * ``all``: (old correct + new matched) / N, the weighted mean of the two (decided here; the
+      released code scores the old and new test images separately).
+    """
+    old = y < n_old
+    n_o, n_n = int(old.sum()), int((~old).sum())
+    acc_old = float((pred[old] == y[old]).float().mean()) if n_o else float("nan")
+    p_new, y_new = pred[~old] - n_old, y[~old] - n_old
+    keep = p_new >= 0
+    table = contingency(p_new[keep], y_new[keep])[:num_new, :num_new] if bool(keep.any()) else None
+    matched = 0
+    if table is not None and table.size:
+        rows, cols = linear_sum_assignment(table, maximize=True)
+        matched = int(table[rows, cols].sum())
+    acc_new = matched / n_n if n_n else float("nan")
+    correct_old = float((pred[old] == y[old]).sum())
+    return {"old": acc_old, "new": acc_new, "all": (correct_old + matched) / max(n_o + n_n, 1)}
+
+
 def incremental_scores(model: nn.Module, data: NovelData, params: AutoNovelParams, device: torch.device
                        ) -> dict[str, float]:
-    """Table 4: head 1 over all classes on the test split: ``old`` accuracy, ``new`` (Hungarian over the
-    new outputs) and ``all`` (old correct + new matched, over every test image)."""
+    """Table 4 on the test split (:func:`incremental_accuracies`)."""
     pred = outputs(model, data.x_test, params, device)[HEAD1].argmax(1)
-    y, c = data.y_test, params.n_labelled_classes
-    old = y < c
-    acc_old = float((pred[old] == y[old]).float().mean())
-    new_pred = (pred[~old] - c).clamp_min(0) * (pred[~old] >= c) + params.num_new * (pred[~old] < c)
-    acc_new = cluster_accuracy(new_pred, y[~old] - c)
-    n_old, n_new = int(old.sum()), int((~old).sum())
-    return {"old": acc_old, "new": acc_new, "all": (acc_old * n_old + acc_new * n_new) / (n_old + n_new)}
+    return incremental_accuracies(pred, data.y_test, params.n_labelled_classes, params.num_new)

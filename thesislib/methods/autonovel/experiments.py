@@ -63,9 +63,10 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
     config = config_for(params, seed)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
-    rot, h_rot = run_stage("rotnet", config, device, data=data)
-    sup, h_sup = run_stage("supervised", config, device, data=data, init=rot.state_dict())
-    scratch, h_scr = run_stage("supervised", variant_config(config, "no-selfsup"), device, data=data, init=None)
+    local = data if config.nproc == 1 else None     # torchrun processes load the data themselves
+    rot, h_rot = run_stage("rotnet", config, device, data=local)
+    sup, h_sup = run_stage("supervised", config, device, data=local, init=rot.state_dict())
+    scratch, h_scr = run_stage("supervised", variant_config(config, "no-selfsup"), device, data=local, init=None)
     states = {True: {k: v.detach().clone() for k, v in sup.state_dict().items()},
               False: {k: v.detach().clone() for k, v in scratch.state_dict().items()}}
     result = ReplicateResult(seed, {}, 0.0, {"rotnet": h_rot, "supervised": h_sup, "supervised-scratch": h_scr})
@@ -79,7 +80,7 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
         result.metrics["kmeans-selfsup"] = _s(kmeans_cluster_scores(sup_feats, y_u, k, seed))
     for name in params.variants:
         vconf = variant_config(config, name)
-        model, history = run_stage("joint", vconf, device, data=data, init=states[vconf.selfsup])
+        model, history = run_stage("joint", vconf, device, data=local, init=states[vconf.selfsup])
         scores, _ = novel_scores(model, data, vconf, device)
         result.metrics[name] = _s(scores)
         result.histories[name] = history

@@ -38,7 +38,7 @@ from thesislib.methods.autonovel.model import HEAD1, HEAD2, ROTATION, build_back
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
 from thesislib.selfsup import EpochClock, RotNetConfig, train_rotnet
-from thesislib.selfsup.stages import StagedPipeline
+from thesislib.selfsup.stages import StagedPipeline, decorrelate_ranks
 
 STAGES = ("rotnet", "supervised", "joint")
 
@@ -52,6 +52,7 @@ def pretrain(params: AutoNovelParams, data: NovelData, device: torch.device) -> 
     """Step 1: RotNet on every training image (seeded from ``params.seed``)."""
     seed_everything(params.seed)
     model = build_backbone(params, {ROTATION: 4})
+    decorrelate_ranks(params.seed)
     history = train_rotnet(model, data.train_set, rotnet_engine_config(params), device,
                            RotNetConfig(milestones=params.rotnet_milestones), transform=lambda x: augment(x, params))
     return unwrap(model), history
@@ -72,13 +73,14 @@ def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, s
                ) -> tuple[nn.Module, History]:
     """Step 2: cross-entropy on the labelled classes."""
     model = supervised_model(params, state)
+    decorrelate_ranks(params.seed)
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x, y = batch
         logits = m(augment(x, params))[HEAD1]
         return F.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).float().mean()}
 
-    opt = _sgd(model, params.sup_lr, 5e-4)
+    opt = _sgd(model, params.sup_lr, params.sup_weight_decay)
     config = supervised_engine_config(params)
     spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
     history = fit(model, opt, data.labelled_set, step, config, device,
@@ -103,6 +105,7 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
           ) -> tuple[nn.Module, History]:
     """Step 3: the joint objective on labelled and unlabelled images (module docstring)."""
     model = joint_model(params, state)
+    decorrelate_ranks(params.seed)
     clock = EpochClock()
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:

@@ -1,7 +1,8 @@
 """Scoring a clustering (thesis ch. 7 eq. 9, plus NMI and ARI); the k-means baselines of Tables 2 and 6
 are :func:`thesislib.eval.clustering.kmeans_cluster_scores`.
 
-Cluster assignments are argmax p over the whole dataset without augmentation, through
+Cluster assignments are argmax p over the whole dataset without augmentation (the head in float32,
+:func:`~thesislib.selfsup.precision.fp32_head`, under the engine's bf16 autocast), through
 :func:`thesislib.engine.evaluate` (sharded under DDP); the scores are those of
 :mod:`thesislib.eval.clustering`.
 """
@@ -18,6 +19,7 @@ from thesislib.eval.clustering import ClusterScores, cluster_scores
 from thesislib.methods.lsdc.config import LSDCParams
 from thesislib.methods.lsdc.data import LSDCData, model_input
 from thesislib.methods.lsdc.model import CLUSTER_HEAD
+from thesislib.selfsup.precision import fp32_head
 
 
 def predict(model: nn.Module, data: LSDCData, params: LSDCParams, device: torch.device,
@@ -27,7 +29,7 @@ def predict(model: nn.Module, data: LSDCData, params: LSDCParams, device: torch.
         out = m(model_input(batch[0], params))
         res = {"features": out["features"]}
         if head is not None:
-            res["probs"] = torch.softmax(out[head].float(), 1)
+            res["probs"] = torch.softmax(fp32_head(m, out["features"], head), 1)
         return res
     return evaluate(model, data.dataset, fn, device, batch_size=params.eval_batch_size, amp=params.amp)
 

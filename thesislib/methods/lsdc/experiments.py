@@ -46,6 +46,19 @@ class ReplicateResult:
     data: LSDCData | None = field(default=None, repr=False)
     clusters: Tensor | None = field(default=None, repr=False)
     rotnet_features: Tensor | None = field(default=None, repr=False)
+    l2_tau: float = 0.0          #: the L2 variant's τ (the matched rule's value, logged by its run)
+
+
+def mean_pos_rate(history: History) -> float:
+    """The share of positive pairwise targets over a run's training records (A's diagonal included)."""
+    return float(history.get("pos_rate").mean())
+
+
+def degenerate_l2(results: Sequence[ReplicateResult], batch_size: int) -> bool:
+    """True when an L2 run's targets are (nearly) the identity: a mean positive rate below 2 / B, i.e.
+    under one other positive per row on average. The ``knn>l2`` claim is withheld then."""
+    runs = [r.histories["l2"] for r in results if "l2" in r.histories]
+    return any(mean_pos_rate(h) < 2.0 / batch_size for h in runs)
 
 
 def _scores(s: Any) -> dict[str, float]:
@@ -58,7 +71,8 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
     config = config_for(params, seed)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
-    rotnet, h_rot = run_stage("rotnet", config, device, data=data)
+    local = data if config.nproc == 1 else None     # torchrun processes load the data themselves
+    rotnet, h_rot = run_stage("rotnet", config, device, data=local)
     state = {k: v.detach().clone() for k, v in rotnet.state_dict().items()}
     metrics: dict[str, dict[str, float]] = {}
     histories = {"rotnet": h_rot}
@@ -74,9 +88,11 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
         if vconf in trained:          # same configuration as an earlier variant: same run
             metrics[name] = metrics[trained[vconf]]
             continue
-        model, history = run_stage("lsdc", vconf, device, data=data, init=state)
+        model, history = run_stage("lsdc", vconf, device, data=local, init=state)
         scores, clusters = score_model(model, data, vconf, device)
         metrics[name], histories[name] = _scores(scores), history
+        if vconf.similarity == "l2":
+            result.l2_tau = float(history.get("l2_tau")[-1])
         trained[vconf] = name
         if keep and result.model is None:
             result.model, result.clusters = model, clusters
@@ -134,9 +150,19 @@ CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
-def claim_verdicts(results: Sequence[ReplicateResult]) -> list[Verdict]:
-    """The claims of :data:`CLAIMS` whose two variants were run, as paired verdicts over replicates."""
-    return variant_verdicts([r.metrics for r in results], CLAIMS)
+def withheld_claims(results: Sequence[ReplicateResult], batch_size: int) -> dict[str, str]:
+    """``{claim id: reason}`` for the claims not judged: ``knn>l2`` when the L2 targets degenerate."""
+    if degenerate_l2(results, batch_size):
+        return {"knn>l2": f"the L2 pseudo-labels were (nearly) the identity: positive rate below 2/B = "
+                          f"{2.0 / batch_size:.4f}"}
+    return {}
+
+
+def claim_verdicts(results: Sequence[ReplicateResult], batch_size: int | None = None) -> list[Verdict]:
+    """The claims of :data:`CLAIMS` whose two variants were run, as paired verdicts over replicates;
+    with ``batch_size``, less the :func:`withheld_claims`."""
+    skip = withheld_claims(results, batch_size) if batch_size is not None else {}
+    return variant_verdicts([r.metrics for r in results], [c for c in CLAIMS if c[0] not in skip])
 
 
 def verdict_sentence(v: Verdict) -> str:

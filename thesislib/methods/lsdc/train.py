@@ -19,22 +19,24 @@ through ``torchrun`` (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from thesislib.config import replace
 from thesislib.engine import History, MultiStep, Trainer, make_scheduler, steps_per_epoch
-from thesislib.engine.distributed import unwrap
+from thesislib.engine.distributed import all_gather_rows, get_rank, get_world_size, unwrap
 from thesislib.methods.lsdc.config import LSDCParams, engine_config, lsdc_config, rotnet_engine_config
 from thesislib.methods.lsdc.data import LSDCData, augment, load_data
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_weight
 from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_backbone, to_clustering
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
-from thesislib.selfsup import Composite, EpochClock, RotNetConfig, mixup, ricap, train_rotnet
-from thesislib.selfsup.stages import StagedPipeline
+from thesislib.selfsup import Composite, EpochClock, RotNetConfig, matched_l2_threshold, mixup, ricap, train_rotnet
+from thesislib.selfsup.stages import StagedPipeline, decorrelate_ranks
 
 __all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
 
@@ -44,6 +46,7 @@ def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[
     rotation head) and the history."""
     seed_everything(params.seed)
     model = build_backbone(params, {ROTATION_HEAD: 4})
+    decorrelate_ranks(params.seed)
     config = RotNetConfig(lr=params.rotnet_lr, milestones=params.rotnet_milestones)
     history = train_rotnet(model, data.pretrain_set, rotnet_engine_config(params), device, config,
                            transform=lambda x: augment(x, params))
@@ -74,7 +77,8 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
     """The engine step of LSD-C: eq. 8 on three views of the batch's images; metrics ``bce``, ``mse``,
     ``omega``, ``pos_rate`` (the share of positive pairwise targets) and, when the batch carries
     classes, ``pair_precision`` (the share of positive off-diagonal targets joining two images of
-    the same class). The classes are read for that monitor only, never by the loss."""
+    the same class). The classes are read for that monitor only, never by the loss. Under DDP the
+    pseudo-labels and the BCE cover the global batch (:func:`~thesislib.methods.lsdc.losses.lsdc_loss`)."""
 
     def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x = batch[0]
@@ -84,12 +88,15 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
         p = torch.softmax(out0[CLUSTER_HEAD].float(), 1)
         p1 = torch.softmax(model(v1)[CLUSTER_HEAD].float(), 1)
         p2 = torch.softmax(model(v2)[CLUSTER_HEAD].float(), 1)
-        a = pseudo_adjacency(out0["features"].float(), p, params)
+        # the pairwise graph over the global batch: every rank's clean-view features, in rank order
+        a = pseudo_adjacency(all_gather_rows(out0["features"].detach().float()), all_gather_rows(p.detach()), params)
         weight = rampup_weight(params, clock())
-        loss, metrics = lsdc_loss(p, p1, p2, a, composite, weight)
+        loss, metrics = lsdc_loss(p, p1, p2, a, composite, weight, world=get_world_size(), rank=get_rank())
         metrics.update(omega=torch.tensor(weight), pos_rate=a.mean())
+        if params.similarity == "l2":
+            metrics["l2_tau"] = torch.tensor(params.l2_tau)
         if len(batch) > 1:
-            metrics["pair_precision"] = pair_precision(a, batch[1])
+            metrics["pair_precision"] = pair_precision(a, all_gather_rows(batch[1]))
         return loss, metrics
     return step
 
@@ -105,10 +112,33 @@ def clustering_model(params: LSDCParams, state: dict[str, Tensor]) -> nn.Module:
     return model
 
 
+def with_l2_threshold(params: LSDCParams, model: nn.Module, data: LSDCData, device: torch.device,
+                      n_batches: int = 8) -> LSDCParams:
+    """``params`` with ``l2_tau`` set by the matched rule (config docstring) when the similarity is L2
+    and ``l2_tau`` is 0; else unchanged. The features are those the step's pairwise targets read: the
+    clean augmented view through the initial network in training mode (batch statistics), on a copy of
+    the network and under a forked RNG, so neither the network nor the run's random draws change. Every
+    rank computes the same τ (same seed, same images)."""
+    if params.similarity != "l2" or params.l2_tau > 0:
+        return params
+    probe = copy.deepcopy(model).to(device).train()
+    n = len(data.images)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.seed)
+        order = torch.randperm(n)
+        b = min(params.batch_size, n)
+        feats = torch.cat([probe(augment(data.dataset[order[i:i + b]][0].to(device), params))["features"].float()
+                           for i in range(0, min(n, n_batches * b) - b + 1, b)])
+    tau = matched_l2_threshold(feats, b, params.k, n_batches, torch.Generator().manual_seed(params.seed))
+    return replace(params, l2_tau=tau)
+
+
 def train_lsdc(params: LSDCParams, data: LSDCData, device: torch.device, state: dict[str, Tensor],
                ) -> tuple[nn.Module, History]:
     """LSD-C from the RotNet weights ``state``; returns the trained network and its history."""
     model = clustering_model(params, state)
+    params = with_l2_threshold(params, model, data, device)
+    decorrelate_ranks(params.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
     config = engine_config(params)

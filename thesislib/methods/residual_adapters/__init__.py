@@ -2,9 +2,10 @@
 
 Modules: ``config`` (:class:`ResidualAdaptersParams`, schedules, experiment ids), ``data`` (the
 mini-decathlon or the Visual Decathlon as :class:`Domain` objects), ``model`` (each method's
-starting network), ``train`` (source pre-training with a cached checkpoint, one target run, the
-torchrun entry point), ``evaluate`` (accuracy through the engine, forgetting), ``experiments``
-(replicates, S, parameter account, decay study, verdicts), ``plots``. The network, the adapters,
+starting network), ``train`` (source pre-training with a cached checkpoint, one target run,
+"finetune all" over every domain in round-robin, the domain predictor, the torchrun entry point),
+``evaluate`` (accuracy through the engine, forgetting, accuracy with the predicted domain),
+``experiments`` (replicates, S, parameter account, decay study, verdicts), ``plots``. The network, the adapters,
 the modes and the decathlon score are shared library pieces (:mod:`thesislib.nn.resnet26_adapters`,
 :mod:`thesislib.nn.multidomain`, :mod:`thesislib.eval.decathlon`).
 """

@@ -5,7 +5,11 @@ One replicate (:func:`run_replicate`) draws the few-shot target sets with its se
 method of ``params.methods`` on every target from the shared pre-trained networks (as ``nproc``
 torchrun processes when ``nproc`` > 1, :func:`~thesislib.methods.residual_adapters.train.run`), evaluates the
 target and the source accuracy of each trained network, and trains series adapters once more on
-``tiny_domain`` with the larger adapter decay ``wd_adapter_high``.
+``tiny_domain`` with the larger adapter decay ``wd_adapter_high``. The thesis's extra rows run when
+``params.methods`` names them: ``series_decay`` (per-domain adapter decay) like any method,
+``finetune_all`` once for all domains (:func:`~thesislib.methods.residual_adapters.train.train_finetune_all`),
+``dompred`` by routing every test image of every domain through the domain predicted for it
+(:func:`run_domain_prediction`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,24 @@ import torch
 
 from thesislib.config import replace
 from thesislib.eval.decathlon import ParameterAccount, count_parameters, decathlon_score, e_max_from_baseline
-from thesislib.methods.residual_adapters.config import METHOD_LABELS, ResidualAdaptersParams, experiment_id
-from thesislib.methods.residual_adapters.data import load_domains
-from thesislib.methods.residual_adapters.evaluate import domain_accuracy, evaluate_runs
+from thesislib.methods.residual_adapters.config import (
+    JOINT_METHODS,
+    METHOD_LABELS,
+    ResidualAdaptersParams,
+    experiment_id,
+)
+from thesislib.methods.residual_adapters.data import Domain, load_domains
+from thesislib.methods.residual_adapters.evaluate import domain_accuracy, evaluate_runs, routed_accuracy
 from thesislib.methods.residual_adapters.model import METHOD_PLAN, build_network
-from thesislib.methods.residual_adapters.train import run, train_target
+from thesislib.methods.residual_adapters.train import (
+    TargetRun,
+    join_runs,
+    run,
+    train_domain_predictor,
+    train_finetune_all,
+    train_target,
+)
+from thesislib.nn.multidomain import RoutedNetwork
 from thesislib.nn.resnet26_adapters import MultiDomainResNet
 from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
@@ -44,6 +61,8 @@ class ReplicateResult:
     trainable: dict[str, dict[str, int]]
     decay: dict[str, float] = field(default_factory=dict)
     histories: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    #: dompred: share of each domain's test images whose domain the predictor names right
+    domain_acc: dict[str, float] = field(default_factory=dict)
 
 
 def source_accuracies(params: ResidualAdaptersParams, pretrained: Mapping[str, MultiDomainResNet],
@@ -61,27 +80,71 @@ def run_replicate(params: ResidualAdaptersParams, seed: int, pretrained: Mapping
     acc: dict[str, dict[str, float]] = {m: {} for m in methods}
     after: dict[str, dict[str, float]] = {m: {} for m in methods}
     trainable: dict[str, dict[str, int]] = {m: {} for m in methods}
-    histories = {}
+    histories: dict[tuple[str, str], Any] = {}
     distributed = run(replace(params, methods=tuple(methods)), seed, device) if params.nproc > 1 else None
+    per_target = [m for m in methods if m not in JOINT_METHODS]
+    trained: dict[tuple[str, str], TargetRun] = {}
     for target in params.targets:
         runs = {(m, target): distributed[m, target] if distributed is not None else
-                train_target(params, m, domains[target], pretrained, device, seed) for m in methods}
+                train_target(params, m, domains[target], pretrained, device, seed) for m in per_target}
+        if "finetune_all" in methods and target == params.targets[0]:
+            joint = ({t: distributed["finetune_all", t] for t in params.targets} if distributed is not None
+                     else train_finetune_all(params, domains, pretrained, device, seed)[0])
+            trained.update({("finetune_all", t): r for t, r in joint.items()})
+        if "finetune_all" in methods:
+            runs["finetune_all", target] = trained["finetune_all", target]
         measured = evaluate_runs(runs, domains, params.source, device, params.eval_batch_size)
         for (m, _), r in runs.items():
             acc[m][target] = measured[m, target]["target"]
             after[m][target] = measured[m, target]["source"]
             trainable[m][target] = r.trainable
             histories[m, target] = r.history
+            trained[m, target] = r
     for m in methods:
         start = METHOD_PLAN[m][0]
         acc[m][params.source] = source_acc.get(start or "plain", math.nan)
+    if "finetune_all" in methods:  # the source domain was fine-tuned too
+        net = trained["finetune_all", params.targets[0]].net
+        acc["finetune_all"][params.source] = domain_accuracy(net, 0, domains[params.source].test, device,
+                                                             params.eval_batch_size)
+    domain_acc = {}
+    if "dompred" in methods:
+        series = {t: trained.get(("series", t)) or (distributed["dompred", t] if distributed is not None else
+                                                   train_target(params, "series", domains[t], pretrained, device,
+                                                                seed)) for t in params.targets}
+        routed, domain_acc, (predictor_history, predictor) = run_domain_prediction(
+            params, domains, pretrained["series"], series, device, seed)
+        acc["dompred"] = {d: routed[d] for d in domains_of(params)}
+        extra = count_parameters(predictor) / len(params.targets)
+        for t in params.targets:
+            after["dompred"][t] = routed[params.source]
+            trainable["dompred"][t] = series[t].trainable + int(round(extra))
+        histories["dompred", "predictor"] = predictor_history
     decay = {}
     if params.tiny_domain and "series" in methods:
         tiny = domains[params.tiny_domain]
         high = train_target(params, "series", tiny, pretrained, device, seed, wd_adapter=params.wd_adapter_high)
         decay = {"low": acc["series"][params.tiny_domain],
                  "high": domain_accuracy(high.net, high.domain, tiny.test, device, params.eval_batch_size)}
-    return ReplicateResult(seed, acc, after, trainable, decay, histories)
+    return ReplicateResult(seed, acc, after, trainable, decay, histories, domain_acc)
+
+
+def run_domain_prediction(params: ResidualAdaptersParams, domains: Mapping[str, Domain], source: MultiDomainResNet,
+                          series: Mapping[str, TargetRun], device: torch.device, seed: int
+                          ) -> tuple[dict[str, float], dict[str, float], tuple[Any, MultiDomainResNet]]:
+    """The unknown-domain setting ("dom-pred", Ch. 3 §5.2): train the domain predictor, join the
+    source network and every target's series-adapter run into one network (domain ``k`` =
+    ``[source, *targets][k]``) and route each test image to its predicted domain. Returns
+    ({domain: accuracy with the predicted domain}, {domain: domain-prediction accuracy},
+    (predictor history, predictor))."""
+    predictor, history = train_domain_predictor(params, domains, device, seed)
+    joined = join_runs(source, [series[t] for t in params.targets]).to(device)
+    routed = RoutedNetwork(predictor, joined, params.image_size)
+    acc, dom = {}, {}
+    for k, name in enumerate(domains_of(params)):
+        r = routed_accuracy(routed, k, domains[name].test, device, params.eval_batch_size)
+        acc[name], dom[name] = r["predicted"], r["domain"]
+    return acc, dom, (history, predictor)
 
 
 def domains_of(params: ResidualAdaptersParams) -> list[str]:
@@ -195,11 +258,16 @@ CLAIMS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("forgetting", "adapters keep the source domain, fine-tuning loses it (source accuracy after the targets)",
      "series", "finetune", "source_after", "higher"),
 )
+#: claims of the thesis's extra rows (decided only where their methods ran, e.g. at full scale)
+EXTRA_CLAIMS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("dompred~series", "predicting the domain costs little: dom-pred matches series adapters given the domain "
+     "(mean target accuracy)", "dompred", "series", "acc", "no clear difference"),
+)
 
 
 def claim_verdicts(params: ResidualAdaptersParams, results: Sequence[ReplicateResult]) -> list[Verdict]:
     """Paired verdicts over the replicates (same seed = same few-shot sets) for the :data:`CLAIMS`
-    whose methods were run, and the decay study on ``tiny_domain``."""
+    and :data:`EXTRA_CLAIMS` whose methods were run, and the decay study on ``tiny_domain``."""
     all_scores = [scores(params, r) for r in results]
     measures = {
         "acc": lambda r, i, m: mean_target_accuracy(params, r, m),
@@ -208,7 +276,7 @@ def claim_verdicts(params: ResidualAdaptersParams, results: Sequence[ReplicateRe
     }
     out = []
     ran = set(results[0].acc)
-    for cid, claim, a, b, measure, expected in CLAIMS:
+    for cid, claim, a, b, measure, expected in CLAIMS + EXTRA_CLAIMS:
         if a in ran and b in ran:
             fn = measures[measure]
             out.append(paired_verdict(cid, claim, [fn(r, i, a) for i, r in enumerate(results)],

@@ -15,6 +15,9 @@ series              pre-trained with series adapters adapters
 finetune            plain pre-trained                finetune
 parallel (Ch. 4)    plain pre-trained + parallel     adapters
 series_posthoc      plain pre-trained + series       adapters
+series_decay        pre-trained with series adapters adapters (per-domain adapter decay)
+finetune_all        pre-trained with series adapters finetune, every domain at once (train.train_finetune_all)
+dompred             the series runs, joined          adapters (routed by a domain predictor)
 ==================  ===============================  ===========
 
 The last two add zero-initialised adapters to the plain network (Ch. 4's off-the-shelf setting):
@@ -39,6 +42,9 @@ METHOD_PLAN: dict[str, tuple[str | None, Adapter, Mode]] = {
     "finetune": ("plain", "none", "finetune"),
     "parallel": ("plain", "parallel", "adapters"),
     "series_posthoc": ("plain", "series", "adapters"),
+    "series_decay": ("series", "series", "adapters"),
+    "finetune_all": ("series", "series", "finetune"),
+    "dompred": ("series", "series", "adapters"),
 }
 
 

@@ -10,7 +10,14 @@
   notebook loads the same files.
 * :func:`train_target`: one method on one target domain (``model.METHOD_PLAN``):
   SGD over :func:`~thesislib.nn.multidomain.param_groups` (per-group weight decay), ``lr`` with the
-  code's drops, ``target_steps`` steps.
+  code's drops, ``target_steps`` steps (``series_decay``: the target's own adapter decay).
+* :func:`train_finetune_all`: "finetune all" (Ch. 3 §5): every domain (source and targets) in one
+  network, one batch per domain in round-robin (:class:`~thesislib.data.round_robin.RoundRobinDomains`,
+  :func:`joint_step`), shared 3x3 filters and every domain's own parameters trained by one SGD over
+  :func:`~thesislib.nn.multidomain.joint_param_groups`; then the final adapters-only pass per target.
+* :func:`train_domain_predictor`: the unknown-domain setting's light ResNet, trained to name the
+  domain of an image (:class:`~thesislib.data.round_robin.DomainLabelled`); :func:`join_runs` joins
+  separately trained targets into one multi-domain network for routing.
 
 Several processes: ``torchrun --standalone --nproc_per_node N -m thesislib.methods.residual_adapters.train
 --params p.json --output DIR`` pre-trains (or loads) the source networks and trains every method on
@@ -21,6 +28,7 @@ every target for the replicate ``params.seed``; rank 0 writes each trained netwo
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import sys
@@ -35,26 +43,37 @@ from torch import Tensor, nn
 
 from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.round_robin import DomainLabelled, RoundRobinDomains, collate_domain_batch
 from thesislib.device import resolve_device
-from thesislib.engine import History, Trainer, launch, make_scheduler
+from thesislib.engine import History, Trainer, launch, make_scheduler, train_config
 from thesislib.engine.distributed import barrier, distributed_session, is_main_process
 from thesislib.eval.decathlon import count_parameters
 from thesislib.methods.residual_adapters.config import (
+    JOINT_METHODS,
     ResidualAdaptersParams,
     adapters_config,
     pretrain_engine_config,
     step_schedule,
     target_engine_config,
+    target_steps,
 )
 from thesislib.methods.residual_adapters.data import Domain, load_domain, load_domains
-from thesislib.methods.residual_adapters.model import build_network, start_network
-from thesislib.nn.multidomain import param_groups, prepare_domain, trainable_parameters
-from thesislib.nn.resnet26_adapters import Adapter, MultiDomainResNet, Placement
+from thesislib.methods.residual_adapters.model import METHOD_PLAN, build_network, start_network
+from thesislib.nn.multidomain import (
+    copy_domain,
+    domain_parameters,
+    joint_param_groups,
+    param_groups,
+    prepare_domain,
+    trainable_parameters,
+)
+from thesislib.nn.resnet26_adapters import Adapter, MultiDomainResNet, Placement, domain_predictor
 from thesislib.paths import cache_root
 from thesislib.repro import seed_everything, write_json
 
-__all__ = ["TargetRun", "checkpoint_path", "classification_step", "main", "pretrain", "pretrain_networks",
-           "pretrained_network", "run", "train_target"]
+__all__ = ["TargetRun", "checkpoint_path", "classification_step", "join_runs", "joint_step", "main", "pretrain",
+           "pretrain_networks", "pretrained_network", "run", "train_domain_predictor", "train_finetune_all",
+           "train_target"]
 
 _PRETRAIN_FIELDS = ("data", "source", "image_size", "n_source", "width", "blocks", "pre_steps", "pre_batch_size",
                     "pre_lr", "momentum", "wd_conv", "wd_adapter", "wd_head", "flip", "seed")
@@ -155,6 +174,8 @@ def train_target(params: ResidualAdaptersParams, method: str, target: Domain,
     """Train ``method`` on ``target`` (seeded by ``seed``, default ``params.seed``); ``start``
     overrides the starting (network, domain, mode), e.g. Ch. 4's compressed adapters."""
     seed = params.seed if seed is None else seed
+    if wd_adapter is None and method == "series_decay":
+        wd_adapter = params.adapter_decay(target.name)
     seed_everything(seed)
     net, domain, mode = start if start is not None else start_network(params, method, target.num_classes,
                                                                       pretrained, placement)
@@ -172,13 +193,104 @@ def train_target(params: ResidualAdaptersParams, method: str, target: Domain,
     return TargetRun(method, target.name, net, domain, mode, trainable, history)
 
 
+def joint_step(model: nn.Module, batch: tuple[Tensor, Tensor, int]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Cross-entropy of one round-robin batch ``(x, y, domain)`` through ``domain``'s modules of a
+    :class:`MultiDomainResNet` (``domain`` a Python int: :func:`~thesislib.data.round_robin.collate_domain_batch`)."""
+    x, y, domain = batch
+    logits = model(x, domain)
+    loss = F.cross_entropy(logits.float(), y)
+    return loss, {"acc": (logits.argmax(1) == y).float().mean().detach()}
+
+
+def joint_steps(params: ResidualAdaptersParams, domains: Mapping[str, Domain]) -> int:
+    """Round-robin steps of "finetune all": ``joint_steps``, or (1 + targets) x the longest target run."""
+    if params.joint_steps:
+        return params.joint_steps
+    longest = max(target_steps(params, len(domains[t].train)) for t in params.targets)
+    return (1 + len(params.targets)) * longest
+
+
+def train_finetune_all(params: ResidualAdaptersParams, domains: Mapping[str, Domain],
+                       pretrained: Mapping[str, MultiDomainResNet], device: torch.device, seed: int | None = None
+                       ) -> tuple[dict[str, TargetRun], History]:
+    """"Finetune all" (Ch. 3 §5; decisions in :mod:`~thesislib.methods.residual_adapters.config`).
+
+    The network pre-trained with series adapters gains one domain per target (modules copied from
+    the source's); domain ``k`` of the network is ``[source, *targets][k]``. Step ``s`` trains on a
+    batch of domain ``s mod (1 + T)`` (global batch ``batch_size``, the same domain on every DDP
+    rank), updating the shared 3x3 filters and that domain's own parameters (adapter decay
+    :meth:`~ResidualAdaptersParams.adapter_decay` per domain). With ``joint_final`` each target's
+    adapters, BNs and head then train alone (``target_steps``) in place. Returns ({target:
+    :class:`TargetRun`} all holding the one network, the round-robin history)."""
+    seed = params.seed if seed is None else seed
+    seed_everything(seed)
+    names = [params.source, *params.targets]
+    net = copy.deepcopy(pretrained["series"])
+    for t in params.targets:
+        net.add_domain(domains[t].num_classes, init_from=0)
+    net.to(device)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    decays = [params.weight_decay(params.adapter_decay(name)) for name in names]
+    optimizer = _sgd(joint_param_groups(net, decays), params.lr, params.momentum)
+    steps = joint_steps(params, domains)
+    batch = min(params.batch_size, *(len(domains[n].train) for n in names))
+    data = RoundRobinDomains([domains[n].train for n in names], batch, steps, seed)
+    config = train_config(params, batch_size=batch, iterations=steps, seed=seed, shuffle=False, drop_last=True,
+                          log_every=max(1, steps // 10), ddp_find_unused_parameters=True)
+    trainer = Trainer(net, optimizer, data, joint_step, config, device, collate_fn=collate_domain_batch,
+                      scheduler=make_scheduler(optimizer, step_schedule(steps)))
+    history = trainer.fit()
+    runs = {}
+    for d, t in enumerate(params.targets, start=1):
+        if params.joint_final:
+            final = train_target(params, "finetune_all", domains[t], pretrained, device, seed,
+                                 wd_adapter=params.adapter_decay(t), start=(net, d, "adapters"))
+            hist = final.history
+        else:
+            hist = history
+        stored = count_parameters([p for _, p in domain_parameters(net, d)])
+        runs[t] = TargetRun("finetune_all", t, net, d, "finetune", stored, hist)
+    return runs, history
+
+
+def train_domain_predictor(params: ResidualAdaptersParams, domains: Mapping[str, Domain], device: torch.device,
+                           seed: int | None = None) -> tuple[MultiDomainResNet, History]:
+    """The unknown-domain setting's predictor (Ch. 3 §5.2): :func:`~thesislib.nn.resnet26_adapters.domain_predictor`
+    at the chapter's width, trained from scratch to name the domain (index in ``[source, *targets]``)
+    of the centre ``image_size`` crop of every training image, ``dompred_steps`` SGD steps at
+    ``pre_batch_size`` and ``pre_lr`` (x0.1 at 2/3 and 5/6)."""
+    seed = params.seed if seed is None else seed
+    seed_everything(seed)
+    names = [params.source, *params.targets]
+    predictor = domain_predictor(len(names), width=params.width).to(device)
+    data = DomainLabelled([domains[n].train for n in names], params.image_size)
+    optimizer = _sgd(param_groups(predictor, 0, "finetune", params.weight_decay()), params.pre_lr, params.momentum)
+    config = train_config(params, batch_size=min(params.pre_batch_size, len(data)), iterations=params.dompred_steps,
+                          seed=seed, drop_last=True, log_every=max(1, params.dompred_steps // 10))
+    trainer = Trainer(prepare_domain(predictor, 0, "finetune"), optimizer, data, classification_step, config, device,
+                      scheduler=make_scheduler(optimizer, step_schedule(params.dompred_steps)))
+    history = trainer.fit()
+    return predictor, history
+
+
+def join_runs(base: MultiDomainResNet, runs: list[TargetRun]) -> MultiDomainResNet:
+    """One network holding ``base``'s domains then each run's target domain (copied from the run's
+    network, :func:`~thesislib.nn.multidomain.copy_domain`); ``base`` is left untouched."""
+    joined = copy.deepcopy(base)
+    for r in runs:
+        d = joined.add_domain(r.net.num_classes[r.domain], init_from=0)
+        copy_domain(r.net, r.domain, joined, d)
+    return joined
+
+
 # ---------------------------------------------------------------------------------------------
 # one replicate's training: in this process or as torchrun processes
 # ---------------------------------------------------------------------------------------------
 
 def needed_pretrainings(methods: tuple[str, ...]) -> list[Adapter]:
     """Which source networks ``methods`` start from ("plain", "series")."""
-    from_series = {"feature", "series"}
+    from_series = {m for m, (start, _, _) in METHOD_PLAN.items() if start == "series"}
     need: list[Adapter] = []
     if any(m not in from_series and m != "scratch" for m in methods):
         need.append("none")
@@ -207,7 +319,15 @@ def train_replicate(params: ResidualAdaptersParams, device: torch.device, seed: 
     runs = {}
     for target in params.targets:
         for method in params.methods:
-            runs[method, target] = train_target(params, method, domains[target], pretrained, device, seed)
+            if method not in JOINT_METHODS:
+                runs[method, target] = train_target(params, method, domains[target], pretrained, device, seed)
+    if "finetune_all" in params.methods:
+        joint, _ = train_finetune_all(params, domains, pretrained, device, seed)
+        runs.update({("finetune_all", t): r for t, r in joint.items()})
+    if "dompred" in params.methods:  # the series runs the predictor routes to (the predictor: experiments)
+        for target in params.targets:
+            runs["dompred", target] = runs.get(("series", target)) or train_target(
+                params, "series", domains[target], pretrained, device, seed)
     return runs
 
 

@@ -10,19 +10,31 @@ Decisions recorded here (the thesis is silent or the released code, ``srebuffi/s
 
 * **Schedule of Algorithm 1** (code ``alternative_training.py``): phase one of the first cycle trains
   every unfrozen layer (the last stages and the classifier, ``refine_epochs`` at ``refine_lr``); later
-  cycles train the classifier only (``head_epochs`` at ``head_lr``). Phase two lasts ``inner_epochs``
-  (lr ``inner_lr`` x0.1 at ``inner_milestones``), and the random splitting stops after ``split_cycles``
-  cycles ("all data in the final few phases").
-* **The split** is the code's 3-fold rotation of one random permutation of the training set: cycle
-  c (0-based) keeps the thirds ``{0,1}``, ``{1,2}``, ``{0,2}`` for c mod 3 = 0, 1, 2 — a random two-thirds each cycle.
+  cycles train the classifier only (``head_epochs`` at ``head_lr``) with the network in eval mode, so that
+  no BatchNorm statistic of the representation moves (code: ``model.eval()`` when ``outer_loop > 0``).
+  Phase two lasts ``inner_epochs`` (lr ``inner_lr`` x0.1 from 0-based epoch ``inner_milestones``), and the
+  random splitting stops after ``split_cycles`` cycles ("all data in the final few phases"; the code splits
+  in cycles 0..60, ``split_cycles`` 61).
+* **Milestones are 0-based epoch indices**: the lr changes at the start of that epoch. The code calls
+  ``scheduler.step()`` at the start of every epoch, so its milestone m takes effect from 0-based epoch
+  m - 1; the full configs write the code's 7 / 14 / 60, 120, 160 as 6 / 13 / 59, 119, 159.
+* **The split** is the code's 3-fold rotation of a random permutation of the training set, redrawn for
+  every block of three cycles (code: when ``outer_loop % 3 == 0``): cycle c (0-based) keeps the thirds
+  ``{0,1}``, ``{1,2}``, ``{0,2}`` for c mod 3 = 0, 1, 2. **Seeds**: each cycle's phase one (after the first)
+  and phase two, and each re-initialised classifier, draw their own seed from ``(seed, cycle)``, so cycles
+  never replay one another's batch order or views; the views are also seeded per torchrun rank.
 * **Labelled images keep their true labels** in the pseudo-label vector (code).
-* **Evaluation** after the last cycle's phase one (the classifier fitted on the labelled set), on the
-  held-out test set; the per-cycle test accuracy is recorded for Fig. 3.
+* **Evaluation** after the last cycle's phase two, on the held-out test set, as the code's final
+  ``test``; the per-cycle test accuracy after phase one and after phase two is recorded for Fig. 3.
 * **Π-model / Mean Teacher** (the baselines): a joint loss CE(labelled) + w(t)·MSE(softmax of two
   views), w ramped by the sigmoid ramp-up over ``pi_rampup_epochs``; Mean Teacher takes the second
   view's prediction from the EMA of the weights (decay ``mt_decay``). Each batch draws labelled images
   at a fixed rate: the labelled set is repeated to be ``pi_labelled_share`` of the training set
-  (the Mean Teacher code fixes the labelled share of each batch in the same spirit).
+  (the Mean Teacher code fixes 31 labelled images per batch of 128 in the same spirit). As in the Mean
+  Teacher code the teacher runs in train mode (batch statistics); the full configs take the code's CIFAR-10
+  settings (consistency 100 ramped over 5 epochs, EMA 0.97, lr 0.05 with a cosine ramp-down over 210
+  epochs, 180 epochs, CE divided by the batch size, ``pi_ce_norm="batch"``). Not reproduced: the code's
+  second (logit-distance) head and its lr warm-up.
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (a 1-px shift wrecks an MLP on 8x8
   inputs, study note §5.6(a)); CIFAR: pad-4 crop + flip (code); SVHN: pad-4 crop only (thesis §4).
 """
@@ -43,6 +55,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "no-split": ("alternating without the random split", {"method": "alternating", "split": False}),
     "no-reinit": ("alternating without re-initialisation", {"method": "alternating", "reinit": False}),
     "no-temp": ("alternating without L_temp", {"method": "alternating", "temp_weight": 0.0}),
+    "no-split-no-temp": ("alternating without the split or L_temp",
+                         {"method": "alternating", "split": False, "temp_weight": 0.0}),
     "pi-model": ("Π-model (RotNet init)", {"method": "pimodel", "mt_decay": 0.0}),
     "mean-teacher": ("Mean Teacher (RotNet init)", {"method": "pimodel"}),
 }
@@ -71,17 +85,19 @@ class ScarceParams(RunParams):
     rotnet_epochs: int = param(12, help="RotNet epochs (released code: 200)", min=1)
     rotnet_batch_size: int = param(128, help="RotNet batch of images (x4 rotations)", min=1)
     rotnet_lr: float = param(0.1, help="RotNet initial lr (SGD Nesterov)", min=0.0)
-    rotnet_milestones: tuple[int, ...] = param((4, 8, 10), help="RotNet lr /5 at these epochs (code: 60, 120, 160)")
+    rotnet_milestones: tuple[int, ...] = param(
+        (4, 8, 10), help="RotNet lr /5 from these 0-based epochs (code's 60, 120, 160: 59, 119, 159)")
     # which method (set by the variants)
     method: Literal["alternating", "labelled", "pimodel"] = param(
         "alternating", help="alternating (Algorithm 1) | labelled (labelled set only) | pimodel (Π / Mean Teacher)")
     variants: tuple[str, ...] = param(
-        ("labelled-only", "alternating", "no-split", "no-reinit", "pi-model", "mean-teacher"),
+        ("labelled-only", "alternating", "no-reinit", "no-temp", "no-split-no-temp", "pi-model", "mean-teacher"),
         help="methods / ablations trained per replicate (names of config.VARIANTS)")
     # Algorithm 1
     cycles: int = param(6, help="alternation cycles (code: 100)", min=1)
     split: bool = param(True, help="phase two on a random two-thirds of the data each cycle")
-    split_cycles: int = param(4, help="the random split stops after this many cycles (code: 60)", min=0)
+    split_cycles: int = param(4, help="the random split is used in the first this-many cycles (code: 61, cycles 0..60)",
+                              min=0)
     reinit: bool = param(True, help="restart phase two from the RotNet weights each cycle")
     temp_weight: float = param(0.5, help="weight of L_temp; L_pseudo has 1 - this (thesis 0.5)", min=0.0, max=1.0)
     refine_epochs: int = param(40, help="cycle 1 phase one: epochs on the labelled set, all unfrozen layers (code 100)",
@@ -91,12 +107,16 @@ class ScarceParams(RunParams):
     head_lr: float = param(0.05, help="classifier-only lr (code 0.001)", min=0.0)
     inner_epochs: int = param(6, help="phase two epochs per cycle (code 10)", min=1)
     inner_lr: float = param(0.05, help="phase two lr (code 0.01)", min=0.0)
-    inner_milestones: tuple[int, ...] = param((5,), help="phase two lr x0.1 at these epochs (code: 7)")
+    inner_milestones: tuple[int, ...] = param((5,), help="phase two lr x0.1 from these 0-based epochs (code's 7: 6)")
     batch_size: int = param(128, help="batch size (global over torchrun processes; code 128)", min=1)
     weight_decay: float = param(5e-4, help="weight decay of every SGD (Nesterov, momentum 0.9)", min=0.0)
     # Π-model / Mean Teacher
     pi_epochs: int = param(25, help="Π-model / Mean Teacher epochs", min=1)
     pi_lr: float = param(0.05, help="Π-model / Mean Teacher lr", min=0.0)
+    pi_rampdown_epochs: int = param(0, help="cosine ramp-down of the Π / MT lr over this many epochs (0: constant; "
+                                    "Mean Teacher code 210; at least pi_epochs)", min=0)
+    pi_ce_norm: Literal["labelled", "batch"] = param(
+        "labelled", help="Π / MT cross-entropy divided by the labelled images of the batch | the batch size (MT code)")
     pi_weight: float = param(10.0, help="λ of the consistency MSE", min=0.0)
     pi_rampup_epochs: int = param(10, help="sigmoid ramp-up of the consistency weight, in epochs", min=0)
     pi_labelled_share: float = param(0.25, help="share of labelled images in the (repeated) training set",
@@ -117,6 +137,18 @@ class ScarceParams(RunParams):
                               f"{len(self.mlp_widths)} MLP stages to train")
         if self.backbone == "mlp" and self.data != "digits":
             raise ConfigError("ScarceParams: the MLP backbone is for the digits smoke run; use resnet18")
+        if self.backbone == "resnet18" and self.data == "digits":
+            raise ConfigError("ScarceParams: the digits are 1-channel 8x8 vectors for the MLP; resnet18 needs "
+                              "data cifar10, cifar100 or svhn")
+        for name, milestones, epochs in (("inner_milestones", self.inner_milestones, self.inner_epochs),
+                                         ("rotnet_milestones", self.rotnet_milestones, self.rotnet_epochs)):
+            bad = [m for m in milestones if not 0 < m < epochs]
+            if bad or list(milestones) != sorted(set(milestones)):
+                raise ConfigError(f"ScarceParams: {name} {list(milestones)} must be increasing 0-based epochs in "
+                                  f"1..{epochs - 1} (the run has {epochs} epochs)")
+        if 0 < self.pi_rampdown_epochs < self.pi_epochs:
+            raise ConfigError(f"ScarceParams: pi_rampdown_epochs {self.pi_rampdown_epochs} must be 0 or at least "
+                              f"pi_epochs {self.pi_epochs} (the Mean Teacher code asserts the same)")
 
     @property
     def num_classes(self) -> int:

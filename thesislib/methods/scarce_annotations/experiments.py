@@ -3,8 +3,9 @@
 One *replicate* (a seed) draws the labelled subset, pre-trains RotNet on every training image, then
 trains every variant of ``params.variants`` (:data:`~thesislib.methods.scarce_annotations.config.VARIANTS`)
 from the same RotNet weights and the same classifier initialisation, and scores each by top-1
-accuracy on the test set. :data:`CLAIMS` turns the chapter's comparisons (Table 2, Fig. 3, the
-re-initialisation ablation, and the study note's CPU demonstration) into paired verdicts.
+accuracy on the test set (the alternating variants after their last phase two, as the released code).
+:data:`CLAIMS` turns the chapter's comparisons (Table 4, Fig. 2, Fig. 3, the re-initialisation ablation) and two
+exploratory comparisons (:data:`EXPLORATORY`) into paired verdicts.
 """
 
 from __future__ import annotations
@@ -98,19 +99,27 @@ def cycle_curve(results: Sequence[ReplicateResult], variant: str, key: str = "te
     return [list(r.histories[variant].get(key, "eval")) for r in results if variant in r.histories]
 
 
-#: (id, claim, variant a, variant b, expected): a's accuracy minus b's, per replicate.
+#: (id, claim, variant a, variant b, expected): a's accuracy minus b's, per replicate. Each claim is stated as the
+#: thesis states it for the RotNet-initialised setting this chapter runs (§4.1-4.2, Fig. 2-3, Table 4); the
+#: ImageNet-transfer comparisons of Table 2 are not run. The split claim is the thesis's "better optimum" with
+#: L_pseudo only (no temporal consistency): both sides run with ``temp_weight`` 0.
 CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("alt>labelled", "the alternating method beats training on the labelled set only (Table 2: 93.5 vs 82.5 on C-10)",
-     "alternating", "labelled-only", "higher"),
-    ("split>no-split", "the random split helps (Fig. 3: faster progress and a better optimum)",
-     "alternating", "no-split", "higher"),
-    ("reinit>no-reinit", "re-initialising from the RotNet weights each cycle helps (12 points on CIFAR-10)",
+    ("alt>labelled", "the alternating method beats training on the labelled set only (Table 4, RotNet init: "
+     "50.7 vs 40.7 on CIFAR-100)", "alternating", "labelled-only", "higher"),
+    ("split>no-split", "with L_pseudo only (no L_temp), the random split leads to a better optimum (§4.2, Fig. 3)",
+     "no-temp", "no-split-no-temp", "higher"),
+    ("reinit>no-reinit", "re-initialising from the RotNet weights each cycle helps (§4.2: 12 points on CIFAR-10)",
      "alternating", "no-reinit", "higher"),
-    ("temp-helps", "L_temp helps (Fig. 3: with vs without L_temp)", "alternating", "no-temp", "higher"),
-    ("alt>pi", "the alternating method beats the Π-model", "alternating", "pi-model", "higher"),
-    ("alt>mt", "the alternating method beats Mean Teacher (Table 2: 93.5 vs 88.0 on C-10)",
-     "alternating", "mean-teacher", "higher"),
+    ("alt~mt", "with self-supervised (RotNet) initialisation the alternating method and Mean Teacher perform "
+     "similarly (§4.1, Fig. 2)", "alternating", "mean-teacher", "no clear difference"),
+    ("temp-helps", "exploratory, not a thesis claim: L_temp raises the final accuracy", "alternating", "no-temp",
+     "higher"),
+    ("alt>pi", "exploratory, not a thesis claim: the alternating method beats the Π-model", "alternating", "pi-model",
+     "higher"),
 )
+
+#: claims of :data:`CLAIMS` that are not the thesis's (reported, never counted as reproduced thesis effects)
+EXPLORATORY = frozenset({"temp-helps", "alt>pi"})
 
 
 def claim_verdicts(results: Sequence[ReplicateResult]) -> list[Verdict]:

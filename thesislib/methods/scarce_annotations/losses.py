@@ -9,13 +9,15 @@
 
   which equals (1 - w)·L_pseudo + w·L_temp plus w·H(p^{t-1}), a constant for the gradient;
   p^{t-1} is uniform in the first epoch of every cycle (:class:`TemporalTargets`).
-* The split (:func:`cycle_subset`): the code's 3-fold rotation of one random permutation.
+* The split (:func:`cycle_subset`): the code's 3-fold rotation of a random permutation that is redrawn
+  at the start of every block of three cycles (code: ``outer_loop % 3 == 0``).
 * Π-model / Mean Teacher: CE on the labelled images + w(t)·(1/(KN))Σ||p_i - p'_i||² (the shared
   :func:`thesislib.selfsup.consistency_mse`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,12 +41,26 @@ def unlabelled_loss(logits: Tensor, pseudo: Tensor, prev: Tensor, w: float) -> T
     return soft_cross_entropy(logits, temporal_target(pseudo, prev, w))
 
 
-def cycle_subset(perm: Tensor, cycle: int, split: bool, split_cycles: int) -> Tensor:
-    """The training indices T_i of 0-based ``cycle``: with ``split`` and ``cycle < split_cycles`` two of
-    the three thirds of ``perm`` (N,) — {0,1}, {1,2}, {0,2} for cycle mod 3 = 0, 1, 2 — else all of it."""
+def derived_seed(*keys: int) -> int:
+    """A 31-bit seed drawn from the integer ``keys`` (e.g. ``(seed, cycle, stream)``): distinct keys give
+    independent streams, the same keys the same seed."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0]) & 0x7FFFFFFF
+
+
+#: stream ids of :func:`derived_seed` (``(seed, index, stream)``)
+SPLIT_STREAM, PHASE_ONE_STREAM, PHASE_TWO_STREAM = 1, 2, 3
+
+
+def cycle_subset(n: int, seed: int, cycle: int, split: bool, split_cycles: int) -> Tensor:
+    """The training indices T_i of 0-based ``cycle`` among ``n`` images. With ``split`` and
+    ``cycle < split_cycles``: two of the three thirds of a random permutation of ``range(n)`` —
+    {0,1}, {1,2}, {0,2} for cycle mod 3 = 0, 1, 2 — where the permutation is redrawn for every block of
+    three cycles (seeded by ``(seed, cycle // 3)``, as the code redraws it when ``outer_loop % 3 == 0``):
+    within a block every image is left out exactly once, and blocks differ. Otherwise ``arange(n)``."""
     if not split or cycle >= split_cycles:
-        return perm
-    n = len(perm)
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(derived_seed(seed, cycle // 3, SPLIT_STREAM))
+    perm = torch.randperm(n, generator=g)
     a, b = n // 3, 2 * n // 3
     thirds = (perm[:a], perm[a:b], perm[b:])
     keep = {0: (0, 1), 1: (1, 2), 2: (0, 2)}[cycle % 3]
@@ -76,11 +92,17 @@ class TemporalTargets:
         self.count.zero_()
 
 
-def pi_loss(logits: Tensor, labels: Tensor, p1: Tensor, p2: Tensor, weight: float) -> tuple[Tensor, dict[str, Tensor]]:
+def pi_loss(logits: Tensor, labels: Tensor, p1: Tensor, p2: Tensor, weight: float, ce_norm: str = "labelled"
+            ) -> tuple[Tensor, dict[str, Tensor]]:
     """CE of ``logits`` (B, C) on the images with a label (``labels`` >= 0; -1: unlabelled) plus
-    ``weight`` x MSE between two views' probabilities p1, p2 (B, C); returns (loss, parts)."""
+    ``weight`` x MSE between two views' probabilities p1, p2 (B, C); returns (loss, parts). The summed CE is
+    divided by the number of labelled images (``ce_norm="labelled"``) or by the batch size B (``"batch"``,
+    the Mean Teacher code's ``class_loss / minibatch_size``)."""
+    if ce_norm not in ("labelled", "batch"):
+        raise ValueError(f"pi_loss: ce_norm must be 'labelled' or 'batch', got {ce_norm!r}")
     mask = labels >= 0
     ce = F.cross_entropy(logits.float(), labels.clamp_min(0), reduction="none")
-    ce = (ce * mask).sum() / mask.sum().clamp_min(1)
+    denom = mask.sum().clamp_min(1) if ce_norm == "labelled" else labels.shape[0]
+    ce = (ce * mask).sum() / denom
     mse = consistency_mse(p1, p2)
     return ce + weight * mse, {"ce": ce.detach(), "mse": mse.detach()}

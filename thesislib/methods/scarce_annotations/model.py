@@ -21,14 +21,15 @@ def rotnet_model(params: ScarceParams) -> nn.Module:
     return build_backbone(params, {ROTATION_HEAD: 4})  # type: ignore[arg-type]
 
 
-def classifier_model(params: ScarceParams, state: dict[str, Tensor] | None) -> nn.Module:
+def classifier_model(params: ScarceParams, state: dict[str, Tensor] | None, seed: int | None = None) -> nn.Module:
     """N_t of Algorithm 1: the RotNet weights ``state``, the stem and the first ``frozen_stages`` stages
-    frozen, and a new C-way classifier whose initialisation is seeded from ``params.seed`` (so every
-    method and every re-initialisation of a replicate starts from the same weights)."""
+    frozen, and a new C-way classifier whose initialisation is seeded from ``seed`` (default ``params.seed``,
+    so every method of a replicate starts from the same weights; each re-initialisation of Algorithm 1
+    passes its cycle's own seed)."""
     model = rotnet_model(params)
     if state is not None:
         model.load_state_dict(state)
-    seed_everything(params.seed)
+    seed_everything(params.seed if seed is None else seed)
     model.heads = nn.ModuleDict({CLASS_HEAD: nn.Linear(model.num_features, params.num_classes)})
     freeze_stages(model, params.frozen_stages)
     return model

@@ -9,9 +9,10 @@ runs a stage in this process or as ``nproc`` torchrun DDP processes):
 3. ``alternating`` — :func:`train_alternating`: Algorithm 1, ``cycles`` times: phase one (supervised,
    :func:`supervised_phase`), label assignment (:func:`assign_labels`), the split
    (:func:`~thesislib.methods.scarce_annotations.losses.cycle_subset`), the restart from the RotNet weights, phase two
-   (:func:`unsupervised_phase`, L_pseudo + L_temp); then a last phase one. Its history's ``eval``
-   records hold one line per cycle: ``test_acc`` (after phase one), ``pseudo_acc`` (of the assigned
-   labels on the unlabelled images, read for monitoring only) and ``switch_rate`` (share of
+   (:func:`unsupervised_phase`, L_pseudo + L_temp). As in the released code the model is scored after the
+   last phase two. Its history's ``eval`` records hold one line per cycle: ``phase_one_acc`` (test accuracy
+   after phase one), ``test_acc`` (after phase two; the last one is the score), ``pseudo_acc`` (of the
+   assigned labels on the unlabelled images, read for monitoring only) and ``switch_rate`` (share of
    unlabelled images whose label changed since the previous assignment);
 4. ``pimodel`` — :func:`train_pimodel`: the Π-model (``mt_decay`` 0) or Mean Teacher baseline.
 
@@ -31,11 +32,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from thesislib.engine import History, MultiStep, Trainer, evaluate, make_scheduler, steps_per_epoch, train_config
-from thesislib.engine.distributed import unwrap
+from thesislib.engine import (
+    Constant,
+    Cosine,
+    History,
+    MultiStep,
+    Trainer,
+    evaluate,
+    make_scheduler,
+    steps_per_epoch,
+    train_config,
+)
+from thesislib.engine.distributed import get_rank, unwrap
 from thesislib.methods.scarce_annotations.config import ScarceParams, scarce_config
 from thesislib.methods.scarce_annotations.data import ScarceData, augment, labelled_subset, load_data, model_input
-from thesislib.methods.scarce_annotations.losses import TemporalTargets, cycle_subset, pi_loss, unlabelled_loss
+from thesislib.methods.scarce_annotations.losses import (
+    PHASE_ONE_STREAM,
+    PHASE_TWO_STREAM,
+    TemporalTargets,
+    cycle_subset,
+    derived_seed,
+    pi_loss,
+    unlabelled_loss,
+)
 from thesislib.methods.scarce_annotations.model import (
     CLASS_HEAD,
     classifier_model,
@@ -56,10 +75,17 @@ def _sgd(model: nn.Module, lr: float, params: ScarceParams) -> torch.optim.SGD:
     return torch.optim.SGD(trainable, lr=lr, momentum=0.9, nesterov=True, weight_decay=params.weight_decay)
 
 
+def seed_views(seed: int) -> None:
+    """Seed the global RNGs that draw the augmentation noise from ``(seed, rank)``: every torchrun rank
+    draws its own views (a rank-independent seed would give every rank the same noise)."""
+    seed_everything(derived_seed(seed, get_rank()))
+
+
 def pretrain(params: ScarceParams, data: ScarceData, device: torch.device) -> tuple[nn.Module, History]:
     """RotNet on every training image (seeded from ``params.seed``); returns the network and its history."""
     seed_everything(params.seed)
     model = rotnet_model(params)
+    seed_views(params.seed)
     config = RotNetConfig(lr=params.rotnet_lr, milestones=params.rotnet_milestones)
     engine = train_config(params, batch_size=params.rotnet_batch_size, epochs=params.rotnet_epochs)
     history = train_rotnet(model, TensorDataset(data.train_images), engine, device, config,
@@ -67,23 +93,31 @@ def pretrain(params: ScarceParams, data: ScarceData, device: torch.device) -> tu
     return unwrap(model), history
 
 
-def _ce_step(params: ScarceParams):
+def _ce_step(params: ScarceParams, freeze_bn: bool):
     def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        if freeze_bn:   # the engine sets train mode every epoch; the frozen representation keeps its BN statistics
+            model.eval()
         logits = model(augment(batch[0], params))[CLASS_HEAD]
         return F.cross_entropy(logits.float(), batch[1]), {"acc": (logits.argmax(1) == batch[1]).float().mean()}
     return step
 
 
 def supervised_phase(model: nn.Module, params: ScarceParams, data: ScarceData, labelled: Tensor,
-                     device: torch.device, head_only: bool) -> History:
+                     device: torch.device, head_only: bool, seed: int | None = None) -> History:
     """Phase one: cross-entropy on the labelled images ``labelled`` (L,); every unfrozen layer for
-    ``refine_epochs`` at ``refine_lr`` (cycle 1), or the classifier only for ``head_epochs`` at ``head_lr``."""
+    ``refine_epochs`` at ``refine_lr`` (cycle 1, train mode), or the classifier only for ``head_epochs`` at
+    ``head_lr`` with the network in **eval mode**: the BatchNorm layers normalise with, and keep, their running
+    statistics, so the intermediate representation is not modified (thesis: "only fine-tune the final
+    classification layer"; code: ``model.eval()`` when ``outer_loop > 0``). ``seed`` (default ``params.seed``)
+    seeds the batch order and the views."""
+    seed = params.seed if seed is None else seed
     before = trainable_only_heads(model) if head_only else None
     epochs, lr = (params.head_epochs, params.head_lr) if head_only else (params.refine_epochs, params.refine_lr)
     dataset = TensorDataset(data.train_images[labelled], data.train_labels[labelled])
-    config = train_config(params, batch_size=min(params.batch_size, len(labelled)), epochs=epochs)
+    config = train_config(params, batch_size=min(params.batch_size, len(labelled)), epochs=epochs, seed=seed)
+    seed_views(seed)
     try:
-        return Trainer(model, _sgd(model, lr, params), dataset, _ce_step(params), config, device).fit()
+        return Trainer(model, _sgd(model, lr, params), dataset, _ce_step(params, head_only), config, device).fit()
     finally:
         if before is not None:
             restore_trainable(unwrap(model), before)
@@ -123,13 +157,17 @@ def _phase_two_step(params: ScarceParams, targets: TemporalTargets):
 
 
 def unsupervised_phase(model: nn.Module, params: ScarceParams, data: ScarceData, subset: Tensor, pseudo: Tensor,
-                       device: torch.device) -> History:
+                       device: torch.device, seed: int | None = None) -> History:
     """Phase two on the images ``subset`` (T_i) with their pseudo-labels: (1 - w) L_pseudo + w L_temp,
-    ``inner_epochs`` epochs, lr ``inner_lr`` x0.1 at ``inner_milestones``; p^{t-1} uniform at the start."""
+    ``inner_epochs`` epochs, lr ``inner_lr`` x0.1 from epoch index ``inner_milestones`` (0-based); p^{t-1}
+    uniform at the start. ``seed`` (default ``params.seed``; Algorithm 1 passes one per cycle) seeds the batch
+    order and the views."""
+    seed = params.seed if seed is None else seed
     dataset = TensorDataset(data.train_images[subset], pseudo[subset], subset)
     targets = TemporalTargets(len(data.train_images), data.num_classes, device)
     opt = _sgd(model, params.inner_lr, params)
-    config = train_config(params, batch_size=params.batch_size, epochs=params.inner_epochs)
+    config = train_config(params, batch_size=params.batch_size, epochs=params.inner_epochs, seed=seed)
+    seed_views(seed)
     spe = steps_per_epoch(len(dataset), config.batch_size, config.drop_last)
     sched = make_scheduler(opt, MultiStep(tuple(m * spe for m in params.inner_milestones), 0.1))
     return Trainer(model, opt, dataset, _phase_two_step(params, targets), config, device, scheduler=sched,
@@ -151,29 +189,28 @@ def train_alternating(params: ScarceParams, data: ScarceData, device: torch.devi
     labelled = labelled_subset(data.train_labels, params.labels_per_class, data.num_classes, params.seed)
     unlabelled = torch.ones(len(data.train_labels), dtype=torch.bool)
     unlabelled[labelled] = False
-    perm = torch.randperm(len(data.train_labels), generator=torch.Generator().manual_seed(params.seed))
     model = classifier_model(params, state)
+    n = len(data.train_labels)
     history, previous, started = History(), None, time.perf_counter()
-    for cycle in range(params.cycles + 1):
-        supervised_phase(model, params, data, labelled, device, head_only=cycle > 0)
+    for cycle in range(params.cycles):
+        one_seed = params.seed if cycle == 0 else derived_seed(params.seed, cycle, PHASE_ONE_STREAM)
+        supervised_phase(model, params, data, labelled, device, head_only=cycle > 0, seed=one_seed)
         record: dict[str, Any] = {"step": cycle, "epoch": cycle, "cycle": cycle,
-                                  "test_acc": test_accuracy(model, params, data, device)}
-        if cycle == params.cycles:        # the last phase one: the model is scored after it
-            record["time"] = time.perf_counter() - started
-            history.eval.append(record)
-            break
+                                  "phase_one_acc": test_accuracy(model, params, data, device)}
         pseudo = assign_labels(model, params, data, labelled, device)
         record["pseudo_acc"] = float((pseudo[unlabelled] == data.train_labels[unlabelled]).float().mean())
         record["switch_rate"] = (math.nan if previous is None else
                                  float((pseudo[unlabelled] != previous[unlabelled]).float().mean()))
+        previous = pseudo
+        subset = cycle_subset(n, params.seed, cycle, params.split, params.split_cycles)
+        two_seed = derived_seed(params.seed, cycle, PHASE_TWO_STREAM)   # cycles c and c + 3 do not replay each other
+        if params.reinit:
+            model = classifier_model(params, state, seed=two_seed)
+        inner = unsupervised_phase(model, params, data, subset, pseudo, device, seed=two_seed)
+        history.train += [{**r, "cycle": cycle} for r in inner.train]
+        record["test_acc"] = test_accuracy(model, params, data, device)   # the code scores after the last phase two
         record["time"] = time.perf_counter() - started
         history.eval.append(record)
-        previous = pseudo
-        subset = cycle_subset(perm, cycle, params.split, params.split_cycles)
-        if params.reinit:
-            model = classifier_model(params, state)
-        inner = unsupervised_phase(model, params, data, subset, pseudo, device)
-        history.train += [{**r, "cycle": cycle} for r in inner.train]
     return unwrap(model), history
 
 
@@ -184,13 +221,15 @@ def _pi_step(params: ScarceParams, clock: EpochClock):
         p1 = torch.softmax(out1.float(), 1)
         v2 = augment(x, params)
         if params.mt_decay > 0:          # Mean Teacher: the second view through the EMA weights, no gradient
+            teacher = clock.trainer.ema.module
+            teacher.train()              # as the Mean Teacher code: the teacher normalises with batch statistics
             with torch.no_grad():
-                p2 = torch.softmax(clock.trainer.ema.module(v2)[CLASS_HEAD].float(), 1)
+                p2 = torch.softmax(teacher(v2)[CLASS_HEAD].float(), 1)
         else:                            # Π-model: both views through the student
             p2 = torch.softmax(model(v2)[CLASS_HEAD].float(), 1)
         weight = params.pi_weight * sigmoid_rampup(clock(), params.pi_rampup_epochs)
-        loss, parts = pi_loss(out1, y, p1, p2, weight)
-        return loss, {**parts, "omega": torch.tensor(weight)}
+        loss, parts = pi_loss(out1, y, p1, p2, weight, params.pi_ce_norm)
+        return loss, parts               # w(t) is a function of the epoch: not logged per step (no host-device copy)
     return step
 
 
@@ -216,8 +255,13 @@ def train_pimodel(params: ScarceParams, data: ScarceData, device: torch.device, 
     dataset = pimodel_dataset(data, labelled, params.pi_labelled_share)
     config = train_config(params, batch_size=params.batch_size, epochs=params.pi_epochs,
                           ema_decay=params.mt_decay if params.mt_decay > 0 else None)
+    opt = _sgd(model, params.pi_lr, params)
+    spe = steps_per_epoch(len(dataset), config.batch_size, config.drop_last)
+    # Mean Teacher code: lr x 0.5 (1 + cos(pi t / rampdown)), t in epochs (rampdown >= epochs: cut before the end)
+    sched = make_scheduler(opt, Cosine(params.pi_rampdown_epochs * spe) if params.pi_rampdown_epochs else Constant())
     clock = EpochClock()
-    trainer = Trainer(model, _sgd(model, params.pi_lr, params), dataset, _pi_step(params, clock), config, device)
+    seed_views(params.seed)
+    trainer = Trainer(model, opt, dataset, _pi_step(params, clock), config, device, scheduler=sched)
     clock.trainer = trainer
     history = trainer.fit()
     if params.mt_decay > 0:

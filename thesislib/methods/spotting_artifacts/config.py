@@ -69,7 +69,8 @@ class SpottingArtifactsParams(RunParams):
     iterations: int = param(150, help="Adam steps of damage & repair (each: one C step, one R step)", min=1)
     batch_size: int = param(32, help="images per step (global over torchrun processes)", min=2)
     lr: float = param(2e-3, help="initial Adam learning rate, both stages (thesis 3e-4)", min=0.0)
-    lr_end: float = param(2e-5, help="learning rate at the last step, linear decay (thesis 3e-6)", min=0.0)
+    lr_end: float = param(2e-5, help="end of the linear decay, reached after the last step (step s of T, from 0, "
+                          "uses lr + (lr_end - lr) s / T) (thesis 3e-6)", min=0.0)
     beta1: float = param(0.5, help="Adam β1", min=0.0, max=1.0)
     weight_decay: float = param(5e-5, help="L2 weight decay of every network ([code])", min=0.0)
     num_workers: int = param(0, help="data loader workers", min=0)
@@ -79,8 +80,9 @@ class SpottingArtifactsParams(RunParams):
     probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
                                           choices=PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after pooling (protocol: 9216)", min=1)
-    probe_per_class: int = param(3, help="smoke: labelled training images per class for the probes (with 20, a "
-                                 "random C's probes already reach ~90% on the digits)", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes, smoke and ImageNet "
+                                 "(memory: all 1.28M would need ~49 GB of conv1 features); STL-10 uses all 5,000. "
+                                 "With 20, a random C's probes already reach ~90% on the digits", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)

@@ -15,8 +15,8 @@ Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
   an arm) of it. ``n_unlabelled`` (0: 1,200) unlabelled scenes for self-supervision, ``probe_per_class``
   labelled ones per class for the probes and :data:`SHAPES_TEST` held-out ones, three independent streams.
 * ``stl10``: the unlabelled split plus the labelled train split for self-supervision (the thesis's
-  100k + 5k), random ``image_size`` crops with horizontal flips (:class:`RandomCropFlip`); the probes
-  use the labelled train split and the test split.
+  100k + 5k), random resizes, ``image_size`` crops and horizontal flips (:class:`RandomResizeCropFlip`);
+  the probes use the labelled train split and the test split.
 * ``imagenet``: ILSVRC train images resized to 1.15 x ``image_size`` then randomly cropped (the thesis's
   random 128x128 crops); probes on the train/val splits are run through the shared loaders at full scale.
 
@@ -41,8 +41,8 @@ from thesislib.data.stl10 import STL10
 from thesislib.data.transforms import resize_image, to_tensor
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 
-__all__ = ["SHAPE_CLASSES", "ChapterData", "ImagesOnly", "RandomCropFlip", "chapter_data", "shape_scenes",
-           "to_unit_range"]
+__all__ = ["SHAPE_CLASSES", "ChapterData", "ImagesOnly", "RandomCropFlip", "RandomResizeCropFlip", "chapter_data",
+           "per_class_subset", "shape_scenes", "to_unit_range"]
 
 SHAPE_CLASSES: tuple[str, ...] = ("disk", "square", "triangle", "cross")
 """The classes of the ``shapes`` smoke set: four outlines that differ in their parts (corners, arms, curvature)."""
@@ -82,6 +82,27 @@ class RandomCropFlip:
         left = int(torch.randint(0, x.shape[-1] - self.size + 1, ()))
         x = x[..., top:top + self.size, left:left + self.size]
         return x.flip(-1) if bool(torch.rand(()) < 0.5) else x
+
+
+@dataclass(frozen=True)
+class RandomResizeCropFlip:
+    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: resize so that the shorter side is a random
+    integer in [size, round(max_scale x size)], then :class:`RandomCropFlip`.
+
+    STL-10 (thesis §3.4: "we randomly resize the images and extract 96x96 crops"): a 96-pixel crop of a
+    96-pixel image is the whole image, so without the resize only the flip would vary. The thesis gives
+    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision."""
+
+    size: int
+    max_scale: float = 1.15
+
+    def __call__(self, image: Tensor) -> Tensor:
+        high = max(self.size, int(round(self.max_scale * self.size)))
+        side = int(torch.randint(self.size, high + 1, ()))
+        h, w = image.shape[-2:]
+        scale = side / min(h, w)
+        big = resize_image(image.float() / 255.0, (max(side, round(h * scale)), max(side, round(w * scale))))
+        return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255))
 
 
 @dataclass(frozen=True)
@@ -195,7 +216,7 @@ def _shapes(params: SpottingArtifactsParams, seed: int) -> ChapterData:
 
 def _stl10(params: SpottingArtifactsParams) -> ChapterData:
     root = dataset_dir("stl10", data_root=params.data_root)
-    ssl = ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.image_size))
+    ssl = ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomResizeCropFlip(params.image_size))
     if params.n_unlabelled:
         ssl = torch.utils.data.Subset(ssl, range(params.n_unlabelled))
     evaluate = CenterResize(params.image_size)
@@ -213,8 +234,23 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
 
     labelled = LabelledResize(params.image_size)
     val = ImageNetLocalization("val", root=root, transform=labelled)
-    return ChapterData(unlabelled=ssl, probe_train=ImageNetLocalization("train", root=root, transform=labelled),
-                       probe_test=val, test_images=torch.stack([val[i][0] for i in range(64)]))
+    train = ImageNetLocalization("train", root=root, transform=labelled)
+    probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
+    return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
+                       test_images=torch.stack([val[i][0] for i in range(64)]))
+
+
+def per_class_subset(labels: Any, per_class: int, seed: int) -> list[int]:
+    """Sorted indices of at most ``per_class`` items of every class in ``labels`` (N,), drawn with ``seed``.
+
+    The ImageNet probes train on this subsample, not on all 1.28M train images: their features are
+    extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB, twice that in the
+    probe's float64 standardisation), so the full configs state ``probe_per_class`` instead."""
+    y = torch.as_tensor(labels, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    picks = [idx[torch.randperm(len(idx), generator=gen)[:per_class]]
+             for idx in (torch.nonzero(y == c).flatten() for c in torch.unique(y))]
+    return torch.cat(picks).sort().values.tolist() if picks else []
 
 
 def chapter_data(params: SpottingArtifactsParams, seed: int) -> ChapterData:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from thesislib.engine import evaluate
 from thesislib.eval.auc import binary_auc
@@ -44,17 +44,6 @@ def probe_layers(params: SpottingArtifactsParams, disc: Discriminator, train: Da
                        batch_size=params.eval_batch_size, epochs=params.probe_epochs,
                        weight_decay=params.probe_weight_decay, seed=seed)
     return {layer: float(r["test_acc"]) for layer, r in out.items()}
-
-
-class _Images(Dataset):
-    def __init__(self, images: Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, i: int) -> tuple[int, Tensor]:
-        return i, self.images[i]
 
 
 class _Pair(nn.Module):
@@ -96,7 +85,8 @@ def spotting_accuracy(params: SpottingArtifactsParams, gen: DamageRepair, disc: 
             out["mask_logit"] = mask_logits[b:2 * b].flatten(1)
         return out
 
-    res = evaluate(_Pair(gen, disc), _Images(images), fn, device, batch_size=params.eval_batch_size, shard=False)
+    indexed = TensorDataset(torch.arange(images.shape[0]), images)  # items (index, image)
+    res = evaluate(_Pair(gen, disc), indexed, fn, device, batch_size=params.eval_batch_size, shard=False)
     acc_real, acc_fake = float(res["real"].mean()), float(res["fake"].mean())
     out = {"acc": (acc_real + acc_fake) / 2, "acc_real": acc_real, "acc_fake": acc_fake,
            "acc_unrepaired": (acc_real + float(res["plain"].mean())) / 2}

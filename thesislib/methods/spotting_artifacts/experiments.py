@@ -23,8 +23,8 @@ from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
-__all__ = ["CLAIMS", "ReplicateResult", "aggregate", "claim_verdicts", "experiment_id", "run_replicate",
-           "verdict_sentence"]
+__all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
+           "game_sentences", "run_replicate", "summary_sentences", "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
@@ -90,19 +90,123 @@ def claim_verdicts(params: SpottingArtifactsParams, results: list[ReplicateResul
     return out
 
 
+TOO_FEW = "too few replicates"
+NO_CONFUSION = ("the thesis designs R so that it cannot confuse C (ch. 3: \"in contrast to other adversarial "
+                "schemes, we make sure that the repair network cannot confuse the discriminator\")")
+
+
+def _undetermined(v: Verdict) -> bool:
+    return v.label == TOO_FEW
+
+
 def verdict_sentence(v: Verdict, fmt: str = "+.3f") -> str:
-    """One generated sentence per verdict: the claim, what the interval says, whether it held."""
+    """One generated sentence per verdict: the claim, what the interval says, whether it held
+    (*undetermined* with fewer than two replicates, e.g. the full configs' single run)."""
+    if _undetermined(v):
+        return (f"**{v.claim}**: {v.n} replicate(s), no interval: the claim is undetermined (n={v.n}; a verdict "
+                "needs 2 or more replicates).")
     state = "holds" if v.holds else "does not hold"
     return (f"**{v.claim}**: mean paired difference {v.interval_text(fmt)} over {v.n} replicates, "
             f"verdict *{v.label}* (expected *{v.expected}*), so the claim {state} at this scale.")
 
 
+def summary_sentences(verdicts: list[Verdict]) -> list[str]:
+    """The notebook's summary of the probe verdicts (Tables 3.4-3.5's effect), generated from them."""
+    probes = [v for v in verdicts if v.id.startswith("probe:")]
+    held = [v for v in verdicts if v.holds]
+    if verdicts and all(_undetermined(v) for v in verdicts):
+        n = verdicts[0].n
+        return [f"With {n} replicate(s) every claim is undetermined (n={n}): no verdict, reproduced or not, "
+                "can be drawn; the per-replicate numbers are in the tables above."]
+    lines = [f"{len(held)} of {len(verdicts)} claims hold."]
+    probe_held = [v.id.split(":")[1] for v in probes if v.holds]
+    probe_lower = [v.id.split(":")[1] for v in probes if v.label == "lower"]
+    if probe_held:
+        lines.append("The self-supervised C's probe beats the random C's at " + ", ".join(probe_held) + ".")
+    elif probes and not any(_undetermined(v) for v in probes):
+        lines.append("At no probed layer does the self-supervised C's probe beat the random C's: the thesis's "
+                     "central effect (Tables 3.4-3.5) is not reproduced at this scale.")
+    if probe_lower:
+        lines.append("At " + ", ".join(probe_lower) + " the self-supervised C's probe is *lower* than the random "
+                     "C's (the opposite of the thesis's effect).")
+    return lines
+
+
+def game_sentences(verdicts: list[Verdict]) -> list[str]:
+    """What the spotting verdicts say about the pretext task and the thesis's condition that R cannot
+    confuse C (generated from the verdicts; nothing here claims a cause)."""
+    by_id = {v.id: v for v in verdicts}
+    unrepaired, repaired = by_id["spots-unrepaired"], by_id["spots-corruption"]
+    out = []
+    if _undetermined(unrepaired) or _undetermined(repaired):
+        out.append(f"Whether C spots damage is undetermined with {repaired.n} replicate(s) (n={repaired.n}).")
+    elif unrepaired.holds and not repaired.holds:
+        out.append("C learned the pretext task (it tells un-repaired damage from real images above chance), but "
+                   "on repaired damage it is not above chance: R confuses C. " + NO_CONFUSION[0].upper()
+                   + NO_CONFUSION[1:] + "; that condition fails at this scale.")
+    elif unrepaired.holds and repaired.holds:
+        out.append("C learned the pretext task and still spots repaired damage above chance: R does not confuse "
+                   "C, the thesis's condition.")
+    elif repaired.holds:
+        out.append("C spots repaired damage above chance but not the same damage decoded without repair.")
+    else:
+        out.append("C does not tell even un-repaired damage from real images above chance here: the pretext "
+                   "task itself is not learned at this scale.")
+    mask = by_id.get("mask-head>chance")
+    if mask is not None:
+        if _undetermined(mask):
+            out.append(f"Whether its mask head localises the dropped positions is undetermined (n={mask.n}).")
+        elif mask.holds:
+            out.append("Its mask head localises the dropped positions above chance.")
+        else:
+            out.append("Its mask head does not localise the dropped positions above chance (rank AUC not above "
+                       "0.5).")
+    return out
+
+
+DROP_ROWS = {0.1: "g-drop-0.1", 0.3: "h-drop-0.3", 0.7: "i-drop-0.7", 0.9: "j-drop-0.9"}
+"""Table 3.1's drop-rate rows (the baseline is θ = 0.5)."""
+
+
+def ablation_tags(params: SpottingArtifactsParams, base_drop_rate: float) -> list[str]:
+    """Table 3.1's letters for every switch that differs from the baseline (``base_drop_rate`` θ, distributed
+    gated repair, mask head, history, autoencoded reals, 2x2 encoder); ``[]`` for the baseline itself."""
+    tags = []
+    if params.real_source == "input":
+        tags.append("a-input-as-real")
+    if not params.mask_head:
+        tags.append("b-no-mask")
+    if params.repair == "local":
+        tags.append("c-local-repair")
+    elif params.repair == "none":
+        tags.append("no-repair")
+    if params.encoder_kernel == 3:
+        tags.append("d-3x3-encoder")
+    if not params.gated:
+        tags.append("e-no-gating")
+    if not params.history:
+        tags.append("f-no-history")
+    if params.drop_rate != base_drop_rate:
+        tags.append(DROP_ROWS.get(params.drop_rate, f"drop-{params.drop_rate:g}"))
+    return tags
+
+
 def experiment_id(params: SpottingArtifactsParams) -> str:
-    """Ids of ``thesislib/replication/spotting_artifacts.yaml``: ``stl10/...``, ``imagenet/...``; the
-    smoke id ``digits<size>/...`` cannot collide with them."""
-    if params.data == "smoke":
-        return f"digits{params.image_size}/damage-repair"
-    return f"{params.data}/damage-repair"
+    """Ids of ``thesislib/replication/spotting_artifacts.yaml``, one per ablation setting so that runs of
+    different ablations never share an id. STL-10: ``stl10/ablation-baseline`` (θ = 0.5) or
+    ``stl10/ablation-<row>`` (Table 3.1's rows (a)-(j); several switches joined by ``+``, which no
+    table row has). ImageNet: ``imagenet/damage-repair`` at the thesis's setting (θ = 0.7), a ``+``-suffix
+    per changed switch. The smoke id ``digits<size>/...`` cannot collide with them.
+
+    A full STL-10 run records the per-layer probes (``probe_conv*``), not ``stl10_acc``: Table 3.1's
+    protocol (200 epochs of supervised training on frozen conv layers) is not wired, so no run is paired
+    with a Table 3.1 number yet."""
+    if params.data == "stl10":
+        tags = ablation_tags(params, 0.5)
+        return "stl10/ablation-" + ("+".join(tags) if tags else "baseline")
+    tags = ablation_tags(params, 0.7)
+    stem = f"digits{params.image_size}" if params.data == "smoke" else params.data
+    return f"{stem}/damage-repair" + "".join("+" + t for t in tags)
 
 
 def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:

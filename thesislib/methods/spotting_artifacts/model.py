@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from thesislib.config import ConfigError
 from thesislib.nn.alexnet import SamePad2d, spot_artifacts_discriminator_trunk
-from thesislib.nn.resize_conv import ResizeConv2d
+from thesislib.nn.resize_conv import resize_conv_decoder
 
 RepairMode = Literal["distributed", "local", "none"]
 LEAK = 0.1
@@ -81,10 +82,9 @@ class Decoder(nn.Module):
     def __init__(self, out_channels: int, channels: Sequence[int]) -> None:
         super().__init__()
         rev = list(channels)[::-1]
-        self.stages = nn.ModuleList(
-            nn.Sequential(ResizeConv2d(a, b, 3, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(LEAK))
-            for a, b in zip(rev[:-1], rev[1:]))
-        self.out = nn.Sequential(nn.Conv2d(rev[-1], out_channels, 3, 1, 1), nn.Tanh())
+        net = resize_conv_decoder(rev[0], rev[1:], out_channels, negative_slope=LEAK)  # the shared stack
+        self.stages = nn.ModuleList(getattr(net, f"stage{i}") for i in range(len(rev) - 1))
+        self.out = net.out
         self.widths = rev  # channels entering D_1 .. D_{n+1}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -149,11 +149,17 @@ class RepairBlock(nn.Module):
 class DamageRepair(nn.Module):
     """The corruption generator: frozen {E, D} plus repair blocks R_1 .. R_{n+1} (trainable).
 
-    ``repair="distributed"``: a block before every decoder layer (the thesis); ``"local"``: R_1 only,
-    on the latent code (ablation (c)); ``"none"``: no repair (the Fig. 3.3 "without repair" images).
+    ``repair="distributed"``: a block before every decoder layer (the thesis); ``"local"``: the same
+    number of blocks, all of the latent code's width, applied consecutively before D_1 (ablation (c));
+    ``"none"``: no repair (the Fig. 3.3 "without repair" images).
     The autoencoder stays in eval mode (its BatchNorm statistics frozen) whatever ``train()`` is called
     with, and its parameters are frozen.
     """
+
+    ddp_broadcast_buffers = False
+    """Under DDP each rank keeps its own buffers: the history buffer holds that rank's corruptions (rank 0's
+    would otherwise overwrite the others' at every forward); the frozen autoencoder's statistics are
+    equal on all ranks anyway, and R's BatchNorm statistics stay per rank (rank 0's are saved)."""
 
     def __init__(self, autoencoder: AutoEncoder, repair: RepairMode = "distributed", gated: bool = True) -> None:
         super().__init__()
@@ -163,8 +169,12 @@ class DamageRepair(nn.Module):
         for p in self.ae.parameters():
             p.requires_grad_(False)
         widths = autoencoder.decoder.widths
-        count = {"distributed": len(widths), "local": 1, "none": 0}[repair]
-        self.repairs = nn.ModuleList(RepairBlock(w, gated=gated) for w in widths[:count])
+        # positions[j]: the decoder layer D_{positions[j]+1} that block j precedes. Distributed: one block
+        # before every layer. Local (thesis §3.4.1 (c)): "the five repair layers consecutively before the
+        # first decoder layer", i.e. as many blocks as the distributed case, all on the latent code.
+        positions = {"distributed": list(range(len(widths))), "local": [0] * len(widths), "none": []}[repair]
+        self.repairs = nn.ModuleList(RepairBlock(widths[i], gated=gated) for i in positions)
+        self.positions = positions
         self.repair_mode = repair
 
     def train(self, mode: bool = True) -> DamageRepair:
@@ -173,9 +183,14 @@ class DamageRepair(nn.Module):
         return self
 
     def _repair(self, i: int, h: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-        if i >= len(self.repairs):
+        """The blocks placed before decoder layer D_{i+1}, applied one after another."""
+        blocks = [block for block, at in zip(self.repairs, self.positions) if at == i]
+        if not blocks:
             return h
-        return self.repairs[i](h, upsample_mask(omega, tuple(h.shape[-2:])))
+        mask = upsample_mask(omega, tuple(h.shape[-2:]))
+        for block in blocks:
+            h = block(h, mask)
+        return h
 
     def decode(self, phi_hat: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         """D̂(φ̂): the decoder with the repair blocks threaded in (Eqs. 3.1, 3.2)."""
@@ -205,15 +220,26 @@ class Discriminator(nn.Module):
     """C: AlexNet conv1-5 (ch. 3 variant), fc + real/corrupt logit, and the 3x3-conv mask head.
 
     ``forward(x)`` -> (class logits (B,) (positive = real), mask logits (B, M, N) (positive = kept)).
+    ``grid``: the latent grid M; when given, a dry pass checks that conv5 has it (:class:`ConfigError` if not).
     The paper's 2-way softmax is one logit here (the same model: softmax over (a, b) = sigmoid(a − b)).
     """
 
     def __init__(self, in_channels: int, image_size: int, width: float, hidden: int,
-                 conv1_kernel: int, conv1_stride: int, mask_head: bool = True) -> None:
+                 conv1_kernel: int, conv1_stride: int, mask_head: bool = True, grid: int | None = None) -> None:
         super().__init__()
         self.trunk = spot_artifacts_discriminator_trunk(width=width, conv1_kernel=conv1_kernel,
                                                         conv1_stride=conv1_stride, in_channels=in_channels,
                                                         input_size=image_size)
+        if grid is not None:
+            self.trunk.eval()  # the dry pass must not move BatchNorm's running statistics
+            with torch.no_grad():
+                side = self.trunk.conv_layers(torch.zeros(1, in_channels, image_size, image_size))["conv5"].shape[-1]
+            self.trunk.train()
+            if side != grid:
+                raise ConfigError(
+                    f"Discriminator: C's conv5 grid is {side}x{side} but the drop mask's latent grid is {grid}x{grid}; "
+                    f"the mask head needs them equal (image_size={image_size}, conv1_kernel={conv1_kernel}, "
+                    f"conv1_stride={conv1_stride}; the latent grid is image_size / 2^(len(encoder_channels) - 1))")
         self.fc = nn.Sequential(nn.Linear(self.trunk.trunk_features, hidden), nn.ReLU(inplace=True))
         self.cls = nn.Linear(hidden, 1)
         self.mask_head = nn.Conv2d(self.trunk.channels[-1], 1, 3, 1, 1) if mask_head else None
@@ -248,11 +274,12 @@ class HistoryBuffer(nn.Module):
     def capacity(self) -> int:
         return self.images.shape[0]
 
-    def mix(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
         half = images.shape[0] // 2
         if half == 0:
             return images, masks
-        pick = (torch.rand(half, device=images.device) * self.filled.clamp_min(1)).long()
+        pick = (torch.rand(half, device=images.device, generator=generator) * self.filled.clamp_min(1)).long()
         use = (self.filled > 0).view(1, 1, 1, 1)
         out_i = torch.cat([torch.where(use, self.images[pick].to(images.dtype), images[:half]), images[half:]])
         out_m = torch.cat([torch.where(use, self.masks[pick], masks[:half]), masks[half:]])

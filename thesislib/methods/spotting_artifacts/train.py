@@ -32,7 +32,7 @@ from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import History, Linear, OptimizerSlot, Trainer, fit, launch, make_scheduler
-from thesislib.engine.distributed import distributed_session, is_main_process, unwrap
+from thesislib.engine.distributed import distributed_session, get_rank, get_world_size, is_main_process, unwrap
 from thesislib.engine.update import Update
 from thesislib.methods.spotting_artifacts.config import (
     SpottingArtifactsParams,
@@ -52,7 +52,7 @@ from thesislib.methods.spotting_artifacts.model import (
 from thesislib.repro import seed_everything, write_json
 
 __all__ = ["build_autoencoder", "build_discriminator", "build_generator", "damage_repair_update", "main",
-           "run_stage", "train_autoencoder", "train_damage_repair"]
+           "rank_generator", "run_stage", "train_autoencoder", "train_damage_repair"]
 
 STAGES = ("ae", "dr")
 
@@ -72,7 +72,7 @@ def build_generator(params: SpottingArtifactsParams, autoencoder: AutoEncoder) -
 
 def build_discriminator(params: SpottingArtifactsParams) -> Discriminator:
     return Discriminator(params.in_channels, params.image_size, params.disc_width, params.disc_hidden,
-                         params.conv1_kernel, params.conv1_stride, mask_head=params.mask_head)
+                         params.conv1_kernel, params.conv1_stride, mask_head=params.mask_head, grid=params.grid)
 
 
 def _adam(params: SpottingArtifactsParams, parameters: Any, steps: int) -> tuple[torch.optim.Optimizer, Any]:
@@ -101,6 +101,21 @@ def train_autoencoder(params: SpottingArtifactsParams, images: Dataset, device: 
     return unwrap(ae), history
 
 
+def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
+    """The random stream of the drop masks Ω and the history picks of this rank.
+
+    One process (``nproc`` 1): ``None``, the global RNG seeded by ``seed_everything(params.seed)`` (the
+    smoke's recorded numbers). Under torchrun every rank seeds the global RNG alike (so that the models
+    start equal), so each rank gets its own generator seeded from (seed, rank): without it all ranks would
+    draw the same Ω and the same picks, and the global batch would hold ``nproc`` copies of each mask.
+    """
+    if get_world_size() == 1:
+        return None
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1_000_003 * (seed + 1) + 7_919 * get_rank())
+    return gen
+
+
 def damage_repair_update(params: SpottingArtifactsParams) -> Callable[[Update, list[Any]], Mapping[str, Tensor]]:
     """The alternating update of stage 2 (one C step, then one R step when R has parameters).
 
@@ -110,19 +125,24 @@ def damage_repair_update(params: SpottingArtifactsParams) -> Callable[[Update, l
     BatchNorm sees the same mixture) plus the masked reconstruction term.
     """
     grid = (params.grid, params.grid)
+    generators: dict[torch.device, torch.Generator | None] = {}
 
     def update(u: Update, batches: list[Any]) -> dict[str, Tensor]:
         gen, disc = u.models["gen"], u.models["disc"]
         plain = unwrap(gen)
         x = torch.cat([_images(b) for b in batches])
         b = x.shape[0]
-        omega = drop_mask(b, grid, params.drop_rate, x.device)
+        if x.device not in generators:
+            generators[x.device] = rank_generator(params.seed, x.device)
+        rng = generators[x.device]
+        omega = drop_mask(b, grid, params.drop_rate, x.device, generator=rng)
         with torch.no_grad():
             real = plain.autoencode(x) if params.real_source == "autoencoded" else x
         with u.phase("disc"):
             with torch.no_grad():
                 fake = gen(x, omega)
-                shown, shown_mask = (plain.history.mix(fake, omega) if params.history else (fake, omega))
+                shown, shown_mask = (plain.history.mix(fake, omega, generator=rng) if params.history
+                                     else (fake, omega))
             logits, masks = disc(torch.cat([real, shown]))
             target = torch.cat([torch.ones_like(shown_mask), shown_mask])
             d_loss, m_loss = discriminator_loss(logits[:b], logits[b:], masks, target, params.mask_weight)
