@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from thesislib.config import ConfigError, from_mapping, replace
+from thesislib.config import ConfigError, from_mapping
 from thesislib.engine import TrainConfig, train_config
 from thesislib.params import RunParams, param
+from thesislib.replication.variants import apply_variant, replicate_params
 
 #: Ablation variants: name -> (label, overrides of AutoNovelParams).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -127,13 +128,11 @@ def autonovel_config(mapping: dict[str, Any] | None = None, **overrides: Any) ->
 
 
 def config_for(params: AutoNovelParams, seed: int | None = None) -> AutoNovelParams:
-    return replace(params, seed=params.seed if seed is None else seed, n_seeds=1)
+    return replicate_params(params, seed)
 
 
 def variant_config(params: AutoNovelParams, name: str) -> AutoNovelParams:
-    if name not in VARIANTS:
-        raise ConfigError(f"unknown AutoNovel variant {name!r}; valid names are: {', '.join(VARIANTS)}")
-    return replace(params, **VARIANTS[name][1])
+    return apply_variant(params, VARIANTS, name)
 
 
 def experiment_id(params: AutoNovelParams, variant: str) -> str:

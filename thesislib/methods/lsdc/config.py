@@ -36,9 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from thesislib.config import ConfigError, from_mapping, replace
+from thesislib.config import ConfigError, from_mapping
 from thesislib.engine import TrainConfig, train_config
 from thesislib.params import RunParams, param
+from thesislib.replication.variants import apply_variant, replicate_params
 
 DATASETS = ("digits", "cifar10", "cifar100_20", "stl10")
 SIMILARITIES = ("knn", "cosine", "l2", "sne")
@@ -139,14 +140,12 @@ def lsdc_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> LSDC
 
 def config_for(params: LSDCParams, seed: int | None = None) -> LSDCParams:
     """The parameters of one replicate (``seed``, default ``params.seed``)."""
-    return replace(params, seed=params.seed if seed is None else seed, n_seeds=1)
+    return replicate_params(params, seed)
 
 
 def variant_config(params: LSDCParams, name: str) -> LSDCParams:
     """``params`` with the switches of ablation variant ``name`` (:data:`VARIANTS`)."""
-    if name not in VARIANTS:
-        raise ConfigError(f"unknown LSD-C variant {name!r}; valid names are: {', '.join(VARIANTS)}")
-    return replace(params, **VARIANTS[name][1])
+    return apply_variant(params, VARIANTS, name)
 
 
 def experiment_id(params: LSDCParams, variant: str) -> str:
