@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping
 from thesislib.engine import TrainConfig, train_config
+from thesislib.nn.staged_backbone import check_staged_backbone
 from thesislib.params import RunParams, param
 from thesislib.replication.variants import apply_variant, replicate_params
 
@@ -106,11 +107,7 @@ class AutoNovelParams(RunParams):
         if self.n_labelled_classes >= self.num_classes:
             raise ConfigError(f"AutoNovelParams: n_labelled_classes {self.n_labelled_classes} leaves no new class "
                               f"of {self.num_classes}")
-        if self.backbone == "mlp" and self.data != "digits":
-            raise ConfigError("AutoNovelParams: the MLP backbone is for the digits smoke run; use resnet18")
-        if self.backbone == "mlp" and self.frozen_stages >= len(self.mlp_widths):
-            raise ConfigError(f"AutoNovelParams: frozen_stages {self.frozen_stages} leaves none of the "
-                              f"{len(self.mlp_widths)} MLP stages to train")
+        check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
 
     @property
     def num_classes(self) -> int:

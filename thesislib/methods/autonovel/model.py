@@ -7,16 +7,15 @@ import torch
 from torch import nn
 
 from thesislib.methods.autonovel.config import AutoNovelParams
-from thesislib.nn.resnet_cifar import resnet18_cifar
-from thesislib.nn.staged_mlp import StagedMLP
+from thesislib.nn.staged_backbone import staged_backbone
 
 HEAD1, HEAD2, ROTATION = "head1", "head2", "rotation"
 
 
 def build_backbone(params: AutoNovelParams, heads: dict[str, int]) -> nn.Module:
-    if params.backbone == "mlp":
-        return StagedMLP(64, params.mlp_widths, heads)
-    return resnet18_cifar(heads, in_channels=3, width=params.resnet_width, feature_relu=True)
+    """The staged MLP or the CIFAR ResNet-18 with AutoNovel's ReLU on the pooled feature, with ``heads``."""
+    return staged_backbone(params.backbone, heads, mlp_widths=params.mlp_widths, resnet_width=params.resnet_width,
+                           feature_relu=True)
 
 
 def set_heads(model: nn.Module, heads: dict[str, int]) -> nn.Module:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping
 from thesislib.engine import TrainConfig, train_config
+from thesislib.nn.staged_backbone import check_staged_backbone
 from thesislib.params import RunParams, param
 from thesislib.replication.variants import apply_variant, replicate_params
 
@@ -119,11 +120,7 @@ class LSDCParams(RunParams):
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"LSDCParams: unknown variants {unknown}; valid names are: {', '.join(VARIANTS)}")
-        if self.backbone == "mlp" and self.frozen_stages >= len(self.mlp_widths):
-            raise ConfigError(f"LSDCParams: frozen_stages {self.frozen_stages} leaves none of the "
-                              f"{len(self.mlp_widths)} MLP stages to train")
-        if self.backbone == "mlp" and self.data != "digits":
-            raise ConfigError("LSDCParams: the MLP backbone is for the digits smoke run; use resnet18")
+        check_staged_backbone("LSDCParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
         if self.similarity == "knn" and self.k >= self.batch_size:
             raise ConfigError(f"LSDCParams: k = {self.k} must be below the batch size {self.batch_size}")
 

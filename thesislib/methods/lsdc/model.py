@@ -6,8 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from thesislib.methods.lsdc.config import LSDCParams
-from thesislib.nn.resnet_cifar import resnet18_cifar
-from thesislib.nn.staged_mlp import StagedMLP
+from thesislib.nn.staged_backbone import staged_backbone
 
 CLUSTER_HEAD = "cluster"
 ROTATION_HEAD = "rotation"
@@ -15,9 +14,7 @@ ROTATION_HEAD = "rotation"
 
 def build_backbone(params: LSDCParams, heads: dict[str, int]) -> nn.Module:
     """The staged MLP (digits, 64 inputs) or the CIFAR ResNet-18, with ``heads``."""
-    if params.backbone == "mlp":
-        return StagedMLP(64, params.mlp_widths, heads)
-    return resnet18_cifar(heads, in_channels=3, width=params.resnet_width)
+    return staged_backbone(params.backbone, heads, mlp_widths=params.mlp_widths, resnet_width=params.resnet_width)
 
 
 def to_clustering(model: nn.Module, num_clusters: int) -> nn.Module:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping
+from thesislib.nn.staged_backbone import check_staged_backbone
 from thesislib.params import RunParams, param
 from thesislib.replication.variants import apply_variant, replicate_params
 
@@ -132,14 +133,7 @@ class ScarceParams(RunParams):
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"ScarceParams: unknown variants {unknown}; valid names are: {', '.join(VARIANTS)}")
-        if self.backbone == "mlp" and self.frozen_stages >= len(self.mlp_widths):
-            raise ConfigError(f"ScarceParams: frozen_stages {self.frozen_stages} leaves none of the "
-                              f"{len(self.mlp_widths)} MLP stages to train")
-        if self.backbone == "mlp" and self.data != "digits":
-            raise ConfigError("ScarceParams: the MLP backbone is for the digits smoke run; use resnet18")
-        if self.backbone == "resnet18" and self.data == "digits":
-            raise ConfigError("ScarceParams: the digits are 1-channel 8x8 vectors for the MLP; resnet18 needs "
-                              "data cifar10, cifar100 or svhn")
+        check_staged_backbone("ScarceParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
         for name, milestones, epochs in (("inner_milestones", self.inner_milestones, self.inner_epochs),
                                          ("rotnet_milestones", self.rotnet_milestones, self.rotnet_epochs)):
             bad = [m for m in milestones if not 0 < m < epochs]

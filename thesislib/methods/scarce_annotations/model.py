@@ -1,5 +1,5 @@
 """The chapter's network: the backbone of :mod:`thesislib.nn` (staged MLP for the digits, CIFAR
-ResNet-18 at full scale, built by :func:`thesislib.methods.lsdc.model.build_backbone`) with a 4-way
+ResNet-18 at full scale, built by :func:`thesislib.nn.staged_backbone.staged_backbone`) with a 4-way
 rotation head for RotNet, then a C-way linear classifier (thesis ch. 5 §3, "replace the last layer")."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from thesislib.methods.lsdc.model import build_backbone
 from thesislib.methods.scarce_annotations.config import ScarceParams
 from thesislib.nn.resnet_cifar import freeze_stages
+from thesislib.nn.staged_backbone import staged_backbone
 from thesislib.repro import seed_everything
 
 CLASS_HEAD = "classifier"
@@ -18,7 +18,8 @@ ROTATION_HEAD = "rotation"
 
 def rotnet_model(params: ScarceParams) -> nn.Module:
     """A fresh backbone with the rotation head (64 inputs for the MLP; 3-channel 32x32 for ResNet-18)."""
-    return build_backbone(params, {ROTATION_HEAD: 4})  # type: ignore[arg-type]
+    return staged_backbone(params.backbone, {ROTATION_HEAD: 4}, mlp_widths=params.mlp_widths,
+                           resnet_width=params.resnet_width)
 
 
 def classifier_model(params: ScarceParams, state: dict[str, Tensor] | None, seed: int | None = None) -> nn.Module:
