@@ -153,3 +153,13 @@ __all__ += ["CifarResNet", "PadShortcut", "StagedMLP", "freeze_stages", "resnet1
 from thesislib.nn.multidomain import RoutedNetwork, joint_param_groups  # noqa: E402
 
 __all__ += ["RoutedNetwork", "joint_param_groups"]
+
+# Krähenbühl et al.'s data-dependent rescaling for transfer (Jenni ch. 3-4): BN folding, Algorithms 1-2.
+from thesislib.nn.rescaling import (  # noqa: E402
+    between_layer_rescale,
+    fold_batchnorm,
+    krahenbuhl_rescale,
+    within_layer_init,
+)
+
+__all__ += ["between_layer_rescale", "fold_batchnorm", "krahenbuhl_rescale", "within_layer_init"]
