@@ -142,3 +142,34 @@ def test_training_crops_are_flipped_half_the_time_and_seeded():
         assert torch.equal(plain, img[:, top:top + 4, left:left + 4])
     torch.manual_seed(0)
     assert all(torch.equal(a, items[0][0]) for a in crops[:5])
+
+
+def test_transfer_net_with_rescaling_fine_tunes_an_alexnet_backbone():
+    """The VOC07 path end to end on a tiny fixture: AlexNet conv layers (BN after conv5, LRN) as the
+    backbone, new fc layers, Krähenbühl rescaling (BN folded, rates equalised), fine-tuning, 2-crop test."""
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+    from thesislib.nn.alexnet import spot_artifacts_discriminator_trunk
+
+    torch.manual_seed(0)
+    n = 24
+    cls = torch.arange(n) % 2
+    x = torch.randn(n, 3, 20, 20) * 0.3 + torch.where(cls[:, None, None, None] == 1, 0.8, -0.8)
+    labels = torch.stack([torch.where(cls == 1, 1, -1), torch.where(cls == 0, 1, 0)], dim=1).to(torch.int8)
+    data = TensorDataset(x, labels)
+    trunk = spot_artifacts_discriminator_trunk(width=0.0625, conv1_kernel=3, conv1_stride=1, input_size=16)
+    net = TransferNet(ConvFeatures(trunk), 2, input_size=16, fc_dims=(16,), dropout=0.0)
+    assert len(net.new_layers()) == 2
+    cfg = TransferConfig(iterations=40, batch_size=8, lr=1e-3, crop=16, n_test_crops=2, seed=1, rescale_images=16)
+    out = finetune_multilabel(net, data, data, "cpu", cfg)
+    assert out["rescale"]["folded"] == 1  # the BN after conv5
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    r = out["rescale"]["rates_after"]
+    assert float(r.max() / r.min()) < 1.1  # LRN is not homogeneous: equalised to within the iterations' tolerance
+    assert out["scores"].shape == (n, 2) and out["map"] > 0.9
+
+
+def test_conv_features_rejects_a_module_without_conv_layers():
+    from thesislib.eval.transfer import ConvFeatures
+
+    with pytest.raises(TypeError, match="conv_layers"):
+        ConvFeatures(torch.nn.Linear(2, 2))

@@ -145,3 +145,93 @@ class VOC07Input:
     def __call__(self, sample: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         image = normalize(resize_image(to_tensor(sample["image"]), self.size), self.normalization)
         return image, torch.as_tensor(np.asarray(sample["labels"]), dtype=torch.int8)
+
+
+# --- Detection: the boxes of the same annotations (Jenni Table 3.3's VOC07 detection transfer) ---
+
+@dataclass(frozen=True)
+class VOC07Boxes:
+    """One image's objects: ``boxes`` float32 (K, 4) as (x1, y1, x2, y2) in 0-based pixel coordinates
+    (the devkit's 1-based inclusive ``xmin..xmax`` -> ``xmin - 1 .. xmax``, so a box's width is
+    ``xmax - xmin + 1`` pixels), ``labels`` int64 (K,) in 1..20 (0 is background, as torchvision's
+    detectors count), ``difficult`` bool (K,)."""
+
+    boxes: np.ndarray
+    labels: np.ndarray
+    difficult: np.ndarray
+
+
+def _box_number(obj: ET.Element, tag: str, path: Path) -> float:
+    el = obj.find(f"bndbox/{tag}")
+    try:
+        return float((el.text or "").strip()) if el is not None else float("nan")
+    except ValueError as err:
+        raise DatasetCorruptError(DATASET, path, f"bndbox/{tag} is not a number: {el.text!r}") from err
+
+
+def parse_boxes(path: Path) -> VOC07Boxes:
+    """The objects of one VOC XML annotation (see :class:`VOC07Boxes`); a missing or empty box, or an
+    unknown class, raises DatasetCorruptError naming the file."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise DatasetCorruptError(DATASET, path, f"annotation XML does not parse: {err}") from err
+    boxes, labels, difficult = [], [], []
+    for k, obj in enumerate(root.iter("object")):
+        name_el = obj.find("name")
+        name = (name_el.text or "").strip() if name_el is not None else ""
+        if name not in VOC07_CLASSES:
+            raise DatasetCorruptError(DATASET, path, f"object class {name!r} is not a VOC class")
+        x1, y1, x2, y2 = (_box_number(obj, t, path) for t in ("xmin", "ymin", "xmax", "ymax"))
+        if not all(np.isfinite((x1, y1, x2, y2))) or x2 < x1 or y2 < y1:
+            raise DatasetCorruptError(DATASET, path, f"object {k} ({name}) has no valid bndbox "
+                                                     f"({x1}, {y1}, {x2}, {y2})")
+        boxes.append((x1 - 1.0, y1 - 1.0, x2, y2))
+        labels.append(VOC07_CLASSES.index(name) + 1)
+        difficult_el = obj.find("difficult")
+        difficult.append(difficult_el is not None and (difficult_el.text or "0").strip() == "1")
+    return VOC07Boxes(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64),
+                      np.asarray(difficult, bool))
+
+
+class VOC2007Detection(VOC2007Classification):
+    """VOC 2007 boxes of one split: items ``{"image": uint8 (H, W, 3), "boxes", "labels", "difficult"`` (see
+    :class:`VOC07Boxes`), ``"id"}``, or what ``transform`` makes of that dict. Every annotation is parsed
+    at construction (a bad file is reported then); layout and errors as :class:`VOC2007Classification`."""
+
+    def __init__(self, split: str = "trainval", root: str | os.PathLike[str] | None = None, limit: int = 0,
+                 transform: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        super().__init__(split, root, limit, transform)
+        self.objects = [parse_boxes(self.root / "Annotations" / f"{i}.xml") for i in self.ids]
+
+    def read(self, index: int) -> dict[str, Any]:
+        sample = super().read(index)
+        obj = self.objects[index]
+        sample.update(boxes=obj.boxes, labels=obj.labels, difficult=obj.difficult)
+        return sample
+
+
+@dataclass(frozen=True)
+class VOC07DetectionInput:
+    """Item transform for torchvision detectors: ``(image float32 (3, H, W) in [0, 1], target)`` with
+    ``target = {"boxes" (K, 4) float32, "labels" (K,) int64, "difficult" (K,) bool}``; with ``flip``, a
+    left-right mirror with probability 1/2 (torch's global generator, seeded per sample by the engine).
+    Resizing and normalisation are the detector's own (``GeneralizedRCNNTransform``); training drops
+    the difficult objects (``keep_difficult=False``, the Fast R-CNN convention), testing keeps them
+    for the evaluation to ignore."""
+
+    flip: bool = False
+    keep_difficult: bool = True
+
+    def __call__(self, sample: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        image = to_tensor(sample["image"])
+        boxes = torch.as_tensor(np.asarray(sample["boxes"]), dtype=torch.float32).reshape(-1, 4)
+        labels = torch.as_tensor(np.asarray(sample["labels"]), dtype=torch.int64)
+        difficult = torch.as_tensor(np.asarray(sample["difficult"]), dtype=torch.bool)
+        if not self.keep_difficult:
+            boxes, labels, difficult = boxes[~difficult], labels[~difficult], difficult[~difficult]
+        if self.flip and bool(torch.randint(0, 2, ()) == 1):
+            image = image.flip(-1)
+            w = image.shape[-1]
+            boxes = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
+        return image, {"boxes": boxes, "labels": labels, "difficult": difficult}

@@ -14,12 +14,17 @@ Pieces:
 * :class:`MultiCropItems`: the test side: ``n`` random crops per image, stacked (n, C, crop, crop),
   their positions fixed by ``(seed, index)`` so the score does not depend on batch or rank;
 * :func:`voc07_map`: 11-point mAP of (N, 20) scores against {-1, 0, 1} labels, 0 = ignored;
-* :func:`finetune_multilabel`: train through :func:`thesislib.engine.fit`, score through
-  :func:`thesislib.engine.evaluate`.
+* :class:`ConvFeatures` / :class:`TransferNet`: any pre-trained conv backbone (images -> conv map
+  (B, C, H, W); a network with ``conv_layers(x, upto=)`` such as :class:`thesislib.nn.AlexNet` is
+  wrapped by :class:`ConvFeatures`) with Krizhevsky's pool5 and new fc layers on top;
+* :func:`rescale_for_transfer`: Krähenbühl et al.'s data-dependent rescaling
+  (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`: BN folded into the convs, the new fc layers
+  initialised within-layer, every layer rescaled between-layer) on random training crops;
+* :func:`finetune_multilabel`: the rescaling (``TransferConfig.rescale``), then training through
+  :func:`thesislib.engine.fit`, scoring through :func:`thesislib.engine.evaluate`.
 
-Not implemented here (stated in the chapters): Krähenbühl et al.'s data-dependent rescaling of
-the transferred weights, and the Fast R-CNN / FCN transfer of the papers (the full-scale configs
-use torchvision's detection and segmentation models instead).
+Detection and segmentation transfer (torchvision's Faster R-CNN and an FCN head instead of the
+papers' Fast R-CNN / FCN) live in :mod:`thesislib.eval.detection` and :mod:`thesislib.eval.segmentation_transfer`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch.utils.data import Dataset
 
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.multilabel import mean_ap
+from thesislib.nn.rescaling import krahenbuhl_rescale
 
 
 def _crop_at(image: torch.Tensor, crop: int, top: int, left: int) -> torch.Tensor:
@@ -114,9 +120,84 @@ def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (loss * valid).sum() / valid.sum().clamp_min(1.0)
 
 
+class ConvFeatures(nn.Module):
+    """``model.conv_layers(x, upto=layer)[layer]``: images (B, C, H, W) -> the conv map (B, C_l, H_l, W_l).
+
+    The adapter that turns a network with the :meth:`thesislib.nn.AlexNet.conv_layers` interface into
+    the plain conv backbone the transfer protocols take (only the conv layers are transferred)."""
+
+    def __init__(self, model: nn.Module, layer: str = "conv5") -> None:
+        super().__init__()
+        if not hasattr(model, "conv_layers"):
+            raise TypeError(f"{type(model).__name__} has no conv_layers(x, upto=); pass a module returning the "
+                            "conv map instead")
+        self.model, self.layer = model, layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.conv_layers(x, upto=self.layer)[self.layer]
+
+
+class TransferNet(nn.Module):
+    """A transferred conv ``backbone`` + Krizhevsky's head: images (B, C, crop, crop) -> logits (B, num_classes).
+
+    ``backbone`` maps images to a conv map (B, C5, H5, W5); on top: max-pool 3x3/2 (pool5, ceil mode),
+    flatten, the hidden fc layers ``fc_dims`` (each dropout ``dropout``, linear, ReLU) and the linear
+    classifier, all randomly initialised (PyTorch's default; :func:`rescale_for_transfer` then
+    re-initialises them from data). The fc input size comes from one dry pass at ``input_size``."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, input_size: int, in_channels: int = 3,
+                 fc_dims: tuple[int, ...] = (4096, 4096), dropout: float = 0.5, pool5: bool = True) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool5 = nn.MaxPool2d(3, 2, ceil_mode=True) if pool5 else nn.Identity()
+        was_training = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            flat = self.pool5(backbone(torch.zeros(1, in_channels, input_size, input_size))).numel()
+        backbone.train(was_training)
+        layers: list[nn.Module] = []
+        prev = int(flat)
+        for d in fc_dims:
+            layers += [nn.Dropout(dropout), nn.Linear(prev, d), nn.ReLU(inplace=True)]
+            prev = d
+        self.fc = nn.Sequential(*layers)
+        self.classifier = nn.Linear(prev, num_classes)
+
+    def new_layers(self) -> list[nn.Linear]:
+        """The randomly initialised layers (fc and classifier), in network order."""
+        return [m for m in self.fc if isinstance(m, nn.Linear)] + [self.classifier]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.fc(self.pool5(self.backbone(x)).flatten(1)))
+
+
+def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
+                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
+    ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``).
+
+    BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
+    else none) are initialised within-layer and all conv / linear layers rescaled between-layer
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+    gen = torch.Generator().manual_seed(seed)
+    n = min(int(n_images), len(train_set))  # type: ignore[arg-type]
+    picks = torch.randperm(len(train_set), generator=gen)[:n].tolist()  # type: ignore[arg-type]
+    crops = []
+    for i in picks:
+        image = train_set[i][0]
+        _check_size(image, crop)
+        top = int(torch.randint(0, image.shape[-2] - crop + 1, (), generator=gen))
+        left = int(torch.randint(0, image.shape[-1] - crop + 1, (), generator=gen))
+        crops.append(_crop_at(image, crop, top, left))
+    batch = torch.stack(crops).float().to(device)
+    new = model.new_layers() if hasattr(model, "new_layers") else []
+    return krahenbuhl_rescale(model.to(device), batch, new_layers=new, seed=seed)
+
+
 @dataclass(frozen=True)
 class TransferConfig:
-    """Settings of :func:`finetune_multilabel` (the papers: SGD, 80k iterations, 10 test crops)."""
+    """Settings of :func:`finetune_multilabel` (the papers: SGD, 80k iterations, 10 test crops,
+    Krähenbühl et al.'s rescaling on; ``rescale_images`` crops estimate its statistics)."""
 
     iterations: int = 80_000
     batch_size: int = 10
@@ -126,6 +207,26 @@ class TransferConfig:
     crop: int = 227
     n_test_crops: int = 10
     seed: int = 0
+    rescale: bool = True
+    rescale_images: int = 64
+    num_workers: int = 0
+
+
+def _fit_crops(model: nn.Module, opt: torch.optim.Optimizer, train_set: Dataset,
+               loss_fn: Any, config: "TransferConfig", device: torch.device, run: Any) -> Any:
+    """``config.iterations`` steps of ``loss_fn(model(crops), targets)`` on random crops and flips of
+    ``train_set`` (:class:`RandomCropItems`), cosine-decayed learning rate, through :func:`thesislib.engine.fit`."""
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.iterations))
+
+    def step_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch
+        return loss_fn(net(x), y), {}
+
+    run = run if run is not None else config
+    return fit(model, opt, RandomCropItems(train_set, config.crop), step_fn,
+               train_config(run, batch_size=config.batch_size, iterations=config.iterations, seed=config.seed,
+                            log_every=max(1, config.iterations // 10), num_workers=config.num_workers),
+               device, scheduler=sched)
 
 
 def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset, device: torch.device | str,
@@ -133,27 +234,22 @@ def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset,
     """Fine-tune ``model`` (images (B, C, crop, crop) -> logits (B, K)) and report the VOC07 test mAP.
 
     ``train_set`` / ``test_set`` yield ``(image (C, H, W) float, labels (K,) in {-1, 0, 1})`` with
-    H, W >= ``config.crop``. Training: random crops and flips (:class:`RandomCropItems`), :func:`masked_bce`,
-    SGD with momentum and a cosine-decayed learning rate, through :func:`thesislib.engine.fit` (``run``
-    supplies the chapter's run fields: seed, device options, progress). Testing: the mean sigmoid
-    of ``n_test_crops`` fixed random crops (:class:`MultiCropItems`) through :func:`thesislib.engine.evaluate`.
-    Returns ``{"map": float, "scores": (N, K) float32, "labels": (N, K), "history": History}``.
+    H, W >= ``config.crop``. With ``config.rescale``, :func:`rescale_for_transfer` first (BN folded,
+    new layers initialised from data, layers rescaled between-layer). Training: random crops and flips
+    (:class:`RandomCropItems`), :func:`masked_bce`, SGD with momentum and a cosine-decayed learning rate,
+    through :func:`thesislib.engine.fit` (``run`` supplies the chapter's run fields: seed, device options,
+    progress). Testing: the mean sigmoid of ``n_test_crops`` fixed random crops (:class:`MultiCropItems`)
+    through :func:`thesislib.engine.evaluate`.
+    Returns ``{"map": float, "scores": (N, K) float32, "labels": (N, K), "history": History,
+    "rescale": the rescaling's result or None}``.
     """
     device = torch.device(device)
     model = model.to(device)
+    rescaled = (rescale_for_transfer(model, train_set, config.crop, device, config.rescale_images, config.seed)
+                if config.rescale else None)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.iterations))
-
-    def step_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, y = batch
-        return masked_bce(net(x), y), {}
-
-    run = run if run is not None else config
-    history = fit(model, opt, RandomCropItems(train_set, config.crop), step_fn,
-                  train_config(run, batch_size=config.batch_size, iterations=config.iterations,
-                               seed=config.seed, log_every=max(1, config.iterations // 10)),
-                  device, scheduler=sched)
+    history = _fit_crops(model, opt, train_set, masked_bce, config, device, run)
 
     def score_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         crops, y = batch
@@ -163,4 +259,30 @@ def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset,
 
     scores, labels = evaluate(model, MultiCropItems(test_set, config.crop, config.n_test_crops, config.seed),
                               score_fn, device, batch_size=max(1, 64 // config.n_test_crops))
-    return {"map": float(voc07_map(scores, labels)), "scores": scores, "labels": labels, "history": history}
+    return {"map": float(voc07_map(scores, labels)), "scores": scores, "labels": labels, "history": history,
+            "rescale": rescaled}
+
+
+def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset, device: torch.device | str,
+                        config: TransferConfig = TransferConfig(), run: Any = None) -> dict[str, Any]:
+    """The single-label counterpart of :func:`finetune_multilabel` (e.g. Table 3.2's STL-10 folds, fine-tuned).
+
+    ``model``: images (B, C, crop, crop) -> logits (B, K); ``train_set`` / ``test_set`` yield ``(image
+    (C, H, W) float, label int)``, H, W >= ``config.crop`` (train) and == ``config.crop`` (test). With
+    ``config.rescale`` the Krähenbühl rescaling first; then Adam (lr ``config.lr``, weight decay
+    ``config.weight_decay``, cosine decay) on cross-entropy over random crops and flips; testing: one
+    view per image through :func:`thesislib.engine.evaluate`. Returns ``{"acc": float, "history",
+    "rescale"}``."""
+    device = torch.device(device)
+    model = model.to(device)
+    rescaled = (rescale_for_transfer(model, train_set, config.crop, device, config.rescale_images, config.seed)
+                if config.rescale else None)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history = _fit_crops(model, opt, train_set, F.cross_entropy, config, device, run)
+
+    def score_fn(net: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return (net(x).argmax(dim=1) == torch.as_tensor(y)).float()
+
+    hits = evaluate(model, test_set, score_fn, device, batch_size=64)
+    return {"acc": float(hits.mean()), "history": history, "rescale": rescaled}
