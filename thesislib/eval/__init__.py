@@ -64,3 +64,22 @@ __all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_score
 from thesislib.eval.auc import binary_auc  # noqa: E402
 
 __all__ += ["binary_auc"]
+
+# Transfer of a pre-trained conv backbone (Jenni ch. 3-4, Table 3.3): VOC07 classification with Krähenbühl
+# rescaling, VOC07 detection (torchvision Faster R-CNN), VOC12 segmentation (FCN head), single-label fine-tuning.
+from thesislib.eval.detection import (  # noqa: E402
+    DetectionConfig,
+    finetune_detection,
+    transfer_faster_rcnn,
+    voc_detection_ap,
+)
+from thesislib.eval.segmentation_transfer import (  # noqa: E402
+    ImageMaskItems,
+    SegmentationTransferConfig,
+    finetune_segmentation,
+)
+from thesislib.eval.transfer import ConvFeatures, TransferNet, finetune_classifier, rescale_for_transfer  # noqa: E402
+
+__all__ += ["ConvFeatures", "DetectionConfig", "ImageMaskItems", "SegmentationTransferConfig", "TransferNet",
+            "finetune_classifier", "finetune_detection", "finetune_segmentation", "rescale_for_transfer",
+            "transfer_faster_rcnn", "voc_detection_ap"]

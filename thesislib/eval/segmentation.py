@@ -37,6 +37,21 @@ class SegmentationConfusion:
         self._pred_hist = torch.zeros(c + 1, dtype=torch.int64, device=self.device)
         self._one = torch.ones((), dtype=torch.int64, device=self.device)
 
+    @classmethod
+    def from_matrix(cls, matrix: torch.Tensor, ignore_index: int = 255) -> "SegmentationConfusion":
+        """An accumulator holding ``matrix`` (C, C) int counts ([t, p] as :attr:`matrix`), e.g. the sum of
+        per-image matrices gathered from several processes. The predicted-class histogram is the column
+        sums (ignored pixels, which a bare matrix does not record, are not in it)."""
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"expected a square (C, C) matrix, got {tuple(matrix.shape)}")
+        if torch.is_floating_point(matrix) or bool((matrix < 0).any()):
+            raise ValueError("a confusion matrix holds non-negative integer counts")
+        out = cls(matrix.shape[0], ignore_index, matrix.device)
+        c = out.num_classes
+        out._counts[: c * c] = matrix.reshape(-1).to(torch.int64)
+        out._pred_hist[:c] = matrix.sum(dim=0).to(torch.int64)
+        return out
+
     def reset(self) -> None:
         self._counts.zero_()
         self._pred_hist.zero_()

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from thesislib.nn.deeplab import caffe_param_groups
@@ -89,3 +91,46 @@ def param_groups(model: SmallFCN, lr: float, weight_decay: float,
     learning rate; pass ``head_lr_mult=10`` to mimic SEC's fc8 multiplier."""
     return caffe_param_groups(model, lr, weight_decay, head="classifier", head_lr_mult=head_lr_mult,
                               bias_lr_mult=1.0)
+
+
+class BackboneFCN(nn.Module):
+    """An FCN-32s-style segmentation net on a transferred conv backbone: images (B, C, H, W) -> scores
+    (B, num_classes, H, W).
+
+    ``backbone`` maps images to one conv map (B, C5, H/s, W/s) (e.g. AlexNet conv1-5 through
+    :class:`thesislib.eval.transfer.ConvFeatures`); on top, like FCN's convolutionalised fc6 / fc7:
+    ``hidden`` convs (the first ``kernel`` x ``kernel`` with SAME padding, then 1x1), each ReLU and
+    dropout ``dropout``, then a 1x1 score layer (N(0, 0.01²) weights, zero bias, as :class:`SmallFCN`'s
+    classifier), upsampled bilinearly to the input size. Differences to Long et al.'s FCN-32s (the
+    papers' protocol): the upsampling is fixed bilinear, not a learned deconvolution initialised
+    bilinear; fc6 is a ``kernel`` x ``kernel`` conv (FCN: 6x6 on pool5; the backbone here ends at conv5,
+    without pool5), and the input is not padded by 100 pixels (SAME padding keeps the map aligned).
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, in_channels: int = 3,
+                 hidden: tuple[int, ...] = (4096, 4096), kernel: int = 3, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.backbone = backbone
+        was = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            c5 = int(backbone(torch.zeros(1, in_channels, 64, 64)).shape[1])
+        backbone.train(was)
+        layers: list[nn.Module] = []
+        prev = c5
+        for i, width in enumerate(hidden):
+            k = kernel if i == 0 else 1
+            layers += [nn.Conv2d(prev, width, k, padding=k // 2), nn.ReLU(inplace=True), nn.Dropout2d(dropout)]
+            prev = width
+        self.head = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(prev, num_classes, 1)
+        nn.init.normal_(self.classifier.weight, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
+
+    def new_layers(self) -> list[nn.Conv2d]:
+        """The randomly initialised layers (the head's convs and the score layer), in network order."""
+        return [m for m in self.head if isinstance(m, nn.Conv2d)] + [self.classifier]
+
+    def forward(self, x: Tensor) -> Tensor:
+        scores = self.classifier(self.head(self.backbone(x)))
+        return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
