@@ -111,6 +111,30 @@ probe_epochs = 60  # int; epochs of each linear probe (min 1)
 probe_weight_decay = 0.0005  # float; the probes' weight decay ([code] 5e-4) (min 0.0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
 figure_drop_rates = [0.1, 0.3, 0.5, 0.7, 0.9]  # list of float; drop rates rendered in the Fig. 3.6 figure
+transfer = []  # list of str; transfer evaluations of C's conv layers after training: voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2)
+transfer_rescale = True  # bool; Krähenbühl et al.'s data-dependent rescaling before fine-tuning (BN folded, new layers initialised from data, layers rescaled)
+transfer_workers = 4  # int; data loader workers of the transfer fine-tuning (min 0)
+voc_resize = 256  # int; VOC images are resized to this square side before the random crops (min 8)
+voc_crop = 227  # int; side of the VOC07 classification crops (train: random, test: 10 random) (min 8)
+voc_test_crops = 10  # int; random crops averaged per VOC07 test image (min 1)
+voc_cls_iterations = 80000  # int; SGD steps of the VOC07 classification fine-tuning (min 1)
+voc_cls_batch_size = 10  # int; batch of the VOC07 classification fine-tuning (min 1)
+voc_cls_lr = 0.001  # float; learning rate (cosine-decayed) of the VOC07 classification fine-tuning (min 0.0)
+voc_det_iterations = 150000  # int; SGD steps of the VOC07 detection fine-tuning (min 1)
+voc_det_batch_size = 2  # int; images per step of the VOC07 detection fine-tuning (min 1)
+voc_det_lr = 0.001  # float; learning rate (step-decayed x0.1 at 2/3) of the detection fine-tuning (min 0.0)
+voc_det_scales = [480, 576, 688, 864, 1200]  # list of int; shorter image sides of multi-scale detection training (testing: voc_det_test_scale)
+voc_det_test_scale = 600  # int; shorter image side at detection test time (min 32)
+voc_seg_iterations = 100000  # int; SGD steps of the VOC12 segmentation fine-tuning (thesis 100k) (min 1)
+voc_seg_batch_size = 1  # int; images per step of the segmentation fine-tuning (FCN: 1) (min 1)
+voc_seg_lr = 0.0001  # float; fixed learning rate of the segmentation fine-tuning (thesis 1e-4) (min 0.0)
+voc_seg_train_split = 'train'  # 'train' | 'trainaug'; VOC12 segmentation training split: train (1,464, the FCN transfer protocol's) | trainaug (10,582 with SBD)
+voc_seg_size = 320  # int; side of the square segmentation training / test inputs (min 32)
+fold_variants = ['frozen', 'finetuned']  # list of str; Table 3.2 rows run on the STL-10 folds
+fold_epochs = 200  # int; supervised epochs per STL-10 fold (thesis 200) (min 1)
+fold_batch_size = 128  # int; batch of the per-fold supervised training (min 1)
+fold_lr = 0.001  # float; Adam learning rate (cosine-decayed) of the per-fold training (min 0.0)
+fold_limit = 0  # int; run only the first this many folds (0: all ten) (min 0)
 
 # %%
 import time
@@ -391,6 +415,7 @@ tnb.show_table([[r.paper.experiment, metric_label("spotting_artifacts", r.paper.
 # thesislib run spotting_artifacts --scale full_stl10 -p nproc=4     # θ = 0.7: Table 3.1's row (i) setting
 # thesislib run spotting_artifacts --scale full_stl10 -p nproc=4 -p drop_rate=0.5   # Table 3.1's baseline setting
 # thesislib run spotting_artifacts --scale full -p nproc=8  # pre-training + Table 3.4 probes
+# thesislib run spotting_artifacts --scale full_voc07 -p nproc=8   # + Table 3.3 classification (VOC2007 in $THESISLIB_DATA/voc)
 # thesislib record runs/spotting_artifacts/<stamp>-full
 # ```
 #
@@ -402,11 +427,17 @@ tnb.show_table([[r.paper.experiment, metric_label("spotting_artifacts", r.paper.
 # frozen conv layers, STL-10 test accuracy) is not wired, so the replication table pairs no run with a
 # Table 3.1 number yet. The full configs run one replicate (`n_seeds: 1`): their verdicts read
 # *undetermined*; `-p n_seeds=2` or more gives intervals.
-# Not wired into this chapter yet: Table 3.2's ten-fold STL-10 fine-tuning (the shared
-# `thesislib.eval.fold_protocol` and `thesislib.data.stl10_fold_indices` exist), and the VOC transfer of
-# Table 3.3 (`thesislib.eval.finetune_multilabel` with `thesislib.data.VOC2007Classification` for
-# classification, inputs through `VOC07Input(normalization="symmetric")` since $C$ was trained on [-1, 1]; Krähenbühl et al.'s rescaling is not implemented; detection and segmentation would use
-# torchvision's models rather than Fast R-CNN and FCN, so their numbers would shift).
+# Tables 3.2-3.3 are evaluations after the pre-training, chosen with `transfer` (none at smoke scale):
+# `full_stl10` runs Table 3.2's ten-fold protocol (`stl10_folds`: a linear classifier on frozen conv5 and
+# conv1-5 fine-tuned, each trained on every predefined 1,000-image fold, mean ± SD over the folds, recorded
+# as `stl10/folds-frozen` and `stl10/folds-finetuned`); `full_voc07`, `full_voc07_det` and `full_voc12_seg`
+# run Table 3.3's columns on $C$'s conv layers (recorded as `voc/ours`), each after Krähenbühl et al.'s
+# data-dependent rescaling (`thesislib.nn.rescaling`: BN folded into conv5, new layers initialised from data,
+# all layers rescaled to train at one rate). Detection goes through torchvision's Faster R-CNN (a learned
+# proposal network and RoIAlign instead of Fast R-CNN's selective search and RoI pooling) and segmentation
+# through an FCN-32s-style head with fixed bilinear upsampling, so those two numbers are comparable in trend
+# only; the configs' comments list every difference. `-p transfer=[voc07_cls,voc07_det,voc12_seg]` runs all
+# three after one pre-training.
 #
 # ## 10. Saving the run
 

@@ -10,25 +10,44 @@ spots held-out corruptions.
   head on the repaired corruptions (accuracy, and the prior-free rank AUC), through
   :func:`thesislib.engine.evaluate`. Both diagnose the adversarial game: C near 100 % on un-repaired
   damage but at chance on repaired damage means C learned the damage and R learned to hide it.
+* Transfer of C's conv layers (``params.transfer``; full scale, Tables 3.2-3.3), each on a copy of C's
+  conv1-5 (BN after conv5 folded into conv5, the fc and mask heads dropped):
+  :func:`voc07_classification` (:func:`thesislib.eval.finetune_multilabel`), :func:`voc07_detection`
+  (:func:`thesislib.eval.finetune_detection`), :func:`voc12_segmentation`
+  (:func:`thesislib.eval.finetune_segmentation`), :func:`stl10_folds` (Table 3.2 through
+  :func:`thesislib.eval.fold_protocol`); :func:`transfer_results` runs the requested ones.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
+from thesislib.data.roots import dataset_dir
+from thesislib.data.stl10 import STL10, stl10_fold_indices
+from thesislib.data.voc import SegInputTransform, VOCSegmentation
+from thesislib.data.voc07 import VOC07DetectionInput, VOC07Input, VOC2007Classification, VOC2007Detection
 from thesislib.engine import evaluate
 from thesislib.eval.auc import binary_auc
+from thesislib.eval.detection import DetectionConfig, finetune_detection, transfer_faster_rcnn
+from thesislib.eval.folds import fold_protocol
 from thesislib.eval.probe import layer_probes
+from thesislib.eval.segmentation_transfer import ImageMaskItems, SegmentationTransferConfig, finetune_segmentation
+from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier, finetune_multilabel
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
+from thesislib.methods.spotting_artifacts.data import CenterResize, RandomResizeCropFlip
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator, drop_mask
 from thesislib.methods.spotting_artifacts.train import build_discriminator
+from thesislib.nn.fcn import BackboneFCN
 from thesislib.repro import seed_everything
 
-__all__ = ["probe_layers", "random_discriminator", "spotting_accuracy"]
+__all__ = ["probe_layers", "random_discriminator", "spotting_accuracy", "stl10_folds", "transfer_backbone",
+           "transfer_results", "voc07_classification", "voc07_detection", "voc12_segmentation"]
 
 
 def random_discriminator(params: SpottingArtifactsParams, seed: int) -> Discriminator:
@@ -94,4 +113,126 @@ def spotting_accuracy(params: SpottingArtifactsParams, gen: DamageRepair, disc: 
         out["mask_acc"] = float(res["mask"].mean())
         kept = masks[:, 0].flatten(1).to(res["mask_logit"].device)
         out["mask_auc"] = float(binary_auc(res["mask_logit"], kept)) if 0 < float(kept.mean()) < 1 else 0.5
+    return out
+
+
+# --- Transfer of C's conv layers (full scale) ---
+
+def transfer_backbone(disc: Discriminator) -> ConvFeatures:
+    """A copy of C's conv1-5 (the ch. 3 AlexNet trunk) as a backbone: images -> conv5 map. C itself is untouched;
+    the BN after conv5 is folded into conv5 by the transfer protocols' rescaling (ch. 3 "removes it in transfer";
+    folding removes it without changing the function)."""
+    return ConvFeatures(copy.deepcopy(disc.trunk).cpu(), "conv5")
+
+
+def _voc_root(params: SpottingArtifactsParams) -> Any:
+    return dataset_dir("voc", data_root=params.data_root)
+
+
+def voc07_classification(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
+                         seed: int) -> dict[str, float]:
+    """Table 3.3's classification column: VOC07 ``trainval`` -> ``test`` mAP (%) of C's conv layers under the
+    Krähenbühl framework (images resized to ``voc_resize``, random ``voc_crop`` crops, ``voc_test_crops``
+    random test crops, fc6-8 new with fc6 / fc7 ``disc_hidden`` wide (4096 in the full configs);
+    :func:`thesislib.eval.finetune_multilabel`)."""
+    root = _voc_root(params)
+    item = VOC07Input(params.voc_resize, normalization="symmetric")
+    train = VOC2007Classification("trainval", root=root, transform=item)
+    test = VOC2007Classification("test", root=root, transform=item)
+    net = TransferNet(transfer_backbone(disc), 20, params.voc_crop, fc_dims=(params.disc_hidden, params.disc_hidden))
+    cfg = TransferConfig(iterations=params.voc_cls_iterations, batch_size=params.voc_cls_batch_size,
+                         lr=params.voc_cls_lr, crop=params.voc_crop, n_test_crops=params.voc_test_crops, seed=seed,
+                         rescale=params.transfer_rescale, num_workers=params.transfer_workers)
+    return {"voc07_cls_map": 100.0 * finetune_multilabel(net, train, test, device, cfg, run=params)["map"]}
+
+
+def voc07_detection(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
+                    seed: int) -> dict[str, float]:
+    """Table 3.3's detection column: VOC07 ``trainval`` -> ``test`` detection mAP (%, 11-point) of C's conv
+    layers in torchvision's Faster R-CNN (not the paper's Fast R-CNN; :mod:`thesislib.eval.detection`), fc6 / fc7
+    ``disc_hidden`` wide (4096 in the full configs)."""
+    root = _voc_root(params)
+    train = VOC2007Detection("trainval", root=root, transform=VOC07DetectionInput(flip=True, keep_difficult=False))
+    test = VOC2007Detection("test", root=root, transform=VOC07DetectionInput())
+    cfg = DetectionConfig(scales=tuple(params.voc_det_scales), test_scale=params.voc_det_test_scale,
+                          iterations=params.voc_det_iterations, batch_size=params.voc_det_batch_size,
+                          lr=params.voc_det_lr, rescale=params.transfer_rescale, seed=seed,
+                          num_workers=params.transfer_workers, representation=params.disc_hidden)
+    model = transfer_faster_rcnn(transfer_backbone(disc), cfg)
+    return {"voc07_det_map": 100.0 * finetune_detection(model, train, test, device, cfg, run=params)["map"]}
+
+
+def voc12_segmentation(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
+                       seed: int) -> dict[str, float]:
+    """Table 3.3's segmentation column: VOC12 ``voc_seg_train_split`` -> ``val`` mIoU (%) of C's conv layers
+    under an FCN-32s-style head (:class:`thesislib.nn.fcn.BackboneFCN`, fc6 / fc7 ``disc_hidden`` wide;
+    :mod:`thesislib.eval.segmentation_transfer`)."""
+    root = _voc_root(params)
+    size = (params.voc_seg_size, params.voc_seg_size)
+    train = ImageMaskItems(VOCSegmentation(params.voc_seg_train_split, voc_root=root,
+                                           sbd_root=dataset_dir("sbd", data_root=params.data_root),
+                                           transform=SegInputTransform(size, "symmetric")), flip=True)
+    val = ImageMaskItems(VOCSegmentation("val", voc_root=root,
+                                         transform=SegInputTransform(size, "symmetric", resize_mask=False)))
+    cfg = SegmentationTransferConfig(iterations=params.voc_seg_iterations, batch_size=params.voc_seg_batch_size,
+                                     lr=params.voc_seg_lr, size=params.voc_seg_size, rescale=params.transfer_rescale,
+                                     seed=seed, num_workers=params.transfer_workers)
+    net = BackboneFCN(transfer_backbone(disc), 21, hidden=(params.disc_hidden, params.disc_hidden))
+    return {"voc12_seg_miou": 100.0 * finetune_segmentation(net, train, val, device, cfg, run=params)["miou"]}
+
+
+def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
+                seed: int) -> dict[str, dict[str, Any]]:
+    """Table 3.2: the ten predefined 1,000-image folds of STL-10's labelled train split, each trained in turn and
+    tested on the 8,000 test images; mean ± SD over the folds (:func:`thesislib.eval.fold_protocol`).
+
+    * ``frozen``: a linear classifier on C's frozen conv5 (the full 256 x 6 x 6 map at 96 px, standardised,
+      softmax regression for ``fold_epochs`` epochs: :func:`thesislib.eval.layer_probes`);
+    * ``finetuned``: conv1-5 fine-tuned with new fc layers (:class:`thesislib.eval.TransferNet`, Krähenbühl
+      rescaling when ``transfer_rescale``) for ``fold_epochs`` epochs of Adam with the training
+      augmentation of the self-supervised stage (random resize to [S, 1.15 S], random S crop, flip).
+
+    Returns ``{variant: fold_protocol result (accuracies in %)}``."""
+    root = dataset_dir("stl10", data_root=params.data_root)
+    size = params.image_size
+    folds = stl10_fold_indices(root)
+    if params.fold_limit:
+        folds = folds[: params.fold_limit]
+    plain = STL10("train", root=root, transform=CenterResize(size))
+    augmented = STL10("train", root=root, transform=RandomResizeCropFlip(size))
+    test = STL10("test", root=root, transform=CenterResize(size))
+    out: dict[str, dict[str, Any]] = {}
+    for variant in params.fold_variants:
+        def run_fold(i: int, idx: np.ndarray, variant: str = variant) -> float:
+            if variant == "frozen":
+                probe = layer_probes(disc.to(device), ["conv5"], Subset(plain, idx.tolist()), test, device,
+                                     dims=params.probe_dims, batch_size=params.eval_batch_size,
+                                     epochs=params.fold_epochs, weight_decay=params.probe_weight_decay,
+                                     seed=seed + i, num_classes=10)
+                return 100.0 * float(probe["conv5"]["test_acc"])
+            net = TransferNet(transfer_backbone(disc), 10, size, fc_dims=(params.disc_hidden,))
+            steps = max(1, params.fold_epochs * len(idx) // params.fold_batch_size)
+            cfg = TransferConfig(iterations=steps, batch_size=params.fold_batch_size, lr=params.fold_lr, crop=size,
+                                 weight_decay=params.weight_decay, seed=seed + i, rescale=params.transfer_rescale,
+                                 num_workers=params.transfer_workers)
+            return 100.0 * finetune_classifier(net, Subset(augmented, idx.tolist()), test, device, cfg,
+                                               run=params)["acc"]
+
+        out[variant] = fold_protocol(folds, run_fold)
+    return out
+
+
+TRANSFER_RUNNERS = {"voc07_cls": voc07_classification, "voc07_det": voc07_detection, "voc12_seg": voc12_segmentation}
+
+
+def transfer_results(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
+                     seed: int) -> dict[str, Any]:
+    """Every evaluation in ``params.transfer``: ``{"voc07_cls_map": %, "voc07_det_map": %, "voc12_seg_miou": %,
+    "stl10_folds": {variant: fold_protocol result}}`` (only the requested keys)."""
+    out: dict[str, Any] = {}
+    for task in params.transfer:
+        if task == "stl10_folds":
+            out["stl10_folds"] = stl10_folds(params, disc, device, seed)
+        else:
+            out.update(TRANSFER_RUNNERS[task](params, disc, device, seed))
     return out

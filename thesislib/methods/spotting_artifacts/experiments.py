@@ -16,7 +16,12 @@ import torch
 from thesislib.engine import History
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
-from thesislib.methods.spotting_artifacts.evaluate import probe_layers, random_discriminator, spotting_accuracy
+from thesislib.methods.spotting_artifacts.evaluate import (
+    probe_layers,
+    random_discriminator,
+    spotting_accuracy,
+    transfer_results,
+)
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator
 from thesislib.methods.spotting_artifacts.train import run_stage
 from thesislib.replication import summarize_seeds
@@ -24,7 +29,7 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
-           "game_sentences", "run_replicate", "summary_sentences", "verdict_sentence"]
+           "game_sentences", "run_replicate", "summary_sentences", "transfer_experiment_ids", "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
@@ -49,6 +54,7 @@ class ReplicateResult:
     probe_ssl: dict[str, float] = field(default_factory=dict)
     probe_random: dict[str, float] = field(default_factory=dict)
     spotting: dict[str, float] = field(default_factory=dict)
+    transfer: dict[str, Any] = field(default_factory=dict)
     ae_history: History | None = None
     dr_history: History | None = None
     gen: DamageRepair | None = None
@@ -70,6 +76,8 @@ def run_replicate(params: SpottingArtifactsParams, seed: int, device: torch.devi
     result.probe_random = probe_layers(rep, random_discriminator(rep, seed), data.probe_train, data.probe_test,
                                        device, seed)
     result.spotting = spotting_accuracy(rep, gen, disc, data.test_images.to(device), device, seed)
+    if rep.transfer:
+        result.transfer = transfer_results(rep, disc, device, seed)
     return result
 
 
@@ -198,9 +206,10 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     table row has). ImageNet: ``imagenet/damage-repair`` at the thesis's setting (θ = 0.7), a ``+``-suffix
     per changed switch. The smoke id ``digits<size>/...`` cannot collide with them.
 
-    A full STL-10 run records the per-layer probes (``probe_conv*``), not ``stl10_acc``: Table 3.1's
-    protocol (200 epochs of supervised training on frozen conv layers) is not wired, so no run is paired
-    with a Table 3.1 number yet."""
+    A full STL-10 run records the per-layer probes (``probe_conv*``) under this id, not ``stl10_acc``: Table
+    3.1's protocol (200 epochs of supervised training on frozen conv layers, on all 5,000 labelled images) is
+    not wired, so no run is paired with a Table 3.1 number yet; Table 3.2's ten-fold protocol is
+    (``transfer: [stl10_folds]``), recorded under :func:`transfer_experiment_ids`."""
     if params.data == "stl10":
         tags = ablation_tags(params, 0.5)
         return "stl10/ablation-" + ("+".join(tags) if tags else "baseline")
@@ -209,13 +218,33 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     return f"{stem}/damage-repair" + "".join("+" + t for t in tags)
 
 
+def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
+    """Ids of the transfer results in ``replication/spotting_artifacts.yaml``: ``voc`` -> ``voc/ours`` (Table 3.3,
+    C pre-trained on ImageNet at the thesis's setting; ``voc/stl10-pretrained`` for a C trained on STL-10, which
+    no table has), ``frozen`` / ``finetuned`` -> ``stl10/folds-<variant>`` (Table 3.2); a ``+``-suffix per switch
+    that differs from the thesis's setting (θ = 0.7), as :func:`experiment_id`."""
+    suffix = "".join("+" + t for t in ablation_tags(params, 0.7))
+    voc = "voc/ours" if params.data == "imagenet" else f"voc/{params.data}-pretrained"
+    return {"voc": voc + suffix, "frozen": "stl10/folds-frozen" + suffix, "finetuned": "stl10/folds-finetuned" + suffix}
+
+
 def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record``
-    reads; metric names as in ``replication/spotting_artifacts.yaml``: ``probe_<layer>`` in %)."""
+    reads; metric names as in ``replication/spotting_artifacts.yaml``: ``probe_<layer>`` in %; the transfer
+    results under :func:`transfer_experiment_ids`: ``voc07_cls_map``, ``voc07_det_map``, ``voc12_seg_miou``
+    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD))."""
     rows = []
+    ids = transfer_experiment_ids(params)
+    transfer_rows: dict[str, list[dict[str, float]]] = {}
     for r in results:
         row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
         row.update({f"random_probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
         row.update({f"spot_{k}": v for k, v in r.spotting.items()})
         rows.append(row)
-    return summarize_seeds({experiment_id(params): rows})
+        voc = {k: float(v) for k, v in r.transfer.items() if k != "stl10_folds"}
+        if voc:
+            transfer_rows.setdefault(ids["voc"], []).append(voc)
+        for variant, folds in r.transfer.get("stl10_folds", {}).items():
+            transfer_rows.setdefault(ids[variant], []).append({"stl10_acc": folds["mean"],
+                                                               "stl10_acc_sd": folds["std"]})
+    return summarize_seeds({experiment_id(params): rows, **transfer_rows})
