@@ -135,7 +135,10 @@ class Trainer:
     ``eval_fn(model_for_eval) -> dict`` called every ``eval_every`` epochs on every rank, in eval
     mode, with the EMA network where there is one, else the live one (a dict of them in the
     several-network case); it decides itself about ``torch.no_grad``. ``on_step(trainer)`` runs
-    after every optimiser step and ``on_epoch_end(trainer)`` after each epoch. After :meth:`fit`,
+    after every optimiser step and ``on_epoch_end(trainer)`` after each epoch. ``generators``: named
+    ``torch.Generator`` s the step draws from besides the global RNGs (e.g. a per-rank stream of random
+    masks); their states go into each checkpoint per rank, next to the global RNG states, and are
+    restored on resume, so that resuming stays exact. After :meth:`fit`,
     ``history``, ``ema`` / ``emas``, ``step`` and ``epoch`` describe the run; a callback may call
     :meth:`request_stop`.
     """
@@ -146,8 +149,10 @@ class Trainer:
                  scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
                  collate_fn: Callable[[list[Any]], Any] | None = None, eval_fn: EvalFn | None = None,
                  on_step: Callback | None = None, on_epoch_end: Callback | None = None,
-                 ema_models: tuple[str, ...] | None = None) -> None:
+                 ema_models: tuple[str, ...] | None = None,
+                 generators: Mapping[str, torch.Generator] | None = None) -> None:
         self.single = isinstance(model, nn.Module)
+        self.generators: dict[str, torch.Generator] = dict(generators or {})
         if self.single:
             if not isinstance(optimizer, torch.optim.Optimizer):
                 raise TypeError("one network takes one torch.optim.Optimizer; several networks take a dict "
@@ -342,13 +347,18 @@ class Trainer:
         self._elapsed_before = float(state["elapsed"])
         self._saved_step = self.step
         rngs = state["rng"]
-        return rngs[self.rank] if len(rngs) == self.world else rngs[self.rank % len(rngs)]
+        rng = rngs[self.rank] if len(rngs) == self.world else rngs[self.rank % len(rngs)]
+        missing = [name for name in self.generators if name not in rng.get("generators", {})]
+        if missing:
+            raise CheckpointError(path, f"holds no state of the generator(s) {missing} this run draws from")
+        return rng
 
     def _save(self, epoch: int, step_in_epoch: int) -> None:
         """Checkpoint at the current step; the position is where training continues."""
         if self.config.checkpoint_dir is None or self._saved_step == self.step:
             return
-        rngs = all_gather_object(rng_state(self.device))
+        rngs = all_gather_object({**rng_state(self.device),
+                                  "generators": {name: g.get_state() for name, g in self.generators.items()}})
         if self.main:
             state = {
                 "format": FORMAT_VERSION,
@@ -439,6 +449,8 @@ class Trainer:
         if rng is not None:
             self.progress.message(f"resumed from step {self.step} (epoch {self.epoch + 1})")
             set_rng_state(rng, self.device)
+            for name, gen in self.generators.items():
+                gen.set_state(rng["generators"][name])
         self._t0 = time.perf_counter()
         self.window.reset()
         try:

@@ -108,6 +108,9 @@ def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
     smoke's recorded numbers). Under torchrun every rank seeds the global RNG alike (so that the models
     start equal), so each rank gets its own generator seeded from (seed, rank): without it all ranks would
     draw the same Ω and the same picks, and the global batch would hold ``nproc`` copies of each mask.
+    :func:`train_damage_repair` hands the generator to the engine's :class:`~thesislib.engine.Trainer`
+    (``generators=``), which checkpoints its state per rank, so a resumed run draws the masks an
+    uninterrupted one would.
     """
     if get_world_size() == 1:
         return None
@@ -116,8 +119,12 @@ def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
     return gen
 
 
-def damage_repair_update(params: SpottingArtifactsParams) -> Callable[[Update, list[Any]], Mapping[str, Tensor]]:
+def damage_repair_update(params: SpottingArtifactsParams, rng: torch.Generator | None = None
+                         ) -> Callable[[Update, list[Any]], Mapping[str, Tensor]]:
     """The alternating update of stage 2 (one C step, then one R step when R has parameters).
+
+    ``rng``: the generator of the drop masks and history picks (None: the global RNG); it must live on
+    the device of the batches.
 
     C sees [x_r; x̂'] in one batch (x_r = D(E(x)) or x, x̂' = corrupted images with half replaced from
     the history buffer) and is trained on the real/corrupt logit and the mask head (real target:
@@ -125,16 +132,12 @@ def damage_repair_update(params: SpottingArtifactsParams) -> Callable[[Update, l
     BatchNorm sees the same mixture) plus the masked reconstruction term.
     """
     grid = (params.grid, params.grid)
-    generators: dict[torch.device, torch.Generator | None] = {}
 
     def update(u: Update, batches: list[Any]) -> dict[str, Tensor]:
         gen, disc = u.models["gen"], u.models["disc"]
         plain = unwrap(gen)
         x = torch.cat([_images(b) for b in batches])
         b = x.shape[0]
-        if x.device not in generators:
-            generators[x.device] = rank_generator(params.seed, x.device)
-        rng = generators[x.device]
         omega = drop_mask(b, grid, params.drop_rate, x.device, generator=rng)
         with torch.no_grad():
             real = plain.autoencode(x) if params.real_source == "autoencoded" else x
@@ -177,8 +180,9 @@ def train_damage_repair(params: SpottingArtifactsParams, autoencoder: AutoEncode
     if repair_params:
         opt_r, sched_r = _adam(params, repair_params, params.iterations)
         slots["gen"] = OptimizerSlot(opt_r, ("gen",), sched_r)
-    trainer = Trainer({"gen": gen, "disc": disc}, slots, images, damage_repair_update(params),
-                      engine_config(params, "dr"), device)
+    rng = rank_generator(params.seed, torch.device(device))
+    trainer = Trainer({"gen": gen, "disc": disc}, slots, images, damage_repair_update(params, rng),
+                      engine_config(params, "dr"), device, generators={"masks": rng} if rng is not None else None)
     history = trainer.fit()
     return unwrap(trainer.models["gen"]), unwrap(trainer.models["disc"]), history
 
