@@ -1,8 +1,8 @@
 """The chapter's parameters, declared once (:class:`SpottingArtifactsParams`), and what derives from them.
 
-One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run``
-parameters (``configs/spotting_artifacts/{smoke,full_stl10,full}.yaml`` plus ``-p``) and the
-configuration of both training stages:
+One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
+(``configs/spotting_artifacts/{smoke,full_stl10,full,full_voc07,full_voc07_det,full_voc12_seg}.yaml`` plus
+``-p``), the configuration of both training stages and of the transfer evaluations (``transfer``):
 
 1. the autoencoder {E, D}, ``ae_iterations`` Adam steps on L_auto (Eq. 3.3);
 2. damage & repair: the repair network R and the discriminator C alternate (``iterations`` steps),
