@@ -153,3 +153,11 @@ __all__ += ["CifarResNet", "PadShortcut", "StagedMLP", "freeze_stages", "resnet1
 from thesislib.nn.multidomain import RoutedNetwork, joint_param_groups  # noqa: E402
 
 __all__ += ["RoutedNetwork", "joint_param_groups"]
+
+# VGG-style staged CNNs (Rebuffi ch. 6 OmniGlot VGG-6, ch. 7 MNIST VGG-4-like).
+from thesislib.nn.staged_cnn import StagedConvNet, vgg4_mnist, vgg6_omniglot  # noqa: E402
+
+register_backbone("vgg6_omniglot", vgg6_omniglot)
+register_backbone("vgg4_mnist", vgg4_mnist)
+
+__all__ += ["StagedConvNet", "vgg4_mnist", "vgg6_omniglot"]
