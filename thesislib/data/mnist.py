@@ -73,7 +73,8 @@ def load_mnist(split: str = "train", root: str | Path | None = None) -> tuple[Te
         raise DatasetNotFoundError("MNIST", base, LAYOUT, missing=missing, download=DOWNLOAD)
     images, labels = read_idx(paths[0], 3), read_idx(paths[1], 1)
     if len(images) != len(labels):
-        raise DatasetCorruptError("MNIST", paths[1], f"{len(labels)} labels for {len(images)} images in {paths[0].name}")
+        raise DatasetCorruptError("MNIST", paths[1],
+                                  f"{len(labels)} labels for {len(images)} images in {paths[0].name}")
     if len(labels) and labels.max() > 9:
         raise DatasetCorruptError("MNIST", paths[1], f"labels outside 0..9 (max {labels.max()})")
     return torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64))

@@ -40,7 +40,8 @@ class StagedConvNet(nn.Module):
             raise ValueError("a head cannot be called 'features' (forward returns the feature under that key)")
         stages, c, s = [], int(in_channels), int(size)
         for w, pool in zip(widths, pools, strict=True):
-            layers: list[nn.Module] = [nn.Conv2d(c, int(w), 3, padding=1), nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
+            layers: list[nn.Module] = [nn.Conv2d(c, int(w), 3, padding=1), nn.BatchNorm2d(int(w)),
+                                       nn.ReLU(inplace=True)]
             if pool:
                 layers.append(nn.MaxPool2d(2, 2))
                 s //= 2

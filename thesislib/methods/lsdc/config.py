@@ -26,6 +26,9 @@ Decisions recorded here (the thesis is silent or the released code differs):
   shift wrecks the MLP's kNN graph (study note §5.6(a)); CIFAR uses the code's pad-4 crop and flip;
   STL-10 (96x96, no released STL-10 script) a pad-12 crop (the same eighth of the side) and flip,
   normalised with the ImageNet statistics.
+* **Table 6's non-linear classifier** (``head = mlp``, variant ``nonlinear-head``): the thesis says only
+  "a 2-layer classifier"; here Linear(D, D, no bias) -> BatchNorm -> ReLU -> Linear(D, K), the hidden
+  width equal to the feature width D (512 for ResNet-18) and built by :func:`thesislib.nn.mlp.mlp`.
 * **STL-10's similarity.** App. A Table 5 gives STL-10 hyperparameters for SNE only (T 0.5, τ 0.01;
   "-" for kNN and cosine), so ``full_stl10.yaml`` runs SNE and Table 2's 66.4 is listed as
   ``stl10/sne``.
@@ -58,6 +61,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "ricap": ("RICAP composition", {"composition": "ricap"}),
     "mixup": ("MixUp composition (weight decay 1e-4)", {"composition": "mixup", "weight_decay": 1e-4}),
     "no-mse": ("without the MSE consistency", {"cons_weight": 0.0}),
+    "nonlinear-head": ("2-layer (non-linear) clustering head (Table 6)", {"head": "mlp"}),
 }
 
 
@@ -86,6 +90,9 @@ class LSDCParams(RunParams):
     rotnet_batch_size: int = param(128, help="RotNet batch of images (x4 rotations)", min=1)
     rotnet_lr: float = param(0.1, help="RotNet initial lr (SGD Nesterov)", min=0.0)
     rotnet_milestones: tuple[int, ...] = param((5, 9, 12), help="RotNet lr /5 at these epochs (code: 60, 120, 160)")
+    head: Literal["linear", "mlp"] = param(
+        "linear", help="clustering head Ψ: linear (thesis) | mlp (Table 6's 2-layer classifier: "
+        "Linear(D, D) -> BN -> ReLU -> Linear(D, K))")
     # pairwise pseudo-labels
     similarity: Literal["knn", "cosine", "l2", "sne"] = param("knn", help="adjacency of Table 1")
     space: Literal["feat", "pred"] = param("feat", help="feat: penultimate features | pred: predictions")

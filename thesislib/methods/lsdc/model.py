@@ -1,11 +1,13 @@
 """LSD-C's network: a backbone from :mod:`thesislib.nn` with a rotation head (RotNet pre-training)
-and then a linear clustering head Ψ with K outputs (p = softmax(Ψ(f)), thesis ch. 7 §3)."""
+and then a clustering head Ψ with K outputs (p = softmax(Ψ(f)), thesis ch. 7 §3): linear, as the
+method, or the 2-layer classifier of Table 6 (``head = mlp``)."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from thesislib.methods.lsdc.config import LSDCParams
+from thesislib.nn.mlp import mlp
 from thesislib.nn.staged_backbone import staged_backbone
 
 CLUSTER_HEAD = "cluster"
@@ -17,7 +19,18 @@ def build_backbone(params: LSDCParams, heads: dict[str, int]) -> nn.Module:
     return staged_backbone(params.backbone, heads, mlp_widths=params.mlp_widths, resnet_width=params.resnet_width)
 
 
-def to_clustering(model: nn.Module, num_clusters: int) -> nn.Module:
-    """Replace every head of a (pre-trained) model by one linear clustering head of K outputs."""
-    model.heads = nn.ModuleDict({CLUSTER_HEAD: nn.Linear(model.num_features, num_clusters)})
+def clustering_head(num_features: int, num_clusters: int, head: str = "linear") -> nn.Module:
+    """Ψ: (B, D) -> (B, K) logits. ``linear``: one Linear(D, K); ``mlp``: Table 6's 2-layer classifier,
+    Linear(D, D) -> BatchNorm1d -> ReLU -> Linear(D, K) (hidden width D, config docstring)."""
+    if head == "linear":
+        return nn.Linear(num_features, num_clusters)
+    if head == "mlp":
+        return mlp(num_features, num_clusters, hidden=(num_features,), batch_norm=True)
+    raise ValueError(f"unknown clustering head {head!r}; valid names are: linear, mlp")
+
+
+def to_clustering(model: nn.Module, num_clusters: int, head: str = "linear") -> nn.Module:
+    """Replace every head of a (pre-trained) model by one clustering head of K outputs
+    (:func:`clustering_head`)."""
+    model.heads = nn.ModuleDict({CLUSTER_HEAD: clustering_head(model.num_features, num_clusters, head)})
     return model

@@ -107,7 +107,7 @@ def clustering_model(params: LSDCParams, state: dict[str, Tensor]) -> nn.Module:
     model = build_backbone(params, {ROTATION_HEAD: 4})
     model.load_state_dict(state)
     seed_everything(params.seed)
-    to_clustering(model, params.num_clusters)
+    to_clustering(model, params.num_clusters, params.head)
     freeze_stages(model, params.frozen_stages)
     return model
 
@@ -161,7 +161,7 @@ def _stage(stage: str, params: LSDCParams, data: LSDCData, device: torch.device,
 def _model_for(stage: str, params: LSDCParams) -> nn.Module:
     model = build_backbone(params, {ROTATION_HEAD: 4})
     if stage == "lsdc":
-        to_clustering(model, params.num_clusters)
+        to_clustering(model, params.num_clusters, params.head)
         freeze_stages(model, params.frozen_stages)
     return model
 
