@@ -64,3 +64,8 @@ __all__ += ["ClusterScores", "best_matching", "cluster_accuracy", "cluster_score
 from thesislib.eval.auc import binary_auc  # noqa: E402
 
 __all__ += ["binary_auc"]
+
+# Label-free cluster validity: the silhouette (LSD-C's L2 threshold grid search, Rebuffi ch. 7).
+from thesislib.eval.clustering import silhouette  # noqa: E402
+
+__all__ += ["silhouette"]

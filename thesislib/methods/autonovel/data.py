@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from thesislib.data.cifar import crop_flip, load_cifar_tensors, random_crop_flip
+from thesislib.data.cifar import load_cifar_tensors, random_crop, random_crop_flip
 from thesislib.data.digits import load_digits_split
 from thesislib.data.roots import dataset_dir
 from thesislib.data.svhn import load_svhn_tensors
@@ -86,7 +86,5 @@ def augment(x: Tensor, params: AutoNovelParams) -> Tensor:
         x = x.float()
         return x + params.noise_std * torch.randn_like(x) if params.noise_std > 0 else x
     if params.data == "svhn":
-        n = x.shape[0]
-        top, left = torch.randint(0, 9, (n,), device=x.device), torch.randint(0, 9, (n,), device=x.device)
-        return model_input(crop_flip(x, top, left, torch.zeros(n, dtype=torch.bool, device=x.device)), params)
+        return model_input(random_crop(x, 4), params)
     return model_input(random_crop_flip(x, 4), params)
