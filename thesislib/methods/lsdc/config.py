@@ -133,9 +133,9 @@ class LSDCParams(RunParams):
     l2_tau: float = param(0.0, help="threshold on the squared L2 distance of the raw features; 0: matched to "
                           "kNN's positive rate on the RotNet features (config docstring)", min=0.0)
     l2_tau_grid: tuple[float, ...] = param(
-        (), help="L2: the thesis's grid search; τ = g x the median squared feature distance at the start, for g "
+        (), help="L2: the thesis's grid search, τ as g x the median squared feature distance at the start for g "
         "in this grid (within (0, 2]), chosen by the silhouette of the final clustering (no labels); empty: "
-        "l2_tau / the matched rule")
+        "l2_tau or the matched rule")
     sne_tau: float = param(0.01, help="SNE threshold (thesis 0.01)", min=0.0, max=1.0)
     sne_temperature: float = param(1.0, help="SNE temperature T (CIFAR-10 1.0, others 0.5)", min=0.0)
     # composition and consistency
