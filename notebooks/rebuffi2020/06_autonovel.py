@@ -245,13 +245,20 @@ tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.metric, r.paper.val
 # thesislib run autonovel --scale full -p nproc=4          # CIFAR-10: RotNet 200, supervised 100, joint 200 epochs
 # thesislib run autonovel --scale full_cifar100
 # thesislib run autonovel --scale full_svhn
+# thesislib run autonovel --scale full_omniglot            # Table 3: 20 evaluation alphabets in turn, mean ACC
 # thesislib record runs/autonovel/<stamp>-full
 # ```
 #
 # One stage without the notebook: `python -m thesislib.methods.autonovel.train --params p.yaml --stage rotnet
 # --output DIR`, then `--stage supervised --init DIR/rotnet.pt`, then `--stage joint --init DIR/supervised.pt`.
-# OmniGlot (loader in `thesislib.data.omniglot`) and the ImageNet subsets need the DTC-style metric-learning
-# initialisation and a VGG-6 network that are not built yet, so Table 3 has no configuration.
+# **OmniGlot** (Table 3, `full_omniglot.yaml`): no self-supervision; `pretrain: metric` learns the six-layer
+# VGG on the 964 background characters with the prototypical loss (following DTC), then, for each of the 20
+# evaluation alphabets in turn, the joint step from those weights (no supervised step), scored on that
+# alphabet's characters; the replicate's ACC is the mean over the alphabets (`-p alphabet=<name>` runs one).
+# **ImageNet** (Table 3, subsets A/B/C): the split files of the AutoNovel / DTC release are read by
+# `thesislib.data.imagenet_novel` from `$THESISLIB_DATA/imagenet/imagenet_rand118/`, but the chapter's training
+# path for ImageNet (ImageNet ResNet-18, images streamed from disk, the 882-class supervised initialisation) is
+# not built yet, so Table 3's ImageNet column has no configuration.
 #
 # ## 8. Saving the run
 
