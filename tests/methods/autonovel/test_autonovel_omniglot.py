@@ -11,7 +11,7 @@ import torch
 from thesislib.config import ConfigError, load_yaml
 from thesislib.data.omniglot import write_omniglot_fixture
 from thesislib.methods.autonovel import experiments as E
-from thesislib.methods.autonovel.config import autonovel_config
+from thesislib.methods.autonovel.config import VARIANTS, autonovel_config, variant_config
 from thesislib.methods.autonovel.data import Episodes, load_data
 from thesislib.methods.autonovel.losses import prototypical_loss
 from thesislib.methods.autonovel.model import HEAD1, build_backbone, extend_head, set_heads
@@ -94,3 +94,9 @@ def test_metric_stage_and_per_alphabet_run(tmp_path: Path):
     assert r.metrics["full"]["acc"] == pytest.approx(sum(per) / 2)
     one = E.run_replicate(autonovel_config({**p.__dict__, "alphabet": "Ev_y"}), 0, CPU)
     assert set(k for k in one.metrics if "@" in k) == {"full@Ev_y", "kmeans-scratch@Ev_y"}
+
+
+def test_fig4_k_sweep_has_every_k_of_the_thesis():
+    p = autonovel_config({})
+    assert [variant_config(p, f"k{k}").topk for k in (1, 2, 3, 7, 10, 15, 20, 50)] == [1, 2, 3, 7, 10, 15, 20, 50]
+    assert VARIANTS["full"][1] == {} and p.topk == 5

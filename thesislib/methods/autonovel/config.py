@@ -53,6 +53,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "k3": ("ranking statistics with k = 3", {"topk": 3}),
     "k7": ("ranking statistics with k = 7", {"topk": 7}),
     "k10": ("ranking statistics with k = 10", {"topk": 10}),
+    "k15": ("ranking statistics with k = 15", {"topk": 15}),
+    "k20": ("ranking statistics with k = 20", {"topk": 20}),
+    "k50": ("ranking statistics with k = 50", {"topk": 50}),
 }
 
 
