@@ -59,7 +59,7 @@ def test_the_rule_by_hand(tmp_path, monkeypatch):
     monkeypatch.delenv("THESISLIB_DATA")
     assert dataset_dir("sbd") == Path.home() / "thesislib-data" / "sbd"
     with pytest.raises(ValueError, match="known: cifar10"):
-        dataset_dir("mnist")
+        dataset_dir("nosuchset")
 
 
 @pytest.mark.parametrize("name", sorted(RESOLVERS))
