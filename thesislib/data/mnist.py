@@ -61,8 +61,8 @@ def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(dims)
 
 
-def load_mnist(split: str = "train", root: str | Path | None = None) -> tuple[Tensor, Tensor]:
-    """A whole split (``train`` 60,000 or ``test`` 10,000): images uint8 (N, 1, 28, 28), labels int64 (N,)."""
+def mnist_files(split: str = "train", root: str | Path | None = None) -> tuple[Path, Path]:
+    """The (images, labels) IDX files of ``split``; missing ones raise DatasetNotFoundError naming the layout."""
     if split not in SPLITS:
         raise ValueError(f"unknown MNIST split {split!r}; choose one of {', '.join(SPLITS)}")
     base = dataset_dir("mnist", root)
@@ -71,6 +71,12 @@ def load_mnist(split: str = "train", root: str | Path | None = None) -> tuple[Te
     missing = [n + "[.gz]" for n, p in zip(names, paths, strict=True) if p is None]
     if missing:
         raise DatasetNotFoundError("MNIST", base, LAYOUT, missing=missing, download=DOWNLOAD)
+    return paths[0], paths[1]
+
+
+def load_mnist(split: str = "train", root: str | Path | None = None) -> tuple[Tensor, Tensor]:
+    """A whole split (``train`` 60,000 or ``test`` 10,000): images uint8 (N, 1, 28, 28), labels int64 (N,)."""
+    paths = mnist_files(split, root)
     images, labels = read_idx(paths[0], 3), read_idx(paths[1], 1)
     if len(images) != len(labels):
         raise DatasetCorruptError("MNIST", paths[1],

@@ -27,17 +27,22 @@ from thesislib.data.roots import dataset_dir
 
 FILE = "reutersidf10k.npy"
 LAYOUT = "reuters10k/reutersidf10k.npy   (DEC's dict {'data': (10000, 2000) tf-idf, 'label': (10000,) in 0..3})"
-DOWNLOAD = ("DEC's data preparation (github.com/piiswrong/dec, data/reuters/make_reuters_data from RCV1), "
+DOWNLOAD = ("DEC's data preparation, https://github.com/piiswrong/dec (reuters: make_reuters_data from RCV1), "
             "or the reutersidf10k.npy shipped with IIC / DEC-keras, into reuters10k/")
 NUM_CLASSES = 4
 
 
+def reuters10k_file(root: str | Path | None = None) -> Path:
+    """``reutersidf10k.npy``; missing, it raises DatasetNotFoundError naming the layout."""
+    base = dataset_dir("reuters10k", root)
+    if not (base / FILE).is_file():
+        raise DatasetNotFoundError("Reuters-10K", base, LAYOUT, missing=FILE, download=DOWNLOAD)
+    return base / FILE
+
+
 def load_reuters10k(root: str | Path | None = None) -> tuple[Tensor, Tensor]:
     """The tf-idf vectors float32 (N, D) and labels int64 (N,) in 0..3 (module docstring)."""
-    base = dataset_dir("reuters10k", root)
-    path = base / FILE
-    if not path.is_file():
-        raise DatasetNotFoundError("Reuters-10K", base, LAYOUT, missing=FILE, download=DOWNLOAD)
+    path = reuters10k_file(root)
     try:
         obj = np.load(path, allow_pickle=True)
         record = obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == () else obj
