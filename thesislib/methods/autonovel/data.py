@@ -67,6 +67,18 @@ class NovelData:
 OMNIGLOT_SIZE, OMNIGLOT_MEAN, OMNIGLOT_STD = 32, 0.086, 0.235
 
 
+def with_alphabet(background: NovelData, params: AutoNovelParams) -> NovelData:
+    """OmniGlot: the background-only data (labelled) with the evaluation alphabet ``params.alphabet`` added
+    as the unlabelled set (classes C^l, C^l + 1, ...); the background is read once for all 20 alphabets."""
+    bg = background.labelled_set.tensors
+    if not params.alphabet:
+        return NovelData(bg[0], bg[1], bg[0][:0], bg[1][:0], background.n_labelled)
+    root = dataset_dir("omniglot", data_root=params.data_root)
+    ev = load_omniglot("evaluation", root, alphabets=[params.alphabet], size=OMNIGLOT_SIZE)
+    return NovelData(torch.cat([bg[0], ev.images]), torch.cat([bg[1], ev.labels + background.n_labelled]),
+                     ev.images, ev.labels + background.n_labelled, background.n_labelled)
+
+
 def load_data(params: AutoNovelParams) -> NovelData:
     if params.data == "omniglot":
         root = dataset_dir("omniglot", data_root=params.data_root)
@@ -74,12 +86,8 @@ def load_data(params: AutoNovelParams) -> NovelData:
         if params.n_labelled_classes != len(bg.characters):
             raise ConfigError(f"AutoNovelParams: n_labelled_classes {params.n_labelled_classes} does not match the "
                               f"{len(bg.characters)} background characters found in {root}")
-        x, y = bg.images, bg.labels
-        if params.alphabet:
-            ev = load_omniglot("evaluation", root, alphabets=[params.alphabet], size=OMNIGLOT_SIZE)
-            x, y = torch.cat([x, ev.images]), torch.cat([y, ev.labels + len(bg.characters)])
-        keep = y >= len(bg.characters)
-        return NovelData(x, y, x[keep], y[keep], len(bg.characters))
+        return with_alphabet(NovelData(bg.images, bg.labels, bg.images[:0], bg.labels[:0], len(bg.characters)),
+                             params)
     if params.data == "digits":
         s = load_digits_split(params.test_fraction, seed=0)
         return NovelData(s.x_train, s.y_train, s.x_test, s.y_test, params.n_labelled_classes)

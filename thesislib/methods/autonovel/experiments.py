@@ -38,7 +38,7 @@ from thesislib.methods.autonovel.config import (
     experiment_id,
     variant_config,
 )
-from thesislib.methods.autonovel.data import NovelData, load_data
+from thesislib.methods.autonovel.data import NovelData, load_data, with_alphabet
 from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
 from thesislib.methods.autonovel.train import metric_to_supervised, run_stage
 from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
@@ -76,12 +76,12 @@ def evaluation_alphabets(params: AutoNovelParams) -> list[str]:
 def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData | None = None) -> ReplicateResult:
     """One OmniGlot replicate (module docstring): metric step, then each evaluation alphabet in turn."""
     started = time.perf_counter()
-    background = data if data is not None and not config.alphabet else load_data(replace(config, alphabet=""))
+    background = with_alphabet(data if data is not None else load_data(config), replace(config, alphabet=""))
     metric, h_metric = run_stage("metric", config, device, data=background if config.nproc == 1 else None)
     result = ReplicateResult(config.seed, {}, 0.0, {"metric": h_metric})
     per: dict[str, list[dict[str, float]]] = {}
     for alphabet in evaluation_alphabets(config):
-        d = load_data(replace(config, alphabet=alphabet))
+        d = with_alphabet(background, replace(config, alphabet=alphabet))
         x_u, y_u = d.unlabelled("train")
         conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
         local = d if conf.nproc == 1 else None
