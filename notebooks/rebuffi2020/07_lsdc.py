@@ -341,6 +341,8 @@ tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.value, r.ours_text,
 # %%
 tnb.save_run(params.output_dir, {"chapter": "lsdc", "scale": params.scale, "experiments": E.aggregate(params, results),
                                  "verdicts": verdicts_dict(verdicts),
-                                 "variants": {n: VARIANTS[n][0] for n in params.variants}},
+                                 "variants": {n: VARIANTS[n][0] for n in params.variants},
+                                 "l2_grid": {"seed": grid_params.seed, "chosen_g": chosen.g,
+                                             "points": [vars(q) for q in grid_points]}},
              params, device)
 print(f"notebook time since setup {time.perf_counter() - started:.0f} s")
