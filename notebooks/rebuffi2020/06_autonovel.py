@@ -52,16 +52,24 @@ device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
 threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
 nproc = 1  # int; torchrun processes (DDP) per training run; 1: in this process (min 1)
-data = 'digits'  # 'digits' | 'cifar10' | 'cifar100' | 'svhn'; digits (sklearn) | cifar10 | cifar100 | svhn
-data_root = ''  # str; directory holding cifar10/, cifar100/, svhn/ (empty: $THESISLIB_DATA)
+data = 'digits'  # 'digits' | 'cifar10' | 'cifar100' | 'svhn' | 'omniglot'; digits (sklearn) | cifar10 | cifar100 | svhn | omniglot (background labelled, one evaluation alphabet unlabelled)
+data_root = ''  # str; directory holding cifar10/, cifar100/, svhn/, omniglot/ (empty: $THESISLIB_DATA)
+alphabet = ''  # str; omniglot: the evaluation alphabet that is the unlabelled set (empty: each of the 20 in turn; the metric stage reads the background alphabets only)
+n_new_classes = 0  # int; C^u; 0: every class after the labelled ones (omniglot: the alphabet's characters, set per alphabet) (min 0)
 n_labelled_classes = 5  # int; classes 0..C^l-1 are labelled, the rest new (CIFAR-100: 80) (min 1)
 test_fraction = 0.3  # float; digits: share of each class held out as the test split (min 0.05, max 0.9)
 noise_std = 0.1  # float; digits: Gaussian pixel-noise augmentation (min 0.0)
-backbone = 'mlp'  # 'mlp' | 'resnet18'; mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18)
+backbone = 'mlp'  # 'mlp' | 'resnet18' | 'vgg6'; mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18) | vgg6 (OmniGlot)
 mlp_widths = [256, 256, 128]  # list of int; mlp: width of each stage
 resnet_width = 64  # int; resnet18: channels of the first stage (thesis 64) (min 1)
 frozen_stages = 2  # int; stem + first n stages frozen after RotNet (thesis: 3 of ResNet-18's 4) (min 0, max 4)
+pretrain = 'rotnet'  # 'rotnet' | 'metric'; rotnet (then the supervised step) | metric (prototypical loss on the labelled classes, then the joint step directly; OmniGlot)
 selfsup = True  # bool; RotNet pre-training (False: the w/o S.S. ablation)
+metric_epochs = 200  # int; metric: epochs of episodes (DTC 200) (min 1)
+metric_lr = 0.001  # float; metric: Adam lr (DTC 0.001) (min 0.0)
+episode_classes = 20  # int; metric: classes per episode (DTC 20) (min 2)
+episode_support = 5  # int; metric: support images per class (DTC 5) (min 1)
+episode_query = 5  # int; metric: query images per class (DTC 5) (min 1)
 rotnet_epochs = 15  # int; RotNet epochs (released code: 200) (min 1)
 rotnet_batch_size = 128  # int; RotNet batch of images (x4 rotations) (min 1)
 rotnet_milestones = [5, 9, 12]  # list of int; RotNet lr /5 at these epochs (code: 60, 120, 160)
@@ -78,7 +86,8 @@ incremental = False  # bool; incremental learning: head 1 over all classes, CE o
 increment_coefficient = 0.05  # float; I.L.: final weight of the unlabelled CE (thesis 0.05) (min 0.0)
 epochs = 30  # int; joint epochs (thesis 200) (min 1)
 batch_size = 128  # int; batch size (global over torchrun processes; thesis 128) (min 2)
-lr = 0.1  # float; joint lr (thesis 0.1) (min 0.0)
+optimizer = 'sgd'  # 'sgd' | 'adam'; joint step: sgd (momentum 0.9) | adam (OmniGlot)
+lr = 0.1  # float; joint lr (thesis 0.1; OmniGlot Adam 0.01) (min 0.0)
 weight_decay = 0.0001  # float; weight decay (code 1e-4) (min 0.0)
 lr_milestones = [24]  # list of int; joint lr x0.1 at these epochs (thesis 170)
 variants = ['full', 'no-mse', 'no-ce', 'no-bce', 'no-selfsup', 'il', 'k1']  # list of str; variants trained per replicate (names of config.VARIANTS; full first)
@@ -236,13 +245,20 @@ tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.metric, r.paper.val
 # thesislib run autonovel --scale full -p nproc=4          # CIFAR-10: RotNet 200, supervised 100, joint 200 epochs
 # thesislib run autonovel --scale full_cifar100
 # thesislib run autonovel --scale full_svhn
+# thesislib run autonovel --scale full_omniglot            # Table 3: 20 evaluation alphabets in turn, mean ACC
 # thesislib record runs/autonovel/<stamp>-full
 # ```
 #
 # One stage without the notebook: `python -m thesislib.methods.autonovel.train --params p.yaml --stage rotnet
 # --output DIR`, then `--stage supervised --init DIR/rotnet.pt`, then `--stage joint --init DIR/supervised.pt`.
-# OmniGlot (loader in `thesislib.data.omniglot`) and the ImageNet subsets need the DTC-style metric-learning
-# initialisation and a VGG-6 network that are not built yet, so Table 3 has no configuration.
+# **OmniGlot** (Table 3, `full_omniglot.yaml`): no self-supervision; `pretrain: metric` learns the six-layer
+# VGG on the 964 background characters with the prototypical loss (following DTC), then, for each of the 20
+# evaluation alphabets in turn, the joint step from those weights (no supervised step), scored on that
+# alphabet's characters; the replicate's ACC is the mean over the alphabets (`-p alphabet=<name>` runs one).
+# **ImageNet** (Table 3, subsets A/B/C): the split files of the AutoNovel / DTC release are read by
+# `thesislib.data.imagenet_novel` from `$THESISLIB_DATA/imagenet/imagenet_rand118/`, but the chapter's training
+# path for ImageNet (ImageNet ResNet-18, images streamed from disk, the 882-class supervised initialisation) is
+# not built yet, so Table 3's ImageNet column has no configuration.
 #
 # ## 8. Saving the run
 

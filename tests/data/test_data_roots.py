@@ -13,6 +13,8 @@ from thesislib.data.coco import CocoMultiLabel
 from thesislib.data.fixtures import write_cifar_fixture, write_coco_fixture
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.imagenet_fixtures import write_imagenet_fixture
+from thesislib.data.mnist import mnist_files, write_mnist_fixture
+from thesislib.data.reuters import reuters10k_file, write_reuters10k_fixture
 from thesislib.data.roots import DATASET_DIRS, suggest_root
 from thesislib.data.seg_fixtures import write_sbd_fixture, write_voc_fixture
 from thesislib.data.voc import VOCSegmentation
@@ -28,6 +30,8 @@ def data(tmp_path_factory):
     write_imagenet_fixture(root, n_classes=2, n_train=2, n_val=2)
     write_voc_fixture(root, n_train=3, n_val=2)
     write_sbd_fixture(root, n_train=3, n_val=2, overlap_with_voc=0)
+    write_mnist_fixture(root, n_train=4, n_test=2)
+    write_reuters10k_fixture(root, n=8, dim=12)
     return root
 
 
@@ -45,6 +49,8 @@ RESOLVERS = {
     "imagenet": lambda root, data: ImageNetLocalization("val", root).root,
     "voc": lambda root, data: VOCSegmentation("val", voc_root=root).voc_dir.parents[1],
     "sbd": lambda root, data: VOCSegmentation("trainaug", data / "voc", sbd_root=root).sbd_dir.parents[1],
+    "mnist": lambda root, data: mnist_files("test", root)[0].parent,
+    "reuters10k": lambda root, data: reuters10k_file(root).parent,
 }
 
 
@@ -59,7 +65,7 @@ def test_the_rule_by_hand(tmp_path, monkeypatch):
     monkeypatch.delenv("THESISLIB_DATA")
     assert dataset_dir("sbd") == Path.home() / "thesislib-data" / "sbd"
     with pytest.raises(ValueError, match="known: cifar10"):
-        dataset_dir("mnist")
+        dataset_dir("nosuchset")
 
 
 @pytest.mark.parametrize("name", sorted(RESOLVERS))

@@ -147,3 +147,15 @@ from thesislib.data.round_robin import (  # noqa: E402
 )
 
 __all__ += ["DomainLabelled", "RoundRobinDomains", "center_crop", "collate_domain_batch", "round_robin_domain"]
+
+# MNIST (IDX), Reuters-10K (DEC's .npy dict) and the ImageNet 882/118 novel-class split (Rebuffi ch. 6-7).
+from thesislib.data.imagenet_novel import (  # noqa: E402
+    NovelImageNetSplit,
+    novel_imagenet_split,
+    write_novel_split_fixture,
+)
+from thesislib.data.mnist import load_mnist, write_mnist_fixture  # noqa: E402
+from thesislib.data.reuters import load_reuters10k, write_reuters10k_fixture  # noqa: E402
+
+__all__ += ["NovelImageNetSplit", "load_mnist", "load_reuters10k", "novel_imagenet_split", "write_mnist_fixture",
+            "write_novel_split_fixture", "write_reuters10k_fixture"]

@@ -249,3 +249,12 @@ def cifar100_superclasses(fine_labels: torch.Tensor) -> torch.Tensor:
         raise ValueError("cifar100_superclasses: fine labels must be in 0..99")
     table = torch.as_tensor(CIFAR100_COARSE_OF_FINE, dtype=torch.int64, device=fine_labels.device)
     return table[fine_labels.long()]
+
+
+def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
+    """Pad-``padding`` random crop without flip (digits: SVHN, MNIST), a batch (N, C, H, W) at once; draws
+    ``top`` then ``left`` from the global generator of ``x``'s device (:func:`crop_flip`)."""
+    n = x.shape[0]
+    top = torch.randint(0, 2 * padding + 1, (n,), device=x.device)
+    left = torch.randint(0, 2 * padding + 1, (n,), device=x.device)
+    return crop_flip(x, top, left, torch.zeros(n, dtype=torch.bool, device=x.device), padding)

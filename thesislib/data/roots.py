@@ -107,3 +107,6 @@ def not_found_message(dataset: str, looked_in: str | os.PathLike[str], layout: s
     if hint:
         lines.append(hint)
     return "\n".join(lines)
+
+# MNIST (IDX files) and DEC's Reuters-10K (Rebuffi ch. 7, LSD-C Tables 2-3).
+DATASET_DIRS.update({"mnist": "mnist", "reuters10k": "reuters10k"})

@@ -83,3 +83,8 @@ from thesislib.eval.transfer import ConvFeatures, TransferNet, finetune_classifi
 __all__ += ["ConvFeatures", "DetectionConfig", "ImageMaskItems", "SegmentationTransferConfig", "TransferNet",
             "finetune_classifier", "finetune_detection", "finetune_segmentation", "rescale_for_transfer",
             "transfer_faster_rcnn", "voc_detection_ap"]
+
+# Label-free cluster validity: the silhouette (LSD-C's L2 threshold grid search, Rebuffi ch. 7).
+from thesislib.eval.clustering import silhouette  # noqa: E402
+
+__all__ += ["silhouette"]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 ArrayLike = np.ndarray | torch.Tensor | list[int]
 
@@ -78,3 +78,20 @@ def kmeans_cluster_scores(x: np.ndarray | torch.Tensor, classes: ArrayLike, k: i
     rows = a.reshape(len(a), -1).astype(np.float64)
     assign = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows)
     return cluster_scores(assign, classes)
+
+
+def silhouette(features: np.ndarray | torch.Tensor, clusters: ArrayLike, sample_size: int = 2000,
+               seed: int = 0) -> float:
+    """Mean silhouette (Rousseeuw 1987) of a clustering of the rows of ``features`` (N, D), Euclidean, no
+    class labels involved: in [-1, 1], higher is better. Above ``sample_size`` rows it is estimated on a
+    random subset of that size (scikit-learn's ``silhouette_score``, ``random_state=seed``). A clustering
+    with fewer than 2 non-empty clusters (a collapse) scores -1, the worst value."""
+    k = _labels(clusters, "clusters")
+    a = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+    rows = a.reshape(len(a), -1).astype(np.float64)
+    if len(rows) != len(k):
+        raise ValueError(f"silhouette: {len(rows)} feature rows for {len(k)} cluster labels")
+    if len(np.unique(k)) < 2 or len(np.unique(k)) >= len(k):
+        return -1.0
+    size = sample_size if len(k) > sample_size else None
+    return float(silhouette_score(rows, k, sample_size=size, random_state=seed))

@@ -163,3 +163,11 @@ from thesislib.nn.rescaling import (  # noqa: E402
 )
 
 __all__ += ["between_layer_rescale", "fold_batchnorm", "krahenbuhl_rescale", "within_layer_init"]
+
+# VGG-style staged CNNs (Rebuffi ch. 6 OmniGlot VGG-6, ch. 7 MNIST VGG-4-like).
+from thesislib.nn.staged_cnn import StagedConvNet, vgg4_mnist, vgg6_omniglot  # noqa: E402
+
+register_backbone("vgg6_omniglot", vgg6_omniglot)
+register_backbone("vgg4_mnist", vgg4_mnist)
+
+__all__ += ["StagedConvNet", "vgg4_mnist", "vgg6_omniglot"]

@@ -7,12 +7,15 @@ training of head 1 (CE) and a clustering head 2 on pairwise pseudo-labels from r
 (BCE), with an MSE consistency ramped up over training; optionally incremental learning. Modules:
 
 * :mod:`~thesislib.methods.autonovel.config` — :class:`AutoNovelParams`, the ablation variants;
-* :mod:`~thesislib.methods.autonovel.data` — digits (smoke), CIFAR-10/100 and SVHN (full), views;
+* :mod:`~thesislib.methods.autonovel.data` — digits (smoke), CIFAR-10/100, SVHN and OmniGlot (full), views,
+  metric-learning episodes;
 * :mod:`~thesislib.methods.autonovel.model` — the two-headed network, the I.L. head extension;
-* :mod:`~thesislib.methods.autonovel.losses` — the joint objective (eqs. 3-5);
-* :mod:`~thesislib.methods.autonovel.train` — the three steps through the engine; torchrun entry point;
+* :mod:`~thesislib.methods.autonovel.losses` — the joint objective (eqs. 3-5), the prototypical loss;
+* :mod:`~thesislib.methods.autonovel.train` — the three steps (RotNet or metric learning, supervised, joint)
+  through the engine; torchrun entry point;
 * :mod:`~thesislib.methods.autonovel.evaluate` — ACC / NMI / ARI on the new classes, Table 4;
-* :mod:`~thesislib.methods.autonovel.experiments` — replicates, ablations, baselines and verdicts.
+* :mod:`~thesislib.methods.autonovel.experiments` — replicates, ablations, baselines and verdicts; OmniGlot's
+  per-alphabet runs.
 """
 
 from thesislib.methods.autonovel.config import VARIANTS, AutoNovelParams, autonovel_config, variant_config

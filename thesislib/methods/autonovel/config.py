@@ -17,6 +17,14 @@ Decisions recorded here (the thesis is silent or the released code differs):
 * **Without self-supervision** (``selfsup = False``): the network starts random and the supervised
   step trains every stage (nothing has been pre-trained that freezing would keep); the joint step
   then freezes the same stages as the full method.
+* **OmniGlot** (Table 3; released ``auto_novel_omniglot.py`` and DTC's ``omniglot_proto.py``): no
+  self-supervision; ``pretrain = metric`` trains the VGG-6 trunk on the 964 background characters with the
+  prototypical loss (Snell et al. 2017, as DTC: episodes of 20 characters x (5 support + 5 query) images,
+  Adam lr 0.001); then, for each of the 20 evaluation alphabets in turn (``alphabet``), the joint step
+  directly from those weights (no supervised step: head 1 over the 964 characters is learnt there) with the
+  first three of the four conv stages frozen, Adam lr 0.01, λ = 100 over T = 1 epoch, 100 epochs; the ACC
+  of each alphabet's characters, and their mean. Images 32x32, strokes 1, standardised with mean 0.086 and
+  sd 0.235 (the code); views a random crop padded by 2 (the code: RandomResizedCrop(32, (0.85, 1))).
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
 """
@@ -45,6 +53,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "k3": ("ranking statistics with k = 3", {"topk": 3}),
     "k7": ("ranking statistics with k = 7", {"topk": 7}),
     "k10": ("ranking statistics with k = 10", {"topk": 10}),
+    "k15": ("ranking statistics with k = 15", {"topk": 15}),
+    "k20": ("ranking statistics with k = 20", {"topk": 20}),
+    "k50": ("ranking statistics with k = 50", {"topk": 50}),
 }
 
 
@@ -55,21 +66,35 @@ class AutoNovelParams(RunParams):
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) per training run; 1: in this process", min=1)
     # data
-    data: Literal["digits", "cifar10", "cifar100", "svhn"] = param(
-        "digits", help="digits (sklearn) | cifar10 | cifar100 | svhn")
-    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/ (empty: $THESISLIB_DATA)")
+    data: Literal["digits", "cifar10", "cifar100", "svhn", "omniglot"] = param(
+        "digits", help="digits (sklearn) | cifar10 | cifar100 | svhn | omniglot (background labelled, one "
+        "evaluation alphabet unlabelled)")
+    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/, omniglot/ (empty: $THESISLIB_DATA)")
+    alphabet: str = param("", help="omniglot: the evaluation alphabet that is the unlabelled set (empty: each of "
+                          "the 20 in turn; the metric stage reads the background alphabets only)")
+    n_new_classes: int = param(0, help="C^u; 0: every class after the labelled ones (omniglot: the alphabet's "
+                               "characters, set per alphabet)", min=0)
     n_labelled_classes: int = param(5, help="classes 0..C^l-1 are labelled, the rest new (CIFAR-100: 80)", min=1)
     test_fraction: float = param(0.3, help="digits: share of each class held out as the test split", min=0.05,
                                  max=0.9)
     noise_std: float = param(0.1, help="digits: Gaussian pixel-noise augmentation", min=0.0)
     # network
-    backbone: Literal["mlp", "resnet18"] = param("mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18)")
+    backbone: Literal["mlp", "resnet18", "vgg6"] = param(
+        "mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18) | vgg6 (OmniGlot)")
     mlp_widths: tuple[int, ...] = param((256, 256, 128), help="mlp: width of each stage")
     resnet_width: int = param(64, help="resnet18: channels of the first stage (thesis 64)", min=1)
     frozen_stages: int = param(2, help="stem + first n stages frozen after RotNet (thesis: 3 of ResNet-18's 4)",
                                min=0, max=4)
-    # step 1: RotNet
+    # step 1: RotNet, or metric learning on the labelled classes (OmniGlot, following DTC)
+    pretrain: Literal["rotnet", "metric"] = param(
+        "rotnet", help="rotnet (then the supervised step) | metric (prototypical loss on the labelled classes, "
+        "then the joint step directly; OmniGlot)")
     selfsup: bool = param(True, help="RotNet pre-training (False: the w/o S.S. ablation)")
+    metric_epochs: int = param(200, help="metric: epochs of episodes (DTC 200)", min=1)
+    metric_lr: float = param(0.001, help="metric: Adam lr (DTC 0.001)", min=0.0)
+    episode_classes: int = param(20, help="metric: classes per episode (DTC 20)", min=2)
+    episode_support: int = param(5, help="metric: support images per class (DTC 5)", min=1)
+    episode_query: int = param(5, help="metric: query images per class (DTC 5)", min=1)
     rotnet_epochs: int = param(15, help="RotNet epochs (released code: 200)", min=1)
     rotnet_batch_size: int = param(128, help="RotNet batch of images (x4 rotations)", min=1)
     rotnet_milestones: tuple[int, ...] = param((5, 9, 12), help="RotNet lr /5 at these epochs (code: 60, 120, 160)")
@@ -88,7 +113,8 @@ class AutoNovelParams(RunParams):
     increment_coefficient: float = param(0.05, help="I.L.: final weight of the unlabelled CE (thesis 0.05)", min=0.0)
     epochs: int = param(30, help="joint epochs (thesis 200)", min=1)
     batch_size: int = param(128, help="batch size (global over torchrun processes; thesis 128)", min=2)
-    lr: float = param(0.1, help="joint lr (thesis 0.1)", min=0.0)
+    optimizer: Literal["sgd", "adam"] = param("sgd", help="joint step: sgd (momentum 0.9) | adam (OmniGlot)")
+    lr: float = param(0.1, help="joint lr (thesis 0.1; OmniGlot Adam 0.01)", min=0.0)
     weight_decay: float = param(1e-4, help="weight decay (code 1e-4)", min=0.0)
     lr_milestones: tuple[int, ...] = param((24,), help="joint lr x0.1 at these epochs (thesis 170)")
     # experiments
@@ -104,19 +130,25 @@ class AutoNovelParams(RunParams):
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"AutoNovelParams: unknown variants {unknown}; valid names are: {', '.join(VARIANTS)}")
-        if self.n_labelled_classes >= self.num_classes:
+        if self.pretrain == "metric" and not self.selfsup:
+            raise ConfigError("AutoNovelParams: selfsup False is the w/o RotNet ablation; pretrain metric has none")
+        if self.data == "omniglot" and (self.backbone != "vgg6" or self.pretrain != "metric"):
+            raise ConfigError("AutoNovelParams: omniglot runs the VGG-6 with pretrain metric (thesis ch. 6 §4)")
+        if self.n_labelled_classes >= self.num_classes and self.data != "omniglot":
             raise ConfigError(f"AutoNovelParams: n_labelled_classes {self.n_labelled_classes} leaves no new class "
                               f"of {self.num_classes}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
 
     @property
     def num_classes(self) -> int:
+        if self.data == "omniglot":
+            return self.n_labelled_classes + self.n_new_classes
         return 100 if self.data == "cifar100" else 10
 
     @property
     def num_new(self) -> int:
         """C^u, the number of new classes (known, as in the thesis)."""
-        return self.num_classes - self.n_labelled_classes
+        return self.n_new_classes or self.num_classes - self.n_labelled_classes
 
 
 def autonovel_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> AutoNovelParams:
@@ -142,6 +174,11 @@ def rotnet_engine_config(params: AutoNovelParams) -> TrainConfig:
 
 def supervised_engine_config(params: AutoNovelParams) -> TrainConfig:
     return train_config(params, batch_size=params.batch_size, epochs=params.sup_epochs)
+
+
+def metric_engine_config(params: AutoNovelParams) -> TrainConfig:
+    """One episode per step (the episodes are the dataset's items, batch 1)."""
+    return train_config(params, batch_size=1, epochs=params.metric_epochs)
 
 
 def joint_engine_config(params: AutoNovelParams) -> TrainConfig:

@@ -8,6 +8,11 @@ k-means on the unlabelled images' raw pixels, on the features of the network tra
 joint step of every variant of ``params.variants`` (Table 1, Fig. 4), each scored by ACC / NMI / ARI of
 head 2 on the unlabelled training images. With I.L., also Table 4's test accuracies of head 1.
 
+OmniGlot (Table 3, :func:`run_alphabets`): the metric-learning step once on the background alphabets,
+then per evaluation alphabet the joint step of every variant and k-means on the metric features, each
+scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
+number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
+
 :data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
 """
 
@@ -21,6 +26,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from thesislib.config import replace
+from thesislib.data.omniglot import omniglot_split_dir
+from thesislib.data.roots import dataset_dir
 from thesislib.engine import History
 from thesislib.eval.clustering import kmeans_cluster_scores
 from thesislib.methods.autonovel.config import (
@@ -30,9 +38,9 @@ from thesislib.methods.autonovel.config import (
     experiment_id,
     variant_config,
 )
-from thesislib.methods.autonovel.data import NovelData, load_data
+from thesislib.methods.autonovel.data import NovelData, load_data, with_alphabet
 from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
-from thesislib.methods.autonovel.train import run_stage
+from thesislib.methods.autonovel.train import metric_to_supervised, run_stage
 from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
 from thesislib.replication.variants import verdict_sentence as variant_sentence
 from thesislib.replication.verdicts import Verdict
@@ -57,10 +65,50 @@ def _s(s: Any) -> dict[str, float]:
     return {"acc": s.acc, "nmi": s.nmi, "ari": s.ari}
 
 
+def evaluation_alphabets(params: AutoNovelParams) -> list[str]:
+    """``params.alphabet``, or every evaluation alphabet on disk (20 in the release), sorted."""
+    if params.alphabet:
+        return [params.alphabet]
+    folder = omniglot_split_dir("evaluation", dataset_dir("omniglot", data_root=params.data_root))
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData | None = None) -> ReplicateResult:
+    """One OmniGlot replicate (module docstring): metric step, then each evaluation alphabet in turn."""
+    started = time.perf_counter()
+    background = with_alphabet(data if data is not None else load_data(config), replace(config, alphabet=""))
+    metric, h_metric = run_stage("metric", config, device, data=background if config.nproc == 1 else None)
+    result = ReplicateResult(config.seed, {}, 0.0, {"metric": h_metric})
+    per: dict[str, list[dict[str, float]]] = {}
+    for alphabet in evaluation_alphabets(config):
+        d = with_alphabet(background, replace(config, alphabet=alphabet))
+        x_u, y_u = d.unlabelled("train")
+        conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
+        local = d if conf.nproc == 1 else None
+        state = metric_to_supervised(conf, metric.state_dict())
+        found: dict[str, dict[str, float]] = {}
+        if config.kmeans:
+            feats = outputs(metric, x_u, conf, device)["features"]
+            found["kmeans-scratch"] = _s(kmeans_cluster_scores(feats, y_u, conf.num_new, conf.seed))
+        for name in config.variants:
+            model, history = run_stage("joint", variant_config(conf, name), device, data=local, init=state)
+            found[name] = _s(novel_scores(model, d, variant_config(conf, name), device)[0])
+            result.histories[f"{name}@{alphabet}"] = history
+        for name, scores in found.items():
+            result.metrics[f"{name}@{alphabet}"] = scores
+            per.setdefault(name, []).append(scores)
+    for name, rows in per.items():
+        result.metrics[name] = {m: sum(r[m] for r in rows) / len(rows) for m in rows[0]}
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep: bool = False,
                   data: NovelData | None = None) -> ReplicateResult:
     """Every step, baseline and variant of replicate ``seed`` (module docstring)."""
     config = config_for(params, seed)
+    if config.data == "omniglot":
+        return run_alphabets(config, device, data)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
     local = data if config.nproc == 1 else None     # torchrun processes load the data themselves

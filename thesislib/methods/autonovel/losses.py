@@ -53,3 +53,24 @@ def joint_loss(out: dict[str, Tensor], out_aug: dict[str, Tensor], target: Tenso
         loss = loss + params.increment_coefficient * ramp * il
         metrics["il"] = il.detach()
     return loss, metrics
+
+
+def prototypical_loss(features: Tensor, labels: Tensor, n_support: int) -> tuple[Tensor, Tensor]:
+    """The prototypical-network loss (Snell et al. 2017) of one episode, the metric-learning initialisation
+    of OmniGlot's Φ (thesis ch. 6 §4, "following Han et al. (2019)": DTC's ``prototypical_loss``).
+
+    ``features`` (n_way·(n_support + n_query), D), ``labels`` (same,) with every class present equally
+    often; per class the first ``n_support`` rows (in row order) are the support, the rest the queries.
+    Prototype c_k = mean of class k's support features; a query's logits are -||f - c_k||²; the loss is
+    the mean cross-entropy of the queries to their class. Returns (loss, query accuracy)."""
+    classes, counts = torch.unique(labels, return_counts=True)
+    if bool((counts != counts[0]).any()) or int(counts[0]) <= n_support:
+        raise ValueError(f"prototypical_loss: every class needs the same count > n_support = {n_support}, "
+                         f"got {counts.tolist()}")
+    f = features.float()
+    rows = [torch.nonzero(labels == c).flatten() for c in classes]
+    support = torch.stack([f[r[:n_support]].mean(0) for r in rows])                      # (n_way, D)
+    queries = torch.cat([f[r[n_support:]] for r in rows])                                # (n_way·n_query, D)
+    target = torch.cat([torch.full((len(r) - n_support,), k, device=f.device) for k, r in enumerate(rows)])
+    logits = -torch.cdist(queries, support).pow(2)
+    return F.cross_entropy(logits, target), (logits.argmax(1) == target).float().mean()

@@ -1,6 +1,8 @@
 """AutoNovel's three steps through :mod:`thesislib.engine` (thesis ch. 6 §3, App. B).
 
 1. :func:`pretrain` — RotNet on every training image, labels ignored (:func:`thesislib.selfsup.train_rotnet`);
+   or, with ``pretrain = metric`` (OmniGlot), :func:`pretrain_metric` — the prototypical loss on episodes
+   of the labelled classes (Adam), after which step 2 is skipped;
 2. :func:`supervised` — head 1 and the unfrozen stages on the labelled classes with cross-entropy,
    lr halved every ``sup_step`` epochs ("from this step onward we fix the first three blocks");
 3. :func:`joint` — head 2 added (and, with I.L., head 1 extended to every class), the objective of
@@ -11,7 +13,7 @@ Several processes: :func:`run_stage` with ``nproc`` > 1 runs a stage as ``nproc`
 processes (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes ``<stage>.pt``. By hand::
 
     torchrun --standalone --nproc_per_node 4 -m thesislib.methods.autonovel.train --params p.yaml \\
-        --stage rotnet|supervised|joint [--init previous.pt] --output DIR
+        --stage rotnet|metric|supervised|joint [--init previous.pt] --output DIR
 """
 
 from __future__ import annotations
@@ -29,18 +31,28 @@ from thesislib.methods.autonovel.config import (
     AutoNovelParams,
     autonovel_config,
     joint_engine_config,
+    metric_engine_config,
     rotnet_engine_config,
     supervised_engine_config,
 )
-from thesislib.methods.autonovel.data import NovelData, augment, load_data
-from thesislib.methods.autonovel.losses import joint_loss
-from thesislib.methods.autonovel.model import HEAD1, HEAD2, ROTATION, build_backbone, extend_head, set_heads
+from thesislib.methods.autonovel.data import Episodes, NovelData, augment, load_data
+from thesislib.methods.autonovel.losses import joint_loss, prototypical_loss
+from thesislib.methods.autonovel.model import (
+    HEAD1,
+    HEAD2,
+    ROTATION,
+    build_backbone,
+    extend_head,
+    new_head,
+    pretrain_heads,
+    set_heads,
+)
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
 from thesislib.selfsup import EpochClock, RotNetConfig, train_rotnet
 from thesislib.selfsup.stages import StagedPipeline, decorrelate_ranks
 
-STAGES = ("rotnet", "supervised", "joint")
+STAGES = ("rotnet", "metric", "supervised", "joint")
 
 
 def _sgd(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.SGD:
@@ -58,11 +70,42 @@ def pretrain(params: AutoNovelParams, data: NovelData, device: torch.device) -> 
     return unwrap(model), history
 
 
+def pretrain_metric(params: AutoNovelParams, data: NovelData, device: torch.device) -> tuple[nn.Module, History]:
+    """Step 1 for OmniGlot: Φ by the prototypical loss on episodes of the labelled classes
+    (:class:`~thesislib.methods.autonovel.data.Episodes`, as many per epoch as cover the labelled images
+    once), Adam ``metric_lr``; returns the backbone without heads."""
+    seed_everything(params.seed)
+    model = build_backbone(params, {})
+    decorrelate_ranks(params.seed)
+    shot = params.episode_support + params.episode_query
+    x, y = data.labelled_set.tensors
+    episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)),
+                        seed=params.seed)
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        xe, ye = batch[0][0], batch[1][0]                       # one episode per step
+        loss, acc = prototypical_loss(m(augment(xe, params))["features"], ye, params.episode_support)
+        return loss, {"acc": acc}
+
+    opt = torch.optim.Adam(model.parameters(), lr=params.metric_lr)
+    history = fit(model, opt, episodes, step, metric_engine_config(params), device)
+    return unwrap(model), history
+
+
+def metric_to_supervised(params: AutoNovelParams, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The metric-learnt weights with a new head 1 (seeded from ``params.seed``): the state the joint step
+    starts from when step 2 is skipped (OmniGlot)."""
+    model = build_backbone(params, {})
+    model.load_state_dict(state)
+    seed_everything(params.seed)
+    return set_heads(model, {HEAD1: params.n_labelled_classes}).state_dict()
+
+
 def supervised_model(params: AutoNovelParams, state: dict[str, Tensor] | None) -> nn.Module:
     """The network of step 2: the RotNet weights (``state``; None: random, w/o S.S.) with head 1;
     the first stages frozen when it was pre-trained."""
     seed_everything(params.seed)
-    model = build_backbone(params, {ROTATION: 4})
+    model = build_backbone(params, pretrain_heads(params))
     if state is not None:
         model.load_state_dict(state)
         freeze_stages(model, params.frozen_stages)
@@ -95,7 +138,7 @@ def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
     model.load_state_dict(state)
     freeze_stages(model, params.frozen_stages)
     seed_everything(params.seed)
-    model.heads[HEAD2] = nn.Linear(model.num_features, params.num_new)
+    model.heads[HEAD2] = new_head(model, params.num_new)
     if params.incremental:
         model.heads[HEAD1] = extend_head(model.heads[HEAD1], params.num_new)
     return model
@@ -112,7 +155,11 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
         x, target = batch[0], batch[1]          # batch[2], the classes, is never read here
         return joint_loss(m(augment(x, params)), m(augment(x, params)), target, params, clock())
 
-    opt = _sgd(model, params.lr, params.weight_decay)
+    if params.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                                                      lr=params.lr, weight_decay=params.weight_decay)
+    else:
+        opt = _sgd(model, params.lr, params.weight_decay)
     config = joint_engine_config(params)
     spe = steps_per_epoch(len(data.train_set), config.batch_size, config.drop_last)
     trainer = Trainer(model, opt, data.train_set, step, config, device,
@@ -126,6 +173,8 @@ def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.d
            init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
     if stage == "rotnet":
         return pretrain(params, data, device)
+    if stage == "metric":
+        return pretrain_metric(params, data, device)
     if stage == "supervised":
         return supervised(params, data, device, init)
     return joint(params, data, device, init)
@@ -134,6 +183,8 @@ def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.d
 def _model_for(stage: str, params: AutoNovelParams) -> nn.Module:
     if stage == "rotnet":
         return build_backbone(params, {ROTATION: 4})
+    if stage == "metric":
+        return build_backbone(params, {})
     if stage == "supervised":
         return set_heads(build_backbone(params, {ROTATION: 4}), {HEAD1: params.n_labelled_classes})
     return joint_model(params, build_backbone(params, {HEAD1: params.n_labelled_classes}).state_dict())
@@ -154,7 +205,7 @@ def run_stage(stage: str, params: AutoNovelParams, device: str | torch.device = 
 
 def main(argv: list[str] | None = None) -> int:
     """``[torchrun ...] python -m thesislib.methods.autonovel.train --params p.(json|yaml)
-    --stage rotnet|supervised|joint [--init prev.pt] [--output DIR] [--device D]``."""
+    --stage rotnet|metric|supervised|joint [--init prev.pt] [--output DIR] [--device D]``."""
     return PIPELINE.main(argv)
 
 

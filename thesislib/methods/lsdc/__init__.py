@@ -6,13 +6,16 @@ data composition (RICAP / MixUp) and an MSE consistency, on top of a RotNet-pre-
 first stages are frozen. Modules:
 
 * :mod:`~thesislib.methods.lsdc.config` — :class:`LSDCParams`, the ablation variants, derived configs;
-* :mod:`~thesislib.methods.lsdc.data` — the digits (smoke) and CIFAR-10 / CIFAR-100-20 (full), views;
-* :mod:`~thesislib.methods.lsdc.model` — the backbone with rotation / clustering heads;
+* :mod:`~thesislib.methods.lsdc.data` — the digits (smoke) and CIFAR-10 / CIFAR-100-20 / STL-10 / MNIST /
+  Reuters-10K (full), views;
+* :mod:`~thesislib.methods.lsdc.model` — the backbone with rotation / clustering heads (linear or Table 6's
+  2-layer), the denoising autoencoder of Reuters-10K;
 * :mod:`~thesislib.methods.lsdc.losses` — eqs. 5-8 from :mod:`thesislib.selfsup`;
-* :mod:`~thesislib.methods.lsdc.train` — RotNet and LSD-C through the engine; torchrun entry point;
+* :mod:`~thesislib.methods.lsdc.train` — RotNet (or the DAE) and LSD-C through the engine; torchrun entry point;
 * :mod:`~thesislib.methods.lsdc.evaluate` — ACC / NMI / ARI and the k-means baselines;
 * :mod:`~thesislib.methods.lsdc.moons` — Fig. 2 (connection graphs on two moons) computed exactly;
-* :mod:`~thesislib.methods.lsdc.experiments` — replicates, ablations, claims and their verdicts;
+* :mod:`~thesislib.methods.lsdc.experiments` — replicates, ablations, the L2 threshold grid search, claims and
+  their verdicts;
 * :mod:`~thesislib.methods.lsdc.plots` — the chapter's figures.
 """
 

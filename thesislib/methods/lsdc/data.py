@@ -9,6 +9,9 @@ and the augmentation of the training views.
   uint8 (N, 3, 32, 32), normalised on the device after augmentation; CIFAR-100-20 scores against the
   20 superclasses (:func:`thesislib.data.cifar.cifar100_superclasses`).
 
+* ``mnist``: the 60,000 train and 10,000 test digits, uint8 (N, 1, 28, 28) (:mod:`thesislib.data.mnist`);
+* ``reuters10k``: DEC's 10,000 tf-idf vectors, float (N, 2000), 4 classes (:mod:`thesislib.data.reuters`).
+
 A missing CIFAR raises :class:`~thesislib.data.errors.DatasetNotFoundError` naming
 ``$THESISLIB_DATA/cifar10`` (or ``cifar100``) and the layout.
 """
@@ -21,12 +24,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
-from thesislib.data.cifar import cifar100_superclasses, load_cifar_tensors, random_crop_flip
+from thesislib.data.cifar import cifar100_superclasses, load_cifar_tensors, random_crop, random_crop_flip
 from thesislib.data.digits import load_digits_arrays
+from thesislib.data.mnist import load_mnist
+from thesislib.data.reuters import load_reuters10k
 from thesislib.data.roots import dataset_dir
 from thesislib.data.stl10 import STL10, load_stl10
 from thesislib.data.transforms import normalize
 from thesislib.methods.lsdc.config import LSDCParams
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,12 @@ def load_data(params: LSDCParams) -> LSDCData:
     if params.data == "digits":
         x, y = load_digits_arrays()
         images, labels = torch.from_numpy(x)[:, None], torch.from_numpy(y)
+    elif params.data == "mnist":
+        root = dataset_dir("mnist", data_root=params.data_root)
+        parts = [load_mnist(split, root) for split in ("train", "test")]
+        images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    elif params.data == "reuters10k":
+        images, labels = load_reuters10k(dataset_dir("reuters10k", data_root=params.data_root))
     elif params.data == "stl10":
         root = dataset_dir("stl10", data_root=params.data_root)
         parts = [load_stl10(split, root) for split in ("train", "test")]
@@ -89,17 +102,25 @@ def load_data(params: LSDCParams) -> LSDCData:
 
 def model_input(x: Tensor, params: LSDCParams) -> Tensor:
     """Network input of a batch without augmentation (evaluation): digits as they are, CIFAR
-    normalised with its channel statistics."""
-    if params.data == "digits":
+    normalised with its channel statistics, MNIST standardised, Reuters-10K as it is."""
+    if params.data in ("digits", "reuters10k"):
         return x.float()
+    if params.data == "mnist":
+        return (x.float() / 255.0 - MNIST_MEAN) / MNIST_STD
     return normalize(x, {"cifar100_20": "cifar100", "stl10": "imagenet"}.get(params.data, "cifar10"))
 
 
 def augment(x: Tensor, params: LSDCParams) -> Tensor:
     """One random view of a batch: digits + N(0, noise_std²) pixel noise; images a random crop padded by
-    an eighth of the side (CIFAR: 4, the released code's; STL-10: 12) + flip, then normalised. Draws
+    an eighth of the side (CIFAR: 4, the released code's; STL-10: 12) + flip, then normalised; MNIST a
+    random crop padded by 2 without flip; Reuters-10K a ``drop_rate`` share of entries zeroed. Draws
     from the global RNG of x's device."""
     if params.data == "digits":
         x = x.float()
         return x + params.noise_std * torch.randn_like(x) if params.noise_std > 0 else x
+    if params.data == "reuters10k":
+        x = x.float()
+        return x * (torch.rand_like(x) >= params.drop_rate) if params.drop_rate > 0 else x
+    if params.data == "mnist":
+        return model_input(random_crop(x, 2), params)
     return model_input(random_crop_flip(x, x.shape[-1] // 8), params)

@@ -20,12 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from thesislib.config import ConfigError, replace
 from thesislib.engine import History
-from thesislib.eval.clustering import kmeans_cluster_scores
+from thesislib.eval.clustering import kmeans_cluster_scores, silhouette
 from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, experiment_id, variant_config
 from thesislib.methods.lsdc.data import LSDCData, load_data
 from thesislib.methods.lsdc.evaluate import predict, score_model
-from thesislib.methods.lsdc.train import run_stage
+from thesislib.methods.lsdc.train import clustering_model, initial_features, median_sq_distance, run_stage
 from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
 from thesislib.replication.variants import verdict_sentence as variant_sentence
 from thesislib.replication.verdicts import Verdict
@@ -47,6 +48,7 @@ class ReplicateResult:
     clusters: Tensor | None = field(default=None, repr=False)
     rotnet_features: Tensor | None = field(default=None, repr=False)
     l2_tau: float = 0.0          #: the L2 variant's τ (the matched rule's value, logged by its run)
+    l2_grid: list[GridPoint] = field(default_factory=list)   #: the grid search's points, when it ran
 
 
 def mean_pos_rate(history: History) -> float:
@@ -65,6 +67,51 @@ def _scores(s: Any) -> dict[str, float]:
     return {"acc": s.acc, "nmi": s.nmi, "ari": s.ari}
 
 
+@dataclass(frozen=True)
+class GridPoint:
+    """One value of the L2 threshold grid: g, τ = g x median, the silhouette of its final clustering (the
+    criterion), its mean positive rate, and its ACC (reported only, never read by the selection)."""
+
+    g: float
+    tau: float
+    silhouette: float
+    pos_rate: float
+    acc: float
+
+
+def l2_grid_search(params: LSDCParams, data: LSDCData, device: torch.device, state: dict[str, Tensor]
+                   ) -> tuple[GridPoint, list[GridPoint], nn.Module, History]:
+    """The thesis's grid search for the L2 threshold, without labels (config docstring): for each g of
+    ``params.l2_tau_grid`` an L2 run with τ = g x the median squared distance of the initial clean-view
+    features, from the pre-trained ``state``; the chosen point maximises the silhouette of argmax p on the
+    final features (the first on ties). Returns (chosen, every point, the chosen run's model, history)."""
+    if not params.l2_tau_grid:
+        raise ValueError("l2_grid_search: l2_tau_grid is empty")
+    l2 = variant_config(params, "l2")
+    unit = median_sq_distance(initial_features(l2, clustering_model(l2, state), data, device), l2.batch_size)
+    points: list[GridPoint] = []
+    best: tuple[float, nn.Module, History] | None = None
+    for g in params.l2_tau_grid:
+        conf = replace(l2, l2_tau=g * unit)
+        model, history = run_stage("lsdc", conf, device, data=data if conf.nproc == 1 else None, init=state)
+        out = predict(model, data, conf, device)
+        clusters = out["probs"].argmax(1)
+        s = silhouette(out["features"], clusters, seed=conf.seed)
+        points.append(GridPoint(g, g * unit, s, mean_pos_rate(history), score_model(model, data, conf, device)[0].acc))
+        if best is None or s > best[0]:
+            best = (s, model, history)
+    chosen = max(points, key=lambda p: p.silhouette)      # max keeps the first of equal values
+    return chosen, points, best[1], best[2]
+
+
+def _valid_variant(config: LSDCParams, name: str) -> LSDCParams | None:
+    """The variant's parameters, or None where it cannot apply to this data (e.g. RICAP on Reuters-10K)."""
+    try:
+        return variant_config(config, name)
+    except ConfigError:
+        return None
+
+
 def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: bool = False,
                   data: LSDCData | None = None) -> ReplicateResult:
     """RotNet, the k-means baselines and every variant of ``params.variants`` for replicate ``seed``."""
@@ -72,10 +119,10 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
     local = data if config.nproc == 1 else None     # torchrun processes load the data themselves
-    rotnet, h_rot = run_stage("rotnet", config, device, data=local)
+    rotnet, h_rot = run_stage(config.pretrain, config, device, data=local)     # RotNet, or the DAE
     state = {k: v.detach().clone() for k, v in rotnet.state_dict().items()}
     metrics: dict[str, dict[str, float]] = {}
-    histories = {"rotnet": h_rot}
+    histories = {config.pretrain: h_rot}
     feats = predict(rotnet, data, config, device, head=None)["features"]
     if params.kmeans:
         k = data.num_clusters
@@ -88,7 +135,10 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
         if vconf in trained:          # same configuration as an earlier variant: same run
             metrics[name] = metrics[trained[vconf]]
             continue
-        model, history = run_stage("lsdc", vconf, device, data=local, init=state)
+        if vconf.similarity == "l2" and vconf.l2_tau_grid:
+            _, result.l2_grid, model, history = l2_grid_search(vconf, data, device, state)
+        else:
+            model, history = run_stage("lsdc", vconf, device, data=local, init=state)
         scores, clusters = score_model(model, data, vconf, device)
         metrics[name], histories[name] = _scores(scores), history
         if vconf.similarity == "l2":
@@ -97,7 +147,7 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
         if keep and result.model is None:
             result.model, result.clusters = model, clusters
     for name in VARIANTS:             # variants not run that equal a run one (none = knn when composition is none)
-        if name not in metrics and variant_config(config, name) in trained:
+        if name not in metrics and _valid_variant(config, name) in trained:
             metrics[name] = metrics[trained[variant_config(config, name)]]
     if keep:
         result.data, result.rotnet_features = data, feats

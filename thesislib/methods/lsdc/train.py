@@ -3,7 +3,9 @@
 Two stages per replicate:
 
 1. :func:`pretrain` — RotNet on every image, labels ignored (:func:`thesislib.selfsup.train_rotnet`,
-   SGD Nesterov, lr /5 at ``rotnet_milestones``);
+   SGD Nesterov, lr /5 at ``rotnet_milestones``); or, with ``pretrain = dae`` (Reuters-10K),
+   :func:`pretrain_dae` — a denoising autoencoder on every vector (MSE of the reconstruction of
+   inputs zeroed with probability ``dae_dropout``, Adam, lr x0.1 at 2/3 of the epochs);
 2. :func:`train_lsdc` — from the RotNet weights: the stem and the first ``frozen_stages`` stages
    frozen, a new linear clustering head, the objective of :mod:`~thesislib.methods.lsdc.losses`
    (three views per image: the clean augmented view that gives the pairwise targets, and two
@@ -13,7 +15,7 @@ Several processes: :func:`run_stage` with ``nproc`` > 1 starts ``nproc`` DDP pro
 through ``torchrun`` (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes the weights. By hand::
 
     torchrun --standalone --nproc_per_node 4 -m thesislib.methods.lsdc.train --params p.yaml \\
-        --stage rotnet --output DIR
+        --stage rotnet|dae --output DIR
     torchrun ... -m thesislib.methods.lsdc.train --params p.yaml --stage lsdc --init DIR/rotnet.pt --output DIR
 """
 
@@ -24,21 +26,46 @@ import sys
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from thesislib.config import replace
-from thesislib.engine import History, MultiStep, Trainer, make_scheduler, steps_per_epoch
+from thesislib.engine import History, MultiStep, Trainer, fit, make_scheduler, steps_per_epoch
 from thesislib.engine.distributed import all_gather_rows, get_rank, get_world_size, unwrap
-from thesislib.methods.lsdc.config import LSDCParams, engine_config, lsdc_config, rotnet_engine_config
+from thesislib.methods.lsdc.config import (
+    LSDCParams,
+    dae_engine_config,
+    engine_config,
+    lsdc_config,
+    rotnet_engine_config,
+)
 from thesislib.methods.lsdc.data import LSDCData, augment, load_data
 from thesislib.methods.lsdc.losses import lsdc_loss, pseudo_adjacency, rampup_weight
-from thesislib.methods.lsdc.model import CLUSTER_HEAD, ROTATION_HEAD, build_backbone, to_clustering
+from thesislib.methods.lsdc.model import (
+    CLUSTER_HEAD,
+    ROTATION_HEAD,
+    DenoisingAutoencoder,
+    build_backbone,
+    pretrain_heads,
+    to_clustering,
+)
 from thesislib.nn.resnet_cifar import freeze_stages
 from thesislib.repro import seed_everything
-from thesislib.selfsup import Composite, EpochClock, RotNetConfig, matched_l2_threshold, mixup, ricap, train_rotnet
+from thesislib.selfsup import (
+    Composite,
+    EpochClock,
+    RotNetConfig,
+    matched_l2_threshold,
+    mixup,
+    ricap,
+    train_rotnet,
+)
+from thesislib.selfsup.pseudo_labels import sq_distances
 from thesislib.selfsup.stages import StagedPipeline, decorrelate_ranks
 
-__all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "run_stage", "train_lsdc"]
+__all__ = ["lsdc_step_fn", "pair_precision", "main", "pretrain", "pretrain_dae", "run_stage", "train_lsdc"]
+
+STAGES = ("rotnet", "dae", "lsdc")
 
 
 def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[nn.Module, History]:
@@ -51,6 +78,26 @@ def pretrain(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[
     history = train_rotnet(model, data.pretrain_set, rotnet_engine_config(params), device, config,
                            transform=lambda x: augment(x, params))
     return unwrap(model), history
+
+
+def pretrain_dae(params: LSDCParams, data: LSDCData, device: torch.device) -> tuple[nn.Module, History]:
+    """Denoising-autoencoder pre-training of a fresh MLP encoder (Reuters-10K, as DEC; seeded from
+    ``params.seed``): reconstruct each vector x (B, D) from x with a ``dae_dropout`` share of its entries
+    zeroed, MSE. Returns the encoder (the backbone without heads) and the history (``loss``)."""
+    seed_everything(params.seed)
+    ae = DenoisingAutoencoder(build_backbone(params, {}), params.in_features, params.mlp_widths)
+    decorrelate_ranks(params.seed)
+
+    def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x = batch[0].float()
+        return F.mse_loss(m(x * (torch.rand_like(x) >= params.dae_dropout)), x), {}
+
+    opt = torch.optim.Adam(ae.parameters(), lr=params.dae_lr)
+    config = dae_engine_config(params)
+    spe = steps_per_epoch(len(data.images), config.batch_size, config.drop_last)
+    history = fit(ae, opt, data.dataset, step, config, device,
+                  scheduler=make_scheduler(opt, MultiStep((2 * params.dae_epochs // 3 * spe,), 0.1)))
+    return unwrap(ae).encoder, history
 
 
 def compose(v1: Tensor, v2: Tensor, params: LSDCParams) -> tuple[Tensor, Tensor, Composite | None]:
@@ -102,14 +149,38 @@ def lsdc_step_fn(params: LSDCParams, clock: EpochClock):
 
 
 def clustering_model(params: LSDCParams, state: dict[str, Tensor]) -> nn.Module:
-    """The RotNet-initialised network with its first stages frozen and a new clustering head
+    """The pre-trained (RotNet or DAE) network with its first stages frozen and a new clustering head
     (the head's initialisation is seeded from ``params.seed``, so every variant starts alike)."""
-    model = build_backbone(params, {ROTATION_HEAD: 4})
+    model = build_backbone(params, pretrain_heads(params))
     model.load_state_dict(state)
     seed_everything(params.seed)
-    to_clustering(model, params.num_clusters)
+    to_clustering(model, params.num_clusters, params.head)
     freeze_stages(model, params.frozen_stages)
     return model
+
+
+def initial_features(params: LSDCParams, model: nn.Module, data: LSDCData, device: torch.device,
+                     n_batches: int = 8) -> Tensor:
+    """(n_batches·B, D) features of the clean augmented view through ``model`` in training mode (batch
+    statistics), as the step's pairwise targets read them, on a copy of the network and under a forked
+    RNG seeded from ``params.seed`` (the run's random draws do not change)."""
+    probe = copy.deepcopy(model).to(device).train()
+    n = len(data.images)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.seed)
+        order = torch.randperm(n)
+        b = min(params.batch_size, n)
+        return torch.cat([probe(augment(data.dataset[order[i:i + b]][0].to(device), params))["features"].float()
+                          for i in range(0, min(n, n_batches * b) - b + 1, b)])
+
+
+def median_sq_distance(feats: Tensor, batch_size: int) -> float:
+    """The median off-diagonal squared distance within consecutive batches of ``batch_size`` rows of
+    ``feats`` (the unit of :attr:`LSDCParams.l2_tau_grid`)."""
+    b = min(batch_size, feats.shape[0])
+    off = ~torch.eye(b, dtype=torch.bool, device=feats.device)
+    d = torch.cat([sq_distances(feats[i:i + b])[off] for i in range(0, feats.shape[0] - b + 1, b)])
+    return float(d.median())
 
 
 def with_l2_threshold(params: LSDCParams, model: nn.Module, data: LSDCData, device: torch.device,
@@ -121,14 +192,8 @@ def with_l2_threshold(params: LSDCParams, model: nn.Module, data: LSDCData, devi
     rank computes the same τ (same seed, same images)."""
     if params.similarity != "l2" or params.l2_tau > 0:
         return params
-    probe = copy.deepcopy(model).to(device).train()
-    n = len(data.images)
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(params.seed)
-        order = torch.randperm(n)
-        b = min(params.batch_size, n)
-        feats = torch.cat([probe(augment(data.dataset[order[i:i + b]][0].to(device), params))["features"].float()
-                           for i in range(0, min(n, n_batches * b) - b + 1, b)])
+    feats = initial_features(params, model, data, device, n_batches)
+    b = min(params.batch_size, len(data.images))
     tau = matched_l2_threshold(feats, b, params.k, n_batches, torch.Generator().manual_seed(params.seed))
     return replace(params, l2_tau=tau)
 
@@ -140,7 +205,10 @@ def train_lsdc(params: LSDCParams, data: LSDCData, device: torch.device, state: 
     params = with_l2_threshold(params, model, data, device)
     decorrelate_ranks(params.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
+    if params.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(trainable, lr=params.lr, weight_decay=params.weight_decay)
+    else:
+        opt = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
     config = engine_config(params)
     spe = steps_per_epoch(len(data.images), config.batch_size, config.drop_last)
     sched = make_scheduler(opt, MultiStep(tuple(m * spe for m in params.lr_milestones), 0.1))
@@ -155,31 +223,33 @@ def _stage(stage: str, params: LSDCParams, data: LSDCData, device: torch.device,
            init: dict[str, Tensor] | None) -> tuple[nn.Module, History]:
     if stage == "rotnet":
         return pretrain(params, data, device)
+    if stage == "dae":
+        return pretrain_dae(params, data, device)
     return train_lsdc(params, data, device, init)
 
 
 def _model_for(stage: str, params: LSDCParams) -> nn.Module:
-    model = build_backbone(params, {ROTATION_HEAD: 4})
+    model = build_backbone(params, {ROTATION_HEAD: 4} if stage == "rotnet" else pretrain_heads(params))
     if stage == "lsdc":
-        to_clustering(model, params.num_clusters)
+        to_clustering(model, params.num_clusters, params.head)
         freeze_stages(model, params.frozen_stages)
     return model
 
 
 #: The two stages, in-process or under torchrun (:class:`thesislib.selfsup.stages.StagedPipeline`).
-PIPELINE = StagedPipeline("lsdc", "thesislib.methods.lsdc.train", ("rotnet", "lsdc"), ("lsdc",), lsdc_config,
+PIPELINE = StagedPipeline("lsdc", "thesislib.methods.lsdc.train", STAGES, ("lsdc",), lsdc_config,
                           load_data, _stage, _model_for)
 
 
 def run_stage(stage: str, params: LSDCParams, device: str | torch.device = "auto", **kwargs: Any
               ) -> tuple[nn.Module, History]:
-    """Train ``stage`` (``rotnet`` or ``lsdc``, the latter from ``init``) in this process (``nproc`` 1)
+    """Train ``stage`` (``rotnet``, ``dae`` or ``lsdc``, the latter from ``init``) in this process (``nproc`` 1)
     or as ``nproc`` torchrun DDP processes (keywords: ``data``, ``init``, ``nproc``, ``output``, ``timeout``)."""
     return PIPELINE.run(stage, params, device, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``[torchrun ...] python -m thesislib.methods.lsdc.train --params p.(json|yaml) --stage rotnet|lsdc
+    """``[torchrun ...] python -m thesislib.methods.lsdc.train --params p.(json|yaml) --stage rotnet|dae|lsdc
     [--init rotnet.pt] [--output DIR] [--device D]``: one stage of one replicate; rank 0 writes DIR."""
     return PIPELINE.main(argv)
 
