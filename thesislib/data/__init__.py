@@ -147,3 +147,14 @@ from thesislib.data.round_robin import (  # noqa: E402
 )
 
 __all__ += ["DomainLabelled", "RoundRobinDomains", "center_crop", "collate_domain_batch", "round_robin_domain"]
+
+# MIT Indoor-67 and Places205 (Places10) from their releases (Rebuffi ch. 5 Table 2).
+from thesislib.data.scene_datasets import (  # noqa: E402
+    PLACES10_DEFAULT,
+    load_mit67,
+    load_places,
+    write_mit67_fixture,
+    write_places205_fixture,
+)
+
+__all__ += ["PLACES10_DEFAULT", "load_mit67", "load_places", "write_mit67_fixture", "write_places205_fixture"]

@@ -107,3 +107,6 @@ def not_found_message(dataset: str, looked_in: str | os.PathLike[str], layout: s
     if hint:
         lines.append(hint)
     return "\n".join(lines)
+
+# Scene datasets of Rebuffi ch. 5 Table 2 (thesislib.data.scene_datasets).
+DATASET_DIRS.update({"mit67": "mit67", "places205": "places205"})
