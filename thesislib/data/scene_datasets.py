@@ -38,6 +38,7 @@ from thesislib.data.integrity import DatasetCorruptError
 from thesislib.data.roots import dataset_dir
 
 MIT67 = "MIT Indoor-67"
+MIT67_CLASSES = 67
 MIT67_LAYOUT = """mit67/Images/<class>/<file>.jpg   (67 class folders)
 mit67/TrainImages.txt             ("<class>/<file>.jpg" per line)
 mit67/TestImages.txt"""
@@ -163,18 +164,19 @@ def _jpeg(path: Path, colour: tuple[int, int, int], rng: np.random.Generator, sh
     Image.fromarray(pixels).save(path, quality=90)
 
 
-def write_mit67_fixture(root: str | Path, classes: Sequence[str] = ("bakery", "kitchen", "library"),
+def write_mit67_fixture(root: str | Path, classes: Sequence[str] | None = None,
                         n_train: int = 3, n_test: int = 2, seed: int = 0) -> Path:
     """A tiny MIT Indoor-67 in the release's layout under ``<root>/mit67/`` (non-square JPEGs, one colour per
-    class); returns the dataset directory."""
+    class; ``classes`` default: 67 folders ``scene00`` .. ``scene66``); returns the dataset directory."""
     rng = np.random.default_rng(seed)
+    classes = [f"scene{c:02d}" for c in range(MIT67_CLASSES)] if classes is None else classes
     base = Path(root) / "mit67"
     lines: dict[str, list[str]] = {"train": [], "test": []}
     for c, name in enumerate(classes):
         for split, n in (("train", n_train), ("test", n_test)):
             for k in range(n):
                 rel = f"{name}/{split[:2]}_{k}.jpg"
-                _jpeg(base / "Images" / rel, (60 * c + 20, 200 - 50 * c, 100), rng, (40 + 3 * k, 52))
+                _jpeg(base / "Images" / rel, ((60 * c + 20) % 256, (200 - 50 * c) % 256, 100), rng, (40 + 3 * k, 52))
                 lines[split].append(rel)
     (base / "TrainImages.txt").write_text("\n".join(lines["train"]) + "\n")
     (base / "TestImages.txt").write_text("\n".join(lines["test"]) + "\n")

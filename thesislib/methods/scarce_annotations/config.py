@@ -156,7 +156,8 @@ class ScarceParams(RunParams):
         "cycles", help="Algorithm 1: cycles (from the pre-trained weights, hard labels, split) | refinement (Table 1: "
         "on top of the Mean Teacher network, soft labels, no split)")
     variants: tuple[str, ...] = param(
-        ("labelled-only", "alternating", "no-reinit", "no-temp", "no-split-no-temp", "pi-model", "mean-teacher"),
+        ("labelled-only", "alternating", "no-reinit", "no-temp", "no-split-no-temp", "pi-model", "mean-teacher",
+         "mt-refined"),
         help="methods / ablations trained per replicate (names of config.VARIANTS)")
     # Algorithm 1
     cycles: int = param(6, help="alternation cycles (code: 100)", min=1)

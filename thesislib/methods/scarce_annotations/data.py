@@ -25,6 +25,7 @@ from torch.utils.data import TensorDataset
 from thesislib.data.cifar import crop_flip, load_cifar_tensors, random_crop_flip
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet_downsampled import load_downsampled_imagenet
+from thesislib.data.integrity import DatasetCorruptError
 from thesislib.data.roots import dataset_dir
 from thesislib.data.scene_datasets import load_mit67, load_places
 from thesislib.data.svhn import load_svhn_tensors
@@ -60,7 +61,10 @@ def load_data(params: ScarceParams) -> ScarceData:
         return ScarceData(s.x_train, s.y_train, s.x_test, s.y_test, 10, "digits")
     if params.data == "mit67":
         root = dataset_dir("mit67", data_root=params.data_root)
-        (xtr, ytr, _), (xte, yte, _) = (load_mit67(s, params.image_size, root) for s in ("train", "test"))
+        (xtr, ytr, classes), (xte, yte, _) = (load_mit67(s, params.image_size, root) for s in ("train", "test"))
+        if len(classes) != params.num_classes:
+            raise DatasetCorruptError("MIT Indoor-67", root / "Images", f"{len(classes)} class folders, the release "
+                                      f"has {params.num_classes}")
         return ScarceData(xtr, ytr, xte, yte, params.num_classes, params.data)
     if params.data == "places10":
         root = dataset_dir("places205", data_root=params.data_root)
