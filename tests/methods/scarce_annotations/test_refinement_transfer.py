@@ -117,9 +117,11 @@ def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits():
 
 
 def test_replicate_refines_its_own_mean_teacher():
-    p = scarce_config({**TINY, "variants": ["mt-refined", "mean-teacher", "mt-scratch"]})
+    p = scarce_config({**TINY, "variants": ["mt-refined", "mean-teacher", "mt-scratch", "fully-supervised"]})
     r = E.run_replicate(p, 0, CPU)
-    assert set(r.metrics) == {"mt-refined", "mean-teacher", "mt-scratch"}
+    assert set(r.metrics) == {"mt-refined", "mean-teacher", "mt-scratch", "fully-supervised"}
+    # full supervision sees every training label: 1,297 digits in batches of 64 -> 21 steps per epoch
+    assert r.histories["fully-supervised"].train[-1]["steps"] == math.ceil(1297 / 64)
     # trained once for the refinement (listed after it), then again as its own variant with the same seed
     assert "mean-teacher" in r.histories and "rotnet" in r.histories
     assert experiment_id(p, "mt-refined") == "digits-2/mt-refined"
