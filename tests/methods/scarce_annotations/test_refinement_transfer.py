@@ -104,6 +104,8 @@ def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits():
     assert set(start.heads) == {CLASS_HEAD}                            # the consistency head is not part of N_t
     for k, v in start.state_dict().items():                           # Mean Teacher's weights, classifier included
         torch.testing.assert_close(v, state[k])
+    with pytest.raises(ValueError, match="refines a Mean Teacher network"):
+        T.run_stage("alternating", ref, CPU, data=d, init=rot.state_dict())      # RotNet weights: no classifier
     _, h = T.run_stage("alternating", ref, CPU, data=d, init=state)
     n = len(d.train_labels)
     assert [e["train_size"] for e in h.eval] == [n, n]                 # no random split in any cycle

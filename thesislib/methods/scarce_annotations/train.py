@@ -246,6 +246,9 @@ def train_alternating(params: ScarceParams, data: ScarceData, device: torch.devi
     preparation-phase weights, RotNet's (``mode: cycles``) or the Mean Teacher network's (``mode: refinement``:
     its classification layer kept, soft labels, no split, phase one on the classification layer only)."""
     refine = params.mode == "refinement"
+    if refine and (state is None or f"heads.{CLASS_HEAD}.weight" not in state):
+        raise ValueError("mode refinement refines a Mean Teacher network: the initial weights must be the pimodel "
+                         f"stage's output (with heads.{CLASS_HEAD}.*), not a pre-trained trunk")
     labelled = labelled_subset(data.train_labels, params.labels_per_class, data.num_classes, params.seed)
     unlabelled = torch.ones(len(data.train_labels), dtype=torch.bool)
     unlabelled[labelled] = False
