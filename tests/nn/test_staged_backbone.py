@@ -2,11 +2,14 @@
 
 import pytest
 import torch
+import torchvision
 
 from thesislib.config import ConfigError
-from thesislib.nn.resnet_cifar import CifarResNet
+from thesislib.nn.resnet import StagedResNet
+from thesislib.nn.resnet_cifar import CifarResNet, freeze_stages
 from thesislib.nn.staged_backbone import check_staged_backbone, staged_backbone
 from thesislib.nn.staged_mlp import StagedMLP
+from thesislib.nn.weights import WeightsNotFoundError
 
 
 def test_builds_the_named_network_with_its_heads() -> None:
@@ -48,3 +51,25 @@ def test_vgg_backbones_and_vector_mlp() -> None:
     assert net(torch.zeros(3, 2000))["c"].shape == (3, 4)
     check_staged_backbone("Owner", "mlp", "reuters10k", 0, (500, 500, 2000))
     check_staged_backbone("Owner", "vgg4", "mnist", 3, ())
+
+def test_imagenet_resnet18_loads_torchvision_weights_and_freezes_its_stages(tmp_path) -> None:
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(reference.state_dict(), path)
+    net = staged_backbone("resnet18_imagenet", {"cls": 7}, weights_path=str(path))
+    assert isinstance(net, StagedResNet) and net.num_features == 512
+    assert torch.equal(net.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    reference.eval()
+    net.eval()
+    x = torch.rand(2, 3, 64, 64)
+    trunk = torch.nn.Sequential(*list(reference.children())[:-1])
+    torch.testing.assert_close(net(x)["features"], torch.flatten(trunk(x), 1))     # torchvision's own pooled feature
+    assert net(x)["cls"].shape == (2, 7)
+    frozen = freeze_stages(net, 2)
+    assert frozen[0].startswith("conv1")
+    assert all(n.split(".")[0] in ("conv1", "bn1", "layer1", "layer2") for n in frozen)
+    assert all(p.requires_grad for n, p in net.named_parameters() if n.startswith(("layer3", "layer4", "heads")))
+    with pytest.raises(WeightsNotFoundError, match="resnet18-f37072fd.pth"):
+        staged_backbone("resnet18_imagenet", {"cls": 7}, weights_path=str(tmp_path / "missing.pth"))
+    with pytest.raises(ConfigError, match="resnet18_imagenet needs image data"):
+        check_staged_backbone("Owner", "resnet18_imagenet", "digits", 2, ())

@@ -159,3 +159,14 @@ from thesislib.data.reuters import load_reuters10k, write_reuters10k_fixture  # 
 
 __all__ += ["NovelImageNetSplit", "load_mnist", "load_reuters10k", "novel_imagenet_split", "write_mnist_fixture",
             "write_novel_split_fixture", "write_reuters10k_fixture"]
+
+# MIT Indoor-67 and Places205 (Places10) from their releases (Rebuffi ch. 5 Table 2).
+from thesislib.data.scene_datasets import (  # noqa: E402
+    PLACES10_DEFAULT,
+    load_mit67,
+    load_places,
+    write_mit67_fixture,
+    write_places205_fixture,
+)
+
+__all__ += ["PLACES10_DEFAULT", "load_mit67", "load_places", "write_mit67_fixture", "write_places205_fixture"]

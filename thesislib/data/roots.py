@@ -110,3 +110,6 @@ def not_found_message(dataset: str, looked_in: str | os.PathLike[str], layout: s
 
 # MNIST (IDX files) and DEC's Reuters-10K (Rebuffi ch. 7, LSD-C Tables 2-3).
 DATASET_DIRS.update({"mnist": "mnist", "reuters10k": "reuters10k"})
+
+# Scene datasets of Rebuffi ch. 5 Table 2 (thesislib.data.scene_datasets).
+DATASET_DIRS.update({"mit67": "mit67", "places205": "places205"})

@@ -75,12 +75,13 @@ def _trunk_key(key: str) -> bool:
     return key.split(".", 1)[0] in _TRUNK
 
 
-def load_trunk_weights(model: ResNetGMP, path: str | Path) -> None:
+def load_trunk_weights(model: nn.Module, path: str | Path) -> None:
     """Load the trunk of ``model`` from a torchvision-format state dict file; the head is left alone.
 
     The file is read by :func:`~thesislib.nn.weights.read_state_dict` (a plain state dict or one
     under ``"state_dict"`` / ``"model"``; ``module.`` and ``_orig_mod.`` prefixes stripped);
-    ``fc.*`` entries are ignored. Every trunk tensor must be present with the right shape, else a
+    ``fc.*`` entries are ignored (``model``: :class:`ResNetGMP` or :class:`StagedResNet`, anything with an
+    ``arch`` and torchvision's trunk names). Every trunk tensor must be present with the right shape, else a
     :class:`~thesislib.nn.weights.WeightsFileError` lists what is wrong.
     """
     state = read_state_dict(path, _expected(model.arch))
@@ -96,3 +97,41 @@ def load_trunk_weights(model: ResNetGMP, path: str | Path) -> None:
 def resnet_gmp(num_outputs: int, arch: str = "resnet101", weights_path: str | Path | None = None) -> ResNetGMP:
     """Build :class:`ResNetGMP` (ResNet-101 by default)."""
     return ResNetGMP(num_outputs, arch, weights_path)
+
+
+class StagedResNet(nn.Module):
+    """torchvision's ImageNet ResNet (7x7 stem, max-pool, projection shortcuts) with global average pooling
+    and named linear heads, in the interface of :mod:`thesislib.nn.staged_backbone`: images (B, 3, H, W)
+    -> ``{"features": (B, num_features), head: (B, n_head)}``; the stem ``conv1``/``bn1`` and the stages
+    ``layer1..4`` carry torchvision's names, so :func:`~thesislib.nn.resnet_cifar.freeze_stages` and
+    :func:`load_trunk_weights` (torchvision ImageNet state dicts) work on it.
+
+    The backbone of the ImageNet-transfer runs on full-size images (Rebuffi thesis ch. 5 Table 2: Places-10
+    and MIT Indoor-67, "networks pretrained on ImageNet", first two blocks frozen)."""
+
+    def __init__(self, heads: dict[str, int], arch: str = "resnet18", weights_path: str | Path | None = None) -> None:
+        super().__init__()
+        if arch not in RESNET_ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {sorted(RESNET_ARCHS)}")
+        if "features" in heads:
+            raise ValueError("a head cannot be called 'features' (forward returns the feature under that key)")
+        if weights_path is not None:
+            _check_weights_path(Path(weights_path).expanduser(), arch)
+        self.arch = arch
+        net = getattr(torchvision.models, arch)(weights=None)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.num_features = RESNET_ARCHS[arch]
+        self.heads = nn.ModuleDict({name: nn.Linear(self.num_features, n) for name, n in heads.items()})
+        if weights_path is not None:
+            load_trunk_weights(self, weights_path)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The average-pooled trunk output (B, num_features)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        f = self.features(x)
+        return {"features": f, **{name: head(f) for name, head in self.heads.items()}}

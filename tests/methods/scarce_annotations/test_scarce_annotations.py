@@ -223,7 +223,7 @@ def test_mean_teacher_teacher_in_train_mode():
             return 0
 
     loss, parts = T._pi_step(p, Clock())(model, (torch.rand(8, 1, 8, 8), torch.tensor([0, 1] + [-1] * 6)))
-    assert seen == [True] and set(parts) == {"ce", "mse"} and torch.isfinite(loss)
+    assert seen == [True] and set(parts) == {"ce", "mse", "logit_distance"} and torch.isfinite(loss)
 
 
 def test_short_replicate_and_verdicts():

@@ -7,9 +7,11 @@ unsupervised phase with the pseudo-label and temporal terms; against the labelle
 Mean Teacher baselines. Modules:
 
 * :mod:`~thesislib.methods.scarce_annotations.config` — :class:`ScarceParams`, the variants;
-* :mod:`~thesislib.methods.scarce_annotations.data` — digits (smoke), CIFAR-10/100 and SVHN, the labelled subset;
+* :mod:`~thesislib.methods.scarce_annotations.data` — digits (smoke), CIFAR-10/100, SVHN, MIT-67, Places10, the
+  labelled subset;
 * :mod:`~thesislib.methods.scarce_annotations.model` — backbone + rotation head, then the classifier;
-* :mod:`~thesislib.methods.scarce_annotations.losses` — the temporal target, the split, the Π loss;
+* :mod:`~thesislib.methods.scarce_annotations.losses` — the temporal target (hard or soft labels), the split, the
+  Π loss, Mean Teacher's logit distance;
 * :mod:`~thesislib.methods.scarce_annotations.train` — every stage through the engine; torchrun entry point;
 * :mod:`~thesislib.methods.scarce_annotations.moons` — Fig. 1 (Π-model on two moons) computed exactly;
 * :mod:`~thesislib.methods.scarce_annotations.experiments` — replicates, claims and their verdicts;

@@ -27,16 +27,49 @@ Decisions recorded here (the thesis is silent or the released code, ``srebuffi/s
 * **Evaluation** after the last cycle's phase two, on the held-out test set, as the code's final
   ``test``; the per-cycle test accuracy after phase one and after phase two is recorded for Fig. 3.
 * **Π-model / Mean Teacher** (the baselines): a joint loss CE(labelled) + w(t)·MSE(softmax of two
-  views), w ramped by the sigmoid ramp-up over ``pi_rampup_epochs``; Mean Teacher takes the second
+  views) (+ the logit distance of Mean Teacher's two heads, below),
+  w ramped by the sigmoid ramp-up over ``pi_rampup_epochs``; Mean Teacher takes the second
   view's prediction from the EMA of the weights (decay ``mt_decay``). Each batch draws labelled images
   at a fixed rate: the labelled set is repeated to be ``pi_labelled_share`` of the training set
   (the Mean Teacher code fixes 31 labelled images per batch of 128 in the same spirit). As in the Mean
   Teacher code the teacher runs in train mode (batch statistics); the full configs take the code's CIFAR-10
   settings (consistency 100 ramped over 5 epochs, EMA 0.97, lr 0.05 with a cosine ramp-down over 210
-  epochs, 180 epochs, CE divided by the batch size, ``pi_ce_norm="batch"``). Not reproduced: the code's
-  second (logit-distance) head and its lr warm-up.
+  epochs, 180 epochs, CE divided by the batch size, ``pi_ce_norm="batch"``, logit-distance cost 0.01).
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (a 1-px shift wrecks an MLP on 8x8
   inputs, study note §5.6(a)); CIFAR: pad-4 crop + flip (code); SVHN: pad-4 crop only (thesis §4).
+* **Mean Teacher's two heads** (Tarvainen & Valpola's released code, which the thesis ran as its baseline):
+  with ``mt_logit_distance`` >= 0 the Mean Teacher network has a classification head and a consistency
+  head on the same feature; the cross-entropy reads the classification logits, the consistency MSE compares
+  the softmax of the *consistency* logits with the teacher's *classification* softmax, and
+  ``mt_logit_distance`` x (1/(C·B)) Σ (z_class - z_cons)² ties the two heads (code: ``symmetric_mse_loss /
+  minibatch_size``, cost 0.01 for CIFAR-10). Negative: one head (consistency on the classification logits).
+  The Π-model keeps one head. Evaluation reads the teacher's classification head. Not reproduced: the
+  code's lr warm-up (its CIFAR-10 runs use none: ``lr_rampup`` 0).
+* **Table 1 refinement** (``mode: refinement``, variant ``mt-refined``): Algorithm 1 run on top of the Mean
+  Teacher network of the same replicate (thesis §4.3: "as the starting features are already competitive, we do
+  not use the dataset random splitting ... and we choose soft labels assignment in 1.6 of algorithm 1"). What
+  changes, and our reading where the thesis is silent: (i) no split in any cycle; (ii) **soft labels**: the
+  pseudo-label of an unlabelled image is N_t's softmax p̂_i (no augmentation), L_pseudo the cross-entropy to it,
+  so phase two fits q_i = (1 - w)·p̂_i + w·p_i^{t-1} (labelled images keep their one-hot true label);
+  (iii) the *preparation-phase weights* that every restart returns to are the Mean Teacher network (teacher
+  weights, classification head included; the thesis refines "networks pre-trained with Mean-Teacher"), with the
+  same frozen stages; (iv) phase one trains the classification layer only in every cycle (Algorithm 1 line 5;
+  the code's cycle-1 fine-tuning of the unfrozen blocks adapts a RotNet to the task, which the Mean Teacher
+  network already is). The schedule is the chapter's (the thesis gives none for the refinement).
+* **Table 1 "MT" row** (variant ``mt-scratch``): Mean Teacher from random weights, every layer trained.
+* **Table 2, transfer from ImageNet** (``pretrain: imagenet``): for the 32x32 targets (CIFAR-10/100) the CIFAR
+  ResNet-18 is pre-trained with cross-entropy on the 1,000 classes of the 32x32 *Downsampled ImageNet*
+  (Chrabaszcz et al.; ``imagenet_epochs`` at ``imagenet_lr`` /5 at ``imagenet_milestones``, the RotNet optimiser;
+  pad-4 crop + flip, CIFAR channel statistics): the thesis gives no schedule, this one is ours. For Places10
+  and MIT Indoor-67 (``backbone: resnet18_imagenet``, full-size images) the "networks pretrained on ImageNet"
+  are torchvision's ImageNet ResNet-18 weights read from ``imagenet_weights`` (never downloaded); training
+  standard ImageNet from scratch is not part of this chapter. Images are stored with the shorter side at
+  ``image_size`` (centre square), trained on random ``crop_size`` crops + flips and tested on the centre crop,
+  ImageNet channel statistics. Then, as everywhere in the chapter, the first two blocks are frozen.
+  **Places10**: the thesis keeps "10 classes from Places" without naming them; ``places_classes`` defaults to
+  Places205's categories 0-9 (:data:`thesislib.data.scene_datasets.PLACES10_DEFAULT`), tested on the
+  release's validation split (100 per class). The ``fully-supervised`` variant (Table 2's first row) trains
+  phase one's schedule on every training label.
 """
 
 from __future__ import annotations
@@ -45,6 +78,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping
+from thesislib.data.scene_datasets import PLACES10_DEFAULT
 from thesislib.nn.staged_backbone import check_staged_backbone
 from thesislib.params import RunParams, param
 from thesislib.replication.variants import apply_variant, replicate_params
@@ -60,6 +94,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                          {"method": "alternating", "split": False, "temp_weight": 0.0}),
     "pi-model": ("Π-model (RotNet init)", {"method": "pimodel", "mt_decay": 0.0}),
     "mean-teacher": ("Mean Teacher (RotNet init)", {"method": "pimodel"}),
+    "mt-scratch": ("Mean Teacher from random weights (every layer trained)",
+                   {"method": "pimodel", "pi_init": "scratch", "frozen_stages": 0}),
+    "mt-refined": ("Mean Teacher refined by Algorithm 1 (no split, soft labels)",
+                   {"method": "alternating", "mode": "refinement"}),
+    "fully-supervised": ("fully supervised (every training label)", {"method": "supervised"}),
 }
 
 
@@ -70,18 +109,39 @@ class ScarceParams(RunParams):
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) per training run; 1: in this process", min=1)
     # data
-    data: Literal["digits", "cifar10", "cifar100", "svhn"] = param(
-        "digits", help="digits (sklearn 8x8, smoke) | cifar10 | cifar100 | svhn (train / test splits)")
-    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/ (empty: $THESISLIB_DATA)")
+    data: Literal["digits", "cifar10", "cifar100", "svhn", "mit67", "places10"] = param(
+        "digits", help="digits (sklearn 8x8, smoke) | cifar10 | cifar100 | svhn | mit67 (MIT Indoor-67) | places10 "
+        "(places_classes of Places205)")
+    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/, mit67/, places205/, imagenet32/ "
+                           "(empty: $THESISLIB_DATA)")
     labels_per_class: int = param(3, help="labelled images per class (thesis 10/25/50/100/400)", min=1)
     digits_test: int = param(500, help="digits: images held out for testing (stratified)", min=10)
     noise_std: float = param(0.1, help="digits: Gaussian pixel-noise augmentation", min=0.0)
+    image_size: int = param(256, help="mit67 / places10: shorter side resized to this, centre square kept", min=8)
+    crop_size: int = param(224, help="mit67 / places10: random training crops / centre test crop", min=8)
+    places_classes: tuple[str, ...] = param(
+        PLACES10_DEFAULT, help="places10: the Places205 categories kept (thesis: unnamed; default categories 0-9)")
+    places_max_per_class: int = param(0, help="places10: at most this many training images per class (0: all)",
+                                      min=0)
     # network
-    backbone: Literal["mlp", "resnet18"] = param("mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18)")
+    backbone: Literal["mlp", "resnet18", "resnet18_imagenet"] = param(
+        "mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18) | resnet18_imagenet (torchvision "
+        "ResNet-18, mit67 / places10)")
     mlp_widths: tuple[int, ...] = param((256, 256, 128), help="mlp: width of each stage")
     resnet_width: int = param(64, help="resnet18: channels of the first stage (thesis 64)", min=1)
     frozen_stages: int = param(2, help="stem + first n stages frozen after RotNet (thesis: first two blocks)",
                                min=0, max=4)
+    # pre-training
+    pretrain: Literal["rotnet", "imagenet"] = param(
+        "rotnet", help="rotnet (self-supervised on the training images) | imagenet (Table 2: Downsampled ImageNet "
+        "32x32 for resnet18, torchvision ImageNet weights for resnet18_imagenet)")
+    imagenet_weights: str = param("", help="resnet18_imagenet + pretrain imagenet: torchvision ImageNet ResNet-18 "
+                                  "file (resnet18-f37072fd.pth)")
+    imagenet_epochs: int = param(40, help="resnet18 + pretrain imagenet: epochs on Downsampled ImageNet 32x32", min=1)
+    imagenet_lr: float = param(0.1, help="Downsampled ImageNet pre-training initial lr (SGD Nesterov)", min=0.0)
+    imagenet_milestones: tuple[int, ...] = param((15, 25, 35), help="Downsampled ImageNet lr /5 from these "
+                                                 "0-based epochs")
+    imagenet_batch_size: int = param(256, help="Downsampled ImageNet pre-training batch", min=1)
     # RotNet
     rotnet_epochs: int = param(12, help="RotNet epochs (released code: 200)", min=1)
     rotnet_batch_size: int = param(128, help="RotNet batch of images (x4 rotations)", min=1)
@@ -89,10 +149,15 @@ class ScarceParams(RunParams):
     rotnet_milestones: tuple[int, ...] = param(
         (4, 8, 10), help="RotNet lr /5 from these 0-based epochs (code's 60, 120, 160: 59, 119, 159)")
     # which method (set by the variants)
-    method: Literal["alternating", "labelled", "pimodel"] = param(
-        "alternating", help="alternating (Algorithm 1) | labelled (labelled set only) | pimodel (Π / Mean Teacher)")
+    method: Literal["alternating", "labelled", "pimodel", "supervised"] = param(
+        "alternating", help="alternating (Algorithm 1) | labelled (labelled set only) | pimodel (Π / Mean Teacher) "
+        "| supervised (every training label)")
+    mode: Literal["cycles", "refinement"] = param(
+        "cycles", help="Algorithm 1: cycles (from the pre-trained weights, hard labels, split) | refinement (Table 1: "
+        "on top of the Mean Teacher network, soft labels, no split)")
     variants: tuple[str, ...] = param(
-        ("labelled-only", "alternating", "no-reinit", "no-temp", "no-split-no-temp", "pi-model", "mean-teacher"),
+        ("labelled-only", "alternating", "no-reinit", "no-temp", "no-split-no-temp", "pi-model", "mean-teacher",
+         "mt-refined"),
         help="methods / ablations trained per replicate (names of config.VARIANTS)")
     # Algorithm 1
     cycles: int = param(6, help="alternation cycles (code: 100)", min=1)
@@ -124,6 +189,10 @@ class ScarceParams(RunParams):
                                      min=0.0, max=0.9)
     mt_decay: float = param(0.97, help="Mean Teacher EMA decay (0: Π-model, both views from the student)",
                             min=0.0, max=0.9999)
+    mt_logit_distance: float = param(0.01, help="Mean Teacher: cost of the logit distance between its classification "
+                                     "and consistency heads (code: 0.01); negative: one head", min=-1.0)
+    pi_init: Literal["pretrained", "scratch"] = param(
+        "pretrained", help="Π / Mean Teacher from the pre-trained weights | from random weights (Table 1's MT row)")
     eval_batch_size: int = param(512, help="evaluation batch size", min=1)
     amp: bool = param(True, help="bf16 autocast on CUDA")
     num_workers: int = param(0, help="data loader workers", min=0)
@@ -134,6 +203,7 @@ class ScarceParams(RunParams):
         if unknown:
             raise ConfigError(f"ScarceParams: unknown variants {unknown}; valid names are: {', '.join(VARIANTS)}")
         check_staged_backbone("ScarceParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
+        self._check_transfer()
         for name, milestones, epochs in (("inner_milestones", self.inner_milestones, self.inner_epochs),
                                          ("rotnet_milestones", self.rotnet_milestones, self.rotnet_epochs)):
             bad = [m for m in milestones if not 0 < m < epochs]
@@ -144,9 +214,32 @@ class ScarceParams(RunParams):
             raise ConfigError(f"ScarceParams: pi_rampdown_epochs {self.pi_rampdown_epochs} must be 0 or at least "
                               f"pi_epochs {self.pi_epochs} (the Mean Teacher code asserts the same)")
 
+    def _check_transfer(self) -> None:
+        scenes = self.data in ("mit67", "places10")
+        if scenes != (self.backbone == "resnet18_imagenet"):
+            raise ConfigError(f"ScarceParams: data {self.data!r} with backbone {self.backbone!r}: mit67 and places10 "
+                              "(full-size images) use resnet18_imagenet, the 32x32 data resnet18 or mlp")
+        if self.crop_size > self.image_size:
+            raise ConfigError(f"ScarceParams: crop_size {self.crop_size} exceeds image_size {self.image_size}")
+        if self.pretrain == "imagenet" and self.data == "digits":
+            raise ConfigError("ScarceParams: pretrain imagenet needs image data (cifar10, cifar100, svhn, mit67, "
+                              "places10)")
+        if self.pretrain == "imagenet" and scenes and not self.imagenet_weights:
+            raise ConfigError("ScarceParams: pretrain imagenet with resnet18_imagenet reads torchvision's ImageNet "
+                              "ResNet-18 weights: set imagenet_weights to the file (resnet18-f37072fd.pth)")
+        bad = [m for m in self.imagenet_milestones if not 0 < m < self.imagenet_epochs]
+        if bad or list(self.imagenet_milestones) != sorted(set(self.imagenet_milestones)):
+            raise ConfigError(f"ScarceParams: imagenet_milestones {list(self.imagenet_milestones)} must be increasing "
+                              f"0-based epochs in 1..{self.imagenet_epochs - 1}")
+
     @property
     def num_classes(self) -> int:
-        return 100 if self.data == "cifar100" else 10
+        return {"cifar100": 100, "mit67": 67, "places10": len(self.places_classes)}.get(self.data, 10)
+
+    @property
+    def mt_two_heads(self) -> bool:
+        """Mean Teacher with the classification and consistency heads (``mt_logit_distance`` >= 0)."""
+        return self.method == "pimodel" and self.mt_decay > 0 and self.mt_logit_distance >= 0
 
 
 def scarce_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> ScarceParams:
@@ -165,5 +258,7 @@ def variant_config(params: ScarceParams, name: str) -> ScarceParams:
 
 
 def experiment_id(params: ScarceParams, variant: str) -> str:
-    """``<data>-<labels per class>/<variant>``, the id of the replication tables (e.g. ``cifar10-10/alternating``)."""
-    return f"{params.data}-{params.labels_per_class}/{variant}"
+    """``<data>-<labels per class>[-imagenet]/<variant>``, the id of the replication tables (e.g.
+    ``cifar10-10/alternating``; ``mit67-10-imagenet/alternating`` for Table 2's transfer from ImageNet)."""
+    suffix = "-imagenet" if params.pretrain == "imagenet" else ""
+    return f"{params.data}-{params.labels_per_class}{suffix}/{variant}"

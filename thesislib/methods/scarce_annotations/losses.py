@@ -11,8 +11,11 @@
   p^{t-1} is uniform in the first epoch of every cycle (:class:`TemporalTargets`).
 * The split (:func:`cycle_subset`): the code's 3-fold rotation of a random permutation that is redrawn
   at the start of every block of three cycles (code: ``outer_loop % 3 == 0``).
+  In the refinement mode of Table 1 the pseudo-label is **soft**: y_i is N_t's softmax p̂_i (B, C) instead of
+  a class index, and the same formula gives q_i = (1 - w)·p̂_i + w·p_i^{t-1} (:func:`soft_pseudo_labels`).
 * Π-model / Mean Teacher: CE on the labelled images + w(t)·(1/(KN))Σ||p_i - p'_i||² (the shared
-  :func:`thesislib.selfsup.consistency_mse`).
+  :func:`thesislib.selfsup.consistency_mse`); Mean Teacher's two heads add the logit distance
+  (1/(C·B)) Σ_i ||z_i^class - z_i^cons||² (:func:`logit_distance`, Tarvainen & Valpola's residual cost).
 """
 
 from __future__ import annotations
@@ -27,8 +30,22 @@ from thesislib.selfsup import consistency_mse
 
 
 def temporal_target(pseudo: Tensor, prev: Tensor, w: float) -> Tensor:
-    """q = (1 - w)·onehot(pseudo) + w·prev: pseudo (B,) int64, prev (B, C) probabilities -> (B, C)."""
+    """q = (1 - w)·y + w·prev, y = onehot(pseudo) for hard labels ``pseudo`` (B,) int64, or ``pseudo`` itself for
+    soft labels (B, C) (rows summing to 1, the refinement mode); prev (B, C) probabilities -> (B, C)."""
+    if pseudo.is_floating_point():
+        if pseudo.shape != prev.shape:
+            raise ValueError(f"soft pseudo-labels {tuple(pseudo.shape)} and p^(t-1) {tuple(prev.shape)} differ")
+        return (1.0 - w) * pseudo.to(prev.dtype) + w * prev
     return (1.0 - w) * F.one_hot(pseudo, prev.shape[1]).to(prev.dtype) + w * prev
+
+
+def soft_pseudo_labels(probs: Tensor, labelled: Tensor, labels: Tensor) -> Tensor:
+    """Soft label assignment (Algorithm 1 line 6, refinement mode): the softmax ``probs`` (N, C) of N_t for every
+    training image, with the rows of the ``labelled`` indices (L,) replaced by the one-hot of their true
+    ``labels`` (N,) (as the hard assignment keeps them)."""
+    soft = probs.float().clone()
+    soft[labelled] = F.one_hot(labels[labelled], probs.shape[1]).float()
+    return soft
 
 
 def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
@@ -37,7 +54,7 @@ def soft_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def unlabelled_loss(logits: Tensor, pseudo: Tensor, prev: Tensor, w: float) -> Tensor:
-    """Phase two's loss: :func:`soft_cross_entropy` against :func:`temporal_target`."""
+    """Phase two's loss: :func:`soft_cross_entropy` against :func:`temporal_target` (hard or soft ``pseudo``)."""
     return soft_cross_entropy(logits, temporal_target(pseudo, prev, w))
 
 
@@ -106,3 +123,9 @@ def pi_loss(logits: Tensor, labels: Tensor, p1: Tensor, p2: Tensor, weight: floa
     ce = (ce * mask).sum() / denom
     mse = consistency_mse(p1, p2)
     return ce + weight * mse, {"ce": ce.detach(), "mse": mse.detach()}
+
+
+def logit_distance(class_logits: Tensor, cons_logits: Tensor) -> Tensor:
+    """Mean Teacher's residual cost between its two heads: (1/(C·B)) Σ_i Σ_c (z_ic^class - z_ic^cons)² for logits
+    (B, C) (code: ``symmetric_mse_loss / minibatch_size``); the gradient reaches both heads."""
+    return ((class_logits.float() - cons_logits.float()) ** 2).mean()
