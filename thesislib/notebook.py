@@ -17,7 +17,7 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ import torch
 
 from thesislib.config import ConfigError, check_known, from_mapping, to_dict
 from thesislib.device import resolve_device, set_threads
+from thesislib.replication import metric_label, paper_numbers, replication_rows
 from thesislib.replication.seeds import load_seed_record, seed_rows, seed_summary
 from thesislib.repro import provenance, seed_everything, set_deterministic, write_json
 
@@ -218,3 +219,49 @@ def show_seed_record(chapter: str, scale: str = "smoke") -> dict[str, Any] | Non
     show_table(rows, headers)
     show_markdown(seed_summary(record))
     return record
+
+
+def replication_table(chapter: str, *, metrics: Collection[str] | None = None, source: bool = False,
+                      metric: bool = True, thesis_header: str = "thesis",
+                      root: Path | None = None) -> tuple[list[list[Any]], list[str]]:
+    """Rows and headers of a chapter's replication table (:func:`show_replication` displays them).
+
+    One row per number printed in the thesis (``thesislib/replication/<chapter>.yaml``):
+    experiment, [source], [metric label], the thesis's value, this repository's latest recorded
+    value (``results/<chapter>/``, or "not run"), and that run's scale and hardware (empty when
+    not run). ``metrics`` keeps only those metric ids (each must be one of the chapter's);
+    ``source`` adds the table/figure column; ``metric=False`` drops the metric column (for a
+    chapter with one metric, named in ``thesis_header``); ``root`` replaces ``results/`` (tests).
+    """
+    numbers = paper_numbers(chapter)
+    if not numbers:
+        raise ValueError(f"chapter {chapter!r} has no printed numbers (thesislib/replication/{chapter}.yaml)")
+    if isinstance(metrics, str):
+        raise TypeError(f"metrics must be a collection of metric ids, not the str {metrics!r}")
+    if metrics is not None:
+        known = sorted({n.metric for n in numbers})
+        unknown = sorted(set(metrics) - set(known))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)} for chapter {chapter!r}; "
+                             f"valid: {', '.join(known)}")
+    headers = ["experiment", *(["source"] if source else []), *(["metric"] if metric else []),
+               thesis_header, "this repository", "scale", "hardware"]
+    rows: list[list[Any]] = []
+    for r in replication_rows(chapter, root):
+        if metrics is not None and r.paper.metric not in metrics:
+            continue
+        rows.append([r.paper.experiment, *([r.paper.source] if source else []),
+                     *([metric_label(chapter, r.paper.metric)] if metric else []), r.paper.value, r.ours_text,
+                     r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""])
+    return rows, headers
+
+
+def show_replication(chapter: str, *, metrics: Collection[str] | None = None, source: bool = False,
+                     metric: bool = True, thesis_header: str = "thesis", floatfmt: str = ".3g",
+                     root: Path | None = None) -> None:
+    """Display the chapter's replication table: the thesis's numbers beside this repository's
+    recorded full-scale runs (see :func:`replication_table` for the columns and options;
+    ``floatfmt`` formats the thesis's values)."""
+    rows, headers = replication_table(chapter, metrics=metrics, source=source, metric=metric,
+                                      thesis_header=thesis_header, root=root)
+    show_table(rows, headers, floatfmt=floatfmt)

@@ -32,7 +32,7 @@
 
 # %%
 from thesislib import notebook as tnb
-from thesislib.replication import metric_label, paper_numbers
+from thesislib.replication import paper_numbers
 
 numbers = {(p.experiment, p.metric): p.value for p in paper_numbers("spotting_artifacts")}
 layers5 = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -400,13 +400,7 @@ tnb.show_table([[kind, format_mean_sd([100 * sh[kind] for sh in shares], ".1f")]
 # ## 9. Replication table and the full scale
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, metric_label("spotting_artifacts", r.paper.metric), r.paper.value, r.ours_text,
-                 r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""]
-                for r in replication_rows("spotting_artifacts")],
-               ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".3g")
-
+tnb.show_replication("spotting_artifacts")
 # %% [markdown]
 # Put STL-10 (`$THESISLIB_DATA/stl10/stl10_binary/`) or ImageNet (`$THESISLIB_DATA/imagenet/ILSVRC/...`)
 # in place (nothing is downloaded), then

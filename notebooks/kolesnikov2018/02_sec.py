@@ -42,7 +42,7 @@
 
 # %%
 from thesislib import notebook as tnb
-from thesislib.replication import metric_label, paper_numbers
+from thesislib.replication import paper_numbers
 
 numbers = {(p.experiment, p.metric): p.value for p in paper_numbers("sec")}
 classes = [m[len("iou_"):] for (e, m) in numbers if e == "voc12-val/deeplab-largefov/sec" and m.startswith("iou_")]
@@ -669,13 +669,7 @@ if missing:
 # server and cannot be produced here.
 
 # %%
-from thesislib.replication import replication_rows
-
-rep_rows = [[r.paper.experiment, metric_label("sec", r.paper.metric), r.paper.value, r.ours_text,
-             r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""]
-            for r in replication_rows("sec") if r.paper.metric in ("miou", "fg_fraction")]
-tnb.show_table(rep_rows, ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".1f")
-
+tnb.show_replication("sec", metrics=("miou", "fg_fraction"), floatfmt=".1f")
 # %% [markdown]
 # **Running the full scale.** Put PASCAL VOC 2012 and SBD under `$THESISLIB_DATA` in their official
 # layouts (`voc/VOCdevkit/VOC2012/...` from `VOCtrainval_11-May-2012.tar`, `sbd/benchmark_RELEASE/dataset/...`

@@ -36,7 +36,7 @@
 
 # %%
 from thesislib import notebook as tnb
-from thesislib.replication import metric_label, paper_numbers
+from thesislib.replication import paper_numbers
 
 numbers = {(p.experiment, p.metric): p.value for p in paper_numbers("pixelcnn_aux")}
 tnb.show_table([["Grayscale PixelCNN, bound", numbers[("cifar10/grayscale-pixelcnn", "bpd_bound")]],
@@ -360,13 +360,7 @@ seed_record = tnb.show_seed_record("pixelcnn_aux")
 # ## 9. Replication table and the full scale
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, metric_label("pixelcnn_aux", r.paper.metric), r.paper.value, r.ours_text,
-                 r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""]
-                for r in replication_rows("pixelcnn_aux")],
-               ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".3g")
-
+tnb.show_replication("pixelcnn_aux")
 # %% [markdown]
 # Put CIFAR-10 (python release, `$THESISLIB_DATA/cifar10/cifar-10-batches-py/`) or CelebA
 # (`$THESISLIB_DATA/celeba/img_align_celeba/*.jpg` and `list_eval_partition.txt`) in place (nothing is

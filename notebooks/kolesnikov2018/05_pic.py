@@ -407,12 +407,7 @@ if seed_record is not None:
 # `thesislib record`); "not run" until one is recorded.
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, r.paper.metric, r.paper.value, r.ours_text, r.ours.scale if r.ours else "",
-                 r.ours.hardware if r.ours else ""] for r in replication_rows("pic")],
-               ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".2f")
-
+tnb.show_replication("pic", floatfmt=".2f")
 # %% [markdown]
 # **Running the full scale.** Put CIFAR-10 (python version) under `$THESISLIB_DATA/cifar10/cifar-10-batches-py/`
 # or ILSVRC 2012 CLS-LOC under `$THESISLIB_DATA/imagenet/` (nothing is downloaded), then

@@ -318,13 +318,7 @@ display(Markdown("\n\n".join(lines)))
 # written by `thesislib record`); "not run" until one is recorded. Table 3 is test *error*.
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.metric, r.paper.value, r.ours_text,
-                 r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""]
-                for r in replication_rows("scarce_annotations")],
-               ["experiment", "source", "metric", "thesis (%)", "this repository", "scale", "hardware"], floatfmt=".1f")
-
+tnb.show_replication("scarce_annotations", source=True, thesis_header="thesis (%)", floatfmt=".1f")
 # %% [markdown]
 # **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version) under `$THESISLIB_DATA/cifar10/` and
 # `$THESISLIB_DATA/cifar100/`, SVHN (format 2 `.mat`) under `$THESISLIB_DATA/svhn/` (nothing is downloaded), then

@@ -231,12 +231,7 @@ display(Markdown("\n\n".join(lines)))
 # full-scale runs (`results/autonovel/`); "not run" until one is recorded.
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.metric, r.paper.value, r.ours_text,
-                 r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""] for r in replication_rows("autonovel")],
-               ["experiment", "source", "metric", "thesis (%)", "this repository", "scale", "hardware"], floatfmt=".1f")
-
+tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", floatfmt=".1f")
 # %% [markdown]
 # **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version) or SVHN (format 2 `.mat`) under
 # `$THESISLIB_DATA/` (nothing is downloaded), then

@@ -311,12 +311,7 @@ display(Markdown("\n\n".join(lines)))
 # written by `thesislib record`); "not run" until one is recorded.
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, r.paper.source, r.paper.value, r.ours_text, r.ours.scale if r.ours else "",
-                 r.ours.hardware if r.ours else ""] for r in replication_rows("lsdc")],
-               ["experiment", "source", "thesis ACC (%)", "this repository", "scale", "hardware"], floatfmt=".1f")
-
+tnb.show_replication("lsdc", source=True, metric=False, thesis_header="thesis ACC (%)", floatfmt=".1f")
 # %% [markdown]
 # **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version) under `$THESISLIB_DATA/cifar10/` and
 # `$THESISLIB_DATA/cifar100/`, STL-10 (binary release) under `$THESISLIB_DATA/stl10/` (nothing is downloaded), then

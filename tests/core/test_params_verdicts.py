@@ -122,3 +122,28 @@ def test_seed_summary_names_the_claims_held_everywhere():
     record = summarize("toy", "smoke", [run(0, True), run(101, True)])
     assert seed_summary(record) == ("Held at every one of the 2 base seeds: 1 of 2 claims (claim one). "
                                     "Held at none: 1.")
+
+
+def test_seed_record_stores_run_directories_relative_to_the_runs_root(tmp_path, monkeypatch):
+    from thesislib.replication import seeds
+    from thesislib.repro import write_json
+
+    runs = tmp_path / "somewhere" / "runs"
+    monkeypatch.setenv("THESISLIB_RUNS", str(runs))
+
+    def fake_run_chapter(chapter_id, scale, overrides):
+        seed = int(dict(o.split("=", 1) for o in overrides)["seed"])
+        run_dir = runs / chapter_id / f"2026010{seed % 7}-000000-{scale}"
+        v = paired_verdict("c1", "claim one", [1.0, 1.1, 1.2], 0.0)
+        write_json(run_dir / "metrics.json", {"verdicts": verdicts_dict([v])})
+        return run_dir
+
+    monkeypatch.setattr(seeds, "run_chapter", fake_run_chapter)
+    record, path = seeds.run_seeds("gsoftmax", [101], root=tmp_path / "results")
+    assert path == tmp_path / "results" / "gsoftmax" / "seeds" / "smoke.json"
+    assert [r["run"] for r in record["runs"]] == ["runs/gsoftmax/20260100-000000-smoke",
+                                                  "runs/gsoftmax/20260103-000000-smoke"]
+    assert str(tmp_path) not in path.read_text()
+    # a directory outside the runs root keeps only <chapter>/<stamp>
+    assert seeds.portable_run_path("/work/wt/gone/runs/sec/20261204-201016-smoke", runs) == \
+        "runs/sec/20261204-201016-smoke"

@@ -180,3 +180,21 @@ def test_photo_case_exact_vs_reference_on_real_image():
     unary = noisy_unaries(segment_labels(image, 3), n_labels=4)
     q = dense_crf(*_as_batch(unary.double(), image), SEC_TEST, method="exact")[0]
     assert (q - _reference(unary, image, SEC_TEST)).abs().max().item() < 1e-10
+
+
+@pytest.mark.parametrize("n_labels", [1, 2, 4, 15, 16, 21])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_label_softmax_is_softmax_over_the_last_dimension(n_labels, dtype):
+    from thesislib.crf.dense import label_softmax
+
+    logits = (torch.randn(3, 50, n_labels, generator=torch.Generator().manual_seed(n_labels)) * 8).to(dtype)
+    out = label_softmax(logits)
+    assert out.shape == logits.shape and out.dtype == dtype and out.is_contiguous()
+    atol = 1e-6 if dtype == torch.float32 else 1e-14
+    torch.testing.assert_close(out, torch.softmax(logits, dim=-1), rtol=0, atol=atol)
+    x = logits.clone().requires_grad_(True)
+    w = torch.randn(logits.shape, dtype=dtype)
+    (label_softmax(x) * w).sum().backward()
+    ref = logits.clone().requires_grad_(True)
+    (torch.softmax(ref, dim=-1) * w).sum().backward()
+    torch.testing.assert_close(x.grad, ref.grad, rtol=1e-5, atol=1e-6)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from thesislib.chapters import get_chapter
-from thesislib.paths import results_root
+from thesislib.paths import results_root, runs_root
 from thesislib.repro import provenance, write_json
 from thesislib.runner import resolve_parameters, run_chapter, validate_parameters
 
@@ -27,8 +27,21 @@ def seed_record_path(chapter: str, scale: str = "smoke", root: Path | None = Non
     return (root or results_root()) / chapter / "seeds" / f"{scale}.json"
 
 
+def portable_run_path(run_dir: str | Path, runs: Path | None = None) -> str:
+    """A run directory as the seed record stores it: ``runs/<chapter>/<stamp>``, relative to the runs
+    root (``$THESISLIB_RUNS``, by default ``<checkout>/runs``), never an absolute path of one machine
+    or worktree. A directory outside that root keeps its last two parts (``<chapter>/<stamp>``)."""
+    path = Path(run_dir).expanduser().resolve()
+    try:
+        rel = path.relative_to((runs or runs_root()).resolve())
+    except ValueError:
+        rel = Path(*path.parts[-2:])
+    return (Path("runs") / rel).as_posix()
+
+
 def summarize(chapter: str, scale: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The seed record from ``runs`` (each ``{"seed", "run", "verdicts"}``): per claim its text,
+    """The seed record from ``runs`` (each ``{"seed", "run", "verdicts"}``, ``run`` as
+    :func:`portable_run_path` writes it): per claim its text,
     expected label, label and holds at every seed, and the count of seeds where it held."""
     claims: dict[str, dict[str, Any]] = {}
     for run in runs:
@@ -66,7 +79,7 @@ def run_seeds(chapter_id: str, bases: Sequence[int], scale: str = "smoke", overr
         if not verdicts:
             raise RuntimeError(f"{run_dir / 'metrics.json'} holds no 'verdicts': chapter {chapter_id!r} "
                                "does not report its claims yet")
-        runs.append({"seed": seed, "run": str(run_dir), "verdicts": verdicts})
+        runs.append({"seed": seed, "run": portable_run_path(run_dir), "verdicts": verdicts})
     result = summarize(chapter_id, scale, runs)
     result["overrides"] = list(overrides)
     result["provenance"] = provenance(config={"chapter": chapter_id, "scale": scale, "seeds": seeds,
