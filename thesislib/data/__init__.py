@@ -147,3 +147,13 @@ from thesislib.data.round_robin import (  # noqa: E402
 )
 
 __all__ += ["DomainLabelled", "RoundRobinDomains", "center_crop", "collate_domain_batch", "round_robin_domain"]
+
+# In-memory image tensors as a dataset (Jenni ch. 3-4 smoke data).
+from thesislib.data.tensors import TensorImages  # noqa: E402
+
+__all__ += ["TensorImages"]
+
+# The thesis's grid warp of LCI's T_4 (control points on a lattice, Jenni §4.2).
+from thesislib.data.warp import grid_warp  # noqa: E402
+
+__all__ += ["grid_warp"]
