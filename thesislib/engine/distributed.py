@@ -225,3 +225,19 @@ def launch(module: str, args: Sequence[str] = (), nproc: int = 1, *, env: Mappin
         why = f"timed out after {timeout} s" if timed_out.is_set() else f"exited with status {code}"
         raise LaunchError(f"{' '.join(cmd)} {why}; last output:\n{''.join(tail)}")
     return "".join(lines)
+
+
+def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
+    """The random stream of a method's per-sample draws on this rank (Jenni ch. 3's drop masks and history
+    picks, ch. 4's windows, noise, warps and augmentations).
+
+    One process: ``None``, the global RNG seeded by ``seed_everything(seed)`` (the smoke's recorded
+    numbers). Under torchrun every rank seeds the global RNG alike (so that the models start equal), so
+    each rank gets its own generator seeded from (seed, rank): without it all ranks would draw the same
+    random values and the global batch would hold ``nproc`` copies of each draw.
+    """
+    if get_world_size() == 1:
+        return None
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1_000_003 * (seed + 1) + 7_919 * get_rank())
+    return gen
