@@ -11,7 +11,7 @@ the two diagnostic networks (a bag-of-local-patches net and a global CNN).
   no LRN, two groups, no pool5, SAME padding), (1 + 3·rot + warp + lci)-way.
 * :class:`LocalNet`: 3x3 convs up to a receptive field of 5 or 7 px, a 1x1 conv, global average pooling, linear:
   it sees the image only as a bag of small patches (its one access to position is the zero padding at the border).
-* :class:`GlobalNet`: four 3x3 convs with three 2x2 max-pools between (receptive field 36 px), global average
+* :class:`GlobalNet`: four 3x3 convs with three 2x2 max-pools between (receptive field 38 px), global average
   pooling, linear.
 """
 
@@ -104,9 +104,9 @@ class LocalNet(nn.Module):
 
 
 class GlobalNet(nn.Module):
-    """A normal small CNN: (B, C, S, S) -> logits (B, classes), receptive field 36 px."""
+    """A normal small CNN: (B, C, S, S) -> logits (B, classes), receptive field 38 px."""
 
-    receptive_field = 36
+    receptive_field = 38
 
     def __init__(self, in_channels: int, width: int, classes: int) -> None:
         super().__init__()
