@@ -54,7 +54,7 @@ tnb.show_table([[label, numbers[(exp, "voc07_cls_map")], numbers[(exp, "voc07_de
 # **What to expect.** STL-10, CelebA, ImageNet and VOC are not available to the smoke run. It follows the
 # study note's CPU recipe at a smaller size still: the 1,797 scikit-learn digits upscaled to 32×32, the
 # transformations on the 32×32 image and $C$ on random 24×24 crops of it, LCI windows of 16 px with a 2 px
-# border, the chapter's AlexNet at 1/16 of its width, 100 training steps of 16 images (each step one $C$, one
+# border, the chapter's AlexNet at 1/16 of its width, 80 training steps of 16 images (each step one $C$, one
 # $D$ and one $F$ step; $C$ sees the six transformations of each image). That is enough to test the chapter's
 # *argument* about local and global statistics with small diagnostic networks, and the direction of the probe
 # comparison, each over 5 replicates with paired verdicts; it cannot test the thesis's numbers.
@@ -93,7 +93,7 @@ lambda_ae = 50.0  # float; weight of F's patch autoencoding term (thesis 50) (mi
 adversarial_c = True  # bool; F maximises L_SSL, adversarial to C (False: Table 4.1 e)
 autoencode = True  # bool; patch autoencoding and the replaced untransformed images (False: Table 4.1 f)
 frozen_inpainter = False  # bool; train F and D first (no feedback from C), then C with F frozen (Table 4.1 d)
-iterations = 100  # int; training steps (each: one C, one D and one F step) (min 1)
+iterations = 80  # int; training steps (each: one C, one D and one F step) (min 1)
 batch_size = 16  # int; images per step before the transformations (global over processes) (min 2)
 lr = 0.002  # float; C's initial AdamW learning rate (thesis 3e-4) (min 0.0)
 lr_end = 2e-06  # float; C's learning rate at the end of the cosine annealing (thesis 3e-7) (min 0.0)
@@ -114,8 +114,8 @@ eval_batch_size = 256  # int; evaluation batch size (min 1)
 diagnostics = True  # bool; run the local-vs-global and rotation-shortcut diagnostics
 diag_width = 8  # int; channels of the diagnostic networks (local and global) (min 1)
 local_rf = 5  # int; receptive field of the bag-of-local-patches net in pixels (odd; at most 7) (min 3, max 7)
-diag_iterations = 80  # int; Adam steps of each diagnostic network (min 1)
-diag_train = 384  # int; training images of each diagnostic task (min 8)
+diag_iterations = 60  # int; Adam steps of each diagnostic network (min 1)
+diag_train = 320  # int; training images of each diagnostic task (min 8)
 diag_test = 256  # int; held-out images of each diagnostic task (min 8)
 face_size = 32  # int; side of the procedural face images (rotation-shortcut diagnostic) (min 16)
 
@@ -285,7 +285,7 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 # **Reading the results.** The diagnostics test the chapter's argument on the transformations themselves,
 # independent of how well $C$ trained: whether the warp and the inpainting can be seen from small windows,
 # and whether alignment lets a local network solve rotation. An LCI image that a local net still spots means
-# $F$ leaves local traces after 100 steps (the thesis trains it for 200 epochs). The probe verdicts say
+# $F$ leaves local traces after 80 steps (the thesis trains it for 200 epochs). The probe verdicts say
 # whether $C$'s pre-text training shows in its features at this scale; the generated sentences say what
 # held at this seed, the seed table how often across seeds.
 #
@@ -314,7 +314,11 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 #   (`local_rf`; the note allows ≤ 7): at 7 px, randomly placed faces of the 32-pixel frame would have their
 #   parts within one window. Procedural faces have no outline: a first version with a bright face disk let
 #   the local net read the orientation from where the eyes sat against the outline, for placed faces too.
-# * **Smoke scale.** $C$ AdamW 2e-3 → 2e-6 and $F$/$D$ Adam 1e-3 instead of 3e-4 → 3e-7 and 2e-4 (100 steps);
+#   A local net that learned nothing would also pass the "not above chance" claims; the aligned-faces claim
+#   (local net *above* chance) is the control that it can learn a cue in this budget, and the table above shows
+#   whether it did. (While building the chapter, on replicate 0, the local net reached 51 % on aligned faces
+#   after 400 steps but stayed at the class prior after 50-100: not recomputed here, not a finding.)
+# * **Smoke scale.** $C$ AdamW 2e-3 → 2e-6 and $F$/$D$ Adam 1e-3 instead of 3e-4 → 3e-7 and 2e-4 (80 steps);
 #   a 5×5 stride-2 stem instead of 11×11/4; probes on 3 labelled digits per class (as in chapter 3, so that
 #   random features do not already solve the probe).
 #

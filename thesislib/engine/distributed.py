@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from thesislib.device import resolve_device
+from thesislib.repro import write_json
 
 
 class LaunchError(RuntimeError):
@@ -241,3 +243,17 @@ def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
     gen = torch.Generator(device=device)
     gen.manual_seed(1_000_003 * (seed + 1) + 7_919 * get_rank())
     return gen
+
+
+def save_main_outputs(output: str | os.PathLike[str] | None, modules: Mapping[str, nn.Module],
+                      history: Any) -> None:
+    """On the main process only, write every module's state dict to ``output/<name>.pt`` and ``history`` (a
+    :class:`~thesislib.engine.History`) to ``output/history.json``: what a torchrun entry point hands back to
+    the process that launched it. Nothing happens without ``output`` or on other ranks."""
+    if not output or not is_main_process():
+        return
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, module in modules.items():
+        torch.save(module.state_dict(), out / f"{name}.pt")
+    write_json(out / "history.json", history.state_dict())

@@ -84,7 +84,7 @@ class LCIParams(RunParams):
     frozen_inpainter: bool = param(False, help="train F and D first (no feedback from C), then C with F frozen "
                                    "(Table 4.1 d)")
     # optimisation
-    iterations: int = param(100, help="training steps (each: one C, one D and one F step)", min=1)
+    iterations: int = param(80, help="training steps (each: one C, one D and one F step)", min=1)
     batch_size: int = param(16, help="images per step before the transformations (global over processes)", min=2)
     lr: float = param(2e-3, help="C's initial AdamW learning rate (thesis 3e-4)", min=0.0)
     lr_end: float = param(2e-6, help="C's learning rate at the end of the cosine annealing (thesis 3e-7)", min=0.0)
@@ -111,8 +111,8 @@ class LCIParams(RunParams):
     diag_width: int = param(8, help="channels of the diagnostic networks (local and global)", min=1)
     local_rf: int = param(5, help="receptive field of the bag-of-local-patches net in pixels (odd; at most 7)",
                           min=3, max=7)
-    diag_iterations: int = param(80, help="Adam steps of each diagnostic network", min=1)
-    diag_train: int = param(384, help="training images of each diagnostic task", min=8)
+    diag_iterations: int = param(60, help="Adam steps of each diagnostic network", min=1)
+    diag_train: int = param(320, help="training images of each diagnostic task", min=8)
     diag_test: int = param(256, help="held-out images of each diagnostic task", min=8)
     face_size: int = param(32, help="side of the procedural face images (rotation-shortcut diagnostic)", min=16)
 

@@ -149,7 +149,7 @@ def procedural_faces(n: int, size: int, aligned: bool, seed: int) -> Tensor:
 
     Three dark disks on noise N(0.6, 0.2²): two eyes (radius 0.15 s) at (−0.45 s, ±0.5 s) from the face centre and
     a mouth (radius 0.2 s) at (+0.5 s, 0); s is the face scale. The orientation is only in the parts'
-    arrangement: no part, and no outline, is oriented. ``aligned``: s = 0.7 x size, centred (±1 px jitter), a
+    arrangement: no part, and no outline, is oriented. ``aligned``: s = 0.85 x size, centred (±1 px jitter), a
     tight crop (as CelebA's aligned crops) whose parts sit at fixed places at the frame, the mouth cut by it;
     otherwise s is uniform in [0.28, 0.31] x size and the face is placed uniformly wherever it fits. At size 32
     the placed faces' parts are 6-7 px apart edge to edge, beyond a 5-pixel receptive field."""
@@ -159,7 +159,7 @@ def procedural_faces(n: int, size: int, aligned: bool, seed: int) -> Tensor:
     out = torch.empty(n, 1, size, size)
     for i in range(n):
         if aligned:
-            scale = 0.7 * size
+            scale = 0.85 * size
             cy, cx = (size - 1) / 2 + rng.uniform(-1, 1), (size - 1) / 2 + rng.uniform(-1, 1)
         else:
             scale = rng.uniform(0.28 * size, 0.31 * size)

@@ -37,7 +37,7 @@ from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import Cosine, History, OptimizerSlot, Trainer, launch, make_scheduler
-from thesislib.engine.distributed import distributed_session, is_main_process, rank_generator, unwrap
+from thesislib.engine.distributed import distributed_session, rank_generator, save_main_outputs, unwrap
 from thesislib.engine.update import Update
 from thesislib.methods.lci.config import LCIParams, engine_config, lci_config
 from thesislib.methods.lci.data import chapter_data
@@ -218,12 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with distributed_session(args.device) as device:
         nets, history = train_lci(params, images, device)
-        if is_main_process() and args.output:
-            out = Path(args.output)
-            out.mkdir(parents=True, exist_ok=True)
-            for name, module in nets.items():
-                torch.save(module.state_dict(), out / f"{name}.pt")
-            write_json(out / "history.json", history.state_dict())
+        save_main_outputs(args.output, nets, history)
     return 0
 
 

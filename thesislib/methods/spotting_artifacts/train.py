@@ -32,7 +32,7 @@ from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import History, Linear, OptimizerSlot, Trainer, fit, launch, make_scheduler
-from thesislib.engine.distributed import distributed_session, is_main_process, rank_generator, unwrap
+from thesislib.engine.distributed import distributed_session, rank_generator, save_main_outputs, unwrap
 from thesislib.engine.update import Update
 from thesislib.methods.spotting_artifacts.config import (
     SpottingArtifactsParams,
@@ -246,12 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             gen, disc, history = train_damage_repair(params, ae, images, device)  # type: ignore[arg-type]
             outputs = {"gen": gen, "disc": disc}
-        if is_main_process() and args.output:
-            out = Path(args.output)
-            out.mkdir(parents=True, exist_ok=True)
-            for name, module in outputs.items():
-                torch.save(module.state_dict(), out / f"{name}.pt")
-            write_json(out / "history.json", history.state_dict())
+        save_main_outputs(args.output, outputs, history)
     return 0
 
 
