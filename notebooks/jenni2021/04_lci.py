@@ -19,9 +19,9 @@
 # %% [markdown]
 # # Limited context inpainting, warping and rotation
 #
-# Chapter 4 of Jenni's thesis {cite}`jenni2021thesis` (Jenni, Jin & Favaro, CVPR 2020) asks which
-# transformations a self-supervised classifier should learn to recognise. Its answer: transformations that
-# keep *local* pixel statistics (a small patch of a transformed image looks like a patch of a real one) but
+# Chapter 4 of Jenni's thesis {cite}`jenni2021thesis` (Jenni, Jin & Favaro, CVPR 2020
+# {cite}`jenni2020steering`) asks which transformations a self-supervised classifier should learn to recognise.
+# Its answer: transformations that keep *local* pixel statistics (a small patch of a transformed image looks like a patch of a real one) but
 # change *global* ones (shape, layout), so that recognising them needs global features. A classifier $C$ is
 # trained to tell six transformations apart (Eq. 4.1):
 # $L_\text{SSL}=\frac{1}{6N}\sum_i\sum_{y=0}^{5}\ell_\text{cls}(C(T_y\circ x_i),y)$ with $T_0$ the identity,
@@ -316,8 +316,9 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 #   the local net read the orientation from where the eyes sat against the outline, for placed faces too.
 #   A local net that learned nothing would also pass the "not above chance" claims; the aligned-faces claim
 #   (local net *above* chance) is the control that it can learn a cue in this budget, and the table above shows
-#   whether it did. (While building the chapter, on replicate 0, the local net reached 51 % on aligned faces
-#   after 400 steps but stayed at the class prior after 50-100: not recomputed here, not a finding.)
+#   whether it did. (While building the chapter, on replicate 0 and with an earlier setting, face scale 0.7 and
+#   Adam 1e-2, the local net reached 51 % on aligned faces after 400 steps but stayed at the class prior after
+#   80-100: not recomputed here, not a finding.)
 # * **Smoke scale.** $C$ AdamW 2e-3 → 2e-6 and $F$/$D$ Adam 1e-3 instead of 3e-4 → 3e-7 and 2e-4 (80 steps);
 #   a 5×5 stride-2 stem instead of 11×11/4; probes on 3 labelled digits per class (as in chapter 3, so that
 #   random features do not already solve the probe).
