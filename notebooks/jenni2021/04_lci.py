@@ -19,17 +19,17 @@
 # %% [markdown]
 # # Limited context inpainting, warping and rotation
 #
-# Chapter 4 of Jenni's thesis {cite}`jenni2021thesis` (Jenni, Jin & Favaro, CVPR 2020
-# {cite}`jenni2020steering`) asks which transformations a self-supervised classifier should learn to recognise.
-# Its answer: transformations that keep *local* pixel statistics (a small patch of a transformed image looks like a patch of a real one) but
+# Chapter 4 of Jenni's thesis {cite}`jenni2021thesis` (Jenni, Jin & Favaro, CVPR 2020 {cite}`jenni2020steering`)
+# asks which transformations a self-supervised classifier should learn to recognise. Its answer: transformations
+# that keep *local* pixel statistics (a small patch of a transformed image looks like a patch of a real one) but
 # change *global* ones (shape, layout), so that recognising them needs global features. A classifier $C$ is
 # trained to tell six transformations apart (Eq. 4.1):
 # $L_\text{SSL}=\frac{1}{6N}\sum_i\sum_{y=0}^{5}\ell_\text{cls}(C(T_y\circ x_i),y)$ with $T_0$ the identity,
-# $T_1..T_3$ rotations by 90°, 180°, 270°, $T_4$ a random warp (control points on a grid shifted by up to
-# $d$ = 1/10 of the side, interpolated by a polyharmonic spline) and $T_5$ *limited context inpainting*
-# (LCI): a patch $e$ is erased except for a thin border, its centre filled with noise, and an inpainter $F$
-# fills it, $r=F(e\odot(1-m)+z\odot m)$ (Eq. 4.3), pasted back (Eq. 4.4). $F$ is trained against a patch
-# discriminator $D$ (hinge loss), to match the border ($\lambda_\text{border}=50$), to autoencode whole patches
+# $T_1..T_3$ rotations by 90°, 180°, 270°, $T_4$ a random warp (control points on a grid shifted by up to $d$ =
+# 1/10 of the side, interpolated by a polyharmonic spline) and $T_5$ *limited context inpainting* (LCI): a patch
+# $e$ is erased except for a thin border, its centre filled with noise, and an inpainter $F$ fills it,
+# $r=F(e\odot(1-m)+z\odot m)$ (Eq. 4.3), pasted back (Eq. 4.4). $F$ is trained against a patch discriminator $D$
+# (hinge loss), to match the border ($\lambda_\text{border}=50$), to autoencode whole patches
 # ($\lambda_\text{AE}=50$) and *against* $C$ ($-L_\text{SSL}$). $C$'s conv layers are the features. The thesis's
 # headline numbers:
 
@@ -207,7 +207,8 @@ plt.show()
 from thesislib.replication import format_mean_sd
 
 names = class_names(params.transforms)
-tnb.show_table([[name, format_mean_sd([100 * r.transform_acc[name] for r in results], ".1f")] for name in (*names, "all")],
+tnb.show_table([[name, format_mean_sd([100 * r.transform_acc[name] for r in results], ".1f")]
+                for name in (*names, "all")],
                ["class", "C's held-out accuracy (%, mean ± sd)"])
 
 # %% [markdown]
