@@ -343,7 +343,7 @@ tnb.show_table([[r.paper.experiment, metric_label("lci", r.paper.metric), r.pape
 # thesislib run lci --scale full_stl10 -p nproc=4 -p transforms=[rot,lci]  # another Table 4.2 row
 # thesislib run lci --scale full_stl10_lci -p nproc=4 -p patch_size=32     # Table 4.1 (a)
 # thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 pre-training
-# thesislib run lci --scale full_imagenet                                  # Tables 4.5 (nproc 4)
+# thesislib run lci --scale full                                           # Tables 4.5 (ImageNet, nproc 4)
 # thesislib record runs/lci/<stamp>-full_stl10
 # ```
 #

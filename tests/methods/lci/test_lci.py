@@ -248,7 +248,7 @@ def test_params_reach_the_engine_and_optimisers() -> None:
     assert cfg.max_steps == 7 and cfg.batch_size == 6
 
 
-@pytest.mark.parametrize("name", ["smoke", "full_stl10", "full_stl10_lci", "full_celeba", "full_imagenet"])
+@pytest.mark.parametrize("name", ["smoke", "full", "full_stl10", "full_stl10_lci", "full_celeba", "full_imagenet"])
 def test_configs_load(name: str) -> None:
     params = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
     assert isinstance(params, LCIParams)
