@@ -170,3 +170,13 @@ from thesislib.data.scene_datasets import (  # noqa: E402
 )
 
 __all__ += ["PLACES10_DEFAULT", "load_mit67", "load_places", "write_mit67_fixture", "write_places205_fixture"]
+
+# In-memory image tensors as a dataset (Jenni ch. 3-4 smoke data).
+from thesislib.data.tensors import TensorImages  # noqa: E402
+
+__all__ += ["TensorImages"]
+
+# The thesis's grid warp of LCI's T_4 (control points on a lattice, Jenni §4.2).
+from thesislib.data.warp import grid_warp  # noqa: E402
+
+__all__ += ["grid_warp"]

@@ -76,11 +76,44 @@ def random_warp(images: torch.Tensor, n_points: int = 16, max_shift: float = 1 /
     size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=dev)
     pts = torch.rand(b, n_points, 2, generator=generator, device=dev, dtype=torch.float64) * size
     shift = (torch.rand(b, n_points, 2, generator=generator, device=dev, dtype=torch.float64) * 2 - 1)
-    shift = shift * max_shift * size
-    corners = torch.tensor([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=torch.float64, device=dev)
-    corners = corners.expand(b, -1, -1)
-    src = torch.cat([pts, corners], dim=1)
-    dst = torch.cat([_reflect_into(pts + shift, size), corners], dim=1)
+    return _shift_points(images, pts, shift * max_shift * size)
+
+
+def grid_warp(images: torch.Tensor, grid: int = 4, max_shift: float = 1 / 10,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """LCI's warp as the thesis states it (Jenni §4.2, T_4): control points on a uniform ``grid`` x ``grid``
+    lattice, each shifted by an offset drawn uniformly from [−d, d]² with d = ``max_shift`` x side
+    ("typically 1/10-th of the image size"), the dense flow interpolated by the polyharmonic spline.
+
+    The lattice is interior: point (i, j) sits at ((i + 1) / (grid + 1), (j + 1) / (grid + 1)) x (side − 1),
+    so no control point lies on the border; the four corners are pinned (as in :func:`random_warp`) and a
+    shifted point that leaves the image is reflected back in. ``max_shift = 0`` is the identity.
+    images (B, C, H, W) -> (B, C, H, W). (The official code instead draws 16 random points with
+    d = side / 16: :func:`random_warp`.)
+    """
+    if grid < 1:
+        raise ValueError(f"grid_warp: grid must be >= 1, got {grid}")
+    if max_shift < 0:
+        raise ValueError(f"grid_warp: max_shift must be >= 0, got {max_shift}")
+    b, _, h, w = images.shape
+    dev = images.device
+    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=dev)
+    frac = torch.arange(1, grid + 1, dtype=torch.float64, device=dev) / (grid + 1)
+    rows, cols = torch.meshgrid(frac, frac, indexing="ij")
+    pts = (torch.stack([rows, cols], dim=-1).reshape(1, grid * grid, 2) * size).expand(b, -1, -1)
+    shift = torch.rand(b, grid * grid, 2, generator=generator, device=dev, dtype=torch.float64) * 2 - 1
+    return _shift_points(images, pts, shift * max_shift * size)
+
+
+def _shift_points(images: torch.Tensor, points: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Warp ``images`` (B, C, H, W) moving ``points`` (B, K, 2) by ``shift`` (B, K, 2) pixels (reflected back
+    into the image), with the four corners pinned."""
+    b, _, h, w = images.shape
+    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=images.device)
+    corners = torch.tensor([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=torch.float64,
+                           device=images.device).expand(b, -1, -1)
+    src = torch.cat([points, corners], dim=1)
+    dst = torch.cat([_reflect_into(points + shift, size), corners], dim=1)
     return sparse_warp(images, src, dst)
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from thesislib.device import resolve_device
+from thesislib.repro import write_json
 
 
 class LaunchError(RuntimeError):
@@ -225,3 +227,35 @@ def launch(module: str, args: Sequence[str] = (), nproc: int = 1, *, env: Mappin
         why = f"timed out after {timeout} s" if timed_out.is_set() else f"exited with status {code}"
         raise LaunchError(f"{' '.join(cmd)} {why}; last output:\n{''.join(tail)}")
     return "".join(lines)
+
+
+def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
+    """The random stream of a method's per-sample draws on this rank (Jenni ch. 3's drop masks and history
+    picks, ch. 4's windows, noise, warps and augmentations).
+
+    One process: ``None``, the global RNG seeded by ``seed_everything(seed)`` (the smoke's recorded
+    numbers). Under torchrun every rank seeds the global RNG alike (so that the models start equal), so
+    each rank gets its own generator seeded from (seed, rank): without it all ranks would draw the same
+    random values and the global batch would hold ``nproc`` copies of each draw. Hand the generator to
+    :class:`~thesislib.engine.Trainer` (``generators=``), which checkpoints its state per rank, so that a
+    resumed run draws what an uninterrupted one would.
+    """
+    if get_world_size() == 1:
+        return None
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1_000_003 * (seed + 1) + 7_919 * get_rank())
+    return gen
+
+
+def save_main_outputs(output: str | os.PathLike[str] | None, modules: Mapping[str, nn.Module],
+                      history: Any) -> None:
+    """On the main process only, write every module's state dict to ``output/<name>.pt`` and ``history`` (a
+    :class:`~thesislib.engine.History`) to ``output/history.json``: what a torchrun entry point hands back to
+    the process that launched it. Nothing happens without ``output`` or on other ranks."""
+    if not output or not is_main_process():
+        return
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, module in modules.items():
+        torch.save(module.state_dict(), out / f"{name}.pt")
+    write_json(out / "history.json", history.state_dict())

@@ -38,6 +38,7 @@ from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
 from thesislib.data.scenes import SceneClass, SceneConfig, generate_scenes, scene_config
 from thesislib.data.stl10 import STL10
+from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image, to_tensor
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 
@@ -163,24 +164,9 @@ def _digits(params: SpottingArtifactsParams, seed: int) -> ChapterData:
         idx = torch.nonzero(split.y_train == c).flatten()
         picks.append(idx[torch.randperm(len(idx), generator=gen)[: params.probe_per_class]])
     keep = torch.cat(picks).sort().values
-    return ChapterData(unlabelled=_Tensors(x_ssl),
+    return ChapterData(unlabelled=TensorImages(x_ssl),
                        probe_train=TensorDataset(x_train[keep], split.y_train[keep]),
                        probe_test=TensorDataset(x_test, split.y_test), test_images=x_test[:64])
-
-
-class _Tensors(Dataset):
-    """Items ``x[i]`` of one tensor (a dataset the engine can batch into (B, C, S, S))."""
-
-    deterministic = True
-
-    def __init__(self, x: Tensor) -> None:
-        self.x = x
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, i: int) -> Tensor:
-        return self.x[i]
 
 
 def shape_scenes(size: int) -> SceneConfig:
@@ -210,7 +196,7 @@ def _shapes(params: SpottingArtifactsParams, seed: int) -> ChapterData:
         raise ValueError("shapes: too few scenes of some class drawn for the probe's training set")
     keep = keep.sort().values
     x_test, y_test = _scene_tensors(config, SHAPES_TEST, np.random.default_rng([seed, 2]))
-    return ChapterData(unlabelled=_Tensors(x_ssl), probe_train=TensorDataset(x_pool[keep], y_pool[keep]),
+    return ChapterData(unlabelled=TensorImages(x_ssl), probe_train=TensorDataset(x_pool[keep], y_pool[keep]),
                        probe_test=TensorDataset(x_test, y_test), test_images=x_test[:64])
 
 

@@ -32,7 +32,7 @@ from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import History, Linear, OptimizerSlot, Trainer, fit, launch, make_scheduler
-from thesislib.engine.distributed import distributed_session, get_rank, get_world_size, is_main_process, unwrap
+from thesislib.engine.distributed import distributed_session, rank_generator, save_main_outputs, unwrap
 from thesislib.engine.update import Update
 from thesislib.methods.spotting_artifacts.config import (
     SpottingArtifactsParams,
@@ -99,24 +99,6 @@ def train_autoencoder(params: SpottingArtifactsParams, images: Dataset, device: 
 
     history = fit(ae, opt, images, step, engine_config(params, "ae"), device, scheduler=sched)
     return unwrap(ae), history
-
-
-def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
-    """The random stream of the drop masks Ω and the history picks of this rank.
-
-    One process (``nproc`` 1): ``None``, the global RNG seeded by ``seed_everything(params.seed)`` (the
-    smoke's recorded numbers). Under torchrun every rank seeds the global RNG alike (so that the models
-    start equal), so each rank gets its own generator seeded from (seed, rank): without it all ranks would
-    draw the same Ω and the same picks, and the global batch would hold ``nproc`` copies of each mask.
-    :func:`train_damage_repair` hands the generator to the engine's :class:`~thesislib.engine.Trainer`
-    (``generators=``), which checkpoints its state per rank, so a resumed run draws the masks an
-    uninterrupted one would.
-    """
-    if get_world_size() == 1:
-        return None
-    gen = torch.Generator(device=device)
-    gen.manual_seed(1_000_003 * (seed + 1) + 7_919 * get_rank())
-    return gen
 
 
 def damage_repair_update(params: SpottingArtifactsParams, rng: torch.Generator | None = None
@@ -265,12 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             gen, disc, history = train_damage_repair(params, ae, images, device)  # type: ignore[arg-type]
             outputs = {"gen": gen, "disc": disc}
-        if is_main_process() and args.output:
-            out = Path(args.output)
-            out.mkdir(parents=True, exist_ok=True)
-            for name, module in outputs.items():
-                torch.save(module.state_dict(), out / f"{name}.pt")
-            write_json(out / "history.json", history.state_dict())
+        save_main_outputs(args.output, outputs, history)
     return 0
 
 

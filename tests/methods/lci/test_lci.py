@@ -1,0 +1,331 @@
+"""LCI (Jenni ch. 4): the transformations' invariants, the losses on hand-computed tensors, the networks'
+shapes, parameters -> configs, and one short training run through the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from thesislib.config import ConfigError, load_yaml, replace
+from thesislib.data.warp import grid_warp
+from thesislib.methods.lci.config import LCIParams, class_names, engine_config, lci_config
+from thesislib.methods.lci.data import procedural_faces
+from thesislib.methods.lci.evaluate import diagnostic_task, rotation_task
+from thesislib.methods.lci.experiments import CLAIMS, ReplicateResult, claim_verdicts, experiment_id
+from thesislib.methods.lci.losses import autoencoding_loss, border_loss, discriminator_loss, inpainter_loss, ssl_loss
+from thesislib.methods.lci.model import GlobalNet, Inpainter, LocalNet, PatchDiscriminator, build_classifier
+from thesislib.methods.lci.train import build_networks, inpainter_inputs, train_lci
+from thesislib.methods.lci.transforms import (
+    assemble,
+    augment,
+    crop_windows,
+    draw,
+    erase,
+    erase_mask,
+    paste_windows,
+    random_windows,
+    rotate,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = dict(load_size=16, image_size=12, patch_size=8, border=2, classifier_width=0.03, fc_dim=256,
+            conv1_kernel=3, conv1_stride=2, inpainter_width=4, iterations=2, batch_size=4, n_unlabelled=16,
+            probe_per_class=1, probe_epochs=1, diag_iterations=2, diag_train=16, diag_test=16, diag_width=2,
+            face_size=16, progress="none", n_seeds=1)
+
+
+# ---------------------------------------------------------------- transformations
+def test_rotations_are_exact_and_invertible() -> None:
+    x = torch.randn(2, 3, 5, 5)
+    assert torch.equal(rotate(x, 1)[0, 0, 0, :], x[0, 0, :, -1])  # 90° ccw: the first row is the last column
+    for k in range(4):
+        assert torch.equal(rotate(rotate(x, k), 4 - k), x)
+    assert torch.equal(rotate(x, 2), x.flip(2).flip(3))
+
+
+def test_grid_warp_identity_at_zero_and_keeps_corners() -> None:
+    x = torch.rand(3, 1, 20, 20)
+    assert torch.allclose(grid_warp(x, 4, 0.0), x, atol=1e-5)
+    warped = grid_warp(x, 4, 0.1, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(warped, x, atol=1e-3)
+    corners = (slice(None), slice(None), [0, 0, -1, -1], [0, -1, 0, -1])
+    assert torch.allclose(warped[corners], x[corners], atol=1e-4)  # pinned corners read themselves
+    with pytest.raises(ValueError, match="grid"):
+        grid_warp(x, 0, 0.1)
+
+
+def test_grid_warp_moves_content_by_at_most_d() -> None:
+    """A constant-gradient image (value = column) warped with d = 0.1: the displacement is at most ~d x side."""
+    side = 21
+    cols = torch.arange(side, dtype=torch.float32).expand(side, side)[None, None].repeat(4, 1, 1, 1)
+    warped = grid_warp(cols, 3, 0.1, generator=torch.Generator().manual_seed(1))
+    assert float((warped - cols).abs().max()) <= 0.1 * (side - 1) * 1.6 + 1e-4  # spline may overshoot a little
+    assert float((warped - cols).abs().max()) > 0.1
+
+
+def test_erase_mask_border_width() -> None:
+    m = erase_mask(8, 2)
+    assert m.shape == (1, 1, 8, 8)
+    assert m.sum() == 16  # 4x4 centre
+    assert m[0, 0, :2].sum() == 0 and m[0, 0, -2:].sum() == 0 and m[0, 0, :, :2].sum() == 0
+    assert m[0, 0, 2:6, 2:6].eq(1).all()
+    with pytest.raises(ValueError, match="border"):
+        erase_mask(4, 2)
+
+
+def test_erase_keeps_the_border_and_fills_the_centre_with_noise() -> None:
+    e, z, m = torch.ones(1, 1, 8, 8), torch.full((1, 1, 8, 8), -3.0), erase_mask(8, 2)
+    out = erase(e, m, z)
+    assert torch.equal(out[m.expand_as(out) == 0], e[m.expand_as(out) == 0])
+    assert torch.equal(out[m.expand_as(out) == 1], z[m.expand_as(out) == 1])
+
+
+def test_paste_is_exact_and_leaves_the_outside_unchanged() -> None:
+    x = torch.randn(3, 2, 12, 12)
+    corners = random_windows(3, 12, 5, generator=torch.Generator().manual_seed(0))
+    patches = torch.randn(3, 2, 5, 5)
+    out = paste_windows(x, patches, corners)
+    assert torch.equal(crop_windows(out, corners, 5), patches)
+    inside = torch.zeros_like(x, dtype=torch.bool)
+    for i, (r, c) in enumerate(corners.tolist()):
+        inside[i, :, r:r + 5, c:c + 5] = True
+        assert torch.equal(x[i, :, r:r + 5, c:c + 5], crop_windows(x, corners, 5)[i])
+    assert torch.equal(out[~inside], x[~inside])
+    assert torch.equal(paste_windows(x, crop_windows(x, corners, 5), corners), x)
+
+
+def test_windows_stay_inside() -> None:
+    c = random_windows(200, 10, 4, generator=torch.Generator().manual_seed(0))
+    assert int(c.min()) >= 0 and int(c.max()) <= 6
+
+
+def test_augment_without_rotation_is_a_crop() -> None:
+    x = torch.randn(2, 1, 10, 10)
+    crops = torch.tensor([[0, 1], [2, 2]])
+    out = augment(x, torch.zeros(2), crops, 8)
+    assert torch.equal(out[0], x[0, :, 0:8, 1:9]) and torch.equal(out[1], x[1, :, 2:10, 2:10])
+    rotated = augment(x, torch.tensor([0.2, 0.0]), crops, 8)
+    assert torch.equal(rotated[1], out[1]) and not torch.allclose(rotated[0], out[0])
+
+
+def test_class_names_follow_the_subset() -> None:
+    assert class_names(("rot", "warp", "lci")) == ("identity", "rot90", "rot180", "rot270", "warp", "lci")
+    assert class_names(("lci",)) == ("identity", "lci")
+    assert class_names(("warp", "rot")) == ("identity", "rot90", "rot180", "rot270", "warp")
+    with pytest.raises(ConfigError, match="unknown"):
+        class_names(("jigsaw",))
+
+
+def test_assemble_builds_every_class_and_replaces_half_by_autoencoded_patches() -> None:
+    params = lci_config(TINY, small_rotation=0.0)
+    x = torch.randn(4, 1, 16, 16)
+    draws = draw(params, x, torch.Generator().manual_seed(0))
+    assert draws.ae_corners.shape == (2, 2)  # half of 4 images
+    r, a = torch.zeros(4, 1, 8, 8), torch.full((2, 1, 8, 8), 5.0)
+    inputs, labels = assemble(params, x, draws, r, a)
+    assert inputs.shape == (24, 1, 12, 12) and labels.tolist() == [k for k in range(6) for _ in range(4)]
+    full = replace(params, image_size=16)
+    d16 = type(draws)(draws.lci_corners, draws.noise, draws.ae_corners, draws.warped, draws.angles,
+                      torch.zeros_like(draws.crops))
+    inputs, _ = assemble(full, x, d16, r, a)
+    identity, rot90, lci = inputs[:4], inputs[4:8], inputs[20:]
+    assert torch.equal(crop_windows(identity[:2], draws.ae_corners, 8), a)  # the autoencoded half
+    assert torch.equal(identity[2:], x[2:])                                 # the other half untouched
+    assert torch.equal(rot90, rotate(identity, 1))                          # rotations of the mixed batch
+    assert torch.equal(crop_windows(lci, draws.lci_corners, 8), r)          # LCI: F's patch pasted (Eq. 4.4)
+
+
+def test_no_autoencoding_replaces_nothing() -> None:
+    params = lci_config(TINY, autoencode=False)
+    draws = draw(params, torch.randn(4, 1, 16, 16))
+    assert draws.ae_corners.shape == (0, 2)
+
+
+# ---------------------------------------------------------------- losses
+def test_ssl_loss_is_the_mean_cross_entropy() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    expected = (-torch.log_softmax(logits, 1)[0, 0] - torch.log_softmax(logits, 1)[1, 1]) / 2
+    assert torch.isclose(ssl_loss(logits, torch.tensor([0, 1])), expected)
+
+
+def test_hinge_discriminator_loss_by_hand() -> None:
+    # real scores 2, 0 -> relu(1-2)=0, relu(1-0)=1: mean 0.5; fake -2, 1 -> relu(1-2)=0, relu(1+1)=2: mean 1
+    assert torch.isclose(discriminator_loss(torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 1.0])), torch.tensor(1.5))
+
+
+def test_border_loss_only_on_the_border() -> None:
+    m = erase_mask(6, 1)
+    e = torch.zeros(1, 1, 6, 6)
+    r = torch.zeros(1, 1, 6, 6)
+    r[..., 1:5, 1:5] = 7.0  # differences only in the centre: no border loss
+    assert border_loss(r, e, m) == 0
+    r2 = torch.zeros(1, 1, 6, 6)
+    r2[0, 0, 0, 0] = 2.0  # one border entry off by 2; 20 border entries: 4 / 20
+    assert torch.isclose(border_loss(r2, e, m), torch.tensor(4.0 / 20))
+
+
+def test_autoencoding_loss_and_empty_batch() -> None:
+    assert torch.isclose(autoencoding_loss(torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)), torch.tensor(1.0))
+    assert autoencoding_loss(torch.zeros(0, 1, 2, 2), torch.zeros(0, 1, 2, 2)) == 0
+
+
+def test_inpainter_loss_sums_its_terms_with_minus_l_ssl() -> None:
+    m = erase_mask(6, 1)
+    e = torch.zeros(1, 1, 6, 6)
+    r = e.clone()
+    r[0, 0, 0, 0] = 2.0                          # border MSE 4 / 20 = 0.2
+    recon, e_ae = torch.ones(1, 1, 6, 6), torch.zeros(1, 1, 6, 6)  # AE MSE 1
+    d_fake = torch.tensor([0.5])                  # hinge generator term -0.5
+    l_ssl = torch.tensor(0.3)
+    total, terms = inpainter_loss(d_fake, r, e, m, recon, e_ae, l_ssl, 50.0, 10.0)
+    assert torch.isclose(total, torch.tensor(-0.5 + 50 * 0.2 + 10 * 1.0 - 0.3))
+    assert torch.isclose(terms["neg_ssl"], torch.tensor(-0.3))
+    no_c, terms = inpainter_loss(d_fake, r, e, m, recon, e_ae, None, 50.0, 10.0)
+    assert torch.isclose(no_c - total, torch.tensor(0.3)) and "neg_ssl" not in terms
+
+
+def test_minus_l_ssl_pushes_f_to_fool_c() -> None:
+    """The gradient of L_F with respect to C's logit of the true class is positive (F lowers C's confidence)."""
+    logits = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    l_ssl = ssl_loss(logits, torch.tensor([0]))
+    z = torch.zeros(1, 1, 4, 4)
+    total, _ = inpainter_loss(torch.zeros(1), z, z, erase_mask(4, 1), z, z, l_ssl, 50.0, 50.0)
+    total.backward()
+    assert float(logits.grad[0, 0]) > 0
+
+
+# ---------------------------------------------------------------- networks
+def test_network_shapes() -> None:
+    params = lci_config(TINY)
+    f, d = Inpainter(1, 4), PatchDiscriminator(1, 4)
+    patch = torch.randn(3, 1, 8, 8)
+    assert f(patch).shape == patch.shape and float(f(patch).detach().abs().max()) < 1
+    assert d(patch, patch).shape == (3,)
+    assert d.features[0].in_channels == 2  # (patch, erased patch) concatenated
+    assert hasattr(d.score, "parametrizations")  # spectral norm
+    c = build_classifier(params)
+    assert c(torch.randn(2, 1, 12, 12)).shape == (2, 6)
+    assert build_classifier(replace(params, transforms=("lci",)))(torch.randn(2, 1, 12, 12)).shape == (2, 2)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        f(torch.randn(1, 1, 6, 6))
+
+
+@pytest.mark.parametrize("rf", [3, 5, 7])
+def test_local_net_receptive_field(rf: int) -> None:
+    torch.manual_seed(0)
+    net = LocalNet(1, 4, 2, rf).eval()
+    x = torch.randn(1, 1, 21, 21, requires_grad=True)
+    net.net(x)[0, :, 10, 10].sum().backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    assert rows.numel() > 0 and int(rows.max() - rows.min() + 1) <= rf
+
+
+def test_global_net_sees_far() -> None:
+    net = GlobalNet(1, 2, 2).eval()
+    x = torch.randn(1, 1, 40, 40, requires_grad=True)
+    net.net(x)[0, :, 2, 2].sum().backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    assert int(rows.max() - rows.min() + 1) > 20
+
+
+# ---------------------------------------------------------------- parameters and configs
+def test_params_reject_bad_values() -> None:
+    with pytest.raises(ConfigError, match="image_size"):
+        lci_config(TINY, image_size=20)
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        lci_config(TINY, patch_size=10)
+    with pytest.raises(ConfigError, match="border"):
+        lci_config(TINY, border=4)
+    with pytest.raises(ConfigError):
+        lci_config(TINY, no_such_field=1)
+
+
+def test_params_reach_the_engine_and_optimisers() -> None:
+    params = lci_config(TINY, iterations=7, batch_size=6)
+    cfg = engine_config(params)
+    assert cfg.max_steps == 7 and cfg.batch_size == 6
+
+
+@pytest.mark.parametrize("name", ["smoke", "full", "full_stl10", "full_stl10_lci", "full_celeba", "full_imagenet"])
+def test_configs_load(name: str) -> None:
+    params = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
+    assert isinstance(params, LCIParams)
+
+
+def test_full_configs_follow_the_thesis() -> None:
+    stl = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10.yaml"))
+    assert (stl.image_size, stl.batch_size, stl.patch_size, stl.border) == (64, 64, 48, 2)
+    assert stl.iterations == 105_000 * 200 // 64 and stl.transforms == ("rot", "warp", "lci")
+    optimisation = (stl.lr, stl.lr_end, stl.beta1, stl.beta2, stl.weight_decay, stl.gan_lr)
+    assert optimisation == (3e-4, 3e-7, 0.5, 0.99, 1e-4, 2e-4)
+    imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_imagenet.yaml"))
+    assert (imnet.image_size, imnet.batch_size, imnet.nproc, imnet.border) == (128, 96, 4, 4)
+    assert experiment_id(stl) == "stl10/rot+warp+lci"
+    lci = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10_lci.yaml"))
+    assert experiment_id(lci) == "stl10/lci-baseline"
+    assert experiment_id(replace(lci, patch_size=32)) == "stl10/lci-patch32"
+    assert experiment_id(replace(lci, frozen_inpainter=True)) == "stl10/lci-frozen-f"
+
+
+# ---------------------------------------------------------------- data and diagnostics
+def test_procedural_faces() -> None:
+    aligned = procedural_faces(4, 32, True, 0)
+    placed = procedural_faces(4, 32, False, 0)
+    assert aligned.shape == (4, 1, 32, 32) and float(aligned.abs().max()) <= 1
+    assert torch.equal(aligned, procedural_faces(4, 32, True, 0))
+    assert not torch.equal(placed[0], placed[1])
+    task = rotation_task(aligned, 32, 0)
+    assert task.tensors[0].shape == (4, 1, 32, 32) and set(task.tensors[1].tolist()) <= {0, 1, 2, 3}
+
+
+def test_diagnostic_task_is_balanced_binary() -> None:
+    params = lci_config(TINY)
+    x = torch.rand(64, 1, 16, 16) * 2 - 1
+    task = diagnostic_task(params, "warp", x, None, 0)
+    images, labels = task.tensors
+    assert images.shape == (64, 1, 12, 12) and 16 < int(labels.sum()) < 48
+    untouched = images[labels == 0]
+    assert torch.equal(untouched, x[labels == 0][..., 2:14, 2:14])
+
+
+def test_claims_use_the_expected_directions() -> None:
+    results = [ReplicateResult(s, diagnostics={"warp": {"local": 0.5 + 0.01 * s, "global": 0.9},
+                                               "lci": {"local": 0.52 - 0.01 * s, "global": 0.8},
+                                               "rot-aligned": {"local": 0.6 + 0.01 * s, "global": 1.0},
+                                               "rot-placed": {"local": 0.24 + 0.01 * s, "global": 0.9}})
+               for s in range(4)]
+    vs = {v.id: v for v in claim_verdicts(lci_config(TINY), results)}
+    assert set(vs) == set(CLAIMS)
+    assert vs["global>local:warp"].holds and vs["local>chance:rot-aligned"].holds
+    assert vs["local~chance:rot-placed"].holds and vs["global>chance:rot-placed"].holds
+
+
+# ---------------------------------------------------------------- training
+def test_one_training_run_through_the_engine() -> None:
+    params = lci_config(TINY)
+    images = torch.rand(16, 1, 16, 16) * 2 - 1
+    from thesislib.data.tensors import TensorImages
+    nets, history = train_lci(params, TensorImages(images), torch.device("cpu"))
+    assert set(nets) == {"cls", "inp", "disc"}
+    last = history.last()
+    for key in ("ssl_acc", "lci_acc", "d_real", "d_fake", "f_gan", "f_border", "f_ae", "f_neg_ssl", "loss_cls",
+                "loss_inp", "loss_disc"):
+        assert key in last, key
+    fresh = build_networks(params)
+    assert any(not torch.equal(a, b) for a, b in zip(nets["inp"].state_dict().values(),
+                                                      fresh["inp"].state_dict().values()))
+    x = images[:4]
+    e, e_hat, m, e_ae = inpainter_inputs(params, x, draw(params, x))
+    assert e.shape == e_hat.shape == (4, 1, 8, 8) and e_ae.shape == (2, 1, 8, 8)
+
+
+def test_frozen_inpainter_and_rotation_only_runs() -> None:
+    images = torch.rand(16, 1, 16, 16) * 2 - 1
+    from thesislib.data.tensors import TensorImages
+    nets, history = train_lci(lci_config(TINY, frozen_inpainter=True), TensorImages(images), torch.device("cpu"))
+    assert not any(p.requires_grad for p in nets["inp"].parameters())
+    assert "f_gan" not in history.last() and "ssl_acc" in history.last()
+    nets, _ = train_lci(lci_config(TINY, transforms=("rot",)), TensorImages(images), torch.device("cpu"))
+    assert set(nets) == {"cls"}

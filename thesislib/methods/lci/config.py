@@ -1,0 +1,180 @@
+"""The chapter's parameters, declared once (:class:`LCIParams`), and what derives from them.
+
+One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
+(``configs/lci/{smoke,full_stl10,full_celeba,full_imagenet}.yaml`` plus ``-p``) and the configuration of
+the training run, in which three networks alternate through the engine's multi-optimiser update:
+
+* the transformation classifier C (AlexNet, BN, no LRN, no pool5; the learned features): AdamW(lr,
+  β = (beta1, beta2), weight decay), learning rate cosine-annealed from ``lr`` to ``lr_end`` (thesis
+  3e-4 -> 3e-7, β = (0.5, 0.99), weight decay 1e-4);
+* the inpainter F and the patch discriminator D: Adam(gan_lr, β = (gan_beta1, 0.999)), fixed rate (thesis
+  2e-4, β1 = 0.5).
+
+The transformations are a subset (``transforms``) of rotation (three classes), warp and LCI; C is
+(1 + 3·rot + warp + lci)-way over identity and the chosen ones (Tables 4.2-4.3's rows are configs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from thesislib.config import ConfigError, from_mapping, replace
+from thesislib.engine import TrainConfig, train_config
+from thesislib.params import RunParams, param
+
+PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+TRANSFORMS = ("rot", "warp", "lci")
+"""The transformation groups: rot (T_1..T_3, 90°, 180°, 270°), warp (T_4), lci (T_5); identity T_0 always."""
+PAPER = {"patch": 48, "crop": 64, "border_stl10": 2, "border_imagenet": 4, "lambda_border": 50.0, "lambda_ae": 50.0,
+         "lr": 3e-4, "lr_end": 3e-7, "betas": (0.5, 0.99), "weight_decay": 1e-4, "gan_lr": 2e-4, "gan_beta1": 0.5,
+         "warp_shift": 0.1}
+"""The thesis's settings (§4.2-4.3; study note 004 §4.2)."""
+
+
+@dataclass(frozen=True)
+class LCIParams(RunParams):
+    """Every parameter of the chapter (defaults: smoke scale on the scikit-learn digits; the ``full_*``
+    configs: the thesis's settings). Groups: run, data, transformations, networks, losses, optimisation,
+    evaluation, diagnostics."""
+
+    n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); verdicts need 2 or more", min=1)
+    nproc: int = param(1, help="torchrun processes (DDP) for the self-supervised training; 1: in this process",
+                       min=1)
+    # data
+    data: Literal["smoke", "stl10", "celeba", "imagenet"] = param(
+        "smoke", help="smoke (scikit-learn digits upscaled) | stl10 (unlabelled + train) | celeba | imagenet")
+    data_root: str = param("", help="directory holding stl10/, celeba/ or imagenet/ (empty: $THESISLIB_DATA)")
+    load_size: int = param(32, help="side of the images the transformations act on ([code] 80 for 64 crops)", min=8)
+    image_size: int = param(24, help="side of C's input, a random crop of the transformed image (thesis 64 "
+                            "STL-10, 96 CelebA, 128 ImageNet)", min=8)
+    n_unlabelled: int = param(0, help="images for self-supervised training (0: the whole split)", min=0)
+    # transformations
+    transforms: tuple[str, ...] = param(TRANSFORMS, help="transformation groups besides identity: rot (3 "
+                                        "classes), warp, lci", choices=TRANSFORMS)
+    warp_grid: int = param(4, help="control points per side of the warp's lattice (the thesis: a uniform grid, "
+                           "size not stated)", min=1)
+    warp_shift: float = param(0.1, help="d: the largest control-point shift as a fraction of the side (thesis "
+                              "1/10, [code] 1/16 with random points)", min=0.0, max=0.5)
+    patch_size: int = param(16, help="side of the LCI window (thesis 48 on STL-10; Table 4.1 a-c: 32, 40, 56); "
+                            "a multiple of 4", min=8)
+    border: int = param(2, help="m's border width in pixels, the context F keeps (STL-10 and CelebA 2, "
+                        "ImageNet 4)", min=1)
+    noise_std: float = param(1.0, help="std of z, the noise filling the erased centre (thesis N(0, I), [code] 0.1)",
+                             min=0.0)
+    small_rotation: float = param(0.07, help="extra augmentation: largest small rotation, in units of pi ([code] "
+                                  "0.07)", min=0.0, max=0.5)
+    augment_fraction: float = param(0.5, help="share of every group that gets the small rotation ([code] half)",
+                                    min=0.0, max=1.0)
+    replace_fraction: float = param(0.5, help="share of the untransformed and pre-rotation images whose random "
+                                    "patch is replaced by its autoencoded version (thesis half)", min=0.0, max=1.0)
+    # networks
+    classifier_width: float = param(0.0625, help="AlexNet channel multiplier of C (1: the paper's widths)",
+                                    min=0.01)
+    fc_dim: int = param(4096, help="C's two hidden fc layers at width 1 (scaled by classifier_width)", min=1)
+    conv1_kernel: int = param(5, help="C's conv1 kernel (paper 11)", min=1)
+    conv1_stride: int = param(2, help="C's conv1 stride (paper 4)", min=1)
+    inpainter_width: int = param(12, help="F's base channels ([code] 48); D's too", min=1)
+    # losses (Eq. 4.1 and L_inp)
+    lambda_border: float = param(50.0, help="weight of F's border reconstruction term (thesis 50)", min=0.0)
+    lambda_ae: float = param(50.0, help="weight of F's patch autoencoding term (thesis 50)", min=0.0)
+    adversarial_c: bool = param(True, help="F maximises L_SSL, adversarial to C (False: Table 4.1 e)")
+    autoencode: bool = param(True, help="patch autoencoding and the replaced untransformed images (False: Table "
+                             "4.1 f)")
+    frozen_inpainter: bool = param(False, help="train F and D first (no feedback from C), then C with F frozen "
+                                   "(Table 4.1 d)")
+    # optimisation
+    iterations: int = param(80, help="training steps (each: one C, one D and one F step)", min=1)
+    batch_size: int = param(16, help="images per step before the transformations (global over processes)", min=2)
+    lr: float = param(2e-3, help="C's initial AdamW learning rate (thesis 3e-4)", min=0.0)
+    lr_end: float = param(2e-6, help="C's learning rate at the end of the cosine annealing (thesis 3e-7)", min=0.0)
+    beta1: float = param(0.5, help="C's AdamW beta1 (thesis 0.5)", min=0.0, max=1.0)
+    beta2: float = param(0.99, help="C's AdamW beta2 (thesis 0.99)", min=0.0, max=1.0)
+    weight_decay: float = param(1e-4, help="C's AdamW weight decay (thesis 1e-4)", min=0.0)
+    gan_lr: float = param(1e-3, help="F's and D's Adam learning rate, fixed (thesis 2e-4)", min=0.0)
+    gan_beta1: float = param(0.5, help="F's and D's Adam beta1 (thesis 0.5)", min=0.0, max=1.0)
+    num_workers: int = param(0, help="data loader workers", min=0)
+    amp: bool = param(True, help="bf16 autocast on CUDA")
+    checkpoint_dir: str = param("", help="resumable checkpoints under this directory (empty: none)")
+    # evaluation
+    probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
+                                          choices=PROBE_LAYERS)
+    probe_dims: int = param(1024, help="features per probed layer after average pooling (ImageNet protocol "
+                            "9216; Table 4.2 reads STL-10's maps unresized)", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke, ImageNet); "
+                                 "STL-10 uses all 5,000", min=1)
+    probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
+    probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
+    eval_batch_size: int = param(256, help="evaluation batch size", min=1)
+    # local-vs-global diagnostics
+    diagnostics: bool = param(True, help="run the local-vs-global and rotation-shortcut diagnostics")
+    diag_width: int = param(8, help="channels of the diagnostic networks (local and global)", min=1)
+    local_rf: int = param(5, help="receptive field of the bag-of-local-patches net in pixels (odd; at most 7)",
+                          min=3, max=7)
+    diag_iterations: int = param(60, help="Adam steps of each diagnostic network", min=1)
+    diag_train: int = param(320, help="training images of each diagnostic task", min=8)
+    diag_test: int = param(256, help="held-out images of each diagnostic task", min=8)
+    face_size: int = param(32, help="side of the procedural face images (rotation-shortcut diagnostic)", min=16)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_size > self.load_size:
+            raise ConfigError(f"LCIParams: image_size {self.image_size} exceeds load_size {self.load_size} "
+                              "(C's input is a crop of the transformed image)")
+        if self.patch_size % 4:
+            raise ConfigError(f"LCIParams: patch_size {self.patch_size} must be a multiple of 4 (F halves it twice)")
+        if self.patch_size > self.load_size:
+            raise ConfigError(f"LCIParams: patch_size {self.patch_size} exceeds load_size {self.load_size}")
+        if 2 * self.border >= self.patch_size:
+            raise ConfigError(f"LCIParams: border {self.border} leaves no centre in a {self.patch_size}-pixel patch")
+        if self.lr_end > self.lr:
+            raise ConfigError("LCIParams: lr_end must not exceed lr")
+        if not self.transforms:
+            raise ConfigError("LCIParams: transforms names no transformation (C would have one class)")
+        if len(set(self.transforms)) != len(self.transforms):
+            raise ConfigError(f"LCIParams: transforms {self.transforms} repeats a name")
+        if not self.probe_layers:
+            raise ConfigError("LCIParams: probe_layers names no layer")
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.data == "smoke" else 3
+
+    @property
+    def uses_inpainter(self) -> bool:
+        """Whether F and D take part (LCI among the transformations)."""
+        return "lci" in self.transforms
+
+
+def class_names(transforms: tuple[str, ...]) -> tuple[str, ...]:
+    """C's classes in label order: identity, then the chosen groups in the order rot, warp, lci
+    (rot contributes rot90, rot180, rot270). ``("rot", "warp", "lci")`` -> 6 classes (Eq. 4.1's T_0..T_5)."""
+    unknown = [t for t in transforms if t not in TRANSFORMS]
+    if unknown:
+        raise ConfigError(f"unknown transformation(s) {unknown}; choose from {TRANSFORMS}")
+    names = ["identity"]
+    if "rot" in transforms:
+        names += ["rot90", "rot180", "rot270"]
+    if "warp" in transforms:
+        names.append("warp")
+    if "lci" in transforms:
+        names.append("lci")
+    return tuple(names)
+
+
+def engine_config(params: LCIParams, stage: str = "ssl") -> TrainConfig:
+    """The engine's :class:`~thesislib.engine.TrainConfig` of one stage (``ssl``; with ``frozen_inpainter``
+    also ``inp``, the F/D pre-training)."""
+    checkpoint = f"{params.checkpoint_dir}/{stage}" if params.checkpoint_dir else None
+    return train_config(params, batch_size=params.batch_size, iterations=params.iterations,
+                        checkpoint_dir=checkpoint, log_every=max(1, params.iterations // 20), channels_last=False)
+
+
+def lci_config(mapping: dict[str, Any] | None = None, **overrides: Any) -> LCIParams:
+    """:class:`LCIParams` from a mapping; unknown keys are errors listing the valid ones."""
+    return from_mapping(LCIParams, mapping, **overrides)
+
+
+def replicate(params: LCIParams, seed: int) -> LCIParams:
+    """The parameters of one replicate (seed filled in, one seed)."""
+    return replace(params, seed=seed, n_seeds=1)

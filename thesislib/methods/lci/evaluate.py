@@ -1,0 +1,142 @@
+"""Evaluation of a trained replicate: C's per-layer linear probes against a random C, C's accuracy per
+transformation on held-out images, and the local-vs-global diagnostics.
+
+* :func:`probe_accuracies`: :func:`thesislib.eval.layer_probes` on C's frozen conv layers (features
+  average-pooled to ~``probe_dims``, standardised, softmax regression with weight decay): Table 4.2's shape.
+* :func:`random_classifier`: the same C, randomly initialised (the "Random" rows).
+* :func:`heldout_batch`, :func:`transformation_accuracy`: every transformation of held-out images with draws
+  from a seeded generator, and C's accuracy on each class, through :func:`thesislib.engine.evaluate`.
+* :func:`diagnostic_task`, :func:`train_diagnostic`: a two-class (identity vs one transformation) or four-class
+  (rotation) task on fixed images, a :class:`~thesislib.methods.lci.model.LocalNet` or
+  :class:`~thesislib.methods.lci.model.GlobalNet` trained on it through :func:`thesislib.engine.fit` (Adam
+  3e-3, ``diag_iterations`` steps of 32), and its held-out accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from thesislib.config import replace
+from thesislib.data.round_robin import center_crop
+from thesislib.engine import evaluate, fit, train_config
+from thesislib.eval.probe import layer_probes
+from thesislib.methods.lci.config import LCIParams, class_names
+from thesislib.methods.lci.model import GlobalNet, LocalNet, build_classifier
+from thesislib.methods.lci.train import inpainter_inputs
+from thesislib.methods.lci.transforms import assemble, draw, rotate
+from thesislib.repro import seed_everything
+
+__all__ = ["diagnostic_task", "heldout_batch", "probe_accuracies", "random_classifier", "rotation_task",
+           "train_diagnostic", "transformation_accuracy"]
+
+DIAG_BATCH = 32
+DIAG_LR = 3e-3
+
+
+def random_classifier(params: LCIParams, seed: int) -> nn.Module:
+    """A randomly initialised C (PyTorch's default init, seeded by ``seed``)."""
+    seed_everything(seed)
+    return build_classifier(params)
+
+
+def probe_accuracies(params: LCIParams, cls: nn.Module, train: Any, test: Any, device: torch.device,
+                     seed: int) -> dict[str, float]:
+    """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers``."""
+    out = layer_probes(cls.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
+                       batch_size=params.eval_batch_size, epochs=params.probe_epochs,
+                       weight_decay=params.probe_weight_decay, seed=seed)
+    return {layer: float(r["test_acc"]) for layer, r in out.items()}
+
+
+@torch.no_grad()
+def heldout_batch(params: LCIParams, inpainter: nn.Module | None, images: Tensor, seed: int,
+                  augment: bool = True) -> tuple[Tensor, Tensor]:
+    """All K transformations of ``images`` (N, C, L, L) as C's input: (K·N, C, S, S), labels (K·N,). Draws from a
+    generator seeded with ``seed`` (on the images' device); F in eval mode; ``augment`` False: no small rotation
+    and the central crop."""
+    gen = torch.Generator(device=images.device).manual_seed(seed)
+    draws = draw(params, images, gen)
+    if not augment:
+        centre = (images.shape[-1] - params.image_size) // 2
+        draws = type(draws)(draws.lci_corners, draws.noise, draws.ae_corners, draws.warped,
+                            torch.zeros_like(draws.angles), torch.full_like(draws.crops, centre))
+    r = a = None
+    if params.uses_inpainter and inpainter is not None:
+        was = inpainter.training
+        inpainter.eval()
+        _, e_hat, _, e_ae = inpainter_inputs(params, images, draws)
+        out = inpainter(torch.cat([e_hat, e_ae]))
+        r, a = out[: images.shape[0]], out[images.shape[0]:]
+        inpainter.train(was)
+    return assemble(params, images, draws, r, a)
+
+
+def transformation_accuracy(params: LCIParams, cls: nn.Module, inpainter: nn.Module | None, images: Tensor,
+                            device: torch.device, seed: int) -> dict[str, float]:
+    """C's accuracy per class on the held-out transformations of ``images`` (and ``"all"``)."""
+    inputs, labels = heldout_batch(params, inpainter, images.to(device), seed)
+
+    def fn(model: nn.Module, batch: Any) -> dict[str, Tensor]:
+        x, y = batch
+        return {"hit": (model(x).argmax(1) == y).float(), "y": y}
+
+    res = evaluate(cls.to(device), TensorDataset(inputs, labels), fn, device, batch_size=params.eval_batch_size,
+                   shard=False)
+    out = {name: float(res["hit"][res["y"] == k].mean()) for k, name in enumerate(class_names(params.transforms))}
+    out["all"] = float(res["hit"].mean())
+    return out
+
+
+def diagnostic_task(params: LCIParams, name: str, images: Tensor, inpainter: nn.Module | None,
+                    seed: int) -> TensorDataset:
+    """Identity vs ``name`` (``warp`` or ``lci``) on ``images`` (N, C, L, L): each image appears once, a random
+    half transformed (label 1), the rest untouched (label 0); all centre-cropped to ``image_size``."""
+    if name not in ("warp", "lci"):
+        raise ValueError(f"diagnostic_task: name must be 'warp' or 'lci', got {name!r}")
+    task = replace(params, transforms=(name,), autoencode=False)
+    inputs, labels = heldout_batch(task, inpainter, images, seed, augment=False)
+    n = images.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    pick = (torch.rand(n, generator=gen) < 0.5).long().to(images.device)  # 1: transformed
+    chosen = torch.where(pick.view(-1, 1, 1, 1).bool(), inputs[n:], inputs[:n])
+    return TensorDataset(chosen.cpu(), pick.cpu())
+
+
+def rotation_task(images: Tensor, size: int, seed: int) -> TensorDataset:
+    """Four-way rotation prediction on ``images`` (N, C, H, H): each image once, rotated by a random k x 90°,
+    centre-cropped to ``size``; labels k."""
+    gen = torch.Generator().manual_seed(seed)
+    k = torch.randint(0, 4, (images.shape[0],), generator=gen)
+    rotated = torch.stack([rotate(img[None], int(kk))[0] for img, kk in zip(images, k)])
+    return TensorDataset(center_crop(rotated, size), k)
+
+
+def train_diagnostic(params: LCIParams, kind: str, train: TensorDataset, test: TensorDataset, classes: int,
+                     device: torch.device, seed: int) -> float:
+    """Train a ``kind`` (``local`` or ``global``) network on ``train`` and return its accuracy on ``test``."""
+    seed_everything(seed)
+    in_channels = train.tensors[0].shape[1]
+    if kind not in ("local", "global"):
+        raise ValueError(f"train_diagnostic: kind must be 'local' or 'global', got {kind!r}")
+    net = (LocalNet(in_channels, params.diag_width, classes, params.local_rf) if kind == "local"
+           else GlobalNet(in_channels, params.diag_width, classes))
+    opt = torch.optim.Adam(net.parameters(), lr=DIAG_LR)
+
+    def step(model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = batch
+        return F.cross_entropy(model(x), y), {}
+
+    config = train_config(params, batch_size=DIAG_BATCH, iterations=params.diag_iterations, progress="none",
+                          log_every=params.diag_iterations, channels_last=False, amp=False)
+    fit(net, opt, train, step, config, device)
+
+    def hits(model: nn.Module, batch: Any) -> dict[str, Tensor]:
+        x, y = batch
+        return {"hit": (model(x).argmax(1) == y).float()}
+
+    return float(evaluate(net, test, hits, device, batch_size=params.eval_batch_size, shard=False)["hit"].mean())

@@ -1,0 +1,251 @@
+"""What the notebook orchestrates: one replicate (train, probe, diagnose), the claims and their verdicts.
+
+:func:`run_replicate` trains C (with F and D) on the replicate's unlabelled images, measures C's accuracy per
+transformation on held-out images, probes every conv layer of the trained C and of a randomly initialised C
+(same probe data and seed), and runs the diagnostics (:data:`DIAGNOSTICS`): a bag-of-local-patches network and
+a global CNN on identity vs warp and identity vs LCI (held-out digits, F from this replicate), and on four-way
+rotation of aligned and of randomly placed procedural faces. :func:`claim_verdicts` turns the per-replicate
+numbers into paired verdicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from thesislib.engine import History
+from thesislib.methods.lci.config import LCIParams, class_names, replicate
+from thesislib.methods.lci.data import ChapterData, chapter_data, procedural_faces
+from thesislib.methods.lci.evaluate import (
+    diagnostic_task,
+    probe_accuracies,
+    random_classifier,
+    rotation_task,
+    train_diagnostic,
+    transformation_accuracy,
+)
+from thesislib.methods.lci.train import run_training
+from thesislib.replication import summarize_seeds
+from thesislib.replication.verdicts import Verdict, paired_verdict
+from thesislib.repro import seed_everything
+
+__all__ = ["CHANCE", "DIAGNOSTICS", "ReplicateResult", "aggregate", "claim_verdicts", "diagnostic_sentences",
+           "experiment_id", "probe_sentences", "run_replicate", "verdict_sentence"]
+
+DIAGNOSTICS = ("warp", "lci", "rot-aligned", "rot-placed")
+"""The diagnostic tasks: identity vs warp, identity vs LCI (held-out images), rotation of aligned faces,
+rotation of randomly placed faces."""
+CHANCE = {"warp": 0.5, "lci": 0.5, "rot-aligned": 0.25, "rot-placed": 0.25}
+
+
+def _images(dataset: Any, n: int) -> torch.Tensor:
+    """The first ``n`` items of an image dataset, stacked (N, C, L, L)."""
+    if hasattr(dataset, "x"):
+        return dataset.x[:n]
+    return torch.stack([dataset[i] for i in range(min(n, len(dataset)))])
+
+
+@dataclass
+class ReplicateResult:
+    """Everything one replicate measured; ``nets`` and ``data`` are kept for the figures."""
+
+    seed: int
+    transform_acc: dict[str, float] = field(default_factory=dict)
+    probe_ssl: dict[str, float] = field(default_factory=dict)
+    probe_random: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: History | None = None
+    nets: dict[str, nn.Module] = field(default_factory=dict)
+    data: ChapterData | None = None
+
+
+def run_diagnostics(params: LCIParams, data: ChapterData, inpainter: nn.Module | None, device: torch.device,
+                    seed: int) -> dict[str, dict[str, float]]:
+    """``{task: {"local": acc, "global": acc}}`` for the tasks of :data:`DIAGNOSTICS` that apply (warp and lci only
+    when among ``params.transforms``): train on the unlabelled images, test on held-out ones."""
+    train_x = _images(data.unlabelled, params.diag_train).to(device)
+    test_x = data.test_images[: params.diag_test].to(device)
+    tasks: dict[str, tuple[Any, Any, int]] = {}
+    for name in ("warp", "lci"):
+        if name in params.transforms:
+            tasks[name] = (diagnostic_task(params, name, train_x, inpainter, seed),
+                           diagnostic_task(params, name, test_x, inpainter, seed + 1), 2)
+    size = params.face_size
+    for name, aligned in (("rot-aligned", True), ("rot-placed", False)):
+        faces = procedural_faces(params.diag_train + params.diag_test, size, aligned, seed)
+        tasks[name] = (rotation_task(faces[: params.diag_train], size, seed),
+                       rotation_task(faces[params.diag_train:], size, seed + 1), 4)
+    return {name: {kind: train_diagnostic(params, kind, train, test, classes, device, seed)
+                   for kind in ("local", "global")}
+            for name, (train, test, classes) in tasks.items()}
+
+
+def run_replicate(params: LCIParams, seed: int, device: torch.device) -> ReplicateResult:
+    """Train and evaluate replicate ``seed`` (data split, initialisations and draws all seeded)."""
+    rep = replicate(params, seed)
+    seed_everything(seed)
+    data = chapter_data(rep, seed)
+    nets, history = run_training(rep, device, images=data.unlabelled if rep.nproc == 1 else None)
+    nets = {k: v.to(device) for k, v in nets.items()}
+    result = ReplicateResult(seed, history=history, nets=nets, data=data)
+    inp = nets.get("inp")
+    result.transform_acc = transformation_accuracy(rep, nets["cls"], inp, data.test_images[: rep.diag_test], device,
+                                                   seed)
+    if data.probe_train is not None and data.probe_test is not None:
+        result.probe_ssl = probe_accuracies(rep, nets["cls"], data.probe_train, data.probe_test, device, seed)
+        result.probe_random = probe_accuracies(rep, random_classifier(rep, seed), data.probe_train, data.probe_test,
+                                               device, seed)
+    if rep.diagnostics:
+        result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
+    return result
+
+
+CLAIMS: dict[str, tuple[str, str]] = {
+    "global>local:warp": ("the global CNN tells warped from untransformed images better than the bag-of-local-"
+                          "patches net", "higher"),
+    "global>local:lci": ("the global CNN tells LCI images from untransformed ones better than the bag-of-local-"
+                         "patches net", "higher"),
+    "local~chance:warp": ("the bag-of-local-patches net is not above chance (50%) on warp", "no clear difference"),
+    "local~chance:lci": ("the bag-of-local-patches net is not above chance (50%) on LCI", "no clear difference"),
+    "local>chance:rot-aligned": ("the bag-of-local-patches net predicts the rotation of aligned faces above "
+                                 "chance (25%)", "higher"),
+    "local~chance:rot-placed": ("the bag-of-local-patches net is not above chance (25%) on the rotation of randomly "
+                                "placed faces", "no clear difference"),
+    "global>chance:rot-placed": ("the global CNN predicts the rotation of randomly placed faces above chance (25%)",
+                                 "higher"),
+}
+"""Claim id -> (text, expected label); the probes add ``probe:<layer>`` (the self-supervised C's linear probe
+beats a randomly initialised C's at that layer, Table 4.2's "Rot+Warp+LCI" vs "Random")."""
+
+
+def probe_claim(layer: str) -> str:
+    return f"a linear probe on {layer} of the self-supervised C beats one on a randomly initialised C"
+
+
+def claim_verdicts(params: LCIParams, results: list[ReplicateResult]) -> list[Verdict]:
+    """The paired verdicts over the replicates (diagnostic claims whose task ran, probe claims per layer)."""
+    out: list[Verdict] = []
+    ran = set(results[0].diagnostics) if results else set()
+    for cid, (text, expected) in CLAIMS.items():
+        kind, task = cid.split(":")
+        if task not in ran:
+            continue
+        if kind == "global>local":
+            a = [r.diagnostics[task]["global"] for r in results]
+            b: list[float] | float = [r.diagnostics[task]["local"] for r in results]
+        else:
+            net = "global" if kind.startswith("global") else "local"
+            a, b = [r.diagnostics[task][net] for r in results], CHANCE[task]
+        out.append(paired_verdict(cid, text, a, b, expected=expected))  # type: ignore[arg-type]
+    if results and results[0].probe_ssl:
+        out += [paired_verdict(f"probe:{layer}", probe_claim(layer), [r.probe_ssl[layer] for r in results],
+                               [r.probe_random[layer] for r in results], expected="higher")
+                for layer in params.probe_layers]
+    return out
+
+
+TOO_FEW = "too few replicates"
+
+
+def verdict_sentence(v: Verdict, fmt: str = "+.3f") -> str:
+    """One generated sentence per verdict: the claim, the interval, whether it held (*undetermined* with fewer
+    than two replicates). For an expected *no clear difference*, holding means not shown different."""
+    if v.label == TOO_FEW:
+        return (f"**{v.claim}**: {v.n} replicate(s), no interval: undetermined (a verdict needs 2 or more "
+                "replicates).")
+    state = "holds" if v.holds else "does not hold"
+    note = " (not shown different; this is not a test of equality)" if v.expected == "no clear difference" and v.holds \
+        else ""
+    return (f"**{v.claim}**: mean paired difference {v.interval_text(fmt)} over {v.n} replicates, verdict "
+            f"*{v.label}* (expected *{v.expected}*), so the claim {state} at this scale{note}.")
+
+
+def diagnostic_sentences(verdicts: list[Verdict]) -> list[str]:
+    """What the diagnostic verdicts say about the thesis's two arguments (generated from them)."""
+    by = {v.id: v for v in verdicts}
+    out = []
+    for t, label in (("warp", "warp"), ("lci", "LCI")):
+        gl, lo = by.get(f"global>local:{t}"), by.get(f"local~chance:{t}")
+        if gl is None or lo is None or TOO_FEW in (gl.label, lo.label):
+            continue
+        if gl.holds and lo.holds:
+            out.append(f"On {label} the thesis's design principle shows: the local net is not shown above chance "
+                       "while the global net beats it.")
+        elif gl.holds:
+            out.append(f"On {label} the global net beats the local net, but the local net is also above chance: "
+                       f"at this scale {label} still leaves local traces.")
+        else:
+            out.append(f"On {label} the global net is not shown better than the local net: the thesis's "
+                       "local-vs-global separation is not reproduced here.")
+    al, pl = by.get("local>chance:rot-aligned"), by.get("local~chance:rot-placed")
+    if al is not None and pl is not None and TOO_FEW not in (al.label, pl.label):
+        if al.holds and pl.holds:
+            out.append("Rotation shortcut: on aligned faces the local net solves rotation above chance, on randomly "
+                       "placed faces it is not shown above chance, as the thesis argues for CelebA.")
+        elif al.holds:
+            out.append("Rotation shortcut: the local net solves rotation on aligned faces, but also on randomly placed "
+                       "ones: the alignment is not the only local cue here.")
+        else:
+            out.append("Rotation shortcut: the local net is not shown above chance on aligned faces: the thesis's "
+                       "CelebA argument is not reproduced with these procedural faces.")
+    return out
+
+
+def probe_sentences(verdicts: list[Verdict]) -> list[str]:
+    """The probe verdicts summarised (Table 4.2's effect), generated from them."""
+    probes = [v for v in verdicts if v.id.startswith("probe:")]
+    if not probes or any(v.label == TOO_FEW for v in probes):
+        return []
+    held = [v.id.split(":")[1] for v in probes if v.holds]
+    lower = [v.id.split(":")[1] for v in probes if v.label == "lower"]
+    lines = []
+    if held:
+        lines.append("The self-supervised C's probe beats the random C's at " + ", ".join(held) + ".")
+    else:
+        lines.append("At no probed layer does the self-supervised C's probe beat the random C's: Table 4.2's "
+                     "effect is not reproduced at this scale.")
+    if lower:
+        lines.append("At " + ", ".join(lower) + " it is *lower* than the random C's.")
+    return lines
+
+
+def experiment_id(params: LCIParams) -> str:
+    """The id in ``thesislib/replication/lci.yaml``: ``stl10/<transforms>`` (Table 4.2's rows, e.g.
+    ``stl10/rot+warp+lci``), ``stl10/lci-<ablation>`` for Table 4.1's rows (LCI alone, one switch changed),
+    ``celeba/<transforms>``, ``imagenet/rot+warp+lci``; smoke ``digits<size>/<transforms>``."""
+    key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
+    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    if params.data == "stl10" and params.transforms == ("lci",):
+        tags = []
+        if params.patch_size != 48:
+            tags.append(f"patch{params.patch_size}")
+        if params.frozen_inpainter:
+            tags.append("frozen-f")
+        if not params.adversarial_c:
+            tags.append("no-adversarial")
+        if not params.autoencode:
+            tags.append("no-autoencoding")
+        return "stl10/lci-" + ("+".join(tags) if tags else "baseline")
+    return f"{stem}/{key}"
+
+
+def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
+    """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
+    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %)."""
+    rows = []
+    for r in results:
+        row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
+        row.update({f"random_probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
+        row.update({f"transform_acc_{k}": v for k, v in r.transform_acc.items()})
+        for task, accs in r.diagnostics.items():
+            row.update({f"diag_{task}_{kind}": v for kind, v in accs.items()})
+        rows.append(row)
+    return summarize_seeds({experiment_id(params): rows})
+
+
+def class_table(params: LCIParams) -> tuple[str, ...]:
+    """C's classes (for the notebook's tables)."""
+    return class_names(params.transforms)
