@@ -144,3 +144,43 @@ def test_krahenbuhl_rescale_folds_initialises_and_rescales() -> None:
     assert res["folded"] == 5
     r = res["rates_after"]
     assert float(r.max() / r.min()) < 1.01
+
+
+def _preactivation_stats(model: nn.Module, layers: list[nn.Module], x: torch.Tensor) -> list[tuple[torch.Tensor,
+                                                                                                    torch.Tensor]]:
+    """Per-channel (mean, std) of each layer's output, copied before any in-place op after it can run."""
+    seen: dict[int, torch.Tensor] = {}
+    handles = [layer.register_forward_hook(lambda m, i, o: seen.__setitem__(id(m), o.detach().clone()))
+               for layer in layers]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for layer in layers:
+        z = seen[id(layer)]
+        flat = z.transpose(0, 1).reshape(z.shape[1], -1).double()
+        out.append((flat.mean(1), flat.std(1, unbiased=False)))
+    return out
+
+
+def test_within_layer_statistics_are_pre_activation_with_inplace_relu() -> None:
+    # review finding 1: the captured output was overwritten by the next ReLU(inplace=True) (relu(z) statistics)
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(5, 3), nn.ReLU(inplace=True), nn.Linear(3, 4), nn.ReLU(inplace=True))
+    x = torch.randn(64, 5)
+    within_layer_init(net, [net[0], net[2]], x)
+    trunk = alexnet(None, width=0.125, norm="lrn", padding="same", fc_dims=(), conv1_kernel=3, conv1_stride=1,
+                    input_size=16, pool5=False)
+    tnet = TransferNet(ConvFeatures(trunk), 3, input_size=16, fc_dims=(8, 8), dropout=0.5)
+    xt = torch.randn(32, 3, 16, 16)
+    within_layer_init(tnet, tnet.new_layers(), xt)
+    for model, layers, inputs in ((net, [net[0], net[2]], x), (tnet, tnet.new_layers(), xt)):
+        for mu, sd in _preactivation_stats(model, layers, inputs):
+            torch.testing.assert_close(mu, torch.zeros_like(mu), atol=1e-4, rtol=0)
+            torch.testing.assert_close(sd, torch.ones_like(sd), atol=1e-4, rtol=0)

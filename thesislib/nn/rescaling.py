@@ -113,7 +113,8 @@ def _capture(model: Callable[[torch.Tensor], Any], layer: nn.Module, x: torch.Te
     seen: list[torch.Tensor] = []
 
     def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        seen.append(inputs[0] if what == "input" else output)
+        # a copy: a later in-place op (ReLU(inplace=True) after the layer) would otherwise overwrite it
+        seen.append((inputs[0] if what == "input" else output).detach().clone())
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -122,7 +123,7 @@ def _capture(model: Callable[[torch.Tensor], Any], layer: nn.Module, x: torch.Te
         handle.remove()
     if not seen:
         raise ValueError(f"layer {layer} is not used when the model runs")
-    return seen[0].detach()
+    return seen[0]
 
 
 @torch.no_grad()
