@@ -12,7 +12,7 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.data.fixtures import write_stl10_fixture
 from thesislib.data.selfsup_fixtures import write_voc07_fixture
 from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
-from thesislib.methods.spotting_artifacts.evaluate import stl10_folds, transfer_results
+from thesislib.methods.spotting_artifacts.evaluate import stl10_finetune_net, stl10_folds, transfer_results
 from thesislib.methods.spotting_artifacts.experiments import ReplicateResult, aggregate, transfer_experiment_ids
 from thesislib.methods.spotting_artifacts.train import build_discriminator
 
@@ -41,6 +41,19 @@ def test_stl10_fold_protocol_runs_both_variants_on_a_fixture(tmp_path: Path) -> 
     ids = transfer_experiment_ids(params)
     assert agg[ids["finetuned"]]["stl10_acc"] == pytest.approx(out["finetuned"]["mean"])
     assert agg[ids["frozen"]]["stl10_acc_sd"] == pytest.approx(out["frozen"]["std"])
+
+
+def test_stl10_finetuned_net_is_alexnet_without_pool5() -> None:
+    # review finding 2: the thesis drops pool5 and keeps the standard fc6 / fc7 (fc6 reads the whole conv5 map)
+    params = spotting_artifacts_config({**TINY_RGB})
+    torch.manual_seed(0)
+    disc = build_discriminator(params)
+    net = stl10_finetune_net(params, disc)
+    conv5 = disc.trunk.conv_layers(torch.zeros(1, 3, 16, 16))["conv5"]
+    fcs = net.new_layers()
+    assert [type(m) for m in fcs] == [torch.nn.Linear] * 3
+    assert fcs[0].in_features == conv5[0].numel() == disc.trunk.channels[4] * 4 * 4
+    assert fcs[0].out_features == fcs[1].out_features == params.disc_hidden and fcs[2].out_features == 10
 
 
 def test_voc07_classification_path_on_a_fixture(tmp_path: Path) -> None:

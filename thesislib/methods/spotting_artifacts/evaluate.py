@@ -181,6 +181,15 @@ def voc12_segmentation(params: SpottingArtifactsParams, disc: Discriminator, dev
     return {"voc12_seg_miou": 100.0 * finetune_segmentation(net, train, val, device, cfg, run=params)["miou"]}
 
 
+def stl10_finetune_net(params: SpottingArtifactsParams, disc: Discriminator) -> TransferNet:
+    """Table 3.2's fine-tuned network: C's conv1-5 (a copy) + the standard AlexNet fc6 / fc7 (``disc_hidden`` wide,
+    4096 in the full config) and a 10-way classifier, all fc layers new, **without pool5** (thesis ch. 3: "the
+    standard AlexNet architecture ... except that we drop the pool5 layer to handle the smaller image size"; at
+    96 px conv5 is 256 x 6 x 6 = 9216, standard fc6's input). Images (B, 3, S, S) -> logits (B, 10)."""
+    return TransferNet(transfer_backbone(disc), 10, params.image_size,
+                       fc_dims=(params.disc_hidden, params.disc_hidden), pool5=False)
+
+
 def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
                 seed: int) -> dict[str, dict[str, Any]]:
     """Table 3.2: the ten predefined 1,000-image folds of STL-10's labelled train split, each trained in turn and
@@ -188,8 +197,8 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
 
     * ``frozen``: a linear classifier on C's frozen conv5 (the full 256 x 6 x 6 map at 96 px, standardised,
       softmax regression for ``fold_epochs`` epochs: :func:`thesislib.eval.layer_probes`);
-    * ``finetuned``: conv1-5 fine-tuned with new fc layers (:class:`thesislib.eval.TransferNet`, Krähenbühl
-      rescaling when ``transfer_rescale``) for ``fold_epochs`` epochs of Adam with the training
+    * ``finetuned``: conv1-5 fine-tuned with new fc6 / fc7 / classifier and no pool5 (:func:`stl10_finetune_net`,
+      Krähenbühl rescaling when ``transfer_rescale``) for ``fold_epochs`` epochs of Adam with the training
       augmentation of the self-supervised stage (random resize to [S, 1.15 S], random S crop, flip).
 
     Returns ``{variant: fold_protocol result (accuracies in %)}``."""
@@ -210,7 +219,7 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
                                      epochs=params.fold_epochs, weight_decay=params.probe_weight_decay,
                                      seed=seed + i, num_classes=10)
                 return 100.0 * float(probe["conv5"]["test_acc"])
-            net = TransferNet(transfer_backbone(disc), 10, size, fc_dims=(params.disc_hidden,))
+            net = stl10_finetune_net(params, disc)
             steps = max(1, params.fold_epochs * len(idx) // params.fold_batch_size)
             cfg = TransferConfig(iterations=steps, batch_size=params.fold_batch_size, lr=params.fold_lr, crop=size,
                                  weight_decay=params.weight_decay, seed=seed + i, rescale=params.transfer_rescale,
