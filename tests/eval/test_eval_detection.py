@@ -43,6 +43,12 @@ def test_voc07_detection_ap_hand_case() -> None:
     # area under the envelope: recall 0 -> .5 at precision 1, .5 -> 1 at precision .5
     area = voc_detection_ap(det, gt, num_classes=2, kind="area")
     assert area["map"] == pytest.approx(0.75)
+    # review finding 3: IoU exactly 0.5 is a hit (the devkit's ovmax >= minoverlap): AP 1, not 0
+    half = voc_detection_ap([{"boxes": _t([[0, 0, 10, 5]]), "scores": torch.tensor([0.9]),
+                              "labels": torch.tensor([1])}],
+                            [{"boxes": _t([[0, 0, 10, 10]]), "labels": torch.tensor([1]),
+                              "difficult": torch.tensor([False])}], num_classes=1)
+    assert half["map"] == pytest.approx(1.0)
 
 
 def test_interpolated_ap_edge_cases() -> None:

@@ -17,7 +17,7 @@ backbone's conv5 output: BN folded, layers rescaled between-layer); the new dete
 torchvision's initialisation (the papers rescaled the whole Fast R-CNN net, whose output is one tensor;
 Faster R-CNN's is a loss dict, a decision).
 
-Pieces: :func:`voc_detection_ap` (the devkit's ``VOCevaldet``: greedy matching at IoU > 0.5, difficult
+Pieces: :func:`voc_detection_ap` (the devkit's ``VOCevaldet``: greedy matching at IoU >= 0.5, difficult
 objects ignored, 11-point AP by default), :func:`transfer_faster_rcnn` (the detector around a backbone),
 :func:`finetune_detection` (training through :func:`thesislib.engine.fit`, scoring through
 :func:`thesislib.engine.evaluate`).
@@ -76,8 +76,9 @@ def voc_detection_ap(detections: Sequence[dict[str, torch.Tensor]], ground_truth
     ``ground_truth[i]``: ``boxes`` (G, 4), ``labels`` (G,), ``difficult`` (G,) bool. Boxes in continuous
     pixel coordinates (the devkit's inclusive ``+1`` widths are :func:`thesislib.data.voc07.parse_boxes`'s
     ``xmin - 1``). Per class, detections over all images in descending score are matched to the
-    unmatched object of highest IoU in their image when that IoU > ``iou_threshold``: a match to a
-    difficult object counts as neither TP nor FP, a second detection of the same object is a FP.
+    object of highest IoU in their image (matched before or not) when that IoU >= ``iou_threshold``
+    (the devkit's ``ovmax >= minoverlap``): a match to a difficult object counts as neither TP nor FP,
+    a match to an object already detected is a FP (a duplicate), and below the threshold a FP.
     Recall divides by the non-difficult objects. Returns ``{"ap": float64 (num_classes,) (NaN for a class
     without non-difficult objects), "map": float (mean over the others)}``."""
     if len(detections) != len(ground_truth):
@@ -105,7 +106,7 @@ def voc_detection_ap(detections: Sequence[dict[str, torch.Tensor]], ground_truth
             if len(g_boxes):
                 ious = box_iou(box[j:j + 1], g_boxes)[0]
                 best, k = float(ious.max()), int(ious.argmax())
-            if best > iou_threshold:
+            if best >= iou_threshold:
                 if bool(g_diff[k]):
                     continue
                 hit = not bool(used[img[j]][k])
