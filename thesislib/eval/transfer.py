@@ -124,7 +124,11 @@ class ConvFeatures(nn.Module):
     """``model.conv_layers(x, upto=layer)[layer]``: images (B, C, H, W) -> the conv map (B, C_l, H_l, W_l).
 
     The adapter that turns a network with the :meth:`thesislib.nn.AlexNet.conv_layers` interface into
-    the plain conv backbone the transfer protocols take (only the conv layers are transferred)."""
+    the plain conv backbone the transfer protocols take (only the conv layers are transferred). The
+    whole ``model`` is kept, its layers after ``layer`` (fc layers, heads) unused: the rescaling
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`) treats only the layers that run and leaves those
+    as they are; they get no gradient, so a DDP fine-tune of such a wrapper needs
+    ``ddp_find_unused_parameters`` (or pass a copy with the head removed)."""
 
     def __init__(self, model: nn.Module, layer: str = "conv5") -> None:
         super().__init__()
