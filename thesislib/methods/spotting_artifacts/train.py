@@ -110,7 +110,10 @@ def rank_generator(seed: int, device: torch.device) -> torch.Generator | None:
     draw the same Ω and the same picks, and the global batch would hold ``nproc`` copies of each mask.
     :func:`train_damage_repair` hands the generator to the engine's :class:`~thesislib.engine.Trainer`
     (``generators=``), which checkpoints its state per rank, so a resumed run draws the masks an
-    uninterrupted one would.
+    uninterrupted one would. **Resume is exact for one process only**: under torchrun the history buffer
+    is per rank (:attr:`Discriminator.ddp_broadcast_buffers` is False) but a checkpoint holds rank 0's
+    module buffers, so on resume every rank restarts from rank 0's stored corruptions (and R's BN
+    statistics): the masks continue exactly, the weights do not.
     """
     if get_world_size() == 1:
         return None
