@@ -103,3 +103,24 @@ def test_voc_detection_and_segmentation_paths_on_fixtures(tmp_path: Path) -> Non
     assert set(out) == {"voc07_det_map", "voc12_seg_miou"}
     assert 0.0 <= out["voc12_seg_miou"] <= 100.0
     assert out["voc07_det_map"] != out["voc07_det_map"] or 0.0 <= out["voc07_det_map"] <= 100.0  # NaN: no hit
+
+
+def test_missing_transfer_data_is_reported_before_pre_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    # review finding 6: the transfer data sets were first opened after both pre-training stages
+    from thesislib.methods.spotting_artifacts import experiments
+
+    def trained(*_: object, **__: object) -> None:
+        raise AssertionError("pre-training started before the transfer data were checked")
+
+    monkeypatch.setattr(experiments, "run_stage", trained)
+    monkeypatch.setattr(experiments, "chapter_data", trained)
+    root = write_stl10_fixture(tmp_path, n_train=40, n_test=20, fold_size=8)
+    (root / "stl10_binary" / "fold_indices.txt").unlink()
+    params = spotting_artifacts_config({**TINY_RGB, "data_root": str(tmp_path), "transfer": ["stl10_folds"]})
+    with pytest.raises(Exception, match="fold_indices"):
+        experiments.run_replicate(params, 0, torch.device("cpu"))
+    params = spotting_artifacts_config({**TINY_RGB, "data": "imagenet", "data_root": str(tmp_path),
+                                        "transfer": ["voc07_cls"]})
+    with pytest.raises(Exception, match="voc"):
+        experiments.run_replicate(params, 0, torch.device("cpu"))

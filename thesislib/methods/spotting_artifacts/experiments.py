@@ -17,6 +17,7 @@ from thesislib.engine import History
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
+    check_transfer_data,
     probe_layers,
     random_discriminator,
     spotting_accuracy,
@@ -65,6 +66,8 @@ class ReplicateResult:
 def run_replicate(params: SpottingArtifactsParams, seed: int, device: torch.device) -> ReplicateResult:
     """Train both stages and evaluate replicate ``seed`` (data split, initialisations and masks all seeded)."""
     rep = replicate(params, seed)
+    if rep.transfer:
+        check_transfer_data(rep)  # a missing transfer data set is reported before the pre-training
     seed_everything(seed)
     data = chapter_data(rep, seed)
     images = data.unlabelled if rep.nproc == 1 else None
