@@ -124,3 +124,15 @@ def test_missing_transfer_data_is_reported_before_pre_training(tmp_path: Path, m
                                         "transfer": ["voc07_cls"]})
     with pytest.raises(Exception, match="voc"):
         experiments.run_replicate(params, 0, torch.device("cpu"))
+
+
+def test_recorded_ids_name_the_protocol_switches() -> None:
+    # review finding 7: a 3-fold or unrescaled run was recorded under the thesis protocol's ids
+    base = {**TINY_RGB, "data": "imagenet"}
+    assert transfer_experiment_ids(spotting_artifacts_config(base)) == {
+        "voc": "voc/ours", "frozen": "stl10/folds-frozen", "finetuned": "stl10/folds-finetuned"}
+    ids = transfer_experiment_ids(spotting_artifacts_config({**base, "fold_limit": 3, "transfer_rescale": False}))
+    assert ids == {"voc": "voc/ours+no-rescale", "frozen": "stl10/folds-frozen+folds3",
+                   "finetuned": "stl10/folds-finetuned+folds3+no-rescale"}
+    assert transfer_experiment_ids(spotting_artifacts_config({**base, "fold_limit": 10}))["frozen"] == \
+        "stl10/folds-frozen"
