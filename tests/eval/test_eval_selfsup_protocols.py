@@ -173,3 +173,13 @@ def test_conv_features_rejects_a_module_without_conv_layers():
 
     with pytest.raises(TypeError, match="conv_layers"):
         ConvFeatures(torch.nn.Linear(2, 2))
+
+
+def test_transfer_net_fc_layers_are_caffe_alexnet_order():
+    # review finding 8: fc - relu - dropout per hidden layer (drop7 before the classifier, no dropout on pool5)
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+    from thesislib.nn.alexnet import spot_artifacts_discriminator_trunk
+
+    trunk = spot_artifacts_discriminator_trunk(width=0.0625, conv1_kernel=3, conv1_stride=1, input_size=16)
+    net = TransferNet(ConvFeatures(trunk), 2, input_size=16, fc_dims=(16, 8), dropout=0.5)
+    assert [type(m) for m in net.fc] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout] * 2
