@@ -97,6 +97,17 @@ def test_detection_input_flips_boxes_with_the_image() -> None:
     assert seen == {(2.0, 1.0, 5.0, 4.0), (15.0, 1.0, 18.0, 4.0)}
 
 
+def test_detection_input_drops_difficult_objects_for_training_only() -> None:
+    sample = {"image": np.zeros((10, 20, 3), np.uint8),
+              "boxes": np.array([[2, 1, 5, 4], [6, 2, 9, 8], [0, 0, 3, 3]], np.float32),
+              "labels": np.array([3, 7, 3]), "difficult": np.array([False, True, False])}
+    _, train = VOC07DetectionInput(keep_difficult=False)(sample)
+    assert train["boxes"].tolist() == [[2, 1, 5, 4], [0, 0, 3, 3]] and train["labels"].tolist() == [3, 3]
+    assert not bool(train["difficult"].any())
+    _, test = VOC07DetectionInput()(sample)
+    assert test["labels"].tolist() == [3, 7, 3] and test["difficult"].tolist() == [False, True, False]
+
+
 def test_faster_rcnn_transfer_trains_and_scores_on_the_voc07_fixture(tmp_path: Path) -> None:
     root = write_voc07_fixture(tmp_path, n_trainval=6, n_test=4, size=(48, 64))
     train = VOC2007Detection("trainval", root=root, transform=VOC07DetectionInput(flip=True, keep_difficult=False))

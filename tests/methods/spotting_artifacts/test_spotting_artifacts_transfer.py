@@ -56,7 +56,18 @@ def test_stl10_finetuned_net_is_alexnet_without_pool5() -> None:
     assert fcs[0].out_features == fcs[1].out_features == params.disc_hidden and fcs[2].out_features == 10
 
 
-def test_voc07_classification_path_on_a_fixture(tmp_path: Path) -> None:
+def test_voc07_classification_path_on_a_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from thesislib.eval import transfer as eval_transfer
+
+    calls: list[dict] = []
+    real = eval_transfer.krahenbuhl_rescale
+
+    def spy(*args, **kwargs):  # the path must rescale (transfer_rescale) and must not when switched off
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(eval_transfer, "krahenbuhl_rescale", spy)
     write_voc07_fixture(tmp_path, n_trainval=8, n_test=6, size=(24, 28))
     params = spotting_artifacts_config({**TINY_RGB, "data": "imagenet", "data_root": str(tmp_path),
                                         "transfer": ["voc07_cls"], "voc_resize": 20, "voc_crop": 16,
@@ -64,6 +75,12 @@ def test_voc07_classification_path_on_a_fixture(tmp_path: Path) -> None:
     torch.manual_seed(0)
     out = transfer_results(params, build_discriminator(params), torch.device("cpu"), seed=0)
     assert set(out) == {"voc07_cls_map"} and 0.0 <= out["voc07_cls_map"] <= 100.0
+    assert len(calls) == 1 and calls[0]["folded"] == 1  # C's BN after conv5
+    r = calls[0]["rates_after"]
+    assert len(calls[0]["layers"]) == 5 + 3 and float(r.max() / r.min()) < 1.1  # conv1-5, fc6-8 (LRN: tolerance)
+    off = spotting_artifacts_config({**params.__dict__, "transfer_rescale": False})
+    transfer_results(off, build_discriminator(off), torch.device("cpu"), seed=0)
+    assert len(calls) == 1
     agg = aggregate(params, [ReplicateResult(0, transfer=out)])
     assert agg["voc/ours"]["voc07_cls_map"] == pytest.approx(out["voc07_cls_map"])
 
