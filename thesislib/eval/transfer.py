@@ -147,8 +147,9 @@ class TransferNet(nn.Module):
     ``backbone`` maps images to a conv map (B, C5, H5, W5); on top: max-pool 3x3/2 (pool5, ceil mode),
     flatten, the hidden fc layers ``fc_dims`` (each linear, ReLU, dropout ``dropout``: the Caffe AlexNet that
     Krähenbühl et al.'s framework fine-tunes, fc6 - relu6 - drop6 - fc7 - relu7 - drop7 - fc8, not
-    torchvision's dropout-before-linear variant) and the linear classifier, all randomly initialised (PyTorch's default; :func:`rescale_for_transfer` then
-    re-initialises them from data). The fc input size comes from one dry pass at ``input_size``."""
+    torchvision's dropout-before-linear variant) and the linear classifier, all randomly initialised
+    (PyTorch's default; :func:`rescale_for_transfer` then re-initialises them from data). The fc input
+    size comes from one dry pass at ``input_size``."""
 
     def __init__(self, backbone: nn.Module, num_classes: int, input_size: int, in_channels: int = 3,
                  fc_dims: tuple[int, ...] = (4096, 4096), dropout: float = 0.5, pool5: bool = True) -> None:
