@@ -39,6 +39,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign, box_iou
 
 from thesislib.engine import evaluate, fit, train_config
+from thesislib.eval.transfer import rescale_inputs
 from thesislib.nn.rescaling import krahenbuhl_rescale
 
 APKind = Literal["voc07", "area"]
@@ -213,13 +214,15 @@ def rescale_backbone(backbone: nn.Module, train_set: Dataset, device: torch.devi
                      size: int, seed: int, image_mean: Sequence[float], image_std: Sequence[float]) -> dict[str, Any]:
     """Krähenbühl et al.'s rescaling of a conv backbone alone (output: its conv map) on ``n_images``
     training images resized to ``size`` x ``size`` and normalised as the detector does."""
-    gen = torch.Generator().manual_seed(seed)
-    picks = torch.randperm(len(train_set), generator=gen)[:n_images].tolist()  # type: ignore[arg-type]
-    images = [nn.functional.interpolate(train_set[i][0][None].float(), size=(size, size), mode="bilinear",
-                                        align_corners=False)[0] for i in picks]
-    mean = torch.tensor(image_mean).view(1, -1, 1, 1)
-    std = torch.tensor(image_std).view(1, -1, 1, 1)
-    batch = ((torch.stack(images) - mean) / std).to(device)
+    mean = torch.tensor(image_mean).view(-1, 1, 1)
+    std = torch.tensor(image_std).view(-1, 1, 1)
+
+    def resize(image: torch.Tensor, _: torch.Generator) -> torch.Tensor:
+        image = nn.functional.interpolate(image[None].float(), size=(size, size), mode="bilinear",
+                                          align_corners=False)[0]
+        return (image - mean) / std
+
+    batch = rescale_inputs(train_set, n_images, seed, resize).to(device)
     return krahenbuhl_rescale(backbone.to(device), batch, seed=seed)
 
 

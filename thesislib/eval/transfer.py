@@ -16,7 +16,10 @@ Pieces:
 * :func:`voc07_map`: 11-point mAP of (N, 20) scores against {-1, 0, 1} labels, 0 = ignored;
 * :class:`ConvFeatures` / :class:`TransferNet`: any pre-trained conv backbone (images -> conv map
   (B, C, H, W); a network with ``conv_layers(x, upto=)`` such as :class:`thesislib.nn.AlexNet` is
-  wrapped by :class:`ConvFeatures`) with Krizhevsky's pool5 and new fc layers on top;
+  wrapped by :class:`ConvFeatures`) with Krizhevsky's pool5 and new fc layers on top; for the
+  rescaling, each BatchNorm the backbone runs must sit right after its conv in an ``nn.Sequential``
+  (AlexNet / VGG layout; a ResNet-style block holding BN as an attribute is refused by
+  :func:`thesislib.nn.rescaling.fold_batchnorm`);
 * :func:`rescale_for_transfer`: Krähenbühl et al.'s data-dependent rescaling
   (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`: BN folded into the convs, the new fc layers
   initialised within-layer, every layer rescaled between-layer) on random training crops;
@@ -29,6 +32,7 @@ papers' Fast R-CNN / FCN) live in :mod:`thesislib.eval.detection` and :mod:`thes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,25 +181,34 @@ class TransferNet(nn.Module):
         return self.classifier(self.fc(self.pool5(self.backbone(x)).flatten(1)))
 
 
-def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
-                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
-    ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``).
-
-    BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
-    else none) are initialised within-layer and all conv / linear layers rescaled between-layer
-    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+def rescale_inputs(train_set: Dataset, n_images: int, seed: int,
+                   prepare: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """The batch the rescaling measures on: ``min(n_images, len(train_set))`` images picked at random
+    (a generator seeded ``seed``) from ``train_set`` (items ``(image (C, H, W), target)``), each passed
+    through ``prepare(image, generator)`` (a crop, a resize, ...; it may draw from the same generator),
+    stacked: (n, C, H', W') float32."""
     gen = torch.Generator().manual_seed(seed)
     n = min(int(n_images), len(train_set))  # type: ignore[arg-type]
     picks = torch.randperm(len(train_set), generator=gen)[:n].tolist()  # type: ignore[arg-type]
-    crops = []
-    for i in picks:
-        image = train_set[i][0]
+    return torch.stack([prepare(train_set[i][0], gen) for i in picks]).float()
+
+
+def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
+                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
+    ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``; :func:`rescale_inputs`).
+
+    BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
+    else none) are initialised within-layer and the conv / linear layers that run rescaled between-layer
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+
+    def random_crop(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         _check_size(image, crop)
         top = int(torch.randint(0, image.shape[-2] - crop + 1, (), generator=gen))
         left = int(torch.randint(0, image.shape[-1] - crop + 1, (), generator=gen))
-        crops.append(_crop_at(image, crop, top, left))
-    batch = torch.stack(crops).float().to(device)
+        return _crop_at(image, crop, top, left)
+
+    batch = rescale_inputs(train_set, n_images, seed, random_crop).to(device)
     new = model.new_layers() if hasattr(model, "new_layers") else []
     return krahenbuhl_rescale(model.to(device), batch, new_layers=new, seed=seed)
 
