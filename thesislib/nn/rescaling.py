@@ -36,7 +36,12 @@ here r̄ is the plain geometric mean so the function is kept exactly; the within
 the paper's per-channel mean / standard deviation (its ``elwise`` type), not its PCA/ZCA/k-means
 variants; the expectation over the output noise η is a mean over ``samples`` fixed draws (magic_init draws
 one new η per iteration), on one batch (magic_init averages ``NIT`` = 10 batches: pass a larger batch
-for the same effect).
+for the same effect). Two more, in the within-layer step: the target mean is β = 0 (magic_init's
+command line defaults to ``-b 0.1``, i.e. every new unit's pre-activation has mean 0.1; the paper's
+Algorithm 1 is stated for a free β, we take 0); and the new layers' weights are kept as PyTorch drew
+them (uniform, Kaiming-style bounds) and only normalised, where magic_init's ``elwise`` type first
+re-draws them N(0, 1): after the per-channel normalisation both are random directions with the same
+per-channel statistics, so only the distribution of the direction differs.
 """
 
 from __future__ import annotations
