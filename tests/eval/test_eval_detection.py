@@ -43,6 +43,12 @@ def test_voc07_detection_ap_hand_case() -> None:
     # area under the envelope: recall 0 -> .5 at precision 1, .5 -> 1 at precision .5
     area = voc_detection_ap(det, gt, num_classes=2, kind="area")
     assert area["map"] == pytest.approx(0.75)
+    # review finding 3: IoU exactly 0.5 is a hit (the devkit's ovmax >= minoverlap): AP 1, not 0
+    half = voc_detection_ap([{"boxes": _t([[0, 0, 10, 5]]), "scores": torch.tensor([0.9]),
+                              "labels": torch.tensor([1])}],
+                            [{"boxes": _t([[0, 0, 10, 10]]), "labels": torch.tensor([1]),
+                              "difficult": torch.tensor([False])}], num_classes=1)
+    assert half["map"] == pytest.approx(1.0)
 
 
 def test_interpolated_ap_edge_cases() -> None:
@@ -89,6 +95,17 @@ def test_detection_input_flips_boxes_with_the_image() -> None:
         _, target = VOC07DetectionInput(flip=True)(sample)
         seen.add(tuple(target["boxes"][0].tolist()))
     assert seen == {(2.0, 1.0, 5.0, 4.0), (15.0, 1.0, 18.0, 4.0)}
+
+
+def test_detection_input_drops_difficult_objects_for_training_only() -> None:
+    sample = {"image": np.zeros((10, 20, 3), np.uint8),
+              "boxes": np.array([[2, 1, 5, 4], [6, 2, 9, 8], [0, 0, 3, 3]], np.float32),
+              "labels": np.array([3, 7, 3]), "difficult": np.array([False, True, False])}
+    _, train = VOC07DetectionInput(keep_difficult=False)(sample)
+    assert train["boxes"].tolist() == [[2, 1, 5, 4], [0, 0, 3, 3]] and train["labels"].tolist() == [3, 3]
+    assert not bool(train["difficult"].any())
+    _, test = VOC07DetectionInput()(sample)
+    assert test["labels"].tolist() == [3, 7, 3] and test["difficult"].tolist() == [False, True, False]
 
 
 def test_faster_rcnn_transfer_trains_and_scores_on_the_voc07_fixture(tmp_path: Path) -> None:

@@ -173,3 +173,33 @@ def test_conv_features_rejects_a_module_without_conv_layers():
 
     with pytest.raises(TypeError, match="conv_layers"):
         ConvFeatures(torch.nn.Linear(2, 2))
+
+
+def test_transfer_net_fc_layers_are_caffe_alexnet_order():
+    # review finding 8: fc - relu - dropout per hidden layer (drop7 before the classifier, no dropout on pool5)
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+    from thesislib.nn.alexnet import spot_artifacts_discriminator_trunk
+
+    trunk = spot_artifacts_discriminator_trunk(width=0.0625, conv1_kernel=3, conv1_stride=1, input_size=16)
+    net = TransferNet(ConvFeatures(trunk), 2, input_size=16, fc_dims=(16, 8), dropout=0.5)
+    assert [type(m) for m in net.fc] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout] * 2
+
+
+def test_rescale_inputs_picks_seeded_images_through_prepare():
+    # review finding 10: one helper builds the rescaling batch for the cls / seg (crop) and det (resize) paths
+    from thesislib.eval.transfer import rescale_inputs
+
+    data = TensorDataset(torch.arange(5).float().view(5, 1, 1, 1).expand(5, 1, 4, 4).clone(), torch.zeros(5))
+    seen = []
+
+    def prepare(image, gen):
+        seen.append(gen)
+        return image[..., :2, :2] * 2
+
+    batch = rescale_inputs(data, 3, seed=4, prepare=prepare)
+    gen = torch.Generator().manual_seed(4)
+    picks = torch.randperm(5, generator=gen)[:3]
+    assert batch.shape == (3, 1, 2, 2) and batch.dtype == torch.float32
+    assert torch.equal(batch[:, 0, 0, 0], 2 * picks.float())
+    assert len({id(g) for g in seen}) == 1  # one generator for the picks and the prepare draws
+    assert rescale_inputs(data, 9, seed=4, prepare=prepare).shape[0] == 5

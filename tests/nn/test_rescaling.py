@@ -144,3 +144,70 @@ def test_krahenbuhl_rescale_folds_initialises_and_rescales() -> None:
     assert res["folded"] == 5
     r = res["rates_after"]
     assert float(r.max() / r.min()) < 1.01
+
+
+def _preactivation_stats(model: nn.Module, layers: list[nn.Module], x: torch.Tensor) -> list[tuple[torch.Tensor,
+                                                                                                    torch.Tensor]]:
+    """Per-channel (mean, std) of each layer's output, copied before any in-place op after it can run."""
+    seen: dict[int, torch.Tensor] = {}
+    handles = [layer.register_forward_hook(lambda m, i, o: seen.__setitem__(id(m), o.detach().clone()))
+               for layer in layers]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for layer in layers:
+        z = seen[id(layer)]
+        flat = z.transpose(0, 1).reshape(z.shape[1], -1).double()
+        out.append((flat.mean(1), flat.std(1, unbiased=False)))
+    return out
+
+
+def test_within_layer_statistics_are_pre_activation_with_inplace_relu() -> None:
+    # review finding 1: the captured output was overwritten by the next ReLU(inplace=True) (relu(z) statistics)
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(5, 3), nn.ReLU(inplace=True), nn.Linear(3, 4), nn.ReLU(inplace=True))
+    x = torch.randn(64, 5)
+    within_layer_init(net, [net[0], net[2]], x)
+    trunk = alexnet(None, width=0.125, norm="lrn", padding="same", fc_dims=(), conv1_kernel=3, conv1_stride=1,
+                    input_size=16, pool5=False)
+    tnet = TransferNet(ConvFeatures(trunk), 3, input_size=16, fc_dims=(8, 8), dropout=0.5)
+    xt = torch.randn(32, 3, 16, 16)
+    within_layer_init(tnet, tnet.new_layers(), xt)
+    for model, layers, inputs in ((net, [net[0], net[2]], x), (tnet, tnet.new_layers(), xt)):
+        for mu, sd in _preactivation_stats(model, layers, inputs):
+            torch.testing.assert_close(mu, torch.zeros_like(mu), atol=1e-4, rtol=0)
+            torch.testing.assert_close(sd, torch.ones_like(sd), atol=1e-4, rtol=0)
+
+
+def test_rescaling_a_wrapped_classifier_touches_only_the_used_layers() -> None:
+    # review finding 5: ConvFeatures(lci_classifier) keeps the classifier's fc layers, BNs and head unused;
+    # the rescaling raised "receives no gradient"; now it treats conv1..conv5 + the new layers only
+    from thesislib.eval.transfer import ConvFeatures, TransferNet
+    from thesislib.nn import lci_classifier
+
+    torch.manual_seed(5)
+    clf = lci_classifier(num_classes=6, width=0.125, conv1_kernel=3, conv1_stride=1, fc_dims=(32, 32), input_size=16)
+    x = torch.randn(12, 3, 16, 16)
+    clf.train()
+    clf(x)  # running statistics for every BN
+    net = TransferNet(ConvFeatures(clf, "conv5"), 4, input_size=16, fc_dims=(8, 8), dropout=0.0)
+    unused = {k: v.clone() for k, v in list(clf.fc.state_dict().items()) + list(clf.head.state_dict().items())}
+    res = krahenbuhl_rescale(net, x, new_layers=net.new_layers())
+    convs = [getattr(clf, n)[1] for n in ("conv1", "conv2", "conv3", "conv4", "conv5")]  # SamePad2d, Conv2d, ...
+    assert all(isinstance(c, nn.Conv2d) for c in convs)
+    assert [id(m) for m in res["layers"]] == [id(m) for m in convs + net.new_layers()]
+    assert res["folded"] == 5  # the conv BNs; the fc BNs are not used and stay
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in clf.fc) == 2
+    after = dict(list(clf.fc.state_dict().items()) + list(clf.head.state_dict().items()))
+    assert set(after) == set(unused)
+    for k, v in unused.items():
+        torch.testing.assert_close(after[k], v, rtol=0, atol=0)
+    r = res["rates_after"]
+    assert float(r.max() / r.min()) < 1.01

@@ -17,7 +17,7 @@ backbone's conv5 output: BN folded, layers rescaled between-layer); the new dete
 torchvision's initialisation (the papers rescaled the whole Fast R-CNN net, whose output is one tensor;
 Faster R-CNN's is a loss dict, a decision).
 
-Pieces: :func:`voc_detection_ap` (the devkit's ``VOCevaldet``: greedy matching at IoU > 0.5, difficult
+Pieces: :func:`voc_detection_ap` (the devkit's ``VOCevaldet``: greedy matching at IoU >= 0.5, difficult
 objects ignored, 11-point AP by default), :func:`transfer_faster_rcnn` (the detector around a backbone),
 :func:`finetune_detection` (training through :func:`thesislib.engine.fit`, scoring through
 :func:`thesislib.engine.evaluate`).
@@ -39,6 +39,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign, box_iou
 
 from thesislib.engine import evaluate, fit, train_config
+from thesislib.eval.transfer import rescale_inputs
 from thesislib.nn.rescaling import krahenbuhl_rescale
 
 APKind = Literal["voc07", "area"]
@@ -76,8 +77,9 @@ def voc_detection_ap(detections: Sequence[dict[str, torch.Tensor]], ground_truth
     ``ground_truth[i]``: ``boxes`` (G, 4), ``labels`` (G,), ``difficult`` (G,) bool. Boxes in continuous
     pixel coordinates (the devkit's inclusive ``+1`` widths are :func:`thesislib.data.voc07.parse_boxes`'s
     ``xmin - 1``). Per class, detections over all images in descending score are matched to the
-    unmatched object of highest IoU in their image when that IoU > ``iou_threshold``: a match to a
-    difficult object counts as neither TP nor FP, a second detection of the same object is a FP.
+    object of highest IoU in their image (matched before or not) when that IoU >= ``iou_threshold``
+    (the devkit's ``ovmax >= minoverlap``): a match to a difficult object counts as neither TP nor FP,
+    a match to an object already detected is a FP (a duplicate), and below the threshold a FP.
     Recall divides by the non-difficult objects. Returns ``{"ap": float64 (num_classes,) (NaN for a class
     without non-difficult objects), "map": float (mean over the others)}``."""
     if len(detections) != len(ground_truth):
@@ -105,7 +107,7 @@ def voc_detection_ap(detections: Sequence[dict[str, torch.Tensor]], ground_truth
             if len(g_boxes):
                 ious = box_iou(box[j:j + 1], g_boxes)[0]
                 best, k = float(ious.max()), int(ious.argmax())
-            if best > iou_threshold:
+            if best >= iou_threshold:
                 if bool(g_diff[k]):
                     continue
                 hit = not bool(used[img[j]][k])
@@ -212,13 +214,15 @@ def rescale_backbone(backbone: nn.Module, train_set: Dataset, device: torch.devi
                      size: int, seed: int, image_mean: Sequence[float], image_std: Sequence[float]) -> dict[str, Any]:
     """Krähenbühl et al.'s rescaling of a conv backbone alone (output: its conv map) on ``n_images``
     training images resized to ``size`` x ``size`` and normalised as the detector does."""
-    gen = torch.Generator().manual_seed(seed)
-    picks = torch.randperm(len(train_set), generator=gen)[:n_images].tolist()  # type: ignore[arg-type]
-    images = [nn.functional.interpolate(train_set[i][0][None].float(), size=(size, size), mode="bilinear",
-                                        align_corners=False)[0] for i in picks]
-    mean = torch.tensor(image_mean).view(1, -1, 1, 1)
-    std = torch.tensor(image_std).view(1, -1, 1, 1)
-    batch = ((torch.stack(images) - mean) / std).to(device)
+    mean = torch.tensor(image_mean).view(-1, 1, 1)
+    std = torch.tensor(image_std).view(-1, 1, 1)
+
+    def resize(image: torch.Tensor, _: torch.Generator) -> torch.Tensor:
+        image = nn.functional.interpolate(image[None].float(), size=(size, size), mode="bilinear",
+                                          align_corners=False)[0]
+        return (image - mean) / std
+
+    batch = rescale_inputs(train_set, n_images, seed, resize).to(device)
     return krahenbuhl_rescale(backbone.to(device), batch, seed=seed)
 
 

@@ -16,7 +16,10 @@ Pieces:
 * :func:`voc07_map`: 11-point mAP of (N, 20) scores against {-1, 0, 1} labels, 0 = ignored;
 * :class:`ConvFeatures` / :class:`TransferNet`: any pre-trained conv backbone (images -> conv map
   (B, C, H, W); a network with ``conv_layers(x, upto=)`` such as :class:`thesislib.nn.AlexNet` is
-  wrapped by :class:`ConvFeatures`) with Krizhevsky's pool5 and new fc layers on top;
+  wrapped by :class:`ConvFeatures`) with Krizhevsky's pool5 and new fc layers on top; for the
+  rescaling, each BatchNorm the backbone runs must sit right after its conv in an ``nn.Sequential``
+  (AlexNet / VGG layout; a ResNet-style block holding BN as an attribute is refused by
+  :func:`thesislib.nn.rescaling.fold_batchnorm`);
 * :func:`rescale_for_transfer`: Krähenbühl et al.'s data-dependent rescaling
   (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`: BN folded into the convs, the new fc layers
   initialised within-layer, every layer rescaled between-layer) on random training crops;
@@ -29,6 +32,7 @@ papers' Fast R-CNN / FCN) live in :mod:`thesislib.eval.detection` and :mod:`thes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +128,11 @@ class ConvFeatures(nn.Module):
     """``model.conv_layers(x, upto=layer)[layer]``: images (B, C, H, W) -> the conv map (B, C_l, H_l, W_l).
 
     The adapter that turns a network with the :meth:`thesislib.nn.AlexNet.conv_layers` interface into
-    the plain conv backbone the transfer protocols take (only the conv layers are transferred)."""
+    the plain conv backbone the transfer protocols take (only the conv layers are transferred). The
+    whole ``model`` is kept, its layers after ``layer`` (fc layers, heads) unused: the rescaling
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`) treats only the layers that run and leaves those
+    as they are; they get no gradient, so a DDP fine-tune of such a wrapper needs
+    ``ddp_find_unused_parameters`` (or pass a copy with the head removed)."""
 
     def __init__(self, model: nn.Module, layer: str = "conv5") -> None:
         super().__init__()
@@ -141,9 +149,11 @@ class TransferNet(nn.Module):
     """A transferred conv ``backbone`` + Krizhevsky's head: images (B, C, crop, crop) -> logits (B, num_classes).
 
     ``backbone`` maps images to a conv map (B, C5, H5, W5); on top: max-pool 3x3/2 (pool5, ceil mode),
-    flatten, the hidden fc layers ``fc_dims`` (each dropout ``dropout``, linear, ReLU) and the linear
-    classifier, all randomly initialised (PyTorch's default; :func:`rescale_for_transfer` then
-    re-initialises them from data). The fc input size comes from one dry pass at ``input_size``."""
+    flatten, the hidden fc layers ``fc_dims`` (each linear, ReLU, dropout ``dropout``: the Caffe AlexNet that
+    Krähenbühl et al.'s framework fine-tunes, fc6 - relu6 - drop6 - fc7 - relu7 - drop7 - fc8, not
+    torchvision's dropout-before-linear variant) and the linear classifier, all randomly initialised
+    (PyTorch's default; :func:`rescale_for_transfer` then re-initialises them from data). The fc input
+    size comes from one dry pass at ``input_size``."""
 
     def __init__(self, backbone: nn.Module, num_classes: int, input_size: int, in_channels: int = 3,
                  fc_dims: tuple[int, ...] = (4096, 4096), dropout: float = 0.5, pool5: bool = True) -> None:
@@ -158,7 +168,7 @@ class TransferNet(nn.Module):
         layers: list[nn.Module] = []
         prev = int(flat)
         for d in fc_dims:
-            layers += [nn.Dropout(dropout), nn.Linear(prev, d), nn.ReLU(inplace=True)]
+            layers += [nn.Linear(prev, d), nn.ReLU(inplace=True), nn.Dropout(dropout)]
             prev = d
         self.fc = nn.Sequential(*layers)
         self.classifier = nn.Linear(prev, num_classes)
@@ -171,25 +181,34 @@ class TransferNet(nn.Module):
         return self.classifier(self.fc(self.pool5(self.backbone(x)).flatten(1)))
 
 
-def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
-                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
-    ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``).
-
-    BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
-    else none) are initialised within-layer and all conv / linear layers rescaled between-layer
-    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+def rescale_inputs(train_set: Dataset, n_images: int, seed: int,
+                   prepare: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """The batch the rescaling measures on: ``min(n_images, len(train_set))`` images picked at random
+    (a generator seeded ``seed``) from ``train_set`` (items ``(image (C, H, W), target)``), each passed
+    through ``prepare(image, generator)`` (a crop, a resize, ...; it may draw from the same generator),
+    stacked: (n, C, H', W') float32."""
     gen = torch.Generator().manual_seed(seed)
     n = min(int(n_images), len(train_set))  # type: ignore[arg-type]
     picks = torch.randperm(len(train_set), generator=gen)[:n].tolist()  # type: ignore[arg-type]
-    crops = []
-    for i in picks:
-        image = train_set[i][0]
+    return torch.stack([prepare(train_set[i][0], gen) for i in picks]).float()
+
+
+def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
+                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
+    ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``; :func:`rescale_inputs`).
+
+    BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
+    else none) are initialised within-layer and the conv / linear layers that run rescaled between-layer
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+
+    def random_crop(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         _check_size(image, crop)
         top = int(torch.randint(0, image.shape[-2] - crop + 1, (), generator=gen))
         left = int(torch.randint(0, image.shape[-1] - crop + 1, (), generator=gen))
-        crops.append(_crop_at(image, crop, top, left))
-    batch = torch.stack(crops).float().to(device)
+        return _crop_at(image, crop, top, left)
+
+    batch = rescale_inputs(train_set, n_images, seed, random_crop).to(device)
     new = model.new_layers() if hasattr(model, "new_layers") else []
     return krahenbuhl_rescale(model.to(device), batch, new_layers=new, seed=seed)
 

@@ -36,7 +36,12 @@ here r̄ is the plain geometric mean so the function is kept exactly; the within
 the paper's per-channel mean / standard deviation (its ``elwise`` type), not its PCA/ZCA/k-means
 variants; the expectation over the output noise η is a mean over ``samples`` fixed draws (magic_init draws
 one new η per iteration), on one batch (magic_init averages ``NIT`` = 10 batches: pass a larger batch
-for the same effect).
+for the same effect). Two more, in the within-layer step: the target mean is β = 0 (magic_init's
+command line defaults to ``-b 0.1``, i.e. every new unit's pre-activation has mean 0.1; the paper's
+Algorithm 1 is stated for a free β, we take 0); and the new layers' weights are kept as PyTorch drew
+them (uniform, Kaiming-style bounds) and only normalised, where magic_init's ``elwise`` type first
+re-draws them N(0, 1): after the per-channel normalisation both are random directions with the same
+per-channel statistics, so only the distribution of the direction differs.
 """
 
 from __future__ import annotations
@@ -78,11 +83,39 @@ def fold_into(layer: Layer, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
         layer.bias.copy_(new_bias)
 
 
-def fold_batchnorm(model: nn.Module) -> int:
+def used_modules(model: nn.Module, batch: torch.Tensor) -> list[nn.Module]:
+    """The conv / linear / BatchNorm modules of ``model`` that run when ``model(batch)`` does (eval mode, no
+    gradient), in the order they finish (the network order). Parts of ``model`` that the forward pass skips
+    (e.g. the unused fc layers and classifier of a network wrapped by
+    :class:`thesislib.eval.transfer.ConvFeatures`) are not in it."""
+    seen: dict[int, nn.Module] = {}
+
+    def hook(mod: nn.Module, _inputs: Any, _output: Any) -> None:  # returns None: the output is kept
+        seen.setdefault(id(mod), mod)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear, *_NORMS))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(batch)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return list(seen.values())
+
+
+def fold_batchnorm(model: nn.Module, only: Sequence[nn.Module] | None = None) -> int:
     """Fold every BatchNorm that directly follows a conv / linear layer inside an ``nn.Sequential`` of
     ``model`` into that layer and replace it by ``nn.Identity`` (in place). Returns how many were
     folded. A BatchNorm anywhere else (not after a conv / linear in the same Sequential) raises
-    ValueError naming it: its statistics cannot be absorbed by a preceding layer."""
+    ValueError naming it: its statistics cannot be absorbed by a preceding layer. ``only``: fold (and
+    check) just these BatchNorms, leaving the others as they are (:func:`krahenbuhl_rescale` passes the
+    ones that run, :func:`used_modules`). Only the ``nn.Sequential`` layout is handled: a BatchNorm
+    held as a plain attribute (ResNet-style blocks) is reported, not folded."""
+    chosen = None if only is None else {id(m) for m in only}
     folded = 0
     for parent in model.modules():
         if not isinstance(parent, nn.Sequential):
@@ -91,11 +124,12 @@ def fold_batchnorm(model: nn.Module) -> int:
         for i, name in enumerate(names):
             child = parent._modules[name]
             before = parent._modules[names[i - 1]] if i > 0 else None
-            if isinstance(child, _NORMS) and isinstance(before, (nn.Conv2d, nn.Linear)):
+            if (isinstance(child, _NORMS) and isinstance(before, (nn.Conv2d, nn.Linear))
+                    and (chosen is None or id(child) in chosen)):
                 fold_into(before, child)
                 parent._modules[name] = nn.Identity()
                 folded += 1
-    left = [n for n, m in model.named_modules() if isinstance(m, _NORMS)]
+    left = [n for n, m in model.named_modules() if isinstance(m, _NORMS) and (chosen is None or id(m) in chosen)]
     if left:
         raise ValueError(f"fold_batchnorm: BatchNorm layer(s) {left} do not follow a conv / linear layer in a "
                          "Sequential and cannot be folded")
@@ -113,7 +147,8 @@ def _capture(model: Callable[[torch.Tensor], Any], layer: nn.Module, x: torch.Te
     seen: list[torch.Tensor] = []
 
     def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        seen.append(inputs[0] if what == "input" else output)
+        # a copy: a later in-place op (ReLU(inplace=True) after the layer) would otherwise overwrite it
+        seen.append((inputs[0] if what == "input" else output).detach().clone())
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -122,7 +157,7 @@ def _capture(model: Callable[[torch.Tensor], Any], layer: nn.Module, x: torch.Te
         handle.remove()
     if not seen:
         raise ValueError(f"layer {layer} is not used when the model runs")
-    return seen[0].detach()
+    return seen[0]
 
 
 @torch.no_grad()
@@ -235,16 +270,26 @@ def krahenbuhl_rescale(model: nn.Module, batch: torch.Tensor, new_layers: Sequen
                        layers: Sequence[Layer] | None = None, iterations: int = 10, seed: int = 0) -> dict[str, Any]:
     """The transfer protocol's preparation of ``model`` (in place), on ``batch`` (B, ...) of training inputs:
 
-    1. :func:`fold_batchnorm` (every BN absorbed into its conv / linear layer);
+    1. :func:`fold_batchnorm` (every BN that runs in ``model(batch)`` absorbed into its conv / linear layer);
     2. :func:`within_layer_init` on ``new_layers`` (the randomly initialised head; mean 0, std 1);
-    3. :func:`between_layer_rescale` on ``layers`` (default: every conv / linear layer of ``model``).
+    3. :func:`between_layer_rescale` on ``layers`` (default: every conv / linear layer that runs in
+       ``model(batch)``, in the order they run).
 
-    Returns the between-layer result plus ``{"folded": number of BN layers}``. ``model(batch)`` must
-    return one tensor (the logits)."""
-    folded = fold_batchnorm(model)
+    Only the modules the forward pass uses are touched (:func:`used_modules`): a backbone that wraps a
+    whole network but returns an inner feature map (:class:`thesislib.eval.transfer.ConvFeatures` around a
+    classifier with fc layers and heads) keeps its unused layers, BN included, exactly as they were.
+    Returns the between-layer result plus ``{"folded": number of BN layers, "layers": the layers
+    rescaled}``. ``model(batch)`` must return one tensor (the logits)."""
+    used = used_modules(model, batch)
+    folded = fold_batchnorm(model, only=[m for m in used if isinstance(m, _NORMS)])
+    if layers is None:
+        layers = [m for m in used if isinstance(m, (nn.Conv2d, nn.Linear))]
+    unused = [m for m in new_layers if all(m is not u for u in used)]
+    if unused:
+        raise ValueError(f"krahenbuhl_rescale: new layer(s) {unused} do not run in model(batch)")
     if new_layers:
         within_layer_init(model, new_layers, batch)
-    out = between_layer_rescale(model, parameter_layers(model) if layers is None else layers, batch,
-                                iterations=iterations, seed=seed)
+    out = between_layer_rescale(model, layers, batch, iterations=iterations, seed=seed)
     out["folded"] = folded
+    out["layers"] = list(layers)
     return out

@@ -12,7 +12,7 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.data.fixtures import write_stl10_fixture
 from thesislib.data.selfsup_fixtures import write_voc07_fixture
 from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
-from thesislib.methods.spotting_artifacts.evaluate import stl10_folds, transfer_results
+from thesislib.methods.spotting_artifacts.evaluate import stl10_finetune_net, stl10_folds, transfer_results
 from thesislib.methods.spotting_artifacts.experiments import ReplicateResult, aggregate, transfer_experiment_ids
 from thesislib.methods.spotting_artifacts.train import build_discriminator
 
@@ -43,7 +43,31 @@ def test_stl10_fold_protocol_runs_both_variants_on_a_fixture(tmp_path: Path) -> 
     assert agg[ids["frozen"]]["stl10_acc_sd"] == pytest.approx(out["frozen"]["std"])
 
 
-def test_voc07_classification_path_on_a_fixture(tmp_path: Path) -> None:
+def test_stl10_finetuned_net_is_alexnet_without_pool5() -> None:
+    # review finding 2: the thesis drops pool5 and keeps the standard fc6 / fc7 (fc6 reads the whole conv5 map)
+    params = spotting_artifacts_config({**TINY_RGB})
+    torch.manual_seed(0)
+    disc = build_discriminator(params)
+    net = stl10_finetune_net(params, disc)
+    conv5 = disc.trunk.conv_layers(torch.zeros(1, 3, 16, 16))["conv5"]
+    fcs = net.new_layers()
+    assert [type(m) for m in fcs] == [torch.nn.Linear] * 3
+    assert fcs[0].in_features == conv5[0].numel() == disc.trunk.channels[4] * 4 * 4
+    assert fcs[0].out_features == fcs[1].out_features == params.disc_hidden and fcs[2].out_features == 10
+
+
+def test_voc07_classification_path_on_a_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from thesislib.eval import transfer as eval_transfer
+
+    calls: list[dict] = []
+    real = eval_transfer.krahenbuhl_rescale
+
+    def spy(*args, **kwargs):  # the path must rescale (transfer_rescale) and must not when switched off
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(eval_transfer, "krahenbuhl_rescale", spy)
     write_voc07_fixture(tmp_path, n_trainval=8, n_test=6, size=(24, 28))
     params = spotting_artifacts_config({**TINY_RGB, "data": "imagenet", "data_root": str(tmp_path),
                                         "transfer": ["voc07_cls"], "voc_resize": 20, "voc_crop": 16,
@@ -51,6 +75,12 @@ def test_voc07_classification_path_on_a_fixture(tmp_path: Path) -> None:
     torch.manual_seed(0)
     out = transfer_results(params, build_discriminator(params), torch.device("cpu"), seed=0)
     assert set(out) == {"voc07_cls_map"} and 0.0 <= out["voc07_cls_map"] <= 100.0
+    assert len(calls) == 1 and calls[0]["folded"] == 1  # C's BN after conv5
+    r = calls[0]["rates_after"]
+    assert len(calls[0]["layers"]) == 5 + 3 and float(r.max() / r.min()) < 1.1  # conv1-5, fc6-8 (LRN: tolerance)
+    off = spotting_artifacts_config({**params.__dict__, "transfer_rescale": False})
+    transfer_results(off, build_discriminator(off), torch.device("cpu"), seed=0)
+    assert len(calls) == 1
     agg = aggregate(params, [ReplicateResult(0, transfer=out)])
     assert agg["voc/ours"]["voc07_cls_map"] == pytest.approx(out["voc07_cls_map"])
 
@@ -90,3 +120,36 @@ def test_voc_detection_and_segmentation_paths_on_fixtures(tmp_path: Path) -> Non
     assert set(out) == {"voc07_det_map", "voc12_seg_miou"}
     assert 0.0 <= out["voc12_seg_miou"] <= 100.0
     assert out["voc07_det_map"] != out["voc07_det_map"] or 0.0 <= out["voc07_det_map"] <= 100.0  # NaN: no hit
+
+
+def test_missing_transfer_data_is_reported_before_pre_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    # review finding 6: the transfer data sets were first opened after both pre-training stages
+    from thesislib.methods.spotting_artifacts import experiments
+
+    def trained(*_: object, **__: object) -> None:
+        raise AssertionError("pre-training started before the transfer data were checked")
+
+    monkeypatch.setattr(experiments, "run_stage", trained)
+    monkeypatch.setattr(experiments, "chapter_data", trained)
+    root = write_stl10_fixture(tmp_path, n_train=40, n_test=20, fold_size=8)
+    (root / "stl10_binary" / "fold_indices.txt").unlink()
+    params = spotting_artifacts_config({**TINY_RGB, "data_root": str(tmp_path), "transfer": ["stl10_folds"]})
+    with pytest.raises(Exception, match="fold_indices"):
+        experiments.run_replicate(params, 0, torch.device("cpu"))
+    params = spotting_artifacts_config({**TINY_RGB, "data": "imagenet", "data_root": str(tmp_path),
+                                        "transfer": ["voc07_cls"]})
+    with pytest.raises(Exception, match="voc"):
+        experiments.run_replicate(params, 0, torch.device("cpu"))
+
+
+def test_recorded_ids_name_the_protocol_switches() -> None:
+    # review finding 7: a 3-fold or unrescaled run was recorded under the thesis protocol's ids
+    base = {**TINY_RGB, "data": "imagenet"}
+    assert transfer_experiment_ids(spotting_artifacts_config(base)) == {
+        "voc": "voc/ours", "frozen": "stl10/folds-frozen", "finetuned": "stl10/folds-finetuned"}
+    ids = transfer_experiment_ids(spotting_artifacts_config({**base, "fold_limit": 3, "transfer_rescale": False}))
+    assert ids == {"voc": "voc/ours+no-rescale", "frozen": "stl10/folds-frozen+folds3",
+                   "finetuned": "stl10/folds-finetuned+folds3+no-rescale"}
+    assert transfer_experiment_ids(spotting_artifacts_config({**base, "fold_limit": 10}))["frozen"] == \
+        "stl10/folds-frozen"

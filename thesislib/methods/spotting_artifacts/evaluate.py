@@ -129,16 +129,50 @@ def _voc_root(params: SpottingArtifactsParams) -> Any:
     return dataset_dir("voc", data_root=params.data_root)
 
 
+def _voc07_cls_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
+    """VOC2007 classification ``trainval`` and ``test`` (images resized to ``voc_resize``)."""
+    root = _voc_root(params)
+    item = VOC07Input(params.voc_resize, normalization="symmetric")
+    return (VOC2007Classification("trainval", root=root, transform=item),
+            VOC2007Classification("test", root=root, transform=item))
+
+
+def _voc07_det_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
+    """VOC2007 detection ``trainval`` (flips, difficult boxes dropped) and ``test``."""
+    root = _voc_root(params)
+    return (VOC2007Detection("trainval", root=root, transform=VOC07DetectionInput(flip=True, keep_difficult=False)),
+            VOC2007Detection("test", root=root, transform=VOC07DetectionInput()))
+
+
+def _voc12_seg_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
+    """VOC2012 segmentation ``voc_seg_train_split`` (SBD for ``train_aug``, flips) and ``val`` (original size)."""
+    root = _voc_root(params)
+    size = (params.voc_seg_size, params.voc_seg_size)
+    train = ImageMaskItems(VOCSegmentation(params.voc_seg_train_split, voc_root=root,
+                                           sbd_root=dataset_dir("sbd", data_root=params.data_root),
+                                           transform=SegInputTransform(size, "symmetric")), flip=True)
+    val = ImageMaskItems(VOCSegmentation("val", voc_root=root,
+                                         transform=SegInputTransform(size, "symmetric", resize_mask=False)))
+    return train, val
+
+
+def check_transfer_data(params: SpottingArtifactsParams) -> None:
+    """Open every data set ``params.transfer`` will read (VOC2007 cls / det, VOC2012 + SBD seg, STL-10's
+    ``fold_indices.txt``) so that a missing or corrupt one raises before the pre-training, not after it.
+    Raises the data loaders' errors (naming ``$THESISLIB_DATA/<subdir>`` and the expected layout)."""
+    opener = {"voc07_cls": _voc07_cls_sets, "voc07_det": _voc07_det_sets, "voc12_seg": _voc12_seg_sets,
+              "stl10_folds": lambda p: stl10_fold_indices(dataset_dir("stl10", data_root=p.data_root))}
+    for task in params.transfer:
+        opener[task](params)
+
+
 def voc07_classification(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
                          seed: int) -> dict[str, float]:
     """Table 3.3's classification column: VOC07 ``trainval`` -> ``test`` mAP (%) of C's conv layers under the
     Krähenbühl framework (images resized to ``voc_resize``, random ``voc_crop`` crops, ``voc_test_crops``
     random test crops, fc6-8 new with fc6 / fc7 ``disc_hidden`` wide (4096 in the full configs);
     :func:`thesislib.eval.finetune_multilabel`)."""
-    root = _voc_root(params)
-    item = VOC07Input(params.voc_resize, normalization="symmetric")
-    train = VOC2007Classification("trainval", root=root, transform=item)
-    test = VOC2007Classification("test", root=root, transform=item)
+    train, test = _voc07_cls_sets(params)
     net = TransferNet(transfer_backbone(disc), 20, params.voc_crop, fc_dims=(params.disc_hidden, params.disc_hidden))
     cfg = TransferConfig(iterations=params.voc_cls_iterations, batch_size=params.voc_cls_batch_size,
                          lr=params.voc_cls_lr, crop=params.voc_crop, n_test_crops=params.voc_test_crops, seed=seed,
@@ -151,9 +185,7 @@ def voc07_detection(params: SpottingArtifactsParams, disc: Discriminator, device
     """Table 3.3's detection column: VOC07 ``trainval`` -> ``test`` detection mAP (%, 11-point) of C's conv
     layers in torchvision's Faster R-CNN (not the paper's Fast R-CNN; :mod:`thesislib.eval.detection`), fc6 / fc7
     ``disc_hidden`` wide (4096 in the full configs)."""
-    root = _voc_root(params)
-    train = VOC2007Detection("trainval", root=root, transform=VOC07DetectionInput(flip=True, keep_difficult=False))
-    test = VOC2007Detection("test", root=root, transform=VOC07DetectionInput())
+    train, test = _voc07_det_sets(params)
     cfg = DetectionConfig(scales=tuple(params.voc_det_scales), test_scale=params.voc_det_test_scale,
                           iterations=params.voc_det_iterations, batch_size=params.voc_det_batch_size,
                           lr=params.voc_det_lr, rescale=params.transfer_rescale, seed=seed,
@@ -167,18 +199,21 @@ def voc12_segmentation(params: SpottingArtifactsParams, disc: Discriminator, dev
     """Table 3.3's segmentation column: VOC12 ``voc_seg_train_split`` -> ``val`` mIoU (%) of C's conv layers
     under an FCN-32s-style head (:class:`thesislib.nn.fcn.BackboneFCN`, fc6 / fc7 ``disc_hidden`` wide;
     :mod:`thesislib.eval.segmentation_transfer`)."""
-    root = _voc_root(params)
-    size = (params.voc_seg_size, params.voc_seg_size)
-    train = ImageMaskItems(VOCSegmentation(params.voc_seg_train_split, voc_root=root,
-                                           sbd_root=dataset_dir("sbd", data_root=params.data_root),
-                                           transform=SegInputTransform(size, "symmetric")), flip=True)
-    val = ImageMaskItems(VOCSegmentation("val", voc_root=root,
-                                         transform=SegInputTransform(size, "symmetric", resize_mask=False)))
+    train, val = _voc12_seg_sets(params)
     cfg = SegmentationTransferConfig(iterations=params.voc_seg_iterations, batch_size=params.voc_seg_batch_size,
                                      lr=params.voc_seg_lr, size=params.voc_seg_size, rescale=params.transfer_rescale,
                                      seed=seed, num_workers=params.transfer_workers)
     net = BackboneFCN(transfer_backbone(disc), 21, hidden=(params.disc_hidden, params.disc_hidden))
     return {"voc12_seg_miou": 100.0 * finetune_segmentation(net, train, val, device, cfg, run=params)["miou"]}
+
+
+def stl10_finetune_net(params: SpottingArtifactsParams, disc: Discriminator) -> TransferNet:
+    """Table 3.2's fine-tuned network: C's conv1-5 (a copy) + the standard AlexNet fc6 / fc7 (``disc_hidden`` wide,
+    4096 in the full config) and a 10-way classifier, all fc layers new, **without pool5** (thesis ch. 3: "the
+    standard AlexNet architecture ... except that we drop the pool5 layer to handle the smaller image size"; at
+    96 px conv5 is 256 x 6 x 6 = 9216, standard fc6's input). Images (B, 3, S, S) -> logits (B, 10)."""
+    return TransferNet(transfer_backbone(disc), 10, params.image_size,
+                       fc_dims=(params.disc_hidden, params.disc_hidden), pool5=False)
 
 
 def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
@@ -188,8 +223,8 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
 
     * ``frozen``: a linear classifier on C's frozen conv5 (the full 256 x 6 x 6 map at 96 px, standardised,
       softmax regression for ``fold_epochs`` epochs: :func:`thesislib.eval.layer_probes`);
-    * ``finetuned``: conv1-5 fine-tuned with new fc layers (:class:`thesislib.eval.TransferNet`, Krähenbühl
-      rescaling when ``transfer_rescale``) for ``fold_epochs`` epochs of Adam with the training
+    * ``finetuned``: conv1-5 fine-tuned with new fc6 / fc7 / classifier and no pool5 (:func:`stl10_finetune_net`,
+      Krähenbühl rescaling when ``transfer_rescale``) for ``fold_epochs`` epochs of Adam with the training
       augmentation of the self-supervised stage (random resize to [S, 1.15 S], random S crop, flip).
 
     Returns ``{variant: fold_protocol result (accuracies in %)}``."""
@@ -210,7 +245,7 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
                                      epochs=params.fold_epochs, weight_decay=params.probe_weight_decay,
                                      seed=seed + i, num_classes=10)
                 return 100.0 * float(probe["conv5"]["test_acc"])
-            net = TransferNet(transfer_backbone(disc), 10, size, fc_dims=(params.disc_hidden,))
+            net = stl10_finetune_net(params, disc)
             steps = max(1, params.fold_epochs * len(idx) // params.fold_batch_size)
             cfg = TransferConfig(iterations=steps, batch_size=params.fold_batch_size, lr=params.fold_lr, crop=size,
                                  weight_decay=params.weight_decay, seed=seed + i, rescale=params.transfer_rescale,

@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
+from thesislib.data.stl10 import STL10_FOLDS
 from thesislib.engine import History
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
+    check_transfer_data,
     probe_layers,
     random_discriminator,
     spotting_accuracy,
@@ -65,6 +67,8 @@ class ReplicateResult:
 def run_replicate(params: SpottingArtifactsParams, seed: int, device: torch.device) -> ReplicateResult:
     """Train both stages and evaluate replicate ``seed`` (data split, initialisations and masks all seeded)."""
     rep = replicate(params, seed)
+    if rep.transfer:
+        check_transfer_data(rep)  # a missing transfer data set is reported before the pre-training
     seed_everything(seed)
     data = chapter_data(rep, seed)
     images = data.unlabelled if rep.nproc == 1 else None
@@ -222,10 +226,16 @@ def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
     """Ids of the transfer results in ``replication/spotting_artifacts.yaml``: ``voc`` -> ``voc/ours`` (Table 3.3,
     C pre-trained on ImageNet at the thesis's setting; ``voc/stl10-pretrained`` for a C trained on STL-10, which
     no table has), ``frozen`` / ``finetuned`` -> ``stl10/folds-<variant>`` (Table 3.2); a ``+``-suffix per switch
-    that differs from the thesis's setting (θ = 0.7), as :func:`experiment_id`."""
+    that differs from the thesis's setting (θ = 0.7), as :func:`experiment_id`, and one per protocol switch:
+    ``+no-rescale`` (``transfer_rescale`` off: the fine-tuned results without Krähenbühl's rescaling) and
+    ``+folds<k>`` (``fold_limit`` k < 10: the mean / SD over k folds, not Table 3.2's ten), so that such runs are
+    never recorded beside the thesis's protocol."""
     suffix = "".join("+" + t for t in ablation_tags(params, 0.7))
+    rescale = "" if params.transfer_rescale else "+no-rescale"
+    folds = f"+folds{params.fold_limit}" if 0 < params.fold_limit < STL10_FOLDS else ""
     voc = "voc/ours" if params.data == "imagenet" else f"voc/{params.data}-pretrained"
-    return {"voc": voc + suffix, "frozen": "stl10/folds-frozen" + suffix, "finetuned": "stl10/folds-finetuned" + suffix}
+    return {"voc": voc + suffix + rescale, "frozen": "stl10/folds-frozen" + suffix + folds,
+            "finetuned": "stl10/folds-finetuned" + suffix + folds + rescale}
 
 
 def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:

@@ -159,7 +159,8 @@ class DamageRepair(nn.Module):
     ddp_broadcast_buffers = False
     """Under DDP each rank keeps its own buffers: the history buffer holds that rank's corruptions (rank 0's
     would otherwise overwrite the others' at every forward); the frozen autoencoder's statistics are
-    equal on all ranks anyway, and R's BatchNorm statistics stay per rank (rank 0's are saved)."""
+    equal on all ranks anyway, and R's BatchNorm statistics stay per rank (rank 0's are saved). A resume
+    under torchrun therefore gives every rank rank 0's history and BN statistics: not exact (one process is)."""
 
     def __init__(self, autoencoder: AutoEncoder, repair: RepairMode = "distributed", gated: bool = True) -> None:
         super().__init__()

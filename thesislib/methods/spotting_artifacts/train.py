@@ -162,6 +162,10 @@ def train_damage_repair(params: SpottingArtifactsParams, autoencoder: AutoEncode
     if repair_params:
         opt_r, sched_r = _adam(params, repair_params, params.iterations)
         slots["gen"] = OptimizerSlot(opt_r, ("gen",), sched_r)
+    # Per-rank drop masks and history picks, checkpointed through Trainer(generators=). Resume is exact for one
+    # process only: under torchrun the history buffer is per rank (Discriminator.ddp_broadcast_buffers is False)
+    # but a checkpoint holds rank 0's module buffers, so on resume every rank restarts from rank 0's stored
+    # corruptions (and R's BN statistics): the masks continue exactly, the weights do not.
     rng = rank_generator(params.seed, torch.device(device))
     trainer = Trainer({"gen": gen, "disc": disc}, slots, images, damage_repair_update(params, rng),
                       engine_config(params, "dr"), device, generators={"masks": rng} if rng is not None else None)
