@@ -13,7 +13,7 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.engine import cycling_rows
 from thesislib.methods.autonovel import train as T
 from thesislib.methods.autonovel.config import autonovel_config
-from thesislib.methods.autonovel.data import load_data
+from thesislib.methods.autonovel.data import NovelData, load_data
 from thesislib.methods.autonovel.model import HEAD1, build_backbone
 from thesislib.paths import project_root
 
@@ -66,3 +66,29 @@ def test_two_stream_joint_batches_hold_exactly_b_unlabelled_images(monkeypatch):
 def test_full_omniglot_uses_the_released_two_streams():
     p = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_omniglot.yaml"))
     assert (p.batch_size, p.unlabelled_batch_size) == (100, 32)
+
+
+def _metric_episodes(monkeypatch) -> list[list[tuple[float, ...]]]:
+    """The images of every episode the metric stage trains on, per epoch (2 epochs of 2 episodes)."""
+    p = autonovel_config({"data": "omniglot", "backbone": "vgg6", "pretrain": "metric", "n_labelled_classes": 8,
+                          "metric_epochs": 2, "episode_classes": 4, "episode_support": 2, "episode_query": 2,
+                          "progress": "none"})
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(32, 1, 32, 32, generator=g), torch.arange(8).repeat_interleave(4)
+    seen: list[tuple[float, ...]] = []
+    real = T.augment
+
+    def spy(xe, params):
+        seen.append(tuple(xe[:, 0, 0, 0].tolist()))
+        return real(xe, params)
+
+    monkeypatch.setattr(T, "augment", spy)
+    T.pretrain_metric(p, NovelData(x, y, x[:0], y[:0], 8), CPU)
+    return [seen[:2], seen[2:]]
+
+
+def test_metric_episodes_change_every_epoch_and_rerun_the_same(monkeypatch):
+    first = _metric_episodes(monkeypatch)
+    assert len(first[0]) == len(first[1]) == 2
+    assert first[0] != first[1]                        # epoch 1 draws new episodes (DTC's RandSubClassSampler)
+    assert _metric_episodes(monkeypatch) == first      # a rerun with the same seed sees the same ones

@@ -35,14 +35,14 @@ def test_prototypical_loss_hand_computed():
         prototypical_loss(f[:3], y[:3], n_support=1)
 
 
-def test_episodes_draw_whole_classes_reproducibly():
+def test_episodes_draw_whole_classes():
     y = torch.arange(6).repeat_interleave(4)
     x = torch.arange(24.0)[:, None]
-    ep = Episodes(x, y, n_way=3, n_shot=2, n_episodes=5, seed=7)
+    ep = Episodes(x, y, n_way=3, n_shot=2, n_episodes=5)
     xe, ye = ep[2]
     assert len(ep) == 5 and ye.shape == (6,) and len(set(ye.tolist())) == 3
     assert all(int(ye[2 * i]) == int(ye[2 * i + 1]) for i in range(3)) and torch.equal(y[xe.long().flatten()], ye)
-    assert torch.equal(ep[2][0], xe) and not torch.equal(ep[3][0], xe)
+    assert len({tuple(xe.flatten().tolist()) for xe, _ in (ep[0] for _ in range(8))}) > 1   # new draws each time
     with pytest.raises(ValueError, match="need 7"):
         Episodes(x, y, n_way=7, n_shot=2, n_episodes=1)
 

@@ -82,8 +82,7 @@ def pretrain_metric(params: AutoNovelParams, data: NovelData, device: torch.devi
     decorrelate_ranks(params.seed)
     shot = params.episode_support + params.episode_query
     x, y = data.labelled_set.tensors
-    episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)),
-                        seed=params.seed)
+    episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)))
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         xe, ye = batch[0][0], batch[1][0]                       # one episode per step
