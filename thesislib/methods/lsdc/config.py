@@ -37,11 +37,12 @@ Decisions recorded here (the thesis is silent or the released code differs):
 * **Table 6's non-linear classifier** (``head = mlp``, variant ``nonlinear-head``): the thesis says only
   "a 2-layer classifier"; here Linear(D, D, no bias) -> BatchNorm -> ReLU -> Linear(D, K), the hidden
   width equal to the feature width D (512 for ResNet-18) and built by :func:`thesislib.nn.mlp.mlp`.
-* **MNIST** (Tables 2 and 5): the VGG-4-like network of :mod:`thesislib.nn.staged_cnn` on the whole 28x28
-  digit (70,000 train + test images), RotNet as for the images, then the first three of its four stages
-  frozen (by analogy with ResNet-18's three of four macro-blocks; the thesis is silent), RICAP, and as
-  views a random crop padded by 2 pixels without flip (a flipped digit is another symbol); pixels scaled to
-  [0, 1] and standardised with MNIST's mean 0.1307 and sd 0.3081.
+* **MNIST** (Tables 2 and 5): the VGG-4-like network of :mod:`thesislib.nn.staged_cnn` (IIC's ClusterNet6c
+  trunk: 5x5 convolutions without bias) on the whole 28x28 digit (70,000 train + test images; IIC crops and
+  resizes to 24x24 instead: the feature is 512x3x3 = 4608-d either way), RotNet as for the images, then the
+  first three of its four stages frozen (by analogy with ResNet-18's three of four macro-blocks; the thesis
+  is silent), RICAP, and as views a random crop padded by 2 pixels without flip (a flipped digit is another
+  symbol); pixels scaled to [0, 1] and standardised with MNIST's mean 0.1307 and sd 0.3081.
 * **Reuters-10K** (Tables 3 and 5): DEC's 2000-500-500-2000 DNN (the staged MLP; BatchNorm in each stage,
   unlike DEC) with a 4-way head, pre-trained as a denoising autoencoder on the 10,000 vectors
   (``pretrain = dae``: end-to-end, a mirrored decoder, inputs zeroed with probability ``dae_dropout``, MSE,
