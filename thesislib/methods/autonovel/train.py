@@ -85,8 +85,9 @@ def pretrain_metric(params: AutoNovelParams, data: NovelData, device: torch.devi
     episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)))
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        xe, ye = batch[0][0], batch[1][0]                       # one episode per step
-        loss, acc = prototypical_loss(m(augment(xe, params))["features"], ye, params.episode_support)
+        xe = batch[0][0]                  # one episode per step, rows grouped by class (batch[1]: its classes)
+        loss, acc = prototypical_loss(m(augment(xe, params))["features"], params.episode_classes,
+                                      params.episode_support)
         return loss, {"acc": acc}
 
     opt = torch.optim.Adam(model.parameters(), lr=params.metric_lr)
