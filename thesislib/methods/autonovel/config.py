@@ -21,14 +21,16 @@ Decisions recorded here (the thesis is silent or the released code differs):
   step trains every stage (nothing has been pre-trained that freezing would keep); the joint step
   then freezes the same stages as the full method.
 * **OmniGlot** (Table 3; released ``auto_novel_omniglot.py`` and DTC's ``omniglot_proto.py``): no
-  self-supervision; ``pretrain = metric`` trains the VGG-6 trunk on the 964 background characters with the
-  prototypical loss (Snell et al. 2017, as DTC: episodes of 20 characters x (5 support + 5 query) images,
-  Adam lr 0.001); then, for each of the 20 evaluation alphabets in turn (``alphabet``), the joint step
-  directly from those weights (no supervised step: head 1 over the 964 characters is learnt there) with the
-  first three of the four conv stages frozen, Adam lr 0.01, λ = 100 over T = 1 epoch, 100 epochs, batches of
-  68 labelled + 32 unlabelled images (an epoch = one pass over the labelled ones, as the code); the ACC
-  of each alphabet's characters, and their mean. Images 32x32, strokes 1, standardised with mean 0.086 and
-  sd 0.235 (the code); views a random crop padded by 2 (the code: RandomResizedCrop(32, (0.85, 1))).
+  self-supervision; ``pretrain = metric`` trains the VGG-6 trunk on all 964 background characters with the
+  prototypical loss (Snell et al. 2017, as DTC: episodes of 20 characters x (5 support + 5 query) images, Adam
+  lr 0.001; DTC trains it on ``images_background_train``, 795 of them, keeping 169 for validation: no
+  validation split is used here, so all 964 are trained on); then, for each of the 20 evaluation alphabets in
+  turn (``alphabet``), the joint step directly from those weights (no supervised step: head 1 over the 964
+  characters is learnt there) with the first three of the four conv stages frozen, Adam lr 0.01, λ = 100 over
+  T = 1 epoch, 100 epochs, batches of 68 labelled + 32 unlabelled images (an epoch = one pass over the
+  labelled ones, as the code); the ACC of each alphabet's characters, and their mean. Images 32x32, strokes 1,
+  standardised with mean 0.086 and sd 0.235 (the code); views a random crop padded by 2 (the code:
+  RandomResizedCrop(32, (0.85, 1))).
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
 """

@@ -52,7 +52,9 @@ Decisions recorded here (the thesis is silent or the released code differs):
   (``pretrain = dae``: end-to-end, a mirrored decoder, inputs zeroed with probability ``dae_dropout``, MSE,
   Adam: SGD at DEC's lr 0.1 stayed above the reconstruction error of the mean vector on a fixture;
   DEC trains it layer-wise first, not done here), then trained whole (``frozen_stages`` 0) with Adam, lr
-  0.001, weight decay 2e-3. The thesis names no augmentation for text; each view zeroes a ``drop_rate`` share
+  0.001, weight decay 2e-3. DEC's embedding layer is linear, but the staged MLP's last stage has BN + ReLU,
+  so the 2000-d features that the kNN graph reads are non-negative (the thesis is silent; kept as the
+  images' staged backbones). The thesis names no augmentation for text; each view zeroes a ``drop_rate`` share
   of the entries (masking noise, the DAE's corruption), and there is no composition (RICAP needs images).
 * **STL-10's similarity.** App. A Table 5 gives STL-10 hyperparameters for SNE only (T 0.5, τ 0.01;
   "-" for kNN and cosine), so ``full_stl10.yaml`` runs SNE and Table 2's 66.4 is listed as
