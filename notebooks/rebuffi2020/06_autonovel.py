@@ -86,6 +86,7 @@ incremental = False  # bool; incremental learning: head 1 over all classes, CE o
 increment_coefficient = 0.05  # float; I.L.: final weight of the unlabelled CE (thesis 0.05) (min 0.0)
 epochs = 30  # int; joint epochs (thesis 200) (min 1)
 batch_size = 128  # int; batch size (global over torchrun processes; thesis 128) (min 2)
+unlabelled_batch_size = 0  # int; joint step: unlabelled images per batch (0: one shuffle of labelled and unlabelled images; >0: two streams, batch_size minus this many labelled images from one pass over them + this many unlabelled ones, reshuffled endlessly; released code OmniGlot 32, ImageNet 64) (min 0)
 optimizer = 'sgd'  # 'sgd' | 'adam'; joint step: sgd (momentum 0.9) | adam (OmniGlot)
 lr = 0.1  # float; joint lr (thesis 0.1; OmniGlot Adam 0.01) (min 0.0)
 weight_decay = 0.0001  # float; weight decay (code 1e-4) (min 0.0)

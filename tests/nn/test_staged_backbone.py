@@ -47,6 +47,11 @@ def test_vgg_backbones_and_vector_mlp() -> None:
     assert net.make_head(3)(torch.zeros(2, 1024)).shape == (2, 3)
     net = staged_backbone("vgg4", {"c": 10})
     assert net(torch.zeros(2, 1, 28, 28))["features"].shape == (2, 512 * 3 * 3)
+    # IIC's ClusterNet6c trunk: 5x5 convolutions, pad 2, no bias, 64-M-128-M-256-M-512
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [tuple(c.weight.shape) for c in convs] == [(64, 1, 5, 5), (128, 64, 5, 5), (256, 128, 5, 5),
+                                                      (512, 256, 5, 5)]
+    assert all(c.bias is None and c.padding == (2, 2) for c in convs)
     net = staged_backbone("mlp", {"c": 4}, mlp_widths=(500, 500, 2000), in_features=2000)
     assert net(torch.zeros(3, 2000))["c"].shape == (3, 4)
     check_staged_backbone("Owner", "mlp", "reuters10k", 0, (500, 500, 2000))

@@ -1,4 +1,4 @@
-"""Reuters-10K as DEC prepared it (Xie et al. 2016; the file IIC and LSD-C use; Rebuffi ch. 7 Table 3).
+"""Reuters-10K as DEC prepared it (Xie et al. 2016; DEC / DEC-keras ``make_reuters_data``; Rebuffi ch. 7 Table 3).
 
 On-disk layout under ``$THESISLIB_DATA``::
 
@@ -28,7 +28,7 @@ from thesislib.data.roots import dataset_dir
 FILE = "reutersidf10k.npy"
 LAYOUT = "reuters10k/reutersidf10k.npy   (DEC's dict {'data': (10000, 2000) tf-idf, 'label': (10000,) in 0..3})"
 DOWNLOAD = ("DEC's data preparation, https://github.com/piiswrong/dec (reuters: make_reuters_data from RCV1), "
-            "or the reutersidf10k.npy shipped with IIC / DEC-keras, into reuters10k/")
+            "or the reutersidf10k.npy that DEC-keras's make_reuters_data writes, into reuters10k/")
 NUM_CLASSES = 4
 
 

@@ -54,6 +54,7 @@ from thesislib.engine.sampler import (
                                          IndexDataset,
                                          SeededDataset,
                                          collate_indices,
+                                         cycling_rows,
                                          epoch_order,
                                          steps_per_epoch,
 )
@@ -85,7 +86,7 @@ __all__ = [
     "ModelEMA", "evaluate",
     "History", "NonFiniteLossError", "Trainer", "fit", "to_device", "OptimizerSlot", "Update", "UpdateFn",
     "single_model_update", "resolve_progress", "GlobalBatchSampler",
-    "SeededDataset", "IndexDataset", "collate_indices", "epoch_order", "steps_per_epoch",
+    "SeededDataset", "IndexDataset", "collate_indices", "cycling_rows", "epoch_order", "steps_per_epoch",
     "SCHEDULES", "Constant", "Cosine", "Exponential", "Linear",
     "Malleable", "MultiStep", "Poly", "Schedule", "Staircase", "StepDecay", "build_schedule", "epochs_to_steps",
     "make_scheduler",

@@ -45,6 +45,26 @@ def data_seed(seed: int, epoch: int) -> int:
     return (int(high) << 31 | int(low)) % 2**63
 
 
+def cycling_rows(num_samples: int, count: int, seed: int, step: int) -> np.ndarray:
+    """Rows ``step·count .. (step+1)·count - 1`` of an endless stream of reshuffles of ``range(num_samples)``.
+
+    The stream is the concatenation of the permutations :func:`epoch_order` ``(num_samples, seed, c)`` for
+    cycles c = 0, 1, ...: every sample is seen once per cycle, and the rows of a step are a pure function
+    of ``(seed, step)`` (exact resume, no state). For the second stream of a two-stream batch (AutoNovel's
+    ``TwoStreamBatchSampler``: ``B - b`` rows from one pass over one set, ``b`` from the other set reshuffled
+    endlessly). Returns int64 ``(count,)``."""
+    if num_samples <= 0:
+        raise ValueError("cycling_rows: the stream has no samples")
+    begin = step * count
+    rows, position = [], begin
+    while position < begin + count:
+        cycle, offset = divmod(position, num_samples)
+        take = min(num_samples - offset, begin + count - position)
+        rows.append(epoch_order(num_samples, seed, cycle)[offset: offset + take])
+        position += take
+    return np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+
+
 class IndexBatch(list):
     """A micro-batch of dataset indices that carries its epoch's data seed (to the worker processes)."""
 

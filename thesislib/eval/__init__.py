@@ -88,3 +88,8 @@ __all__ += ["ConvFeatures", "DetectionConfig", "ImageMaskItems", "SegmentationTr
 from thesislib.eval.clustering import silhouette  # noqa: E402
 
 __all__ += ["silhouette"]
+
+# Label-free selection with K known: silhouette x cluster-size balance (LSD-C's L2 grid search).
+from thesislib.eval.clustering import balanced_silhouette, size_balance  # noqa: E402
+
+__all__ += ["balanced_silhouette", "size_balance"]

@@ -95,3 +95,25 @@ def silhouette(features: np.ndarray | torch.Tensor, clusters: ArrayLike, sample_
         return -1.0
     size = sample_size if len(k) > sample_size else None
     return float(silhouette_score(rows, k, sample_size=size, random_state=seed))
+
+
+def size_balance(clusters: ArrayLike, k: int) -> float:
+    """Normalised entropy of the cluster sizes over the ``k`` known clusters: H(n_c / N) / log k, in [0, 1];
+    1 for K equal clusters, lower as clusters merge or empty (0 for one cluster). No labels involved."""
+    c = _labels(clusters, "clusters")
+    if k < 2:
+        raise ValueError(f"size_balance: k must be >= 2, got {k}")
+    if c.size and c.max() >= k:
+        raise ValueError(f"size_balance: cluster index {int(c.max())} is not below k = {k}")
+    p = np.bincount(c, minlength=k) / max(len(c), 1)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / np.log(k))
+
+
+def balanced_silhouette(features: np.ndarray | torch.Tensor, clusters: ArrayLike, k: int,
+                        sample_size: int = 2000, seed: int = 0) -> float:
+    """A label-free selection score for a clustering into ``k`` known clusters: the silhouette rescaled to
+    [0, 1], (s + 1) / 2, times :func:`size_balance`. The silhouette alone prefers merging well-separated
+    groups (4 blobs merged into 2 score higher than the true 4-way split); the balance factor penalises a
+    clustering that uses fewer than ``k`` clusters or very unequal ones. In [0, 1], higher is better."""
+    return (silhouette(features, clusters, sample_size, seed) + 1.0) / 2.0 * size_balance(clusters, k)

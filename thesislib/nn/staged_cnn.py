@@ -8,10 +8,11 @@ clustering heads work on them unchanged.
   stages of 64, 128, 256, 256 channels on 1x32x32 inputs, the flattened 256x2x2 = 1024-d feature, and
   two-layer heads ``Linear(1024, 512) -> BN -> ReLU -> Linear(512, n)`` (the fifth and sixth layers).
 * :func:`vgg4_mnist` — LSD-C's MNIST network (thesis ch. 7 §4: "a model inspired from VGG-4, described in
-  IIC"): ``conv3x3 -> BN -> ReLU`` stages of 64, 128, 256, 512 channels, max-pool after the first three,
-  the flattened feature (512x3x3 = 4608-d on 28x28 inputs) and linear heads. The IIC network is read as
-  its VGG-style MNIST trunk; the input is the whole 28x28 digit (no crop), a decision recorded in
-  :mod:`thesislib.methods.lsdc.config`.
+  IIC"): IIC's ``ClusterNet6c`` trunk (IIC ``archs/cluster/net6c.py``, ``vgg.py``), stages
+  ``conv5x5 (pad 2, no bias) -> BN -> ReLU`` of 64, 128, 256, 512 channels with a max-pool after the first
+  three, the flattened feature and linear heads. IIC feeds 24x24 images (a 16-24 random crop resized to 24:
+  512x3x3 = 4608-d); here the input is the whole 28x28 digit (28 -> 14 -> 7 -> 3: also 4608-d), a decision
+  recorded in :mod:`thesislib.methods.lsdc.config`.
 """
 
 from __future__ import annotations
@@ -25,22 +26,26 @@ from thesislib.nn.mlp import mlp
 
 
 class StagedConvNet(nn.Module):
-    """Stages ``Conv2d(3x3, pad 1) -> BatchNorm2d -> ReLU [-> MaxPool2d(2)]``; the feature is the last
+    """Stages ``Conv2d(k x k, pad k // 2, bias conv_bias) -> BatchNorm2d -> ReLU [-> MaxPool2d(2)]`` (k =
+    ``kernel_size``, odd: the size is kept); the feature is the last
     stage's output flattened (B, C·h·w). ``head_hidden`` 0: linear heads; > 0: two-layer heads
     ``Linear(D, head_hidden) -> BN -> ReLU -> Linear(head_hidden, n)`` (:meth:`make_head`).
 
     (B, in_channels, size, size) -> {"features": (B, D), head: (B, n_head)}."""
 
     def __init__(self, in_channels: int, widths: Sequence[int], pools: Sequence[bool], heads: Mapping[str, int],
-                 size: int, head_hidden: int = 0) -> None:
+                 size: int, head_hidden: int = 0, kernel_size: int = 3, conv_bias: bool = True) -> None:
         super().__init__()
         if len(widths) != len(pools) or not widths or min(widths) < 1:
             raise ValueError("StagedConvNet needs one pool flag per stage and at least one stage of width >= 1")
         if "features" in heads:
             raise ValueError("a head cannot be called 'features' (forward returns the feature under that key)")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"StagedConvNet: kernel_size {kernel_size} must be odd (padding k // 2 keeps the size)")
         stages, c, s = [], int(in_channels), int(size)
         for w, pool in zip(widths, pools, strict=True):
-            layers: list[nn.Module] = [nn.Conv2d(c, int(w), 3, padding=1), nn.BatchNorm2d(int(w)),
+            layers: list[nn.Module] = [nn.Conv2d(c, int(w), kernel_size, padding=kernel_size // 2, bias=conv_bias),
+                                       nn.BatchNorm2d(int(w)),
                                        nn.ReLU(inplace=True)]
             if pool:
                 layers.append(nn.MaxPool2d(2, 2))
@@ -78,5 +83,7 @@ def vgg6_omniglot(heads: Mapping[str, int], size: int = 32) -> StagedConvNet:
 
 
 def vgg4_mnist(heads: Mapping[str, int], size: int = 28) -> StagedConvNet:
-    """LSD-C's VGG-4-like MNIST network after IIC (module docstring): 4608-d feature at 28x28."""
-    return StagedConvNet(1, (64, 128, 256, 512), (True, True, True, False), heads, size)
+    """LSD-C's VGG-4-like MNIST network, IIC's ClusterNet6c trunk (module docstring: 5x5 convolutions, pad 2,
+    no bias): 4608-d feature at 28x28."""
+    return StagedConvNet(1, (64, 128, 256, 512), (True, True, True, False), heads, size, kernel_size=5,
+                         conv_bias=False)

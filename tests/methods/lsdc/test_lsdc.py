@@ -143,6 +143,8 @@ def test_short_replicate_scores_every_variant_and_ignores_labels():
     data = load_data(params)
     rot, _ = pretrain(params, data, torch.device("cpu"))
     state = rot.state_dict()
+    # the kept replicate carries its RotNet weights (the notebook's grid search reuses them, no second RotNet)
+    assert r.rotnet_state is not None and all(torch.equal(v, r.rotnet_state[k]) for k, v in state.items())
     shuffled = type(data)(data.images, data.labels[torch.randperm(len(data.labels))], data.num_clusters, data.name)
     m1, _ = run_stage("lsdc", params, "cpu", data=data, init=state)
     m2, _ = run_stage("lsdc", params, "cpu", data=shuffled, init=state)

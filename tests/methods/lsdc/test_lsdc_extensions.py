@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from torch import nn
 from thesislib.config import ConfigError, load_yaml
 from thesislib.data.mnist import write_mnist_fixture
 from thesislib.data.reuters import write_reuters10k_fixture
-from thesislib.eval import silhouette
+from thesislib.eval import balanced_silhouette, silhouette, size_balance
 from thesislib.methods.lsdc import experiments as E
 from thesislib.methods.lsdc.config import lsdc_config, variant_config
 from thesislib.methods.lsdc.data import augment, load_data, model_input
@@ -57,7 +58,10 @@ def test_new_full_configs_parse(scale):
                 p.rampup_epochs, p.num_clusters, p.in_features) == ("mlp", "dae", "adam", 5, 75, 0.001, 0.002, 25.0,
                                                                      100, 4, 2000)
     for full in ("full", "full_cifar100_20"):
-        assert "nonlinear-head" in lsdc_config(load_yaml(project_root() / "configs" / "lsdc" / f"{full}.yaml")).variants
+        cifar = lsdc_config(load_yaml(project_root() / "configs" / "lsdc" / f"{full}.yaml"))
+        assert "nonlinear-head" in cifar.variants and "l2" in cifar.variants
+        # Table 4's L2 column at full scale is the thesis's grid search over (0, 2], not the matched rule
+        assert cifar.l2_tau_grid == (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 def test_parameter_checks_for_text_data():
@@ -118,6 +122,19 @@ def test_silhouette_hand_computed():
     assert silhouette(x, [0, 1, 0, 1]) < 0 and silhouette(x, [2, 2, 2, 2]) == -1.0
 
 
+def test_balanced_silhouette_prefers_the_k_way_split_to_a_merge():
+    # 4 blobs (sd 0.5) at x = 0, 3, 20, 23: merged into 2 they have the higher silhouette, but K = 4 is known
+    g = np.random.default_rng(0)
+    x = np.concatenate([g.normal(c, 0.5, (50, 2)) for c in (0.0, 3.0, 20.0, 23.0)])
+    four, two = np.repeat(np.arange(4), 50), np.repeat(np.arange(2), 100)
+    assert silhouette(x, two) > silhouette(x, four)                            # the silhouette alone: the merge
+    assert balanced_silhouette(x, four, 4) > balanced_silhouette(x, two, 4)    # with the size balance: 4-way
+    assert size_balance(four, 4) == pytest.approx(1.0) and size_balance(two, 4) == pytest.approx(0.5)
+    assert size_balance([0, 0, 0], 4) == 0.0
+    with pytest.raises(ValueError, match="not below k"):
+        size_balance([0, 5], 4)
+
+
 def test_l2_grid_search_selects_by_silhouette_without_labels(monkeypatch):
     params = lsdc_config({**TINY, "variants": ["l2"], "l2_tau_grid": [0.05, 1.0], "kmeans": False})
     with pytest.raises(ConfigError, match="l2_tau_grid"):
@@ -127,12 +144,13 @@ def test_l2_grid_search_selects_by_silhouette_without_labels(monkeypatch):
     state = rot.state_dict()
     chosen, points, model, history = E.l2_grid_search(params, data, CPU, state)
     assert [p.g for p in points] == [0.05, 1.0] and points[1].tau == pytest.approx(20 * points[0].tau)
-    assert chosen.silhouette == max(p.silhouette for p in points)
+    assert chosen.criterion == max(p.criterion for p in points)
+    assert all(p.criterion == pytest.approx((p.silhouette + 1) / 2 * p.balance) for p in points)
     # the grid's positive rates grow with τ, and g = 1 (the median) connects about half the pairs at the start
     assert points[0].pos_rate < points[1].pos_rate
     # the labels are never read: shuffled labels give the same choice and the same runs
     shuffled = type(data)(data.images, data.labels[torch.randperm(len(data.labels))], data.num_clusters, data.name)
     chosen2, points2, _, _ = E.l2_grid_search(params, shuffled, CPU, state)
-    assert chosen2.g == chosen.g and [p.silhouette for p in points2] == [p.silhouette for p in points]
+    assert chosen2.g == chosen.g and [p.criterion for p in points2] == [p.criterion for p in points]
     r = E.run_replicate(params, 0, CPU)
     assert [p.g for p in r.l2_grid] == [0.05, 1.0] and "l2" in r.metrics

@@ -7,10 +7,13 @@ are the smoke scale (scikit-learn digits, labelled 0-4 / unlabelled 5-9, the sta
 
 Decisions recorded here (the thesis is silent or the released code differs):
 
-* **Labelled / unlabelled in one batch.** As the released code: one shuffled set of labelled and
-  unlabelled training images; per batch the CE reads the labelled ones, the BCE the pairs of
-  unlabelled ones (all M_b² ordered pairs, i = j included), the MSE every image. Masks are weights,
-  not boolean indexing, so a step has no device sync.
+* **Labelled / unlabelled in one batch.** As the released CIFAR / SVHN code (``unlabelled_batch_size = 0``):
+  one shuffled set of labelled and unlabelled training images; per batch the CE reads the labelled ones, the
+  BCE the pairs of unlabelled ones (all M_b² ordered pairs, i = j included), the MSE every image. Masks are
+  weights, not boolean indexing, so a step has no device sync. The released OmniGlot / ImageNet code instead
+  draws two streams (``TwoStreamBatchSampler``): ``unlabelled_batch_size`` = b > 0 gives every batch B - b
+  labelled images from one pass over them (an epoch) and exactly b unlabelled ones from an endless reshuffle
+  of the unlabelled set (:func:`thesislib.engine.cycling_rows`, a function of the step: exact resume).
 * **Ranking statistics** on the *detached* feature of the clean view; the pair probability multiplies
   the clean view's head-2 softmax with the augmented view's (the code).
 * **Ramp-up clock** is the epoch; the I.L. term ramps to ``increment_coefficient`` (0.05) with it.
@@ -18,13 +21,16 @@ Decisions recorded here (the thesis is silent or the released code differs):
   step trains every stage (nothing has been pre-trained that freezing would keep); the joint step
   then freezes the same stages as the full method.
 * **OmniGlot** (Table 3; released ``auto_novel_omniglot.py`` and DTC's ``omniglot_proto.py``): no
-  self-supervision; ``pretrain = metric`` trains the VGG-6 trunk on the 964 background characters with the
-  prototypical loss (Snell et al. 2017, as DTC: episodes of 20 characters x (5 support + 5 query) images,
-  Adam lr 0.001); then, for each of the 20 evaluation alphabets in turn (``alphabet``), the joint step
-  directly from those weights (no supervised step: head 1 over the 964 characters is learnt there) with the
-  first three of the four conv stages frozen, Adam lr 0.01, λ = 100 over T = 1 epoch, 100 epochs; the ACC
-  of each alphabet's characters, and their mean. Images 32x32, strokes 1, standardised with mean 0.086 and
-  sd 0.235 (the code); views a random crop padded by 2 (the code: RandomResizedCrop(32, (0.85, 1))).
+  self-supervision; ``pretrain = metric`` trains the VGG-6 trunk on all 964 background characters with the
+  prototypical loss (Snell et al. 2017, as DTC: episodes of 20 characters x (5 support + 5 query) images, Adam
+  lr 0.001; DTC trains it on ``images_background_train``, 795 of them, keeping 169 for validation: no
+  validation split is used here, so all 964 are trained on); then, for each of the 20 evaluation alphabets in
+  turn (``alphabet``), the joint step directly from those weights (no supervised step: head 1 over the 964
+  characters is learnt there) with the first three of the four conv stages frozen, Adam lr 0.01, λ = 100 over
+  T = 1 epoch, 100 epochs, batches of 68 labelled + 32 unlabelled images (an epoch = one pass over the
+  labelled ones, as the code); the ACC of each alphabet's characters, and their mean. Images 32x32, strokes 1,
+  standardised with mean 0.086 and sd 0.235 (the code); views a random crop padded by 2 (the code:
+  RandomResizedCrop(32, (0.85, 1))).
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
 """
@@ -113,6 +119,10 @@ class AutoNovelParams(RunParams):
     increment_coefficient: float = param(0.05, help="I.L.: final weight of the unlabelled CE (thesis 0.05)", min=0.0)
     epochs: int = param(30, help="joint epochs (thesis 200)", min=1)
     batch_size: int = param(128, help="batch size (global over torchrun processes; thesis 128)", min=2)
+    unlabelled_batch_size: int = param(0, help="joint step: unlabelled images per batch (0: one shuffle of labelled "
+                                       "and unlabelled images; >0: two streams, batch_size minus this many labelled "
+                                       "images from one pass over them + this many unlabelled ones, reshuffled "
+                                       "endlessly; released code OmniGlot 32, ImageNet 64)", min=0)
     optimizer: Literal["sgd", "adam"] = param("sgd", help="joint step: sgd (momentum 0.9) | adam (OmniGlot)")
     lr: float = param(0.1, help="joint lr (thesis 0.1; OmniGlot Adam 0.01)", min=0.0)
     weight_decay: float = param(1e-4, help="weight decay (code 1e-4)", min=0.0)
@@ -137,6 +147,9 @@ class AutoNovelParams(RunParams):
         if self.n_labelled_classes >= self.num_classes and self.data != "omniglot":
             raise ConfigError(f"AutoNovelParams: n_labelled_classes {self.n_labelled_classes} leaves no new class "
                               f"of {self.num_classes}")
+        if self.unlabelled_batch_size >= self.batch_size:
+            raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {self.unlabelled_batch_size} leaves no labelled "
+                              f"image in a batch of {self.batch_size}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
 
     @property
@@ -182,4 +195,6 @@ def metric_engine_config(params: AutoNovelParams) -> TrainConfig:
 
 
 def joint_engine_config(params: AutoNovelParams) -> TrainConfig:
-    return train_config(params, batch_size=params.batch_size, epochs=params.epochs)
+    """The engine's batch: every image (merged shuffle), or the labelled stream's ``batch_size - unlabelled_batch_size``
+    (two streams: the step adds the unlabelled rows)."""
+    return train_config(params, batch_size=params.batch_size - params.unlabelled_batch_size, epochs=params.epochs)

@@ -124,24 +124,26 @@ def augment(x: Tensor, params: AutoNovelParams) -> Tensor:
 
 class Episodes(torch.utils.data.Dataset):
     """``n_episodes`` metric-learning episodes of the labelled images ``x`` (N, ...) with classes ``y`` (N,):
-    episode i draws ``n_way`` classes and ``n_shot`` images of each (without replacement, from a generator
-    seeded with ``seed + i``), rows grouped by class. Item: (images (n_way·n_shot, ...), classes (n_way·n_shot,)).
-    Classes with fewer than ``n_shot`` images are never drawn."""
+    each item draws ``n_way`` classes and ``n_shot`` images of each (without replacement), rows grouped by
+    class. Item: (images (n_way·n_shot, ...), classes (n_way·n_shot,)). Classes with fewer than ``n_shot``
+    images are never drawn.
 
-    def __init__(self, x: Tensor, y: Tensor, n_way: int, n_shot: int, n_episodes: int, seed: int = 0) -> None:
+    The draws come from torch's global RNG, so every epoch sees new episodes (as DTC's
+    ``RandSubClassSampler``); under the engine, :class:`~thesislib.engine.SeededDataset` seeds that RNG per
+    (epoch seed, index), so a rerun or a resume sees the same episodes."""
+
+    def __init__(self, x: Tensor, y: Tensor, n_way: int, n_shot: int, n_episodes: int) -> None:
         ids, counts = torch.unique(y, return_counts=True)
         self.classes = ids[counts >= n_shot]
         if len(self.classes) < n_way:
             raise ValueError(f"Episodes: {len(self.classes)} classes have >= {n_shot} images; need {n_way}")
-        self.x, self.y, self.n_way, self.n_shot, self.n_episodes, self.seed = x, y, n_way, n_shot, n_episodes, seed
+        self.x, self.y, self.n_way, self.n_shot, self.n_episodes = x, y, n_way, n_shot, n_episodes
         self.rows = {int(c): torch.nonzero(y == c).flatten() for c in self.classes}
 
     def __len__(self) -> int:
         return self.n_episodes
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        g = torch.Generator().manual_seed(self.seed + int(i))
-        chosen = self.classes[torch.randperm(len(self.classes), generator=g)[: self.n_way]]
-        idx = torch.cat([self.rows[int(c)][torch.randperm(len(self.rows[int(c)]), generator=g)[: self.n_shot]]
-                         for c in chosen])
+        chosen = self.classes[torch.randperm(len(self.classes))[: self.n_way]]
+        idx = torch.cat([self.rows[int(c)][torch.randperm(len(self.rows[int(c)]))[: self.n_shot]] for c in chosen])
         return self.x[idx], self.y[idx]

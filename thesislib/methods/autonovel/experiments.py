@@ -19,6 +19,7 @@ number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,18 +60,29 @@ class ReplicateResult:
     il_model: nn.Module | None = field(default=None, repr=False)
     data: NovelData | None = field(default=None, repr=False)
     sup_features: Tensor | None = field(default=None, repr=False)
+    n_alphabets: int = 0          #: OmniGlot: the evaluation alphabets the mean ACC is over (20 in the release)
 
 
 def _s(s: Any) -> dict[str, float]:
     return {"acc": s.acc, "nmi": s.nmi, "ari": s.ari}
 
 
+#: The evaluation alphabets of the OmniGlot release (Table 3's 89.1 is their mean ACC).
+OMNIGLOT_EVALUATION_ALPHABETS = 20
+
+
 def evaluation_alphabets(params: AutoNovelParams) -> list[str]:
-    """``params.alphabet``, or every evaluation alphabet on disk (20 in the release), sorted."""
+    """``params.alphabet``, or every evaluation alphabet on disk (20 in the release), sorted; warns when the
+    folder holds another number (a partial download: the mean is then not Table 3's)."""
     if params.alphabet:
         return [params.alphabet]
     folder = omniglot_split_dir("evaluation", dataset_dir("omniglot", data_root=params.data_root))
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if len(found) != OMNIGLOT_EVALUATION_ALPHABETS:
+        warnings.warn(f"OmniGlot: {len(found)} evaluation alphabets in {folder}, the release has "
+                      f"{OMNIGLOT_EVALUATION_ALPHABETS}: the mean ACC is over {len(found)} alphabets and is not "
+                      "comparable with Table 3", stacklevel=2)
+    return found
 
 
 def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData | None = None) -> ReplicateResult:
@@ -80,7 +92,9 @@ def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData
     metric, h_metric = run_stage("metric", config, device, data=background if config.nproc == 1 else None)
     result = ReplicateResult(config.seed, {}, 0.0, {"metric": h_metric})
     per: dict[str, list[dict[str, float]]] = {}
-    for alphabet in evaluation_alphabets(config):
+    alphabets = evaluation_alphabets(config)
+    result.n_alphabets = len(alphabets)
+    for alphabet in alphabets:
         d = with_alphabet(background, replace(config, alphabet=alphabet))
         x_u, y_u = d.unlabelled("train")
         conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)

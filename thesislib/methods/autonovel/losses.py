@@ -55,22 +55,21 @@ def joint_loss(out: dict[str, Tensor], out_aug: dict[str, Tensor], target: Tenso
     return loss, metrics
 
 
-def prototypical_loss(features: Tensor, labels: Tensor, n_support: int) -> tuple[Tensor, Tensor]:
+def prototypical_loss(features: Tensor, n_way: int, n_support: int) -> tuple[Tensor, Tensor]:
     """The prototypical-network loss (Snell et al. 2017) of one episode, the metric-learning initialisation
     of OmniGlot's Φ (thesis ch. 6 §4, "following Han et al. (2019)": DTC's ``prototypical_loss``).
 
-    ``features`` (n_way·(n_support + n_query), D), ``labels`` (same,) with every class present equally
-    often; per class the first ``n_support`` rows (in row order) are the support, the rest the queries.
-    Prototype c_k = mean of class k's support features; a query's logits are -||f - c_k||²; the loss is
-    the mean cross-entropy of the queries to their class. Returns (loss, query accuracy)."""
-    classes, counts = torch.unique(labels, return_counts=True)
-    if bool((counts != counts[0]).any()) or int(counts[0]) <= n_support:
-        raise ValueError(f"prototypical_loss: every class needs the same count > n_support = {n_support}, "
-                         f"got {counts.tolist()}")
-    f = features.float()
-    rows = [torch.nonzero(labels == c).flatten() for c in classes]
-    support = torch.stack([f[r[:n_support]].mean(0) for r in rows])                      # (n_way, D)
-    queries = torch.cat([f[r[n_support:]] for r in rows])                                # (n_way·n_query, D)
-    target = torch.cat([torch.full((len(r) - n_support,), k, device=f.device) for k, r in enumerate(rows)])
+    ``features`` (n_way·shot, D) grouped by class, as :class:`~thesislib.methods.autonovel.data.Episodes`
+    returns them: rows k·shot .. (k+1)·shot - 1 are class k, the first ``n_support`` of them its support, the
+    other shot - n_support its queries. Prototype c_k = mean of class k's support features; a query's logits
+    are -||f - c_k||²; the loss is the mean cross-entropy of the queries to their class. Only shapes are
+    checked (no device sync in the training step). Returns (loss, query accuracy)."""
+    if n_way < 1 or features.shape[0] % n_way or features.shape[0] // n_way <= n_support:
+        raise ValueError(f"prototypical_loss: {features.shape[0]} rows are not {n_way} classes of the same count "
+                         f"> n_support = {n_support}")
+    f = features.float().reshape(n_way, features.shape[0] // n_way, -1)                  # (n_way, shot, D)
+    support = f[:, :n_support].mean(1)                                                    # (n_way, D)
+    queries = f[:, n_support:].reshape(-1, f.shape[-1])                                   # (n_way·n_query, D)
+    target = torch.arange(n_way, device=f.device).repeat_interleave(f.shape[1] - n_support)
     logits = -torch.cdist(queries, support).pow(2)
     return F.cross_entropy(logits, target), (logits.argmax(1) == target).float().mean()

@@ -19,14 +19,17 @@ processes (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes ``<s
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
-from thesislib.engine import History, MultiStep, StepDecay, Trainer, fit, make_scheduler, steps_per_epoch
-from thesislib.engine.distributed import unwrap
+from thesislib.config import ConfigError
+from thesislib.engine import History, MultiStep, StepDecay, Trainer, cycling_rows, fit, make_scheduler, steps_per_epoch
+from thesislib.engine.distributed import get_rank, get_world_size, unwrap
 from thesislib.methods.autonovel.config import (
     AutoNovelParams,
     autonovel_config,
@@ -79,12 +82,12 @@ def pretrain_metric(params: AutoNovelParams, data: NovelData, device: torch.devi
     decorrelate_ranks(params.seed)
     shot = params.episode_support + params.episode_query
     x, y = data.labelled_set.tensors
-    episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)),
-                        seed=params.seed)
+    episodes = Episodes(x, y, params.episode_classes, shot, max(1, len(y) // (params.episode_classes * shot)))
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        xe, ye = batch[0][0], batch[1][0]                       # one episode per step
-        loss, acc = prototypical_loss(m(augment(xe, params))["features"], ye, params.episode_support)
+        xe = batch[0][0]                  # one episode per step, rows grouped by class (batch[1]: its classes)
+        loss, acc = prototypical_loss(m(augment(xe, params))["features"], params.episode_classes,
+                                      params.episode_support)
         return loss, {"acc": acc}
 
     opt = torch.optim.Adam(model.parameters(), lr=params.metric_lr)
@@ -144,6 +147,34 @@ def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
     return model
 
 
+def joint_batches(params: AutoNovelParams, data: NovelData, clock: EpochClock
+                  ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]]:
+    """The joint step's engine dataset and the function completing each batch (images, targets).
+
+    ``unlabelled_batch_size`` 0: every training image in one shuffle, batches as they come. b > 0 (the
+    released OmniGlot / ImageNet code's two streams): the engine walks the labelled images once per epoch,
+    B - b per batch, and the function appends the b unlabelled images of this optimiser step
+    (:func:`thesislib.engine.cycling_rows` over the unlabelled set, seeded by ``params.seed``), target -1; under
+    torchrun each process takes its 1/W share of them."""
+    b = params.unlabelled_batch_size
+    if b == 0:
+        return data.train_set, lambda x, target: (x, target)
+    x_u, _ = data.unlabelled("train")
+    if len(x_u) == 0:
+        raise ConfigError("AutoNovelParams: unlabelled_batch_size > 0 but the training set has no unlabelled image")
+    world, rank = get_world_size(), get_rank()
+    if b % world:
+        raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {b} is not divisible by {world} processes")
+    share = b // world
+
+    def add_unlabelled(x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        rows = cycling_rows(len(x_u), b, params.seed, clock.trainer.step)[rank * share: (rank + 1) * share]
+        xu = x_u[torch.from_numpy(rows)].to(x.device, non_blocking=True)
+        return torch.cat([x, xu]), torch.cat([target, target.new_full((share,), -1)])
+
+    return data.labelled_set, add_unlabelled
+
+
 def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state: dict[str, Tensor]
           ) -> tuple[nn.Module, History]:
     """Step 3: the joint objective on labelled and unlabelled images (module docstring)."""
@@ -151,8 +182,10 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
     decorrelate_ranks(params.seed)
     clock = EpochClock()
 
+    train_set, add_unlabelled = joint_batches(params, data, clock)
+
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        x, target = batch[0], batch[1]          # batch[2], the classes, is never read here
+        x, target = add_unlabelled(batch[0], batch[1])   # batch[2], the classes, is never read here
         return joint_loss(m(augment(x, params)), m(augment(x, params)), target, params, clock())
 
     if params.optimizer == "adam":
@@ -161,8 +194,8 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
     else:
         opt = _sgd(model, params.lr, params.weight_decay)
     config = joint_engine_config(params)
-    spe = steps_per_epoch(len(data.train_set), config.batch_size, config.drop_last)
-    trainer = Trainer(model, opt, data.train_set, step, config, device,
+    spe = steps_per_epoch(len(train_set), config.batch_size, config.drop_last)
+    trainer = Trainer(model, opt, train_set, step, config, device,
                       scheduler=make_scheduler(opt, MultiStep(tuple(m * spe for m in params.lr_milestones), 0.1)))
     clock.trainer = trainer
     history = trainer.fit()

@@ -21,9 +21,13 @@ Decisions recorded here (the thesis is silent or the released code differs):
   threshold", criterion not stated; on the test labels it would be a peek). Here the grid [0, 2] is read
   in units of the median off-diagonal squared distance of the initial features (so g = 1 connects about
   half the pairs at the start, g = 0 none), one L2 run per grid value from the same initialisation, and the
-  value kept is the one whose final clustering has the highest **silhouette** (Rousseeuw 1987) of argmax p
-  on the network's own features — a label-free criterion (a collapse scores -1); ties keep the smaller g.
-  The smoke notebook keeps the matched rule for the replicates (a grid per replicate is beyond its budget)
+  value kept is the one whose final clustering (argmax p) has the highest **balanced silhouette**: the
+  silhouette (Rousseeuw 1987) on the network's own features, rescaled to [0, 1], times the normalised
+  entropy of the K cluster sizes (:func:`thesislib.eval.balanced_silhouette`). Both are label-free; the
+  balance factor is there because the silhouette alone prefers clusterings that merge well-separated
+  groups (larger τ drives such merges) and K is known in this setting. Ties keep the smaller g.
+  The CIFAR full configs run the grid g in {0.25, 0.5, 0.75, 1, 1.5, 2} in every replicate (Table 4's L2
+  column); the smoke notebook keeps the matched rule for the replicates (a grid per replicate is beyond its budget)
   and runs the grid once, on its first seed, to show it (:func:`~thesislib.methods.lsdc.experiments.l2_grid_search`).
 * **Two composite views and the consistency.** As the released code: the pairwise targets come from
   the clean augmented view, the BCE pairs it (rows) with the first composite view (columns) and the
@@ -37,17 +41,20 @@ Decisions recorded here (the thesis is silent or the released code differs):
 * **Table 6's non-linear classifier** (``head = mlp``, variant ``nonlinear-head``): the thesis says only
   "a 2-layer classifier"; here Linear(D, D, no bias) -> BatchNorm -> ReLU -> Linear(D, K), the hidden
   width equal to the feature width D (512 for ResNet-18) and built by :func:`thesislib.nn.mlp.mlp`.
-* **MNIST** (Tables 2 and 5): the VGG-4-like network of :mod:`thesislib.nn.staged_cnn` on the whole 28x28
-  digit (70,000 train + test images), RotNet as for the images, then the first three of its four stages
-  frozen (by analogy with ResNet-18's three of four macro-blocks; the thesis is silent), RICAP, and as
-  views a random crop padded by 2 pixels without flip (a flipped digit is another symbol); pixels scaled to
-  [0, 1] and standardised with MNIST's mean 0.1307 and sd 0.3081.
+* **MNIST** (Tables 2 and 5): the VGG-4-like network of :mod:`thesislib.nn.staged_cnn` (IIC's ClusterNet6c
+  trunk: 5x5 convolutions without bias) on the whole 28x28 digit (70,000 train + test images; IIC crops and
+  resizes to 24x24 instead: the feature is 512x3x3 = 4608-d either way), RotNet as for the images, then the
+  first three of its four stages frozen (by analogy with ResNet-18's three of four macro-blocks; the thesis
+  is silent), RICAP, and as views a random crop padded by 2 pixels without flip (a flipped digit is another
+  symbol); pixels scaled to [0, 1] and standardised with MNIST's mean 0.1307 and sd 0.3081.
 * **Reuters-10K** (Tables 3 and 5): DEC's 2000-500-500-2000 DNN (the staged MLP; BatchNorm in each stage,
   unlike DEC) with a 4-way head, pre-trained as a denoising autoencoder on the 10,000 vectors
   (``pretrain = dae``: end-to-end, a mirrored decoder, inputs zeroed with probability ``dae_dropout``, MSE,
   Adam: SGD at DEC's lr 0.1 stayed above the reconstruction error of the mean vector on a fixture;
   DEC trains it layer-wise first, not done here), then trained whole (``frozen_stages`` 0) with Adam, lr
-  0.001, weight decay 2e-3. The thesis names no augmentation for text; each view zeroes a ``drop_rate`` share
+  0.001, weight decay 2e-3. DEC's embedding layer is linear, but the staged MLP's last stage has BN + ReLU,
+  so the 2000-d features that the kNN graph reads are non-negative (the thesis is silent; kept as the
+  images' staged backbones). The thesis names no augmentation for text; each view zeroes a ``drop_rate`` share
   of the entries (masking noise, the DAE's corruption), and there is no composition (RICAP needs images).
 * **STL-10's similarity.** App. A Table 5 gives STL-10 hyperparameters for SNE only (T 0.5, τ 0.01;
   "-" for kNN and cosine), so ``full_stl10.yaml`` runs SNE and Table 2's 66.4 is listed as
@@ -134,7 +141,7 @@ class LSDCParams(RunParams):
                           "kNN's positive rate on the RotNet features (config docstring)", min=0.0)
     l2_tau_grid: tuple[float, ...] = param(
         (), help="L2: the thesis's grid search, τ as g x the median squared feature distance at the start for g "
-        "in this grid (within (0, 2]), chosen by the silhouette of the final clustering (no labels); empty: "
+        "in this grid (within (0, 2]), chosen by the balanced silhouette of the final clustering (no labels); empty: "
         "l2_tau or the matched rule")
     sne_tau: float = param(0.01, help="SNE threshold (thesis 0.01)", min=0.0, max=1.0)
     sne_temperature: float = param(1.0, help="SNE temperature T (CIFAR-10 1.0, others 0.5)", min=0.0)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from thesislib.config import ConfigError, replace
 from thesislib.engine import History
-from thesislib.eval.clustering import kmeans_cluster_scores, silhouette
+from thesislib.eval.clustering import kmeans_cluster_scores, silhouette, size_balance
 from thesislib.methods.lsdc.config import VARIANTS, LSDCParams, config_for, experiment_id, variant_config
 from thesislib.methods.lsdc.data import LSDCData, load_data
 from thesislib.methods.lsdc.evaluate import predict, score_model
@@ -47,6 +47,7 @@ class ReplicateResult:
     data: LSDCData | None = field(default=None, repr=False)
     clusters: Tensor | None = field(default=None, repr=False)
     rotnet_features: Tensor | None = field(default=None, repr=False)
+    rotnet_state: dict[str, Tensor] | None = field(default=None, repr=False)   #: (kept) the pre-trained weights
     l2_tau: float = 0.0          #: the L2 variant's τ (the matched rule's value, logged by its run)
     l2_grid: list[GridPoint] = field(default_factory=list)   #: the grid search's points, when it ran
 
@@ -69,12 +70,15 @@ def _scores(s: Any) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class GridPoint:
-    """One value of the L2 threshold grid: g, τ = g x median, the silhouette of its final clustering (the
-    criterion), its mean positive rate, and its ACC (reported only, never read by the selection)."""
+    """One value of the L2 threshold grid: g, τ = g x median, the silhouette and the size balance of its final
+    clustering, the criterion (:func:`thesislib.eval.balanced_silhouette`: (silhouette + 1) / 2 x balance),
+    its mean positive rate, and its ACC (reported only, never read by the selection)."""
 
     g: float
     tau: float
     silhouette: float
+    balance: float
+    criterion: float
     pos_rate: float
     acc: float
 
@@ -84,7 +88,9 @@ def l2_grid_search(params: LSDCParams, data: LSDCData, device: torch.device, sta
     """The thesis's grid search for the L2 threshold, without labels (config docstring): for each g of
     ``params.l2_tau_grid`` an L2 run with τ = g x the median squared distance of the initial clean-view
     features, from the pre-trained ``state``; the chosen point maximises the silhouette of argmax p on the
-    final features (the first on ties). Returns (chosen, every point, the chosen run's model, history)."""
+    final features, rescaled to [0, 1] and multiplied by the balance of the K cluster sizes (K is known; the
+    silhouette alone prefers merging clusters), the first on ties. Returns (chosen, every point, the chosen
+    run's model, history)."""
     if not params.l2_tau_grid:
         raise ValueError("l2_grid_search: l2_tau_grid is empty")
     l2 = variant_config(params, "l2")
@@ -97,10 +103,13 @@ def l2_grid_search(params: LSDCParams, data: LSDCData, device: torch.device, sta
         out = predict(model, data, conf, device)
         clusters = out["probs"].argmax(1)
         s = silhouette(out["features"], clusters, seed=conf.seed)
-        points.append(GridPoint(g, g * unit, s, mean_pos_rate(history), score_model(model, data, conf, device)[0].acc))
-        if best is None or s > best[0]:
-            best = (s, model, history)
-    chosen = max(points, key=lambda p: p.silhouette)      # max keeps the first of equal values
+        balance = size_balance(clusters, data.num_clusters)
+        criterion = (s + 1.0) / 2.0 * balance               # thesislib.eval.balanced_silhouette
+        points.append(GridPoint(g, g * unit, s, balance, criterion, mean_pos_rate(history),
+                                score_model(model, data, conf, device)[0].acc))
+        if best is None or criterion > best[0]:
+            best = (criterion, model, history)
+    chosen = max(points, key=lambda p: p.criterion)       # max keeps the first of equal values
     return chosen, points, best[1], best[2]
 
 
@@ -150,7 +159,7 @@ def run_replicate(params: LSDCParams, seed: int, device: torch.device, keep: boo
         if name not in metrics and _valid_variant(config, name) in trained:
             metrics[name] = metrics[trained[variant_config(config, name)]]
     if keep:
-        result.data, result.rotnet_features = data, feats
+        result.data, result.rotnet_features, result.rotnet_state = data, feats, state
     result.seconds = time.perf_counter() - started
     return result
 
