@@ -89,5 +89,13 @@ def test_random_square_crop_is_a_window_of_each_image():
         assert torch.equal(out[i], x[i, :, top[i]:top[i] + 4, left[i]:left[i] + 4])
     flipped = random_square_crop(x, 6, flip=True, generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(f, x[i]) or torch.equal(f, x[i].flip(-1)) for i, f in enumerate(flipped))
+    g = torch.Generator().manual_seed(5)
+    mirrored = random_square_crop(x, 4, flip=True, generator=g)          # a mirrored window, not a mirrored image
+    g = torch.Generator().manual_seed(5)
+    top, left = torch.randint(0, 3, (2,), generator=g), torch.randint(0, 3, (2,), generator=g)
+    flips = torch.rand(2, generator=g) < 0.5
+    for i in range(2):
+        window = x[i, :, top[i]:top[i] + 4, left[i]:left[i] + 4]
+        assert torch.equal(mirrored[i], window.flip(-1) if flips[i] else window)
     with pytest.raises(ValueError, match="exceeds"):
         random_square_crop(x, 7)

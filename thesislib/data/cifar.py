@@ -197,17 +197,20 @@ def load_cifar_tensors(name: str, train: bool, root: str | Path | None = None,
 
 
 def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor,
-              padding: int = 4) -> torch.Tensor:
+              padding: int = 4, out_size: int | None = None) -> torch.Tensor:
     """Zero-pad, crop and mirror a batch with given offsets (the deterministic core).
 
-    ``x`` (N, C, H, W) of any dtype; ``top``, ``left`` int64 (N,) in [0, 2*padding]: corner of
-    the H x W crop in the padded image; ``flip`` bool (N,): mirror the crop left-right.
-    Output (N, C, H, W): ``out[n, :, i, j] = padded[n, :, top[n] + i, left[n] + j']`` with
-    ``j' = W - 1 - j`` where flipped. One gather, no loop over images.
+    ``x`` (N, C, H, W) of any dtype; ``top``, ``left`` int64 (N,): corner of the crop in the padded image
+    (in [0, 2*padding] for the default H x W crop); ``flip`` bool (N,): mirror the crop left-right;
+    ``out_size``: an S x S crop instead of H x W (None). Output (N, C, H, W) (or (N, C, S, S)):
+    ``out[n, :, i, j] = padded[n, :, top[n] + i, left[n] + j']`` with ``j' = W - 1 - j`` (S - 1 - j) where
+    flipped. One gather, no loop over images.
     """
     if x.ndim != 4:
         raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
+    if out_size is not None:
+        h = w = out_size
     padded = F.pad(x, (padding, padding, padding, padding)) if padding > 0 else x
     dev = x.device
     top, left, flip = top.to(dev), left.to(dev), flip.to(dev)

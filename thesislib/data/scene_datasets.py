@@ -7,7 +7,9 @@ On-disk layouts under ``$THESISLIB_DATA``::
     mit67/TrainImages.txt                       ("<class>/<file>.jpg" per line: 80 per class, 5,360)
     mit67/TestImages.txt                        (the same, 20 per class, 1,340)
 
-    places205/images256/<letter>/<category>/<file>.jpg      (imagesPlaces205_resize.tar, 256x256 JPEGs)
+    places205/images256/<letter>/<category>/<file>.jpg      (imagesPlaces205_resize.tar, 256x256 JPEGs; the tar
+                                                             nests images256/ under data/vision/torralba/deeplearning/,
+                                                             read as it extracts)
     places205/trainvalsplit_places205/train_places205.csv    ("<letter>/<category>/<file>.jpg <index>" per line)
     places205/trainvalsplit_places205/val_places205.csv      (the same, 100 images per category)
 
@@ -25,7 +27,9 @@ order (the csv's indices 0-9), since the thesis names none.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +49,11 @@ mit67/TestImages.txt"""
 MIT67_DOWNLOAD = "https://web.mit.edu/torralba/www/indoor.html (indoorCVPR_09.tar, TrainImages.txt, TestImages.txt)"
 PLACES205 = "Places205"
 PLACES205_LAYOUT = """places205/images256/<letter>/<category>/<file>.jpg
+  (or places205/data/vision/torralba/deeplearning/images256/..., where imagesPlaces205_resize.tar.gz extracts it)
 places205/trainvalsplit_places205/train_places205.csv   ("<letter>/<category>/<file>.jpg <index>" per line)
 places205/trainvalsplit_places205/val_places205.csv"""
+#: where imagesPlaces205_resize.tar.gz puts images256/ (relative to places205/); images256/ itself is tried first
+PLACES205_TAR_IMAGES = "data/vision/torralba/deeplearning/images256"
 PLACES205_DOWNLOAD = ("http://places.csail.mit.edu/downloadData.html (imagesPlaces205_resize.tar.gz, "
                       "trainvalsplit_places205)")
 #: Places10 by default: Places205's categories 0-9 (our choice; the thesis does not list its ten classes)
@@ -64,10 +71,21 @@ def square_resize(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8).transpose(2, 0, 1)
 
 
-def _decode(paths: Sequence[Path], size: int, dataset: str) -> torch.Tensor:
+def _decode(paths: Sequence[Path], size: int, dataset: str, workers: int | None = None) -> torch.Tensor:
+    """Decode ``paths`` into uint8 (N, 3, size, size) on a thread pool (PIL releases the GIL while decoding and
+    resizing; ``workers`` default: min(8, CPUs))."""
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        out[i] = square_resize(open_rgb(path, dataset), size)
+
+    def one(i: int) -> None:
+        out[i] = square_resize(open_rgb(paths[i], dataset), size)
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    if workers <= 1 or len(paths) < 64:
+        for i in range(len(paths)):
+            one(i)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(len(paths)), chunksize=64))     # list(): re-raises a worker's error
     return torch.from_numpy(out)
 
 
@@ -135,7 +153,9 @@ def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int
         raise ValueError(f"unknown Places split {split!r}; choose train or test")
     base = dataset_dir("places205", root)
     listing = "trainvalsplit_places205/" + ("train_places205.csv" if split == "train" else "val_places205.csv")
-    _require(base, ["images256", listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+    images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
+        else PLACES205_TAR_IMAGES
+    _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
     wanted = {_category_name(c): i for i, c in enumerate(classes)}
     if len(wanted) != len(classes):
         raise ValueError(f"Places: repeated class names in {list(classes)}")
@@ -144,9 +164,9 @@ def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int
         label = wanted.get("/".join(rel.split("/")[1:-1]))
         if label is None or (max_per_class and counts[label] >= max_per_class):
             continue
-        path = base / "images256" / rel
+        path = base / images / rel
         if not path.is_file():
-            raise DatasetNotFoundError(PLACES205, base, PLACES205_LAYOUT, missing=f"images256/{rel} (listed in "
+            raise DatasetNotFoundError(PLACES205, base, PLACES205_LAYOUT, missing=f"{images}/{rel} (listed in "
                                        f"{listing})", download=PLACES205_DOWNLOAD)
         paths.append(path)
         labels.append(label)
@@ -184,19 +204,21 @@ def write_mit67_fixture(root: str | Path, classes: Sequence[str] | None = None,
 
 
 def write_places205_fixture(root: str | Path, categories: Sequence[str] = ("a/abbey", "a/alley", "b/bakery/shop"),
-                            n_train: int = 3, n_val: int = 2, seed: int = 0) -> Path:
+                            n_train: int = 3, n_val: int = 2, seed: int = 0, nested: bool = False) -> Path:
     """A tiny Places205 in the release's layout under ``<root>/places205/`` (the csv's index is the position in
-    ``categories``); returns the dataset directory."""
+    ``categories``; ``nested``: the images under ``data/vision/torralba/deeplearning/images256/`` as the tar
+    extracts); returns the dataset directory."""
     rng = np.random.default_rng(seed)
     base = Path(root) / "places205"
     split_dir = base / "trainvalsplit_places205"
     split_dir.mkdir(parents=True, exist_ok=True)
+    images = base / (PLACES205_TAR_IMAGES if nested else "images256")
     for split, n, csv in (("train", n_train, "train_places205.csv"), ("val", n_val, "val_places205.csv")):
         rows = []
         for c, cat in enumerate(categories):
             for k in range(n):
                 rel = f"{cat}/gsun_{split}{k:04d}.jpg"
-                _jpeg(base / "images256" / rel, (70 * c + 10, 120, 220 - 60 * c), rng, (48, 48))
+                _jpeg(images / rel, (70 * c + 10, 120, 220 - 60 * c), rng, (48, 48))
                 rows.append(f"{rel} {c}")
         (split_dir / csv).write_text("\n".join(rows) + "\n")
     return base

@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from thesislib.data.cifar import crop_flip
+
 # --------------------------------------------------------------------------------------------
 # Statistics
 # --------------------------------------------------------------------------------------------
@@ -277,20 +279,15 @@ def _flip_item(item: Any) -> Any:
 def random_square_crop(x: Tensor, size: int, flip: bool = False, generator: torch.Generator | None = None) -> Tensor:
     """A random ``size`` x ``size`` crop of every image of a batch (N, C, H, W) (no padding; each image its own
     corner, uniform over the valid ones), mirrored left-right with probability 1/2 when ``flip``; any dtype.
-    Draws, in this order: ``top`` (N,), ``left`` (N,), then ``flip`` (N,). One gather, no loop over images."""
+    Draws, in this order: ``top`` (N,), ``left`` (N,), then ``flip`` (N,); the gather is
+    :func:`thesislib.data.cifar.crop_flip` without padding."""
     if x.ndim != 4:
         raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}")
     n, _, h, w = x.shape
     if size > min(h, w):
         raise ValueError(f"crop size {size} exceeds the images' {h}x{w}")
     device = generator.device if generator is not None else x.device
-    top = torch.randint(0, h - size + 1, (n,), generator=generator, device=device).to(x.device)
-    left = torch.randint(0, w - size + 1, (n,), generator=generator, device=device).to(x.device)
-    steps = torch.arange(size, device=x.device)
-    cols = left[:, None] + steps
-    if flip:
-        mirrored = (torch.rand(n, generator=generator, device=device) < 0.5).to(x.device)
-        cols = torch.where(mirrored[:, None], left[:, None] + size - 1 - steps, cols)
-    rows = top[:, None] + steps
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    return x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+    top = torch.randint(0, h - size + 1, (n,), generator=generator, device=device)
+    left = torch.randint(0, w - size + 1, (n,), generator=generator, device=device)
+    mirrored = (torch.rand(n, generator=generator, device=device) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
+    return crop_flip(x, top, left, mirrored, padding=0, out_size=size).contiguous()

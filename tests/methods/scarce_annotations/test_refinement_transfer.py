@@ -12,6 +12,7 @@ import torch
 import torchvision
 
 from thesislib.config import ConfigError, load_yaml
+from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.fixtures import write_cifar_fixture
 from thesislib.data.integrity import DatasetCorruptError
 from thesislib.data.pixelcnn_fixtures import write_downsampled_imagenet_fixture
@@ -76,23 +77,57 @@ def test_logit_distance_hand_computed_and_reaches_both_heads():
     torch.testing.assert_close(a.grad, torch.tensor([[0.5, 1.0], [0.0, 0.5]]))
 
 
-def test_mean_teacher_has_two_heads_and_the_logit_distance():
+def test_mean_teacher_has_one_head_by_default_and_two_as_an_option():
     p = scarce_config(TINY)
     mt = variant_config(p, "mean-teacher")
-    assert mt.mt_two_heads and not variant_config(p, "pi-model").mt_two_heads
-    assert not variant_config(p, "alternating").mt_two_heads
-    assert set(classifier_model(mt, None).heads) == {CLASS_HEAD, CONS_HEAD}
-    one = scarce_config({**TINY, "mt_logit_distance": -1.0})
-    assert set(classifier_model(variant_config(one, "mean-teacher"), None).heads) == {CLASS_HEAD}
+    assert p.mt_logit_distance < 0 and not mt.mt_two_heads                 # the code's default: one head
+    assert set(classifier_model(mt, None).heads) == {CLASS_HEAD}
+    two = variant_config(p, "mt-two-heads")
+    assert two.mt_two_heads and two.mt_logit_distance == 0.01 and not variant_config(p, "pi-model").mt_two_heads
+    assert not variant_config(scarce_config({**TINY, "mt_logit_distance": 0.01}), "alternating").mt_two_heads
+    assert set(classifier_model(two, None).heads) == {CLASS_HEAD, CONS_HEAD}
     d = load_data(p)
-    model, history = T.train_pimodel(mt, d, CPU, None)
+    model, history = T.train_pimodel(two, d, CPU, None)
     assert "logit_distance" in history.train[-1] and set(model.heads) == {CLASS_HEAD, CONS_HEAD}
     # the consistency head is trained: it moves away from its initialisation
-    fresh = classifier_model(mt, None)
+    fresh = classifier_model(two, None)
     assert not torch.equal(fresh.heads[CONS_HEAD].weight, model.heads[CONS_HEAD].weight)
 
 
-def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits():
+class _Clock:
+    """An EpochClock stand-in: epoch 0 and a teacher (the EMA module) for :func:`train._pi_step`."""
+
+    def __init__(self, teacher: torch.nn.Module) -> None:
+        self.trainer = type("Tr", (), {"ema": type("E", (), {"module": teacher})(), "epoch": 0})()
+
+    def __call__(self) -> int:
+        return 0
+
+
+def _head_grads(p, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    model, teacher = classifier_model(p, None), classifier_model(p, None, seed=p.seed + 1)
+    loss, _ = T._pi_step(p, _Clock(teacher))(model, (torch.rand(len(labels), 1, 8, 8), labels))
+    loss.backward()
+    g_cons = model.heads[CONS_HEAD].weight.grad
+    g_class = model.heads[CLASS_HEAD].weight.grad
+    return (torch.zeros_like(model.heads[CLASS_HEAD].weight) if g_class is None else g_class), g_cons
+
+
+def test_two_head_step_consistency_reads_the_consistency_head():
+    unlabelled = torch.full((8,), -1)
+    # two heads with no tie (cost 0): the consistency MSE moves the consistency head only, never the classifier
+    p = variant_config(scarce_config({**TINY, "mt_logit_distance": 0.0, "pi_rampup_epochs": 0}), "mean-teacher")
+    g_class, g_cons = _head_grads(p, unlabelled)
+    assert g_cons is not None and float(g_cons.abs().sum()) > 0
+    assert float(g_class.abs().sum()) == 0
+    # only the logit distance (no consistency, no label): the two heads get opposite gradients
+    p = variant_config(scarce_config({**TINY, "mt_logit_distance": 1.0, "pi_weight": 0.0}), "mean-teacher")
+    g_class, g_cons = _head_grads(p, unlabelled)
+    assert float(g_class.abs().sum()) > 0
+    torch.testing.assert_close(g_class, -g_cons)
+
+
+def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits(monkeypatch: pytest.MonkeyPatch):
     p = scarce_config(TINY)
     d = load_data(p)
     rot, _ = T.run_stage("rotnet", p, CPU, data=d)
@@ -106,7 +141,21 @@ def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits():
         torch.testing.assert_close(v, state[k])
     with pytest.raises(ValueError, match="refines a Mean Teacher network"):
         T.run_stage("alternating", ref, CPU, data=d, init=rot.state_dict())      # RotNet weights: no classifier
+    entering = []                                                      # N_t as each phase two starts
+    phase_two = T.unsupervised_phase
+
+    def spy(model, *args, **kwargs):
+        entering.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return phase_two(model, *args, **kwargs)
+
+    monkeypatch.setattr(T, "unsupervised_phase", spy)
     _, h = T.run_stage("alternating", ref, CPU, data=d, init=state)
+    monkeypatch.setattr(T, "unsupervised_phase", phase_two)
+    assert len(entering) == ref.cycles == 2
+    for weights in entering[1:]:                     # every restart is the Mean Teacher network, classifier included
+        assert set(weights) <= set(state)
+        for k, v in weights.items():
+            torch.testing.assert_close(v, state[k], msg=k)
     n = len(d.train_labels)
     assert [e["train_size"] for e in h.eval] == [n, n]                 # no random split in any cycle
     _, h_cycles = T.run_stage("alternating", variant_config(p, "alternating"), CPU, data=d, init=rot.state_dict())
@@ -118,13 +167,27 @@ def test_refinement_restarts_to_the_mean_teacher_network_and_never_splits():
     assert 0 < int(((soft > 0) & (soft < 1)).any(1).sum())
 
 
-def test_replicate_refines_its_own_mean_teacher():
+def test_replicate_refines_its_own_mean_teacher(monkeypatch: pytest.MonkeyPatch):
     p = scarce_config({**TINY, "variants": ["mt-refined", "mean-teacher", "mt-scratch", "fully-supervised"]})
+    calls, run_stage = [], E.run_stage
+
+    def spy(stage, params, device, **kwargs):
+        model, history = run_stage(stage, params, device, **kwargs)
+        calls.append((stage, params.pi_init, params.mode, kwargs.get("init"), model.state_dict()))
+        return model, history
+
+    monkeypatch.setattr(E, "run_stage", spy)
     r = E.run_replicate(p, 0, CPU)
+    # Mean Teacher (RotNet init) is trained once, before the refinement that starts from its network
+    mt = [c for c in calls if c[0] == "pimodel" and c[1] == "pretrained"]
+    refined = [c for c in calls if c[2] == "refinement"]
+    assert len(mt) == 1 and len(refined) == 1 and calls.index(mt[0]) < calls.index(refined[0])
+    for k, v in mt[0][4].items():
+        torch.testing.assert_close(refined[0][3][k], v)
     assert set(r.metrics) == {"mt-refined", "mean-teacher", "mt-scratch", "fully-supervised"}
     # full supervision sees every training label: 1,297 digits in batches of 64 -> 21 steps per epoch
     assert r.histories["fully-supervised"].train[-1]["steps"] == math.ceil(1297 / 64)
-    # trained once for the refinement (listed after it), then again as its own variant with the same seed
+    assert list(r.metrics) == ["mt-refined", "mean-teacher", "mt-scratch", "fully-supervised"]   # the listed order
     assert "mean-teacher" in r.histories and "rotnet" in r.histories
     assert experiment_id(p, "mt-refined") == "digits-2/mt-refined"
     scratch = variant_config(p, "mt-scratch")
@@ -181,6 +244,31 @@ def test_places10_from_the_places205_release(tmp_path: Path):
     assert d.num_classes == 2 and d.train_labels.tolist() == [1, 1, 1, 0, 0, 0] and d.test_labels.shape == (4,)
 
 
+def test_places205_as_its_tar_extracts(tmp_path: Path):
+    # imagesPlaces205_resize.tar.gz nests images256/ under data/vision/torralba/deeplearning/
+    base = write_places205_fixture(tmp_path, categories=("a/abbey", "a/alley"), nested=True)
+    assert (base / "data/vision/torralba/deeplearning/images256").is_dir() and not (base / "images256").exists()
+    p = scarce_config({"data": "places10", "backbone": "resnet18_imagenet", "data_root": str(tmp_path),
+                       "places_classes": ["abbey", "alley"], "image_size": 36, "crop_size": 32})
+    assert load_data(p).train_labels.tolist() == [0, 0, 0, 1, 1, 1]
+    empty = tmp_path / "empty" / "places205" / "trainvalsplit_places205"
+    empty.mkdir(parents=True)
+    (empty / "train_places205.csv").write_text("")
+    with pytest.raises(DatasetNotFoundError, match="data/vision/torralba/deeplearning"):
+        load_data(p.__class__(**{**p.__dict__, "data_root": str(tmp_path / "empty")}))
+
+
+def test_mt_scratch_trunk_is_seeded():
+    p = variant_config(scarce_config(TINY), "mt-scratch")
+    first = classifier_model(p, None).state_dict()
+    torch.rand(1000)                                  # global RNG used by whatever ran before (another variant)
+    second = classifier_model(p, None).state_dict()
+    for k, v in first.items():
+        torch.testing.assert_close(second[k], v, msg=k)
+    other = classifier_model(variant_config(scarce_config({**TINY, "seed": 1}), "mt-scratch"), None).state_dict()
+    assert not torch.equal(other["stages.0.0.weight"], first["stages.0.0.weight"])      # the seed decides the trunk
+
+
 def test_table_configs_build_with_their_targets():
     ids = {x.experiment for x in paper_numbers("scarce_annotations")}
     root = project_root() / "configs" / "scarce_annotations"
@@ -190,5 +278,5 @@ def test_table_configs_build_with_their_targets():
         q = scarce_config(load_yaml(root / f"{name}.yaml"))
         assert all(v in VARIANTS for v in q.variants) and len(q.variants) == rows
         assert {experiment_id(q, v) for v in q.variants} <= ids, name     # every run has its thesis number
-        assert q.frozen_stages == 2 and q.mt_logit_distance == 0.01 and q.labels_per_class in (10, 25)
+        assert q.frozen_stages == 2 and q.mt_logit_distance < 0 and q.labels_per_class in (10, 25)
         assert (q.pretrain == "imagenet") == name.startswith("full_transfer")

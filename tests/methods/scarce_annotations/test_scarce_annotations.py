@@ -89,6 +89,10 @@ def test_params_reject_inconsistent_settings():
     with pytest.raises(ConfigError, match="pi_rampdown_epochs"):
         scarce_config({"pi_epochs": 25, "pi_rampdown_epochs": 10})
     assert scarce_config({"pi_epochs": 25, "pi_rampdown_epochs": 30}).pi_rampdown_epochs == 30
+    with pytest.raises(ConfigError, match="mode refinement is a mode of Algorithm 1"):
+        scarce_config({"method": "pimodel", "mode": "refinement"})               # was silently ignored
+    with pytest.raises(ConfigError, match="mode refinement"):
+        variant_config(scarce_config({"mode": "refinement"}), "mean-teacher")
 
 
 def test_temporal_target_and_loss_hand_computed():
@@ -223,7 +227,7 @@ def test_mean_teacher_teacher_in_train_mode():
             return 0
 
     loss, parts = T._pi_step(p, Clock())(model, (torch.rand(8, 1, 8, 8), torch.tensor([0, 1] + [-1] * 6)))
-    assert seen == [True] and set(parts) == {"ce", "mse", "logit_distance"} and torch.isfinite(loss)
+    assert seen == [True] and set(parts) == {"ce", "mse"} and torch.isfinite(loss)         # one head by default
 
 
 def test_short_replicate_and_verdicts():

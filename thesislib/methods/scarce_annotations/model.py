@@ -57,7 +57,10 @@ def classifier_model(params: ScarceParams, state: dict[str, Tensor] | None, seed
     seeded from ``seed`` (default ``params.seed``, so every method of a replicate starts from the same weights;
     each re-initialisation of Algorithm 1 passes its cycle's own seed). Mean Teacher with two heads
     (``params.mt_two_heads``) gets the consistency head as well. ``keep_heads``: the heads of ``state`` replace
-    the new ones (refinement: restart from the Mean Teacher network, classification layer included)."""
+    the new ones (refinement: restart from the Mean Teacher network, classification layer included). A random trunk
+    (``state`` None) is seeded from the same seed first, so it does not depend on the order of the variants."""
+    if state is None:        # a random trunk (mt-scratch) is seeded too, not left to the RNG the earlier variants used
+        seed_everything(params.seed if seed is None else seed)
     model = rotnet_model(params)
     if state is not None:
         load_trunk(model, state)
