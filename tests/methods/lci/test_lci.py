@@ -354,3 +354,75 @@ def test_frozen_inpainter_and_rotation_only_runs() -> None:
     assert "f_gan" not in history.last() and "ssl_acc" in history.last()
     nets, _ = train_lci(lci_config(TINY, transforms=("rot",)), TensorImages(images), torch.device("cpu"))
     assert set(nets) == {"cls"}
+
+
+# ---------------------------------------------------------------- wiring of one alternating step (review #6, #7)
+class _ConstantD(torch.nn.Module):
+    """A discriminator that ignores its inputs (one trainable score): F's gradient can then come only from C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, patch: torch.Tensor, erased: torch.Tensor) -> torch.Tensor:
+        return self.w.expand(patch.shape[0])
+
+
+def _one_step(params: LCIParams, nets: dict[str, torch.nn.Module]) -> dict[str, dict[str, object]]:
+    """One ``lci_update`` step through the engine; per optimiser step (just before it), every network's
+    parameters, F's gradients and C's BatchNorm buffers; plus ``"end"``."""
+    from thesislib.data.tensors import TensorImages
+    from thesislib.engine import Trainer
+    from thesislib.methods.lci.train import _optimisers, lci_update
+
+    def state() -> dict[str, object]:
+        return {"params": {n: [p.detach().clone() for p in m.parameters()] for n, m in nets.items()},
+                "f_grad": [None if p.grad is None else p.grad.clone() for p in nets["inp"].parameters()],
+                "c_bn": {k: b.clone() for k, b in nets["cls"].named_buffers()}}
+
+    seen: dict[str, dict[str, object]] = {"start": state()}
+    slots = _optimisers(params, nets)
+    for name, slot in slots.items():
+        slot.optimizer.register_step_pre_hook(lambda *_, name=name: seen.__setitem__(name, state()))
+    torch.manual_seed(0)
+    images = TensorImages(torch.rand(8, 1, 16, 16) * 2 - 1)
+    Trainer(nets, slots, images, lci_update(params), engine_config(params), torch.device("cpu")).fit()
+    seen["end"] = state()
+    return seen
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_one_step_updates_c_then_d_then_f_each_alone() -> None:
+    """C's step leaves F and D; D's gradient does not reach F; F's step changes neither C nor D; C's BatchNorm
+    running statistics move once per step (its own step), not again in F's −L_SSL pass."""
+    params = lci_config(TINY, iterations=1, batch_size=8)
+    seen = _one_step(params, build_networks(params))
+    start, cls, disc, inp, end = (seen[k] for k in ("start", "cls", "disc", "inp", "end"))
+    p = {k: v["params"] for k, v in seen.items()}  # type: ignore[index]
+    assert all(g is None for g in cls["f_grad"])                               # C's loss does not reach F
+    assert _same(p["disc"]["inp"], p["start"]["inp"]) and _same(p["disc"]["disc"], p["start"]["disc"])
+    assert not _same(p["disc"]["cls"], p["start"]["cls"])                      # C stepped
+    assert all(g is None or not g.any() for g in disc["f_grad"])               # D's gradient does not reach F
+    assert _same(p["inp"]["inp"], p["start"]["inp"]) and not _same(p["inp"]["disc"], p["start"]["disc"])
+    assert _same(p["end"]["cls"], p["inp"]["cls"]) and _same(p["end"]["disc"], p["inp"]["disc"])
+    assert not _same(p["end"]["inp"], p["inp"]["inp"])                         # F stepped
+    for k, b in end["c_bn"].items():                                           # type: ignore[union-attr]
+        assert torch.equal(b, disc["c_bn"][k]), k                              # type: ignore[index]
+    tracked = [int(b) for k, b in end["c_bn"].items() if k.endswith("num_batches_tracked")]  # type: ignore[union-attr]
+    assert tracked and all(n == 1 for n in tracked) and start["c_bn"]
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_minus_l_ssl_reaches_f_through_the_paste(adversarial: bool) -> None:
+    """With λ_border = λ_AE = 0 and a D blind to its inputs, F's only gradient is −L_SSL through the pasted
+    windows (Eq. 4.4) into C: non-zero with ``adversarial_c``, zero without it."""
+    params = lci_config(TINY, iterations=1, batch_size=8, lambda_border=0.0, lambda_ae=0.0,
+                        adversarial_c=adversarial)
+    nets = build_networks(params)
+    nets["disc"] = _ConstantD()
+    grads = _one_step(params, nets)["inp"]["f_grad"]
+    total = sum(float(g.abs().sum()) for g in grads if g is not None)  # type: ignore[union-attr]
+    assert (total > 0) == adversarial
