@@ -294,6 +294,32 @@ def test_full_configs_follow_the_thesis() -> None:
     assert experiment_id(replace(lci, frozen_inpainter=True)) == "stl10/lci-frozen-f"
 
 
+def test_every_recorded_id_is_a_reachable_table_row_or_off_the_table() -> None:
+    """Table 4.2's LCI row and the Random rows are reachable; the ImageNet probe (not Table 4.5's protocol) and a
+    Table 4.2 run with an ablation switch land on ids with no paper row (review #4)."""
+    from thesislib.methods.lci.experiments import aggregate, random_experiment_id
+    from thesislib.replication import paper_numbers
+
+    ids = {n.experiment for n in paper_numbers("lci")}
+    stl = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10.yaml"))
+    table42 = {"stl10/" + "+".join(t) for t in (("warp",), ("lci",), ("rot",), ("warp", "lci"), ("rot", "warp"),
+                                              ("rot", "lci"), ("rot", "warp", "lci"))}
+    for key in table42:
+        assert experiment_id(replace(stl, transforms=tuple(key[6:].split("+")))) == key and key in ids
+    assert random_experiment_id(stl) == "stl10/random" in ids
+    assert experiment_id(replace(stl, patch_size=32)) not in ids
+    lci = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10_lci.yaml"))
+    assert experiment_id(lci) == "stl10/lci-baseline" and random_experiment_id(lci) not in ids
+    for name in ("full_imagenet", "full"):
+        imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
+        assert experiment_id(imnet) not in ids and random_experiment_id(imnet) not in ids
+    results = [ReplicateResult(s, probe_ssl={"conv1": 0.6}, probe_random={"conv1": 0.5}) for s in range(2)]
+    out = aggregate(stl, results)
+    assert out["stl10/random"]["probe_conv1"]["mean"] == pytest.approx(50.0)
+    assert out["stl10/rot+warp+lci"]["probe_conv1"]["mean"] == pytest.approx(60.0)
+    assert not any(k.startswith("random_") for k in out["stl10/rot+warp+lci"])
+
+
 # ---------------------------------------------------------------- data and diagnostics
 def test_procedural_faces() -> None:
     aligned = procedural_faces(4, 32, True, 0)
