@@ -452,3 +452,21 @@ def test_minus_l_ssl_reaches_f_through_the_paste(adversarial: bool) -> None:
     grads = _one_step(params, nets)["inp"]["f_grad"]
     total = sum(float(g.abs().sum()) for g in grads if g is not None)  # type: ignore[union-attr]
     assert (total > 0) == adversarial
+
+
+def test_stl10_probe_images_are_at_the_self_supervised_scale(tmp_path: Path) -> None:
+    """C trains on native-resolution crops of the 96-px images; the probes must see the same scale: the centre
+    ``image_size`` crop of the native image, not a 96 -> 80 resize (review #5)."""
+    from thesislib.data.fixtures import write_stl10_fixture
+    from thesislib.data.stl10 import load_stl10
+    from thesislib.methods.lci.data import chapter_data
+
+    write_stl10_fixture(tmp_path, n_train=10, n_test=70, n_unlabeled=4)
+    params = lci_config(TINY, data="stl10", data_root=str(tmp_path), load_size=80, image_size=64, patch_size=48,
+                        diag_test=68)
+    data = chapter_data(params, 0)
+    raw, _ = load_stl10("test", tmp_path / "stl10")
+    expect = raw[0, :, 16:80, 16:80].float() / 255.0 * 2 - 1
+    assert torch.allclose(data.probe_test[0][0], expect, atol=1e-6)
+    assert data.probe_train[0][0].shape == (3, 64, 64)
+    assert data.test_images.shape == (68, 3, 80, 80)  # diag_test held-out images, not a fixed 64 (review #8)
