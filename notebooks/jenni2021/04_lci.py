@@ -217,7 +217,10 @@ tnb.show_table([[name, format_mean_sd([100 * r.transform_acc[name] for r in resu
 # Two small networks are trained from scratch on each task, with the same data: a *bag of local patches*
 # (3×3 convolutions up to a receptive field of `local_rf` pixels, then a global average: every decision is an
 # average over small windows) and a *global* CNN (receptive field 38 px). The tasks: untransformed vs warped
-# digits, untransformed vs LCI digits (replicate's own $F$), each image once, balanced. If a transformation
+# digits, untransformed vs LCI digits (replicate's own $F$), each image once, balanced. Both tasks are built
+# as $C$'s batch, with the thesis's shortcut guards on: random crops and the small rotation on half of each
+# class, and in the LCI task half of the identity images carry a patch autoencoded by $F$ (so an $F$ artifact
+# alone does not mark LCI). If a transformation
 # keeps local statistics, the local net should sit near chance (50 %) and the global one clearly above it.
 #
 # ## 5. The rotation shortcut on aligned content (Fig. 4.5, Table 4.3)
@@ -327,6 +330,16 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 # * **Smoke scale.** $C$ AdamW 2e-3 → 2e-6 and $F$/$D$ Adam 1e-3 instead of 3e-4 → 3e-7 and 2e-4 (80 steps);
 #   a 5×5 stride-2 stem instead of 11×11/4; probes on 3 labelled digits per class (as in chapter 3, so that
 #   random features do not already solve the probe).
+# * **Probes.** The probe images are at the scale $C$ saw: on STL-10 the centre `image_size` crop of the
+#   native 96-px image (the self-supervised crops are native-resolution 80-px crops), on ImageNet a resize to
+#   1.15·`load_size` then the centre crop (as the self-supervised pipeline). Features are extracted once and the
+#   linear classifier trains on them (cost): no random crops or flips during the probe's epochs, unlike Table
+#   4.2's "700 epochs on 64×64 crops". The ImageNet probe (`probe_per_class` images per class, 10 epochs, 128 px)
+#   is not Table 4.5's protocol (all of train, 224 px) and records under `+reduced-probe`; the random $C$'s
+#   probes record as the Random rows (`<data>/random`).
+# * **Full-scale sizes not stated for CelebA and ImageNet.** LCI windows and load sizes follow STL-10's ratios
+#   (48-px windows on 64-px crops of 80-px images): CelebA 72-px windows on 96 crops of 112, ImageNet 96-px
+#   windows on 128 crops of 160 (`configs/lci/full_celeba.yaml`, `full_imagenet.yaml`).
 #
 # ## 8. Replication table and the full scale
 

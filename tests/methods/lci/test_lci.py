@@ -331,6 +331,13 @@ def test_procedural_faces() -> None:
     assert task.tensors[0].shape == (4, 1, 32, 32) and set(task.tensors[1].tolist()) <= {0, 1, 2, 3}
 
 
+def test_rotation_task_rotates_each_item_by_its_label() -> None:
+    x = torch.rand(12, 1, 8, 8)
+    images, k = rotation_task(x, 6, 3).tensors
+    for i in range(12):
+        assert torch.equal(images[i], rotate(x[i:i + 1], int(k[i]))[0, :, 1:7, 1:7])
+
+
 def test_diagnostic_task_is_balanced_binary() -> None:
     params = lci_config(TINY)
     x = torch.rand(64, 1, 16, 16) * 2 - 1
@@ -338,7 +345,25 @@ def test_diagnostic_task_is_balanced_binary() -> None:
     images, labels = task.tensors
     assert images.shape == (64, 1, 12, 12) and 16 < int(labels.sum()) < 48
     untouched = images[labels == 0]
-    assert torch.equal(untouched, x[labels == 0][..., 2:14, 2:14])
+    assert not torch.equal(untouched, x[labels == 0][..., 2:14, 2:14])  # random crops, as C's, not centre crops
+
+
+def test_diagnostic_task_is_cs_batch_with_its_shortcut_guards() -> None:
+    """The local-vs-global task is built as C's batch (review #2): augmentation (random crops, small rotation)
+    and, for LCI, the autoencoded patches in the identity images stay on."""
+    from thesislib.methods.lci.evaluate import heldout_batch
+
+    params = lci_config(TINY)
+    x = torch.rand(64, 1, 16, 16) * 2 - 1
+    torch.manual_seed(0)
+    inp = build_networks(params)["inp"]
+    for name in ("warp", "lci"):
+        images, labels = diagnostic_task(params, name, x, inp, 0).tensors
+        ref, _ = heldout_batch(replace(params, transforms=(name,)), inp, x, 0)
+        assert torch.equal(images, torch.where(labels.bool().view(-1, 1, 1, 1), ref[64:], ref[:64]))
+    with_ae, labels = diagnostic_task(params, "lci", x, inp, 0).tensors
+    without, _ = diagnostic_task(replace(params, autoencode=False), "lci", x, inp, 0).tensors
+    assert not torch.equal(with_ae[labels == 0], without[labels == 0])
 
 
 def test_claims_use_the_expected_directions() -> None:
