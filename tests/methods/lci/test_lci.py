@@ -495,3 +495,20 @@ def test_stl10_probe_images_are_at_the_self_supervised_scale(tmp_path: Path) -> 
     assert torch.allclose(data.probe_test[0][0], expect, atol=1e-6)
     assert data.probe_train[0][0].shape == (3, 64, 64)
     assert data.test_images.shape == (68, 3, 80, 80)  # diag_test held-out images, not a fixed 64 (review #8)
+
+
+def test_imagenet_probe_images_are_at_the_self_supervised_scale() -> None:
+    """ImageNet's self-supervised crops come from a 1.15 x load_size resize; the probe's centre crop of the same
+    resize keeps that scale (a whole-image resize to image_size would shrink it 0.7x) (review #5)."""
+    import numpy as np
+
+    from thesislib.methods.lci.data import ImageNetCrop, LabelledCenterCrop  # the chapter's own pipeline pieces
+
+    image = np.random.default_rng(0).integers(0, 256, (250, 250, 3), dtype=np.uint8)
+    x, y = LabelledCenterCrop(184, 128)({"image": image, "label": 7})
+    assert x.shape == (3, 128, 128) and y == 7
+    torch.manual_seed(0)
+    ssl = ImageNetCrop(160)({"image": image})  # a 160 crop of the same 184-px resize (flip: compare both)
+    big = (ssl.flip(-1), ssl)
+    assert any(torch.allclose(x[:, 0, :], b[:, top, left:left + 128], atol=0.02)
+               for b in big for top in range(33) for left in range(33))
