@@ -180,3 +180,8 @@ __all__ += ["TensorImages"]
 from thesislib.data.warp import grid_warp  # noqa: E402
 
 __all__ += ["grid_warp"]
+
+# The grid warp's control points, read map and its Jacobian (the folding check of LCI's T_4).
+from thesislib.data.warp import grid_control_points, jacobian_determinant, warp_coordinates  # noqa: E402
+
+__all__ += ["grid_control_points", "jacobian_determinant", "warp_coordinates"]

@@ -49,16 +49,31 @@ def evaluate_spline(centres: torch.Tensor, w: torch.Tensor, v: torch.Tensor, poi
     return kernel @ w + affine @ v
 
 
+def warp_coordinates(source: torch.Tensor, dest: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The read map of :func:`sparse_warp`: (B, H, W, 2) float64 pixel (row, column) from which each output pixel
+    of an H x W image is read, for control points moved from ``source`` to ``dest`` (B, K, 2)."""
+    b = source.shape[0]
+    wts, aff = spline_coefficients(dest, source - dest)
+    rows, cols = torch.meshgrid(torch.arange(h, device=source.device, dtype=torch.float64),
+                                torch.arange(w, device=source.device, dtype=torch.float64), indexing="ij")
+    grid = torch.stack([rows, cols], dim=-1).reshape(1, h * w, 2).expand(b, -1, -1)
+    return (grid + evaluate_spline(dest, wts, aff, grid)).reshape(b, h, w, 2)
+
+
+def jacobian_determinant(read: torch.Tensor) -> torch.Tensor:
+    """det ∂read/∂x (B, H−1, W−1) of a read map (B, H, W, 2) by forward differences. Positive everywhere: the
+    warp is one-to-one and keeps orientation; ≤ 0 somewhere: it folds (mirrored or duplicated content)."""
+    dr = read[:, 1:, :-1] - read[:, :-1, :-1]                                    # ∂/∂row
+    dc = read[:, :-1, 1:] - read[:, :-1, :-1]                                    # ∂/∂column
+    return dr[..., 0] * dc[..., 1] - dr[..., 1] * dc[..., 0]
+
+
 def sparse_warp(images: torch.Tensor, source: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
     """Warp ``images`` so that the content at ``source`` points moves to ``dest`` points (B, K, 2)."""
     b, _, h, w = images.shape
-    wts, aff = spline_coefficients(dest, source - dest)
-    rows, cols = torch.meshgrid(torch.arange(h, device=images.device, dtype=torch.float64),
-                                torch.arange(w, device=images.device, dtype=torch.float64), indexing="ij")
-    grid = torch.stack([rows, cols], dim=-1).reshape(1, h * w, 2).expand(b, -1, -1)
-    read = grid + evaluate_spline(dest, wts, aff, grid)                          # (B, HW, 2) pixel coords
+    read = warp_coordinates(source, dest, h, w)                                  # (B, H, W, 2) pixel coords
     norm = torch.stack([read[..., 1] / max(w - 1, 1), read[..., 0] / max(h - 1, 1)], dim=-1) * 2 - 1
-    return F.grid_sample(images, norm.reshape(b, h, w, 2).to(images.dtype), mode="bilinear",
+    return F.grid_sample(images, norm.to(images.dtype), mode="bilinear",
                          padding_mode="border", align_corners=True)
 
 
@@ -91,30 +106,47 @@ def grid_warp(images: torch.Tensor, grid: int = 4, max_shift: float = 1 / 10,
     images (B, C, H, W) -> (B, C, H, W). (The official code instead draws 16 random points with
     d = side / 16: :func:`random_warp`.)
     """
+    b, _, h, w = images.shape
+    return sparse_warp(images, *grid_control_points(b, h, w, grid, max_shift, generator, images.device))
+
+
+def grid_control_points(b: int, h: int, w: int, grid: int = 4, max_shift: float = 1 / 10,
+                        generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(source, dest) (B, grid² + 4, 2) of :func:`grid_warp` for B images of H x W: the interior lattice and its
+    shifted copy (reflected into the image), then the four pinned corners. The same draws as :func:`grid_warp`
+    with the same generator; ``warp_coordinates(*grid_control_points(...), h, w)`` is its read map.
+
+    Folding: neighbouring lattice points lie side/(grid + 1) apart and each moves by up to d·side per axis, so
+    the map stays one-to-one only while 2·d is well below 1/(grid + 1) (d = 1/10: grid 2; grid 4 folds in about a
+    third of the draws)."""
     if grid < 1:
         raise ValueError(f"grid_warp: grid must be >= 1, got {grid}")
     if max_shift < 0:
         raise ValueError(f"grid_warp: max_shift must be >= 0, got {max_shift}")
-    b, _, h, w = images.shape
-    dev = images.device
-    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=dev)
-    frac = torch.arange(1, grid + 1, dtype=torch.float64, device=dev) / (grid + 1)
+    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=device)
+    frac = torch.arange(1, grid + 1, dtype=torch.float64, device=device) / (grid + 1)
     rows, cols = torch.meshgrid(frac, frac, indexing="ij")
     pts = (torch.stack([rows, cols], dim=-1).reshape(1, grid * grid, 2) * size).expand(b, -1, -1)
-    shift = torch.rand(b, grid * grid, 2, generator=generator, device=dev, dtype=torch.float64) * 2 - 1
-    return _shift_points(images, pts, shift * max_shift * size)
+    shift = torch.rand(b, grid * grid, 2, generator=generator, device=device, dtype=torch.float64) * 2 - 1
+    return _control_points(pts, shift * max_shift * size, h, w)
 
 
 def _shift_points(images: torch.Tensor, points: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Warp ``images`` (B, C, H, W) moving ``points`` (B, K, 2) by ``shift`` (B, K, 2) pixels (reflected back
     into the image), with the four corners pinned."""
-    b, _, h, w = images.shape
-    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=images.device)
+    return sparse_warp(images, *_control_points(points, shift, *images.shape[-2:]))
+
+
+def _control_points(points: torch.Tensor, shift: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(source, dest) (B, K + 4, 2): ``points`` and ``points + shift`` reflected into the image, then the corners."""
+    b = points.shape[0]
+    size = torch.tensor([h - 1, w - 1], dtype=torch.float64, device=points.device)
     corners = torch.tensor([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=torch.float64,
-                           device=images.device).expand(b, -1, -1)
+                           device=points.device).expand(b, -1, -1)
     src = torch.cat([points, corners], dim=1)
     dst = torch.cat([_reflect_into(points + shift, size), corners], dim=1)
-    return sparse_warp(images, src, dst)
+    return src, dst
 
 
 def _reflect_into(points: torch.Tensor, size: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,13 @@ Images are float32 (C, L, L) in [-1, 1] at ``load_size`` L (F's tanh range); C s
   labelled training digits per class and test on the test part, both centre-cropped to ``image_size`` (the
   scale C saw).
 * ``stl10``: the unlabelled split plus the labelled train split (the thesis's 100k + 5k), random
-  ``load_size`` crops and flips; probes on train / test, resized to ``load_size`` and centre-cropped.
+  ``load_size`` crops and flips; probes on train / test, centre ``image_size`` crops of the native 96-px images
+  (the scale C saw; precomputed features, no probe augmentation).
 * ``celeba``: the aligned crops at ``load_size`` with flips; no single-label probe (Table 4.3's 40-attribute
   average precision needs a multi-label probe, not wired here): ``probe_train`` is None.
 * ``imagenet``: ILSVRC train, 1.15 x ``load_size`` resize then a random ``load_size`` crop; probes on a
-  ``probe_per_class`` subsample of train, tested on val.
+  ``probe_per_class`` subsample of train, tested on val, both resized to 1.15 x ``load_size`` (the scale C saw)
+  and centre-cropped to ``image_size``.
 * :func:`procedural_faces`: "faces" made of isotropic parts only (a bright disk, two dark eye disks, a dark
   mouth disk) on noise, either *aligned* (filling the frame at a fixed place, like CelebA's aligned crops) or
   *placed* at a random position and scale inside the frame. Their orientation is in the arrangement of the parts,
@@ -24,6 +26,7 @@ Missing data stops in the shared loaders with their message naming ``$THESISLIB_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,7 +52,7 @@ from thesislib.methods.spotting_artifacts.data import (
     to_unit_range,
 )
 
-__all__ = ["ChapterData", "CenterCrop", "chapter_data", "procedural_faces"]
+__all__ = ["ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "procedural_faces"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,28 @@ class ChapterData:
 
 @dataclass(frozen=True)
 class CenterCrop:
-    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: resized to ``load`` then the central ``size`` crop."""
+    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: resized to ``load`` (0: kept at its native size) then
+    the central ``size`` crop."""
 
     load: int
     size: int
 
     def __call__(self, image: Tensor) -> Tensor:
-        return center_crop(CenterResize(self.load)(image), self.size)
+        x = CenterResize(self.load)(image) if self.load else to_unit_range(image.float() / 255.0)
+        return center_crop(x, self.size)
+
+
+@dataclass(frozen=True)
+class LabelledCenterCrop:
+    """ImageNet item dict -> (float (3, size, size) in [-1, 1], label): resized whole to ``load``, then the central
+    ``size`` crop (the probes' images at the scale the self-supervised C saw)."""
+
+    load: int
+    size: int
+
+    def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
+        x, y = LabelledResize(self.load)(item)
+        return center_crop(x, self.size), y
 
 
 def _digits(params: LCIParams, seed: int) -> ChapterData:
@@ -90,6 +108,13 @@ def _digits(params: LCIParams, seed: int) -> ChapterData:
                        probe_test=TensorDataset(center_crop(x_test, crop), split.y_test), test_images=x_test)
 
 
+def _held_out(dataset: Dataset, params: LCIParams, whole: bool = False) -> Tensor:
+    """The first max(64, ``diag_test``) images of a test split (N, C, L, L) (``whole``: items are images, else
+    (image, label)): the figures, C's per-transformation accuracy and the diagnostics' held-out images."""
+    n = min(len(dataset), max(64, params.diag_test))  # type: ignore[arg-type]
+    return torch.stack([dataset[i] if whole else dataset[i][0] for i in range(n)])
+
+
 def _subset(dataset: Dataset, n: int) -> Dataset:
     return torch.utils.data.Subset(dataset, range(n)) if n else dataset
 
@@ -98,11 +123,11 @@ def _stl10(params: LCIParams) -> ChapterData:
     root = dataset_dir("stl10", data_root=params.data_root)
     ssl = _subset(ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.load_size)),
                   params.n_unlabelled)
-    evaluate = CenterCrop(params.load_size, params.image_size)
+    evaluate = CenterCrop(0, params.image_size)  # native 96 px, as the self-supervised crops (no resize)
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=evaluate), probe_test=test,
-                       test_images=torch.stack([figures[i][0] for i in range(64)]))
+                       test_images=_held_out(figures, params))
 
 
 def _celeba(params: LCIParams) -> ChapterData:
@@ -111,20 +136,20 @@ def _celeba(params: LCIParams) -> ChapterData:
                   params.n_unlabelled)
     test = CelebA("test", root=root, size=params.load_size, transform=CenterResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=None, probe_test=None,
-                       test_images=torch.stack([test[i] for i in range(64)]))
+                       test_images=_held_out(test, params, whole=True))
 
 
 def _imagenet(params: LCIParams) -> ChapterData:
     root = dataset_dir("imagenet", data_root=params.data_root)
     ssl = _subset(ImageNetLocalization("train", root=root, transform=ImageNetCrop(params.load_size)),
                   params.n_unlabelled)
-    labelled = LabelledResize(params.image_size)
+    labelled = LabelledCenterCrop(int(round(params.load_size * 1.15)), params.image_size)  # ImageNetCrop's scale
     val = ImageNetLocalization("val", root=root, transform=labelled)
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
     figures = ImageNetLocalization("val", root=root, transform=LabelledResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
-                       test_images=torch.stack([figures[i][0] for i in range(64)]))
+                       test_images=_held_out(figures, params))
 
 
 def chapter_data(params: LCIParams, seed: int) -> ChapterData:

@@ -95,11 +95,14 @@ def transformation_accuracy(params: LCIParams, cls: nn.Module, inpainter: nn.Mod
 def diagnostic_task(params: LCIParams, name: str, images: Tensor, inpainter: nn.Module | None,
                     seed: int) -> TensorDataset:
     """Identity vs ``name`` (``warp`` or ``lci``) on ``images`` (N, C, L, L): each image appears once, a random
-    half transformed (label 1), the rest untouched (label 0); all centre-cropped to ``image_size``."""
+    half transformed (label 1), the rest identity (label 0), built as C's batch is (:func:`heldout_batch` with
+    ``augment``): the thesis's shortcut guards stay on, i.e. random ``image_size`` crops and the small rotation
+    on ``augment_fraction`` of each class, and for ``lci`` (with ``autoencode``) F's autoencoded patch in
+    ``replace_fraction`` of the identity images (review #2)."""
     if name not in ("warp", "lci"):
         raise ValueError(f"diagnostic_task: name must be 'warp' or 'lci', got {name!r}")
-    task = replace(params, transforms=(name,), autoencode=False)
-    inputs, labels = heldout_batch(task, inpainter, images, seed, augment=False)
+    task = replace(params, transforms=(name,))
+    inputs, labels = heldout_batch(task, inpainter, images, seed)
     n = images.shape[0]
     gen = torch.Generator().manual_seed(seed)
     pick = (torch.rand(n, generator=gen) < 0.5).long().to(images.device)  # 1: transformed
@@ -112,7 +115,9 @@ def rotation_task(images: Tensor, size: int, seed: int) -> TensorDataset:
     centre-cropped to ``size``; labels k."""
     gen = torch.Generator().manual_seed(seed)
     k = torch.randint(0, 4, (images.shape[0],), generator=gen)
-    rotated = torch.stack([rotate(img[None], int(kk))[0] for img, kk in zip(images, k)])
+    rotated = images.clone()
+    for kk in range(1, 4):  # one rot90 per angle, not per image
+        rotated[k == kk] = rotate(images[k == kk], kk)
     return TensorDataset(center_crop(rotated, size), k)
 
 

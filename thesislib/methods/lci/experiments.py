@@ -33,7 +33,8 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CHANCE", "DIAGNOSTICS", "ReplicateResult", "aggregate", "claim_verdicts", "diagnostic_sentences",
-           "experiment_id", "probe_sentences", "run_replicate", "verdict_sentence"]
+           "experiment_id", "is_table41_run", "probe_sentences", "random_experiment_id", "run_replicate",
+           "verdict_sentence"]
 
 DIAGNOSTICS = ("warp", "lci", "rot-aligned", "rot-placed")
 """The diagnostic tasks: identity vs warp, identity vs LCI (held-out images), rotation of aligned faces,
@@ -212,38 +213,70 @@ def probe_sentences(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
+def _ablation_tags(params: LCIParams) -> list[str]:
+    """Table 4.1's switches that differ from the thesis's LCI setting (48x48 windows, F trained with C, the
+    adversarial term and the patch autoencoding on)."""
+    tags = []
+    if params.patch_size != 48:
+        tags.append(f"patch{params.patch_size}")
+    if params.frozen_inpainter:
+        tags.append("frozen-f")
+    if not params.adversarial_c:
+        tags.append("no-adversarial")
+    if not params.autoencode:
+        tags.append("no-autoencoding")
+    return tags
+
+
+def is_table41_run(params: LCIParams) -> bool:
+    """A Table 4.1 run: STL-10, LCI alone, conv5 probed alone (``full_stl10_lci.yaml``); LCI alone with every layer
+    probed is Table 4.2's "LCI" row."""
+    return params.data == "stl10" and params.transforms == ("lci",) and params.probe_layers == ("conv5",)
+
+
 def experiment_id(params: LCIParams) -> str:
     """The id in ``thesislib/replication/lci.yaml``: ``stl10/<transforms>`` (Table 4.2's rows, e.g.
-    ``stl10/rot+warp+lci``), ``stl10/lci-<ablation>`` for Table 4.1's rows (LCI alone, one switch changed),
-    ``celeba/<transforms>``, ``imagenet/rot+warp+lci``; smoke ``digits<size>/<transforms>``."""
+    ``stl10/rot+warp+lci``, ``stl10/lci``), ``stl10/lci-<ablation>`` for Table 4.1's rows (:func:`is_table41_run`),
+    ``celeba/<transforms>``; smoke ``digits<size>/<transforms>``. A Table 4.2 / 4.3 run with a Table 4.1 switch
+    changed carries ``+<switch>`` (no paper row). ImageNet runs carry ``+reduced-probe``: their probes
+    (``probe_per_class`` images per class at ``image_size``) are not Table 4.5's protocol (all of train, 224 px)."""
     key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
     stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
-    if params.data == "stl10" and params.transforms == ("lci",):
-        tags = []
-        if params.patch_size != 48:
-            tags.append(f"patch{params.patch_size}")
-        if params.frozen_inpainter:
-            tags.append("frozen-f")
-        if not params.adversarial_c:
-            tags.append("no-adversarial")
-        if not params.autoencode:
-            tags.append("no-autoencoding")
+    tags = _ablation_tags(params)
+    if is_table41_run(params):
         return "stl10/lci-" + ("+".join(tags) if tags else "baseline")
-    return f"{stem}/{key}"
+    if params.data == "imagenet":
+        tags.append("reduced-probe")
+    return f"{stem}/{key}" + "".join(f"+{t}" for t in tags)
+
+
+def random_experiment_id(params: LCIParams) -> str:
+    """The id of the random C's probes (Tables 4.2 / 4.3's "Random" rows): ``<data>/random``, with the same
+    protocol suffix as :func:`experiment_id` (``stl10/lci-random`` beside a Table 4.1 run: conv5 only, not
+    Table 4.2's protocol)."""
+    if is_table41_run(params):
+        return "stl10/lci-random"
+    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    return f"{stem}/random" + ("+reduced-probe" if params.data == "imagenet" else "")
 
 
 def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
-    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %)."""
-    rows = []
+    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %), under :func:`experiment_id`; the random C's
+    probes as ``probe_<layer>`` under :func:`random_experiment_id`."""
+    rows, random_rows = [], []
     for r in results:
         row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
-        row.update({f"random_probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
         row.update({f"transform_acc_{k}": v for k, v in r.transform_acc.items()})
         for task, accs in r.diagnostics.items():
             row.update({f"diag_{task}_{kind}": v for kind, v in accs.items()})
         rows.append(row)
-    return summarize_seeds({experiment_id(params): rows})
+        if r.probe_random:
+            random_rows.append({f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
+    runs = {experiment_id(params): rows}
+    if random_rows:
+        runs[random_experiment_id(params)] = random_rows
+    return summarize_seeds(runs)
 
 
 def class_table(params: LCIParams) -> tuple[str, ...]:

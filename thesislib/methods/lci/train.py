@@ -8,7 +8,8 @@
 3. ``disc``: one Adam step of D on the hinge loss, real pairs (e, ê) against inpainted pairs (r, ê);
 4. ``inp``: F run again with gradients on the same inputs, the same batch rebuilt with its patches, one Adam
    step of F on L_F = hinge generator term + λ_border · border MSE + λ_AE · autoencoding MSE − L_SSL (C after its
-   step; its BatchNorm sees the same mixture).
+   step, in train mode: its BatchNorm normalises with the batch's statistics, but its running statistics are
+   restored afterwards, :func:`kept_batchnorm_statistics`, so they move once per step).
 
 Without LCI among the transformations only step 2 runs. With ``frozen_inpainter`` (Table 4.1 (d)) the run has
 two stages: F and D alone (steps 3-4 without C's term), then C alone with F frozen (step 2).
@@ -22,10 +23,11 @@ module, reading rank 0's weights back::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,8 @@ from thesislib.methods.lci.model import Inpainter, PatchDiscriminator, build_cla
 from thesislib.methods.lci.transforms import Draws, assemble, crop_windows, draw, erase, erase_mask
 from thesislib.repro import seed_everything, write_json
 
-__all__ = ["build_networks", "inpainter_inputs", "lci_update", "main", "run_training", "train_lci"]
+__all__ = ["build_networks", "inpainter_inputs", "kept_batchnorm_statistics", "lci_update", "main", "run_training",
+           "train_lci"]
 
 
 def build_networks(params: LCIParams) -> dict[str, nn.Module]:
@@ -70,6 +73,22 @@ def inpainter_inputs(params: LCIParams, x: Tensor, draws: Draws) -> tuple[Tensor
     e = crop_windows(x, draws.lci_corners, p)
     e_ae = crop_windows(x[: draws.ae_corners.shape[0]], draws.ae_corners, p)
     return e, erase(e, m, draws.noise.to(x.dtype)), m, e_ae
+
+
+@contextlib.contextmanager
+def kept_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in train mode (batch statistics normalise) but restore every BatchNorm's running mean,
+    variance and ``num_batches_tracked`` on exit (after the backward pass, which reads them): F's −L_SSL pass
+    through C must not take a second momentum step of the statistics the eval-mode probes use (review #7)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: b.clone() for k, b in m.named_buffers(recurse=False) if b is not None} for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, bufs in zip(norms, saved):
+                for k, b in bufs.items():
+                    getattr(m, k).copy_(b)
 
 
 def lci_update(params: LCIParams, frozen: nn.Module | None = None
@@ -118,7 +137,8 @@ def lci_update(params: LCIParams, frozen: nn.Module | None = None
             metrics["d_real"] = scores[: x.shape[0]].detach().mean()
             metrics["d_fake"] = scores[x.shape[0]:].detach().mean()
         if "inp" in slots:
-            with u.phase("inp"):
+            keep = kept_batchnorm_statistics(u.models["cls"]) if "cls" in u.models else contextlib.nullcontext()
+            with keep, u.phase("inp"):  # C's running statistics move in its own step only
                 r, a = patches()
                 d_fake = u.models["disc"](r, e_hat)
                 l_ssl = None

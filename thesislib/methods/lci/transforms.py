@@ -85,13 +85,13 @@ def augment(x: Tensor, angles: Tensor, crops: Tensor, size: int) -> Tensor:
     """The extra augmentation of every classifier input ([code]): a rotation by ``angles`` (N,) radians
     (bilinear, zeros outside: 0 leaves an item unrotated), then the ``size`` crop at ``crops`` (N, 2)."""
     n = x.shape[0]
-    if bool((angles != 0).any()):
-        cos, sin = torch.cos(angles), torch.sin(angles)
-        zero = torch.zeros_like(cos)
-        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-        rotated = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        x = torch.where((angles != 0).view(n, 1, 1, 1), rotated, x)
+    # always resampled, then selected: no host-device sync on a data-dependent branch (review #8)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    rotated = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = torch.where((angles != 0).view(n, 1, 1, 1), rotated, x)
     return crop_windows(x, crops, size)
 
 
