@@ -292,6 +292,11 @@ def test_face_parts_are_oriented_and_away_from_the_frame() -> None:
         r, c = layout[name]
         # jitter ±1 px, local net's padded windows reach 2 px (rf 5) into the frame
         assert min(r, c) - 1 > 2 and max(r, c) + t + 1 < 32 - 2, name
+    boxes = [(r, c, r + t - 1, c + t - 1) for r, c in layout.values()]
+    for i, a in enumerate(boxes):   # no 5-pixel window covers pixels of two stamps
+        for b in boxes[i + 1:]:
+            gap = max(b[0] - a[2], a[0] - b[2], b[1] - a[3], a[1] - b[3]) - 1
+            assert gap >= 4, (a, b)
     # upright faces: the parts sit upright at their places (fully covered pixels hold the part's grey level)
     face = procedural_faces(1, 32, "upright", 5)[0, 0]
     hits = 0

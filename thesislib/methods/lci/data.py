@@ -165,11 +165,12 @@ def face_stamps(size: int) -> dict[str, tuple[Tensor, Tensor]]:
 
 def face_layout(size: int) -> dict[str, tuple[int, int]]:
     """Top-left (row, col) of each part's stamp in an upright face of side ``size`` (before the ±1 px jitter):
-    eyes side by side in the upper half, the mouth centred below; every stamp at least 0.15 x size from the
-    frame (5 px at size 32), so that no window of a local net that touches the zero padding overlaps a part."""
+    eyes side by side in the upper half, the mouth centred below; every stamp 0.16 x size from the frame (5 px at
+    size 32) and the stamps 4 px apart at size 32, so that no 5-pixel window of a local net touches the zero
+    padding and a part, or two parts."""
     t = face_stamps(size)["mouth"][0].shape[0]
     m = int(round(0.16 * size))
-    return {"left_eye": (m + 1, m), "right_eye": (m + 1, size - m - t),
+    return {"left_eye": (m, m), "right_eye": (m, size - m - t),
             "mouth": (size - m - t, (size - t) // 2)}
 
 
