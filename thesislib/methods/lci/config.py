@@ -84,8 +84,8 @@ class LCIParams(RunParams):
     frozen_inpainter: bool = param(False, help="train F and D first (no feedback from C), then C with F frozen "
                                    "(Table 4.1 d)")
     # optimisation
-    iterations: int = param(80, help="training steps (each: one C, one D and one F step)", min=1)
-    batch_size: int = param(16, help="images per step before the transformations (global over processes)", min=2)
+    iterations: int = param(160, help="training steps (each: one C, one D and one F step)", min=1)
+    batch_size: int = param(8, help="images per step before the transformations (global over processes)", min=2)
     lr: float = param(2e-3, help="C's initial AdamW learning rate (thesis 3e-4)", min=0.0)
     lr_end: float = param(2e-6, help="C's learning rate at the end of the cosine annealing (thesis 3e-7)", min=0.0)
     beta1: float = param(0.5, help="C's AdamW beta1 (thesis 0.5)", min=0.0, max=1.0)

@@ -15,10 +15,9 @@ Images are float32 (C, L, L) in [-1, 1] at ``load_size`` L (F's tanh range); C s
 * ``imagenet``: ILSVRC train, 1.15 x ``load_size`` resize then a random ``load_size`` crop; probes on a
   ``probe_per_class`` subsample of train, tested on val, both resized to 1.15 x ``load_size`` (the scale C saw)
   and centre-cropped to ``image_size``.
-* :func:`procedural_faces`: "faces" made of isotropic parts only (a bright disk, two dark eye disks, a dark
-  mouth disk) on noise, either *aligned* (filling the frame at a fixed place, like CelebA's aligned crops) or
-  *placed* at a random position and scale inside the frame. Their orientation is in the arrangement of the parts,
-  not in any part's texture.
+* :func:`procedural_faces`: aligned "faces" (two eyes with eyebrows, a shaded mouth, on noise) whose parts are
+  either *upright* (a local window shows the up direction, as on CelebA's aligned crops) or *scrambled* (each
+  part turned by its own random multiple of 90°: the same content, the up direction only in the arrangement).
 
 Missing data stops in the shared loaders with their message naming ``$THESISLIB_DATA/<dir>``.
 """
@@ -52,7 +51,8 @@ from thesislib.methods.spotting_artifacts.data import (
     to_unit_range,
 )
 
-__all__ = ["ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "procedural_faces"]
+__all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "face_layout",
+           "face_stamps", "procedural_faces"]
 
 
 @dataclass(frozen=True)
@@ -163,39 +163,72 @@ def chapter_data(params: LCIParams, seed: int) -> ChapterData:
     return _imagenet(params)
 
 
-def _disk(rows: Tensor, cols: Tensor, centre: tuple[float, float], radius: float) -> Tensor:
-    """Soft disk (S, S) in [0, 1] (one-pixel antialiased edge)."""
-    d = torch.sqrt((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2)
-    return (radius + 0.5 - d).clamp(0.0, 1.0)
+FACE_PARTS = ("left_eye", "right_eye", "mouth")
+"""The parts of a procedural face, in the order of :func:`face_layout`."""
 
 
-def procedural_faces(n: int, size: int, aligned: bool, seed: int) -> Tensor:
-    """``n`` grey "faces" (n, 1, size, size) in [-1, 1], upright, drawn with ``seed``: isotropic parts only.
+def face_stamps(size: int) -> dict[str, tuple[Tensor, Tensor]]:
+    """The upright parts of a procedural face at frame side ``size``: ``{part: (alpha, value)}``, two (t, t)
+    tensors (t = the odd stamp side, 9 at size 32): ``alpha`` in [0, 1] is the part's coverage, ``value`` its
+    grey level in [-1, 1]. Each part has a local up direction, none is symmetric under a 90° or 180° turn:
 
-    Three dark disks on noise N(0.6, 0.2²): two eyes (radius 0.15 s) at (−0.45 s, ±0.5 s) from the face centre and
-    a mouth (radius 0.2 s) at (+0.5 s, 0); s is the face scale. The orientation is only in the parts'
-    arrangement: no part, and no outline, is oriented. ``aligned``: s = 0.85 x size, centred (±1 px jitter), a
-    tight crop (as CelebA's aligned crops) whose parts sit at fixed places at the frame, the mouth cut by it;
-    otherwise s is uniform in [0.28, 0.31] x size and the face is placed uniformly wherever it fits. At size 32
-    the placed faces' parts are 6-7 px apart edge to edge, beyond a 5-pixel receptive field."""
-    rng = np.random.default_rng([seed, int(aligned)])
-    rows, cols = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+    * an eye: a dark disk in the lower part of the stamp under a dark eyebrow bar along its top rows;
+    * the mouth: a horizontal band whose grey level is shaded from dark (top) to mid grey (bottom)."""
+    t = max(5, int(round(0.28 * size)) | 1)
+    rows, cols = torch.meshgrid(torch.arange(t, dtype=torch.float32), torch.arange(t, dtype=torch.float32),
                                 indexing="ij")
+    brow = t // 5 + 1                                          # 2 rows at t = 9
+    radius = (t - brow - 1) / 2 - 0.5                          # 2.5 at t = 9
+    centre = (t - 1 - radius - 0.5, (t - 1) / 2)
+    disk = (radius + 0.5 - torch.sqrt((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2)).clamp(0.0, 1.0)
+    bar = ((rows < brow) & (cols >= 1) & (cols <= t - 2)).float()
+    eye = (torch.maximum(disk, bar), torch.full((t, t), -0.8))
+    top, bottom = t // 4, t - 1 - t // 4                        # rows 2..6 at t = 9
+    band = ((rows >= top) & (rows <= bottom)).float()
+    shade = -0.9 + 0.9 * (rows - top) / max(1, bottom - top)   # -0.9 (top) .. 0.0 (bottom)
+    return {"left_eye": eye, "right_eye": eye, "mouth": (band, shade)}
+
+
+def face_layout(size: int) -> dict[str, tuple[int, int]]:
+    """Top-left (row, col) of each part's stamp in an upright face of side ``size`` (before the ±1 px jitter):
+    eyes side by side in the upper half, the mouth centred below; every stamp 0.16 x size from the frame (5 px at
+    size 32) and the stamps 4 px apart at size 32, so that no 5-pixel window of a local net touches the zero
+    padding and a part, or two parts."""
+    t = face_stamps(size)["mouth"][0].shape[0]
+    m = int(round(0.16 * size))
+    return {"left_eye": (m, m), "right_eye": (m, size - m - t),
+            "mouth": (size - m - t, (size - t) // 2)}
+
+
+def procedural_faces(n: int, size: int, parts: str, seed: int) -> Tensor:
+    """``n`` grey "faces" (n, 1, size, size) in [-1, 1], upright and aligned (every face's parts at the same
+    places of the frame, ±1 px, like CelebA's aligned crops), drawn with ``seed``.
+
+    The background is noise N(0.6, 0.2²) (no orientation, also where a local net sees the zero padding);
+    :func:`face_stamps`'s parts are pasted at :func:`face_layout`'s places. ``parts``:
+
+    * ``"upright"``: every part upright: a window on an eye or the mouth shows which way is up (the CelebA
+      case of the thesis's rotation shortcut);
+    * ``"scrambled"``: the same parts at the same places, each turned by its own uniform random multiple of
+      90°: every part's orientation is independent of the face's, so the up direction is only in the
+      global arrangement (mouth below the two eyes). Turning the image by k x 90° leaves the distribution of
+      its local windows unchanged."""
+    if parts not in ("upright", "scrambled"):
+        raise ValueError(f"procedural_faces: parts must be 'upright' or 'scrambled', got {parts!r}")
+    rng = np.random.default_rng([seed, int(parts == "scrambled")])
+    stamps, layout = face_stamps(size), face_layout(size)
+    t = stamps["mouth"][0].shape[0]
     out = torch.empty(n, 1, size, size)
     for i in range(n):
-        if aligned:
-            scale = 0.85 * size
-            cy, cx = (size - 1) / 2 + rng.uniform(-1, 1), (size - 1) / 2 + rng.uniform(-1, 1)
-        else:
-            scale = rng.uniform(0.28 * size, 0.31 * size)
-            cy = rng.uniform(0.6 * scale, size - 1 - 0.75 * scale)
-            cx = rng.uniform(0.7 * scale, size - 1 - 0.7 * scale)
         img = torch.from_numpy(rng.normal(0.6, 0.2, (size, size)).astype(np.float32))
-        parts = [((cy - 0.45 * scale, cx - 0.5 * scale), 0.15 * scale),
-                 ((cy - 0.45 * scale, cx + 0.5 * scale), 0.15 * scale),
-                 ((cy + 0.5 * scale, cx), 0.2 * scale)]
-        for centre, r in parts:
-            d = _disk(rows, cols, centre, r)
-            img = img * (1 - d) - 0.8 * d
+        dy, dx = (int(v) for v in rng.integers(-1, 2, size=2))
+        for name in FACE_PARTS:
+            alpha, value = stamps[name]
+            if parts == "scrambled":
+                k = int(rng.integers(4))
+                alpha, value = torch.rot90(alpha, k), torch.rot90(value, k)
+            r, c = layout[name][0] + dy, layout[name][1] + dx
+            window = img[r:r + t, c:c + t]
+            img[r:r + t, c:c + t] = window * (1 - alpha) + value * alpha
         out[i, 0] = img.clamp(-1, 1)
     return out
