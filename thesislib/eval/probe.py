@@ -229,3 +229,16 @@ def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.dat
         result["dims"] = int(xtr.shape[1])
         out[layer] = result
     return out
+
+
+def per_class_subset(labels: Any, per_class: int, seed: int) -> list[int]:
+    """Sorted indices of at most ``per_class`` items of every class in ``labels`` (N,), drawn with ``seed``.
+
+    The ImageNet probes of Jenni ch. 3-4 train on this subsample, not on all 1.28M train images: their features are
+    extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB, twice that in the
+    probe's float64 standardisation), so the full configs state ``probe_per_class`` instead."""
+    y = torch.as_tensor(labels, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    picks = [idx[torch.randperm(len(idx), generator=gen)[:per_class]]
+             for idx in (torch.nonzero(y == c).flatten() for c in torch.unique(y))]
+    return torch.cat(picks).sort().values.tolist() if picks else []

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from thesislib.data.celeba import CelebA
+from thesislib.data.crops import CenterResize, ImageNetCrop, ImagesOnly, LabelledResize, RandomCropFlip, to_unit_range
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
@@ -38,16 +39,8 @@ from thesislib.data.round_robin import center_crop
 from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
+from thesislib.eval.probe import per_class_subset
 from thesislib.methods.lci.config import LCIParams
-from thesislib.methods.spotting_artifacts.data import (
-    CenterResize,
-    ImageNetCrop,
-    ImagesOnly,
-    LabelledResize,
-    RandomCropFlip,
-    per_class_subset,
-    to_unit_range,
-)
 
 __all__ = ["ChapterData", "CenterCrop", "chapter_data", "procedural_faces"]
 

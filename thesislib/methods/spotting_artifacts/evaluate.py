@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from thesislib.data.crops import CenterResize, RandomResizeCropFlip
 from thesislib.data.roots import dataset_dir
 from thesislib.data.stl10 import STL10, stl10_fold_indices
 from thesislib.data.voc import SegInputTransform, VOCSegmentation
@@ -40,7 +41,6 @@ from thesislib.eval.probe import layer_probes
 from thesislib.eval.segmentation_transfer import ImageMaskItems, SegmentationTransferConfig, finetune_segmentation
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier, finetune_multilabel
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
-from thesislib.methods.spotting_artifacts.data import CenterResize, RandomResizeCropFlip
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator, drop_mask
 from thesislib.methods.spotting_artifacts.train import build_discriminator
 from thesislib.nn.fcn import BackboneFCN
