@@ -31,7 +31,15 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from thesislib.data.celeba import CelebA
-from thesislib.data.crops import CenterResize, ImageNetCrop, ImagesOnly, LabelledResize, RandomCropFlip, to_unit_range
+from thesislib.data.crops import (
+    CenterResize,
+    ImageNetCrop,
+    ImagesOnly,
+    LabelledResize,
+    RandomCropFlip,
+    RandomResizeCropFlip,
+    to_unit_range,
+)
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
@@ -91,10 +99,11 @@ def _stl10(params: LCIParams) -> ChapterData:
     root = dataset_dir("stl10", data_root=params.data_root)
     ssl = _subset(ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.load_size)),
                   params.n_unlabelled)
-    evaluate = CenterCrop(params.load_size, params.image_size)
+    evaluate = CenterResize(params.probe_size) if params.probe_size else CenterCrop(params.load_size, params.image_size)
+    train_view = RandomResizeCropFlip(params.probe_size) if params.probe_views > 1 else evaluate
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
-    return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=evaluate), probe_test=test,
+    return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=train_view), probe_test=test,
                        test_images=torch.stack([figures[i][0] for i in range(64)]))
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from thesislib.engine import History
+from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
 from thesislib.methods.lci.data import ChapterData, chapter_data, procedural_faces
 from thesislib.methods.lci.evaluate import (
@@ -25,6 +26,7 @@ from thesislib.methods.lci.evaluate import (
     random_classifier,
     rotation_task,
     train_diagnostic,
+    transfer_results,
     transformation_accuracy,
 )
 from thesislib.methods.lci.train import run_training
@@ -33,7 +35,7 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CHANCE", "DIAGNOSTICS", "ReplicateResult", "aggregate", "claim_verdicts", "diagnostic_sentences",
-           "experiment_id", "probe_sentences", "run_replicate", "verdict_sentence"]
+           "experiment_id", "probe_sentences", "run_replicate", "transfer_experiment_id", "verdict_sentence"]
 
 DIAGNOSTICS = ("warp", "lci", "rot-aligned", "rot-placed")
 """The diagnostic tasks: identity vs warp, identity vs LCI (held-out images), rotation of aligned faces,
@@ -57,6 +59,7 @@ class ReplicateResult:
     probe_ssl: dict[str, float] = field(default_factory=dict)
     probe_random: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
+    transfer: dict[str, float] = field(default_factory=dict)
     history: History | None = None
     nets: dict[str, nn.Module] = field(default_factory=dict)
     data: ChapterData | None = None
@@ -86,6 +89,7 @@ def run_diagnostics(params: LCIParams, data: ChapterData, inpainter: nn.Module |
 def run_replicate(params: LCIParams, seed: int, device: torch.device) -> ReplicateResult:
     """Train and evaluate replicate ``seed`` (data split, initialisations and draws all seeded)."""
     rep = replicate(params, seed)
+    check_voc_data(rep, rep.transfer)  # a missing transfer data set is reported before the pre-training
     seed_everything(seed)
     data = chapter_data(rep, seed)
     nets, history = run_training(rep, device, images=data.unlabelled if rep.nproc == 1 else None)
@@ -100,6 +104,8 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
                                                device, seed)
     if rep.diagnostics:
         result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
+    if rep.transfer:
+        result.transfer = transfer_results(rep, nets["cls"], device, seed)
     return result
 
 
@@ -232,18 +238,34 @@ def experiment_id(params: LCIParams) -> str:
     return f"{stem}/{key}"
 
 
+def transfer_experiment_id(params: LCIParams) -> str:
+    """The id of the VOC transfer results (Table 4.4) in ``replication/lci.yaml``: ``voc/ours`` for C trained on
+    ImageNet with Rot+Warp+LCI (the thesis's setting), else ``voc/<experiment_id with '-' for '/'>-pretrained``
+    (no table has those); ``+no-rescale`` when ``transfer_rescale`` is off, so such runs are never recorded beside
+    the thesis's protocol."""
+    exp = experiment_id(params)
+    voc = "voc/ours" if exp == "imagenet/rot+warp+lci" else f"voc/{exp.replace('/', '-')}-pretrained"
+    return voc + ("" if params.transfer_rescale else "+no-rescale")
+
+
 def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
-    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %)."""
+    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %, ``stl10_acc`` (Table 4.1: the conv5 probe under
+    ``probe_size``'s protocol) in %; the VOC transfer results, ``voc07_cls_map``,
+    ``voc07_det_map``, ``voc12_seg_miou`` in %, under :func:`transfer_experiment_id`)."""
     rows = []
     for r in results:
         row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
         row.update({f"random_probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
+        if params.probe_size and "conv5" in r.probe_ssl:  # Table 4.1's protocol: its metric is the conv5 probe
+            row["stl10_acc"] = 100.0 * r.probe_ssl["conv5"]
         row.update({f"transform_acc_{k}": v for k, v in r.transform_acc.items()})
         for task, accs in r.diagnostics.items():
             row.update({f"diag_{task}_{kind}": v for kind, v in accs.items()})
         rows.append(row)
-    return summarize_seeds({experiment_id(params): rows})
+    transfer_rows = [dict(r.transfer) for r in results if r.transfer]
+    return summarize_seeds({experiment_id(params): rows,
+                            **({transfer_experiment_id(params): transfer_rows} if transfer_rows else {})})
 
 
 def class_table(params: LCIParams) -> tuple[str, ...]:
