@@ -180,3 +180,17 @@ __all__ += ["TensorImages"]
 from thesislib.data.warp import grid_warp  # noqa: E402
 
 __all__ += ["grid_warp"]
+
+# Crops, resizes and a label-dropping view of the self-supervised chapters (Jenni ch. 3-4), images in [-1, 1].
+from thesislib.data.crops import (  # noqa: E402
+    CenterResize,
+    ImageNetCrop,
+    ImagesOnly,
+    LabelledResize,
+    RandomCropFlip,
+    RandomResizeCropFlip,
+    to_unit_range,
+)
+
+__all__ += ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
+            "to_unit_range"]

@@ -88,3 +88,10 @@ __all__ += ["ConvFeatures", "DetectionConfig", "ImageMaskItems", "SegmentationTr
 from thesislib.eval.clustering import silhouette  # noqa: E402
 
 __all__ += ["silhouette"]
+
+# The VOC transfer protocol shared by Jenni ch. 3-4 (params mixin and orchestration) and the probes' per-class
+# subsample.
+from thesislib.eval.probe import per_class_subset  # noqa: E402
+from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams, check_voc_data, run_voc_transfer  # noqa: E402
+
+__all__ += ["VOC_TASKS", "VocTransferParams", "check_voc_data", "per_class_subset", "run_voc_transfer"]
