@@ -52,3 +52,21 @@ def torchrun_gloo() -> Callable[..., None]:
                            nprocs=nprocs, start_method="fork")
 
     return run
+
+
+@pytest.fixture
+def rescale_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """The reports of every :func:`thesislib.nn.rescaling.krahenbuhl_rescale` call the transfer fine-tunes of
+    :mod:`thesislib.eval.transfer` make during the test (the real function runs; its report is recorded)."""
+    from thesislib.eval import transfer as eval_transfer
+
+    calls: list[dict] = []
+    real = eval_transfer.krahenbuhl_rescale
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(eval_transfer, "krahenbuhl_rescale", spy)
+    return calls

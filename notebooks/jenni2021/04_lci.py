@@ -35,7 +35,7 @@
 
 # %%
 from thesislib import notebook as tnb
-from thesislib.replication import metric_label, paper_numbers
+from thesislib.replication import paper_numbers
 
 numbers = {(p.experiment, p.metric): p.value for p in paper_numbers("lci")}
 layers5 = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -68,6 +68,24 @@ output_dir = ''  # str; run directory for metrics.json and provenance.json (empt
 device = 'auto'  # str; 'auto', 'cpu', 'cuda' or 'cuda:N'
 threads = 1  # int; CPU threads (0: torch's default); $THESISLIB_THREADS overrides (min 0)
 progress = 'none'  # 'auto' | 'bar' | 'log' | 'none'; training progress display
+transfer_rescale = True  # bool; Krähenbühl et al.'s data-dependent rescaling before fine-tuning (BN folded, new layers initialised from data, layers rescaled)
+transfer_workers = 4  # int; data loader workers of the transfer fine-tuning (min 0)
+voc_resize = 256  # int; VOC images are resized to this square side before the random crops (min 8)
+voc_crop = 227  # int; side of the VOC07 classification crops (train: random, test: 10 random) (min 8)
+voc_test_crops = 10  # int; random crops averaged per VOC07 test image (min 1)
+voc_cls_iterations = 80000  # int; SGD steps of the VOC07 classification fine-tuning (min 1)
+voc_cls_batch_size = 10  # int; batch of the VOC07 classification fine-tuning (min 1)
+voc_cls_lr = 0.001  # float; learning rate (cosine-decayed) of the VOC07 classification fine-tuning (min 0.0)
+voc_det_iterations = 150000  # int; SGD steps of the VOC07 detection fine-tuning (min 1)
+voc_det_batch_size = 2  # int; images per step of the VOC07 detection fine-tuning (min 1)
+voc_det_lr = 0.001  # float; learning rate (step-decayed x0.1 at 2/3) of the detection fine-tuning (min 0.0)
+voc_det_scales = [480, 576, 688, 864, 1200]  # list of int; shorter image sides of multi-scale detection training (testing: voc_det_test_scale)
+voc_det_test_scale = 600  # int; shorter image side at detection test time (min 32)
+voc_seg_iterations = 100000  # int; SGD steps of the VOC12 segmentation fine-tuning (thesis 100k) (min 1)
+voc_seg_batch_size = 1  # int; images per step of the segmentation fine-tuning (FCN: 1) (min 1)
+voc_seg_lr = 0.0001  # float; fixed learning rate of the segmentation fine-tuning (thesis 1e-4) (min 0.0)
+voc_seg_train_split = 'train'  # 'train' | 'trainaug'; VOC12 segmentation training split: train (1,464, the FCN transfer protocol's) | trainaug (10,582 with SBD)
+voc_seg_size = 320  # int; side of the square segmentation training / test inputs (min 32)
 nproc = 1  # int; torchrun processes (DDP) for the self-supervised training; 1: in this process (min 1)
 data = 'smoke'  # 'smoke' | 'stl10' | 'celeba' | 'imagenet'; smoke (scikit-learn digits upscaled) | stl10 (unlabelled + train) | celeba | imagenet
 data_root = ''  # str; directory holding stl10/, celeba/ or imagenet/ (empty: $THESISLIB_DATA)
@@ -110,7 +128,10 @@ probe_dims = 1024  # int; features per probed layer after average pooling (Image
 probe_per_class = 3  # int; labelled training images per class for the probes (smoke, ImageNet); STL-10 uses all 5,000 (min 1)
 probe_epochs = 60  # int; epochs of each linear probe (min 1)
 probe_weight_decay = 0.0005  # float; the probes' weight decay ([code] 5e-4) (min 0.0)
+probe_size = 0  # int; STL-10 probes: side of the probe images, read at STL-10's native 96 px (0: image_size centre crops of load_size images, Table 4.2; 96: Table 4.1) (min 0)
+probe_views = 1  # int; STL-10 probes with probe_size: random crops (random resize to at most 1.15x, crop, flip) per training image, features stacked (1: the whole image; Table 4.1 trains on random 96x96 crops) (min 1)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
+transfer = []  # list of str; transfer evaluations of C's conv1-5 after training (Table 4.4; full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head); fc6 / fc7 of the new heads are fc_dim wide
 diagnostics = True  # bool; run the local-vs-global and rotation-shortcut diagnostics
 diag_width = 8  # int; channels of the diagnostic networks (local and global) (min 1)
 local_rf = 5  # int; receptive field of the bag-of-local-patches net in pixels (odd; at most 7) (min 3, max 7)
@@ -368,12 +389,7 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 # ## 8. Replication table and the full scale
 
 # %%
-from thesislib.replication import replication_rows
-
-tnb.show_table([[r.paper.experiment, metric_label("lci", r.paper.metric), r.paper.value, r.ours_text,
-                 r.ours.scale if r.ours else "", r.ours.hardware if r.ours else ""]
-                for r in replication_rows("lci")],
-               ["experiment", "metric", "thesis", "this repository", "scale", "hardware"], floatfmt=".3g")
+tnb.show_replication("lci")
 
 # %% [markdown]
 # Put STL-10 (`$THESISLIB_DATA/stl10/stl10_binary/`), CelebA (`$THESISLIB_DATA/celeba/`) or ImageNet
@@ -385,15 +401,18 @@ tnb.show_table([[r.paper.experiment, metric_label("lci", r.paper.metric), r.pape
 # thesislib run lci --scale full_stl10_lci -p nproc=4 -p patch_size=32     # Table 4.1 (a)
 # thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 pre-training
 # thesislib run lci --scale full                                           # Tables 4.5 (ImageNet, nproc 4)
+# thesislib run lci --scale full_voc07                                     # Table 4.4: ImageNet run + VOC07 cls
 # thesislib record runs/lci/<stamp>-full_stl10
 # ```
 #
-# Not wired into this chapter: Table 4.1's own protocol (a linear classifier on conv5 for 500 epochs on
-# 96×96 crops; the configs record the conv5 probe instead, under Table 4.1's ids but as `probe_conv5`), Table
-# 4.3's 40-attribute AP probe, the Places probes of Table 4.6, the ResNet-34 of Table 4.7, and the VOC transfer
-# of Table 4.4 (Krähenbühl et al.'s rescaling with BN absorbed, then VOC07 classification, Fast R-CNN detection
-# and FCN segmentation): those rows read "not run". The full configs run one replicate (`n_seeds: 1`): their
-# verdicts read *undetermined*.
+# `full_voc07_det` and `full_voc12_seg` are the same ImageNet pre-training followed by the VOC07 detection
+# (torchvision Faster R-CNN, not the thesis's Fast R-CNN) and VOC12 segmentation (an FCN-style head) transfers,
+# each after Krähenbühl et al.'s rescaling with C's BN absorbed into its convolutions. `full_stl10_lci` evaluates
+# with Table 4.1's protocol (a linear classifier on frozen conv5 over 10 fixed random 96×96 views per image, a
+# decision: the probe extracts features once). Not wired into this chapter: Table 4.3's 40-attribute AP probe,
+# the Places probes of Table 4.6 and the ResNet-34 of Table 4.7: those rows read "not run". The ImageNet probe
+# is a reduced protocol (`+reduced-probe`), never shown beside Table 4.5. The full configs run one replicate
+# (`n_seeds: 1`): their verdicts read *undetermined*.
 #
 # ## 9. Saving the run
 

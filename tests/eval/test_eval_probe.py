@@ -60,3 +60,46 @@ def test_extract_features_order_shapes_and_mode():
     net.eval()
     with torch.no_grad():
         assert torch.allclose(feats, net(x).flatten(1))  # eval-mode BN was used, in order
+
+
+class _RandomShift(torch.utils.data.Dataset):
+    """Items (x + a draw from torch's global generator, label): a stand-in for a random-crop transform."""
+
+    def __init__(self, n: int) -> None:
+        self.x, self.y = torch.randn(n, 2, 4, 4, generator=torch.Generator().manual_seed(0)), torch.arange(n) % 2
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i] + torch.rand(()), int(self.y[i])
+
+
+class _Conv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+
+    def conv_layers(self, x, upto="conv1"):
+        return {"conv1": self.conv(x)}
+
+
+def test_layer_probes_train_views_stack_seeded_random_views():
+    from thesislib.eval.probe import LayerFeatures, _train_features, layer_probes
+
+    torch.manual_seed(0)
+    model, data = _Conv(), _RandomShift(6)
+    fn = LayerFeatures(model, "conv1", dims=48)
+    state = torch.random.get_rng_state()
+    x3, y3 = _train_features(fn, data, "cpu", 4, views=3, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is left as it was
+    assert x3.shape == (18, 48) and torch.equal(y3, torch.cat([data.y] * 3))
+    assert not torch.allclose(x3[:6], x3[6:12])  # each view draws its own crops
+    again, _ = _train_features(fn, data, "cpu", 2, views=3, seed=5)
+    assert torch.allclose(x3, again)  # seeded: the same views whatever the batch size
+    other, _ = _train_features(fn, data, "cpu", 4, views=3, seed=6)
+    assert not torch.allclose(x3, other)
+    out = layer_probes(model, ["conv1"], data, data, "cpu", dims=48, batch_size=4, train_views=3, epochs=2, seed=5)
+    assert out["conv1"]["dims"] == 48 and 0.0 <= out["conv1"]["test_acc"] <= 1.0
+    with pytest.raises(ValueError, match="train_views"):
+        layer_probes(model, ["conv1"], data, data, "cpu", train_views=0)

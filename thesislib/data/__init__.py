@@ -185,3 +185,17 @@ __all__ += ["grid_warp"]
 from thesislib.data.warp import grid_control_points, jacobian_determinant, warp_coordinates  # noqa: E402
 
 __all__ += ["grid_control_points", "jacobian_determinant", "warp_coordinates"]
+
+# Crops, resizes and a label-dropping view of the self-supervised chapters (Jenni ch. 3-4), images in [-1, 1].
+from thesislib.data.crops import (  # noqa: E402
+    CenterResize,
+    ImageNetCrop,
+    ImagesOnly,
+    LabelledResize,
+    RandomCropFlip,
+    RandomResizeCropFlip,
+    to_unit_range,
+)
+
+__all__ += ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
+            "to_unit_range"]

@@ -93,3 +93,10 @@ __all__ += ["silhouette"]
 from thesislib.eval.clustering import balanced_silhouette, size_balance  # noqa: E402
 
 __all__ += ["balanced_silhouette", "size_balance"]
+
+# The VOC transfer protocol shared by Jenni ch. 3-4 (params mixin and orchestration) and the probes' per-class
+# subsample.
+from thesislib.eval.probe import per_class_subset  # noqa: E402
+from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams, check_voc_data, run_voc_transfer  # noqa: E402
+
+__all__ += ["VOC_TASKS", "VocTransferParams", "check_voc_data", "per_class_subset", "run_voc_transfer"]

@@ -210,22 +210,60 @@ class LayerFeatures(nn.Module):
         return probe_pool(self.model.conv_layers(x, upto=self.layer)[self.layer], self.dims)
 
 
+def _train_features(fn: nn.Module, train: torch.utils.data.Dataset, device: torch.device | str, batch_size: int,
+                    views: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N * views, D) and targets of ``views`` seeded passes over ``train`` (one unseeded pass if 1)."""
+    if views == 1:
+        return extract_features(fn, train, device, batch_size=batch_size)
+    state = torch.random.get_rng_state()
+    try:
+        parts = []
+        for v in range(views):
+            torch.manual_seed(1_000_003 * seed + v)
+            parts.append(extract_features(fn, train, device, batch_size=batch_size))
+    finally:
+        torch.random.set_rng_state(state)
+    return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
+
+
 def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.data.Dataset,
                  test: torch.utils.data.Dataset, device: torch.device | str, dims: int = PROBE_DIMS,
-                 batch_size: int = 256, **probe_kwargs: Any) -> dict[str, dict[str, Any]]:
+                 batch_size: int = 256, train_views: int = 1, **probe_kwargs: Any) -> dict[str, dict[str, Any]]:
     """Linear probe on every frozen layer in ``layers`` of ``model`` (which has ``conv_layers(x, upto=)``).
 
     Each layer's map is pooled to ~``dims`` features (:func:`probe_pool`), standardised (the
     protocol's affine-free BN) and fitted by :func:`linear_probe` with ``probe_kwargs`` (epochs, lr,
     weight_decay (5e-4 in the official code), seed, optimizer, num_classes). The model is in eval
     mode and receives no gradient. Returns ``{layer: linear_probe result + {"dims": D}}``.
+
+    ``train_views`` > 1: protocols that train the probe on random crops (e.g. Jenni ch. 4 Table 4.1) with a
+    ``train`` dataset whose transform draws a random crop / flip from torch's global generator: the features of
+    ``train_views`` passes over ``train`` are stacked (N * train_views rows), pass v drawn after
+    ``torch.manual_seed(1_000_003 * seed + v)`` (``seed`` from ``probe_kwargs``, 0 if absent), the same
+    crops for every layer. Features are extracted once, so this is a fixed pool of random views, not a fresh crop
+    per epoch. ``test`` is read once (its transform should be deterministic).
     """
+    if train_views < 1:
+        raise ValueError(f"train_views must be >= 1, got {train_views}")
     out: dict[str, dict[str, Any]] = {}
     for layer in layers:
         fn = LayerFeatures(model, layer, dims)
-        xtr, ytr = extract_features(fn, train, device, batch_size=batch_size)
+        xtr, ytr = _train_features(fn, train, device, batch_size, train_views, int(probe_kwargs.get("seed", 0)))
         xte, yte = extract_features(fn, test, device, batch_size=batch_size)
         result = linear_probe(xtr, ytr, xte, yte, device, batch_size=batch_size, **probe_kwargs)
         result["dims"] = int(xtr.shape[1])
         out[layer] = result
     return out
+
+
+def per_class_subset(labels: Any, per_class: int, seed: int) -> list[int]:
+    """Sorted indices of at most ``per_class`` items of every class in ``labels`` (N,), drawn with ``seed``.
+
+    The ImageNet probes of Jenni ch. 3-4 train on this subsample, not on all 1.28M train images: their features are
+    extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB, twice that in the
+    probe's float64 standardisation), so the full configs state ``probe_per_class`` instead."""
+    y = torch.as_tensor(labels, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    picks = [idx[torch.randperm(len(idx), generator=gen)[:per_class]]
+             for idx in (torch.nonzero(y == c).flatten() for c in torch.unique(y))]
+    return torch.cat(picks).sort().values.tolist() if picks else []

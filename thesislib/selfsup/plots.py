@@ -1,5 +1,6 @@
-"""Figures shared by the clustering chapters (Rebuffi ch. 6-7): t-SNE embeddings, clusters against
-classes, training curves and per-variant scores over replicates."""
+"""Figures shared by the self-supervised chapters: t-SNE embeddings, clusters against classes, training curves
+and per-variant scores over replicates (Rebuffi ch. 6-7); image grids and per-layer probe accuracies over
+replicates (Jenni ch. 3-4)."""
 
 from __future__ import annotations
 
@@ -69,5 +70,50 @@ def variant_figure(rows: Mapping[str, Sequence[float]]) -> Figure:
         ax.hlines(np.mean(vals), i - 0.3, i + 0.3, color="C3")
     ax.set_xticks(range(len(rows)), list(rows), rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("ACC (whole dataset)")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(rows: Sequence[torch.Tensor], labels: Sequence[str], title: str = "", cell: float = 0.7) -> Figure:
+    """Row k shows the images ``rows[k]`` (N_k, C, S, S) in [-1, 1] (grey for C = 1), labelled ``labels[k]``."""
+    n_cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell * n_cols + 1.6, cell * len(rows) + 0.4),
+                             squeeze=False)
+    for k, (row, label) in enumerate(zip(rows, labels, strict=True)):
+        shown = ((row.detach().float().cpu() + 1) / 2).clamp(0, 1)
+        for j in range(n_cols):
+            ax = axes[k][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(shown):
+                img = shown[j].permute(1, 2, 0).numpy()
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
+                          interpolation="nearest")
+        axes[k][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def probe_plot(ssl: Mapping[str, Sequence[float]], random: Mapping[str, Sequence[float]],
+               title: str = "") -> Figure:
+    """Per-layer probe accuracy (%) of the self-supervised and the random C: mean ± sd over replicates, and
+    every replicate as a dot."""
+    layers = list(ssl)
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    for offset, (name, values, colour) in enumerate((("self-supervised C", ssl, "C0"), ("random C", random, "C7"))):
+        xs = [i + (offset - 0.5) * 0.3 for i in range(len(layers))]
+        data = [100 * torch.tensor(values[layer], dtype=torch.float64) for layer in layers]
+        means = [float(d.mean()) for d in data]
+        sds = [float(d.std()) if len(d) > 1 else 0.0 for d in data]
+        ax.errorbar(xs, means, yerr=sds, fmt="o", color=colour, label=name, capsize=3)
+        for x, d in zip(xs, data):
+            ax.scatter([x] * len(d), d.tolist(), s=8, color=colour, alpha=0.35)
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_ylabel("probe test accuracy (%)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -333,7 +333,7 @@ def test_lr_schedule_matches_the_lr_end_help():
 
 def test_stl10_crops_are_randomly_resized_not_the_whole_image_every_time():
     """Regression: a 96-pixel crop of a 96-pixel STL-10 image was always the whole image (R4 #10)."""
-    from thesislib.methods.spotting_artifacts.data import RandomCropFlip, RandomResizeCropFlip
+    from thesislib.data.crops import RandomCropFlip, RandomResizeCropFlip
 
     img = torch.randint(0, 256, (3, 24, 24), dtype=torch.uint8)
     torch.manual_seed(0)
@@ -347,7 +347,7 @@ def test_stl10_crops_are_randomly_resized_not_the_whole_image_every_time():
 
 def test_imagenet_probe_subsample_takes_per_class_items_seeded():
     """The ImageNet probes train on probe_per_class images per class (R4 #6: all 1.28M do not fit)."""
-    from thesislib.methods.spotting_artifacts.data import per_class_subset
+    from thesislib.eval.probe import per_class_subset
 
     labels = [0] * 10 + [1] * 3 + [2] * 7
     picks = per_class_subset(labels, 4, seed=1)

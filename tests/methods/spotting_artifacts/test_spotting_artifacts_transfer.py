@@ -56,18 +56,8 @@ def test_stl10_finetuned_net_is_alexnet_without_pool5() -> None:
     assert fcs[0].out_features == fcs[1].out_features == params.disc_hidden and fcs[2].out_features == 10
 
 
-def test_voc07_classification_path_on_a_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from thesislib.eval import transfer as eval_transfer
-
-    calls: list[dict] = []
-    real = eval_transfer.krahenbuhl_rescale
-
-    def spy(*args, **kwargs):  # the path must rescale (transfer_rescale) and must not when switched off
-        out = real(*args, **kwargs)
-        calls.append(out)
-        return out
-
-    monkeypatch.setattr(eval_transfer, "krahenbuhl_rescale", spy)
+def test_voc07_classification_path_on_a_fixture(tmp_path: Path, rescale_calls: list[dict]) -> None:
+    calls = rescale_calls  # the path must rescale (transfer_rescale) and must not when switched off
     write_voc07_fixture(tmp_path, n_trainval=8, n_test=6, size=(24, 28))
     params = spotting_artifacts_config({**TINY_RGB, "data": "imagenet", "data_root": str(tmp_path),
                                         "transfer": ["voc07_cls"], "voc_resize": 20, "voc_crop": 16,

@@ -1,8 +1,9 @@
 """The chapter's parameters, declared once (:class:`LCIParams`), and what derives from them.
 
 One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
-(``configs/lci/{smoke,full_stl10,full_celeba,full_imagenet}.yaml`` plus ``-p``) and the configuration of
-the training run, in which three networks alternate through the engine's multi-optimiser update:
+(``configs/lci/{smoke,full_stl10,full_celeba,full_imagenet,full_voc07,full_voc07_det,full_voc12_seg}.yaml``
+plus ``-p``), the configuration of the training run, in which three networks alternate through the engine's
+multi-optimiser update, and of the transfer evaluations (``transfer``):
 
 * the transformation classifier C (AlexNet, BN, no LRN, no pool5; the learned features): AdamW(lr,
   β = (beta1, beta2), weight decay), learning rate cosine-annealed from ``lr`` to ``lr_end`` (thesis
@@ -21,7 +22,8 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.engine import TrainConfig, train_config
-from thesislib.params import RunParams, param
+from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams
+from thesislib.params import param
 
 PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 TRANSFORMS = ("rot", "warp", "lci")
@@ -33,10 +35,11 @@ PAPER = {"patch": 48, "crop": 64, "border_stl10": 2, "border_imagenet": 4, "lamb
 
 
 @dataclass(frozen=True)
-class LCIParams(RunParams):
+class LCIParams(VocTransferParams):
     """Every parameter of the chapter (defaults: smoke scale on the scikit-learn digits; the ``full_*``
     configs: the thesis's settings). Groups: run, data, transformations, networks, losses, optimisation,
-    evaluation, diagnostics."""
+    evaluation, diagnostics; the VOC transfer protocol's fields (``voc_*``, ``transfer_*``: Table 4.4) come from
+    :class:`thesislib.eval.voc_transfer.VocTransferParams`."""
 
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) for the self-supervised training; 1: in this process",
@@ -105,7 +108,16 @@ class LCIParams(RunParams):
                                  "STL-10 uses all 5,000", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
+    probe_size: int = param(0, help="STL-10 probes: side of the probe images, read at STL-10's native 96 px (0: "
+                            "image_size centre crops of load_size images, Table 4.2; 96: Table 4.1)", min=0)
+    probe_views: int = param(1, help="STL-10 probes with probe_size: random crops (random resize to at most 1.15x, "
+                             "crop, flip) per training image, features stacked (1: the whole image; Table 4.1 "
+                             "trains on random 96x96 crops)", min=1)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
+    transfer: tuple[str, ...] = param((), help="transfer evaluations of C's conv1-5 after training (Table 4.4; "
+                                      "full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 "
+                                      "detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head); "
+                                      "fc6 / fc7 of the new heads are fc_dim wide", choices=VOC_TASKS)
     # local-vs-global diagnostics
     diagnostics: bool = param(True, help="run the local-vs-global and rotation-shortcut diagnostics")
     diag_width: int = param(8, help="channels of the diagnostic networks (local and global)", min=1)
@@ -135,6 +147,14 @@ class LCIParams(RunParams):
             raise ConfigError(f"LCIParams: transforms {self.transforms} repeats a name")
         if not self.probe_layers:
             raise ConfigError("LCIParams: probe_layers names no layer")
+        if (self.probe_size or self.probe_views > 1) and self.data != "stl10":
+            raise ConfigError(f"LCIParams: probe_size / probe_views are the STL-10 probes' protocol (Table 4.1), "
+                              f"not data={self.data!r}")
+        if self.probe_views > 1 and not self.probe_size:
+            raise ConfigError("LCIParams: probe_views > 1 needs probe_size (the random crops' side)")
+        if self.transfer and self.in_channels != 3:
+            raise ConfigError(f"LCIParams: transfer {list(self.transfer)} needs an RGB C (data stl10, celeba or "
+                              f"imagenet), not data={self.data!r}")
 
     @property
     def in_channels(self) -> int:

@@ -33,6 +33,15 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from thesislib.data.celeba import CelebA
+from thesislib.data.crops import (
+    CenterResize,
+    ImageNetCrop,
+    ImagesOnly,
+    LabelledResize,
+    RandomCropFlip,
+    RandomResizeCropFlip,
+    to_unit_range,
+)
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
@@ -40,16 +49,8 @@ from thesislib.data.round_robin import center_crop
 from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
+from thesislib.eval.probe import per_class_subset
 from thesislib.methods.lci.config import LCIParams
-from thesislib.methods.spotting_artifacts.data import (
-    CenterResize,
-    ImageNetCrop,
-    ImagesOnly,
-    LabelledResize,
-    RandomCropFlip,
-    per_class_subset,
-    to_unit_range,
-)
 
 __all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "face_layout",
            "face_stamps", "procedural_faces"]
@@ -123,10 +124,12 @@ def _stl10(params: LCIParams) -> ChapterData:
     root = dataset_dir("stl10", data_root=params.data_root)
     ssl = _subset(ImagesOnly(STL10(("train", "unlabeled"), root=root), RandomCropFlip(params.load_size)),
                   params.n_unlabelled)
-    evaluate = CenterCrop(0, params.image_size)  # native 96 px, as the self-supervised crops (no resize)
+    # probes at the scale C saw: the native 96 px centre crop (no resize), or Table 4.1's probe_size protocol
+    evaluate = CenterResize(params.probe_size) if params.probe_size else CenterCrop(0, params.image_size)
+    train_view = RandomResizeCropFlip(params.probe_size) if params.probe_views > 1 else evaluate
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
-    return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=evaluate), probe_test=test,
+    return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=train_view), probe_test=test,
                        test_images=_held_out(figures, params))
 
 

@@ -10,10 +10,13 @@ transformation on held-out images, and the local-vs-global diagnostics.
   (rotation) task on fixed images, a :class:`~thesislib.methods.lci.model.LocalNet` or
   :class:`~thesislib.methods.lci.model.GlobalNet` trained on it through :func:`thesislib.engine.fit` (Adam
   3e-3, ``diag_iterations`` steps of 32), and its held-out accuracy.
+* :func:`transfer_results`: the VOC transfer evaluations of ``params.transfer`` (Table 4.4) through the shared
+  :func:`thesislib.eval.voc_transfer.run_voc_transfer`, each on a copy of C's conv1-5 (:func:`transfer_backbone`).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -25,6 +28,8 @@ from thesislib.config import replace
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.probe import layer_probes
+from thesislib.eval.transfer import ConvFeatures
+from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.model import GlobalNet, LocalNet, build_classifier
 from thesislib.methods.lci.train import inpainter_inputs
@@ -32,7 +37,7 @@ from thesislib.methods.lci.transforms import assemble, draw, rotate
 from thesislib.repro import seed_everything
 
 __all__ = ["diagnostic_task", "heldout_batch", "probe_accuracies", "random_classifier", "rotation_task",
-           "train_diagnostic", "transformation_accuracy"]
+           "train_diagnostic", "transfer_backbone", "transfer_results", "transformation_accuracy"]
 
 DIAG_BATCH = 32
 DIAG_LR = 3e-3
@@ -46,10 +51,11 @@ def random_classifier(params: LCIParams, seed: int) -> nn.Module:
 
 def probe_accuracies(params: LCIParams, cls: nn.Module, train: Any, test: Any, device: torch.device,
                      seed: int) -> dict[str, float]:
-    """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers``."""
+    """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers`` (``probe_views`` random views
+    per training image when > 1: Table 4.1's random crops)."""
     out = layer_probes(cls.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
                        batch_size=params.eval_batch_size, epochs=params.probe_epochs,
-                       weight_decay=params.probe_weight_decay, seed=seed)
+                       weight_decay=params.probe_weight_decay, seed=seed, train_views=params.probe_views)
     return {layer: float(r["test_acc"]) for layer, r in out.items()}
 
 
@@ -145,3 +151,19 @@ def train_diagnostic(params: LCIParams, kind: str, train: TensorDataset, test: T
         return {"hit": (model(x).argmax(1) == y).float()}
 
     return float(evaluate(net, test, hits, device, batch_size=params.eval_batch_size, shard=False)["hit"].mean())
+
+
+def transfer_backbone(classifier: nn.Module) -> ConvFeatures:
+    """A copy of C's conv1-5 as a backbone: images (B, 3, H, W) -> conv5 map (B, C5, H5, W5). C itself is
+    untouched. The copy keeps C's fc layers and classifier (:class:`thesislib.eval.ConvFeatures` runs up to conv5
+    only): they get no gradient, and the rescaling leaves them alone; C's BN layers are folded into the conv
+    weights before Krähenbühl et al.'s rescaling (thesis §4.4, Table 4.4; :mod:`thesislib.nn.rescaling`). The
+    transfer fine-tunes run in one process; a DDP fine-tune would need ``ddp_find_unused_parameters``."""
+    return ConvFeatures(copy.deepcopy(classifier).cpu(), "conv5")
+
+
+def transfer_results(params: LCIParams, classifier: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
+    """Table 4.4: every VOC task in ``params.transfer`` on copies of C's conv1-5 with new fc6 / fc7 (``fc_dim``
+    wide) and task heads: ``{"voc07_cls_map": %, "voc07_det_map": %, "voc12_seg_miou": %}`` (requested keys)."""
+    return run_voc_transfer(params, params.transfer, lambda: transfer_backbone(classifier), params.fc_dim, device,
+                            seed)

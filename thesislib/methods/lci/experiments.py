@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from thesislib.engine import History
+from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
 from thesislib.methods.lci.data import ChapterData, chapter_data, procedural_faces
 from thesislib.methods.lci.evaluate import (
@@ -25,6 +26,7 @@ from thesislib.methods.lci.evaluate import (
     random_classifier,
     rotation_task,
     train_diagnostic,
+    transfer_results,
     transformation_accuracy,
 )
 from thesislib.methods.lci.train import run_training
@@ -34,7 +36,7 @@ from thesislib.repro import seed_everything
 
 __all__ = ["CHANCE", "DIAGNOSTICS", "ReplicateResult", "aggregate", "claim_verdicts", "diagnostic_sentences",
            "experiment_id", "is_table41_run", "probe_sentences", "random_experiment_id", "run_replicate",
-           "verdict_sentence"]
+           "transfer_experiment_id", "verdict_sentence"]
 
 DIAGNOSTICS = ("warp", "lci", "rot-aligned", "rot-scrambled")
 """The diagnostic tasks: identity vs warp, identity vs LCI (held-out images), rotation of aligned faces with
@@ -58,6 +60,7 @@ class ReplicateResult:
     probe_ssl: dict[str, float] = field(default_factory=dict)
     probe_random: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
+    transfer: dict[str, float] = field(default_factory=dict)
     history: History | None = None
     nets: dict[str, nn.Module] = field(default_factory=dict)
     data: ChapterData | None = None
@@ -87,6 +90,7 @@ def run_diagnostics(params: LCIParams, data: ChapterData, inpainter: nn.Module |
 def run_replicate(params: LCIParams, seed: int, device: torch.device) -> ReplicateResult:
     """Train and evaluate replicate ``seed`` (data split, initialisations and draws all seeded)."""
     rep = replicate(params, seed)
+    check_voc_data(rep, rep.transfer)  # a missing transfer data set is reported before the pre-training
     seed_everything(seed)
     data = chapter_data(rep, seed)
     nets, history = run_training(rep, device, images=data.unlabelled if rep.nproc == 1 else None)
@@ -101,6 +105,8 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
                                                device, seed)
     if rep.diagnostics:
         result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
+    if rep.transfer:
+        result.transfer = transfer_results(rep, nets["cls"], device, seed)
     return result
 
 
@@ -225,11 +231,17 @@ def probe_sentences(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
+FULL_SCALE_PATCH = {"stl10": 48, "celeba": 72, "imagenet": 96}
+"""The LCI window of each full-scale dataset's thesis setting (48 on STL-10, stated; CelebA and ImageNet scaled
+by STL-10's ratio, a decision): a different window is one of Table 4.1's switches. The smoke data has none."""
+
+
 def _ablation_tags(params: LCIParams) -> list[str]:
-    """Table 4.1's switches that differ from the thesis's LCI setting (48x48 windows, F trained with C, the
-    adversarial term and the patch autoencoding on)."""
+    """Table 4.1's switches that differ from the thesis's LCI setting (the dataset's window of
+    :data:`FULL_SCALE_PATCH`, F trained with C, the adversarial term and the patch autoencoding on)."""
     tags = []
-    if params.patch_size != 48:
+    default_patch = FULL_SCALE_PATCH.get(params.data)
+    if default_patch is not None and params.patch_size != default_patch:
         tags.append(f"patch{params.patch_size}")
     if params.frozen_inpainter:
         tags.append("frozen-f")
@@ -272,13 +284,32 @@ def random_experiment_id(params: LCIParams) -> str:
     return f"{stem}/random" + ("+reduced-probe" if params.data == "imagenet" else "")
 
 
+def transfer_experiment_id(params: LCIParams) -> str:
+    """The id of the VOC transfer results (Table 4.4) in ``replication/lci.yaml``: ``voc/ours`` for C trained on
+    ImageNet with Rot+Warp+LCI in the thesis's setting, else ``voc/<data>-<transforms>[+<switch>...]-pretrained``
+    (no table has those; the probe protocol's ``+reduced-probe`` does not concern VOC); ``+no-rescale`` when
+    ``transfer_rescale`` is off, so such runs are never recorded beside the thesis's protocol."""
+    key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
+    tags = _ablation_tags(params)
+    if params.data == "imagenet" and key == "rot+warp+lci" and not tags:
+        voc = "voc/ours"
+    else:
+        stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+        voc = f"voc/{stem}-{key}" + "".join(f"+{t}" for t in tags) + "-pretrained"
+    return voc + ("" if params.transfer_rescale else "+no-rescale")
+
+
 def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
-    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %), under :func:`experiment_id`; the random C's
-    probes as ``probe_<layer>`` under :func:`random_experiment_id`."""
+    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %, ``stl10_acc`` (Table 4.1: the conv5 probe under
+    ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes as ``probe_<layer>`` under
+    :func:`random_experiment_id`; the VOC transfer results (``voc07_cls_map``, ``voc07_det_map``,
+    ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`."""
     rows, random_rows = [], []
     for r in results:
         row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
+        if params.probe_size and "conv5" in r.probe_ssl:  # Table 4.1's protocol: its metric is the conv5 probe
+            row["stl10_acc"] = 100.0 * r.probe_ssl["conv5"]
         row.update({f"transform_acc_{k}": v for k, v in r.transform_acc.items()})
         for task, accs in r.diagnostics.items():
             row.update({f"diag_{task}_{kind}": v for kind, v in accs.items()})
@@ -288,6 +319,9 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     runs = {experiment_id(params): rows}
     if random_rows:
         runs[random_experiment_id(params)] = random_rows
+    transfer_rows = [dict(r.transfer) for r in results if r.transfer]
+    if transfer_rows:
+        runs[transfer_experiment_id(params)] = transfer_rows
     return summarize_seeds(runs)
 
 

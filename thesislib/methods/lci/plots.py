@@ -1,6 +1,6 @@
 """The chapter's figures: the transformations on local patches and full images (Fig. 4.3), the LCI pipeline
 (Fig. 4.4), and the diagnostics. Grids and the probe curve are the shared ch. 3 figures
-(:func:`thesislib.methods.spotting_artifacts.plots.image_grid`, ``probe_plot``)."""
+(:func:`thesislib.selfsup.plots.image_grid`, ``probe_plot``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.evaluate import heldout_batch
 from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import crop_windows, draw, paste_windows
-from thesislib.methods.spotting_artifacts.plots import image_grid, probe_plot
+from thesislib.selfsup.plots import image_grid, probe_plot
 
 __all__ = ["diagnostic_plot", "image_grid", "lci_pipeline_rows", "probe_plot", "transformation_rows"]
 

@@ -19,10 +19,11 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.engine import TrainConfig, train_config
-from thesislib.params import RunParams, param
+from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams
+from thesislib.params import param
 
 PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-TRANSFER_TASKS = ("voc07_cls", "voc07_det", "voc12_seg", "stl10_folds")
+TRANSFER_TASKS = (*VOC_TASKS, "stl10_folds")
 """The transfer evaluations of C's conv layers a run can add (Tables 3.2-3.3; none at smoke scale)."""
 FOLD_VARIANTS = ("frozen", "finetuned")
 """Table 3.2's two rows: a linear classifier on frozen conv1-5, and conv1-5 fine-tuned."""
@@ -32,10 +33,10 @@ PAPER = {"encoder": (32, 64, 128, 256, 512), "image_size": 128, "drop_rate": 0.7
 
 
 @dataclass(frozen=True)
-class SpottingArtifactsParams(RunParams):
+class SpottingArtifactsParams(VocTransferParams):
     """Every parameter of the chapter (defaults: smoke scale on the scikit-learn digits; the
     ``full_*`` configs: the thesis's settings). Groups: run, data, networks, method, optimisation,
-    evaluation."""
+    evaluation; the VOC transfer protocol's fields come from :class:`thesislib.eval.voc_transfer.VocTransferParams`."""
 
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) for the two training stages; 1: in this process",
@@ -97,33 +98,7 @@ class SpottingArtifactsParams(RunParams):
                                       "(VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision "
                                       "Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2)",
                                       choices=TRANSFER_TASKS)
-    transfer_rescale: bool = param(True, help="Krähenbühl et al.'s data-dependent rescaling before fine-tuning "
-                                   "(BN folded, new layers initialised from data, layers rescaled)")
-    transfer_workers: int = param(4, help="data loader workers of the transfer fine-tuning", min=0)
-    voc_resize: int = param(256, help="VOC images are resized to this square side before the random crops", min=8)
-    voc_crop: int = param(227, help="side of the VOC07 classification crops (train: random, test: 10 random)", min=8)
-    voc_test_crops: int = param(10, help="random crops averaged per VOC07 test image", min=1)
-    voc_cls_iterations: int = param(80000, help="SGD steps of the VOC07 classification fine-tuning", min=1)
-    voc_cls_batch_size: int = param(10, help="batch of the VOC07 classification fine-tuning", min=1)
-    voc_cls_lr: float = param(1e-3, help="learning rate (cosine-decayed) of the VOC07 classification fine-tuning",
-                              min=0.0)
-    voc_det_iterations: int = param(150000, help="SGD steps of the VOC07 detection fine-tuning", min=1)
-    voc_det_batch_size: int = param(2, help="images per step of the VOC07 detection fine-tuning", min=1)
-    voc_det_lr: float = param(1e-3, help="learning rate (step-decayed x0.1 at 2/3) of the detection fine-tuning",
-                              min=0.0)
-    voc_det_scales: tuple[int, ...] = param((480, 576, 688, 864, 1200),
-                                            help="shorter image sides of multi-scale detection training "
-                                                 "(testing: voc_det_test_scale)")
-    voc_det_test_scale: int = param(600, help="shorter image side at detection test time", min=32)
-    voc_seg_iterations: int = param(100000, help="SGD steps of the VOC12 segmentation fine-tuning (thesis 100k)",
-                                    min=1)
-    voc_seg_batch_size: int = param(1, help="images per step of the segmentation fine-tuning (FCN: 1)", min=1)
-    voc_seg_lr: float = param(1e-4, help="fixed learning rate of the segmentation fine-tuning (thesis 1e-4)",
-                              min=0.0)
-    voc_seg_train_split: Literal["train", "trainaug"] = param(
-        "train", help="VOC12 segmentation training split: train (1,464, the FCN transfer protocol's) | trainaug "
-                      "(10,582 with SBD)")
-    voc_seg_size: int = param(320, help="side of the square segmentation training / test inputs", min=32)
+    # (the VOC protocol's fields, voc_* and transfer_*: thesislib.eval.voc_transfer.VocTransferParams)
     fold_variants: tuple[str, ...] = param(FOLD_VARIANTS, help="Table 3.2 rows run on the STL-10 folds",
                                            choices=FOLD_VARIANTS)
     fold_epochs: int = param(200, help="supervised epochs per STL-10 fold (thesis 200)", min=1)
@@ -149,10 +124,6 @@ class SpottingArtifactsParams(RunParams):
         if "stl10_folds" in self.transfer and self.data != "stl10":
             raise ConfigError("SpottingArtifactsParams: transfer stl10_folds is Table 3.2's protocol for C trained "
                               "on STL-10 (data: stl10)")
-        if not self.voc_det_scales or min(self.voc_det_scales) < 32:
-            raise ConfigError(f"SpottingArtifactsParams: voc_det_scales {self.voc_det_scales} must name sides >= 32")
-        if self.voc_crop > self.voc_resize:
-            raise ConfigError(f"SpottingArtifactsParams: voc_crop {self.voc_crop} exceeds voc_resize {self.voc_resize}")
 
     @property
     def grid(self) -> int:

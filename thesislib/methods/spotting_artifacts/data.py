@@ -15,7 +15,8 @@ Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
   an arm) of it. ``n_unlabelled`` (0: 1,200) unlabelled scenes for self-supervision, ``probe_per_class``
   labelled ones per class for the probes and :data:`SHAPES_TEST` held-out ones, three independent streams.
 * ``stl10``: the unlabelled split plus the labelled train split for self-supervision (the thesis's
-  100k + 5k), random resizes, ``image_size`` crops and horizontal flips (:class:`RandomResizeCropFlip`);
+  100k + 5k), random resizes, ``image_size`` crops and horizontal flips
+  (:class:`thesislib.data.crops.RandomResizeCropFlip`);
   the probes use the labelled train split and the test split.
 * ``imagenet``: ILSVRC train images resized to 1.15 x ``image_size`` then randomly cropped (the thesis's
   random 128x128 crops); probes on the train/val splits are run through the shared loaders at full scale.
@@ -26,115 +27,36 @@ Missing data stops in the shared loaders with their message naming ``$THESISLIB_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from thesislib.data.crops import (
+    CenterResize,
+    ImageNetCrop,
+    ImagesOnly,
+    LabelledResize,
+    RandomResizeCropFlip,
+    to_unit_range,
+)
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import ImageNetLocalization
 from thesislib.data.roots import dataset_dir
 from thesislib.data.scenes import SceneClass, SceneConfig, generate_scenes, scene_config
 from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
-from thesislib.data.transforms import resize_image, to_tensor
+from thesislib.data.transforms import resize_image
+from thesislib.eval.probe import per_class_subset
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 
-__all__ = ["SHAPE_CLASSES", "ChapterData", "ImagesOnly", "RandomCropFlip", "RandomResizeCropFlip", "chapter_data",
-           "per_class_subset", "shape_scenes", "to_unit_range"]
+__all__ = ["SHAPE_CLASSES", "ChapterData", "chapter_data", "shape_scenes"]
 
 SHAPE_CLASSES: tuple[str, ...] = ("disk", "square", "triangle", "cross")
 """The classes of the ``shapes`` smoke set: four outlines that differ in their parts (corners, arms, curvature)."""
 SHAPES_TEST = 600
 """Held-out labelled scenes per replicate of the ``shapes`` smoke set (the probes' test set)."""
-
-
-def to_unit_range(x: Tensor) -> Tensor:
-    """Images with values in [0, 1] -> [-1, 1]."""
-    return x * 2.0 - 1.0
-
-
-class ImagesOnly(Dataset):
-    """The images of a dataset of ``(image, label)`` items (labels dropped)."""
-
-    def __init__(self, dataset: Dataset, transform: Any = None) -> None:
-        self.dataset, self.transform = dataset, transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> Tensor:
-        x = self.dataset[i][0]
-        return self.transform(x) if self.transform is not None else x
-
-
-@dataclass(frozen=True)
-class RandomCropFlip:
-    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: a random crop and a coin-flip mirror
-    (drawn from torch's global generator, which the engine seeds per sample)."""
-
-    size: int
-
-    def __call__(self, image: Tensor) -> Tensor:
-        x = to_unit_range(image.float() / 255.0)
-        top = int(torch.randint(0, x.shape[-2] - self.size + 1, ()))
-        left = int(torch.randint(0, x.shape[-1] - self.size + 1, ()))
-        x = x[..., top:top + self.size, left:left + self.size]
-        return x.flip(-1) if bool(torch.rand(()) < 0.5) else x
-
-
-@dataclass(frozen=True)
-class RandomResizeCropFlip:
-    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1]: resize so that the shorter side is a random
-    integer in [size, round(max_scale x size)], then :class:`RandomCropFlip`.
-
-    STL-10 (thesis §3.4: "we randomly resize the images and extract 96x96 crops"): a 96-pixel crop of a
-    96-pixel image is the whole image, so without the resize only the flip would vary. The thesis gives
-    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision."""
-
-    size: int
-    max_scale: float = 1.15
-
-    def __call__(self, image: Tensor) -> Tensor:
-        high = max(self.size, int(round(self.max_scale * self.size)))
-        side = int(torch.randint(self.size, high + 1, ()))
-        h, w = image.shape[-2:]
-        scale = side / min(h, w)
-        big = resize_image(image.float() / 255.0, (max(side, round(h * scale)), max(side, round(w * scale))))
-        return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255))
-
-
-@dataclass(frozen=True)
-class CenterResize:
-    """uint8 (C, H, W) -> float (C, size, size) in [-1, 1], resized whole (evaluation)."""
-
-    size: int
-
-    def __call__(self, image: Tensor) -> Tensor:
-        return to_unit_range(resize_image(image.float() / 255.0, self.size))
-
-
-@dataclass(frozen=True)
-class ImageNetCrop:
-    """ImageNet item dict -> float (3, size, size) in [-1, 1]: resize to 1.15 x size, random crop."""
-
-    size: int
-
-    def __call__(self, item: dict[str, Any]) -> Tensor:
-        big = resize_image(to_tensor(item["image"]), int(round(self.size * 1.15)))
-        return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255))
-
-
-@dataclass(frozen=True)
-class LabelledResize:
-    """ImageNet item dict -> (float (3, size, size) in [-1, 1], label), resized whole (probes)."""
-
-    size: int
-
-    def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
-        return to_unit_range(resize_image(to_tensor(item["image"]), self.size)), int(item["label"])
 
 
 @dataclass(frozen=True)
@@ -224,19 +146,6 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
                        test_images=torch.stack([val[i][0] for i in range(64)]))
-
-
-def per_class_subset(labels: Any, per_class: int, seed: int) -> list[int]:
-    """Sorted indices of at most ``per_class`` items of every class in ``labels`` (N,), drawn with ``seed``.
-
-    The ImageNet probes train on this subsample, not on all 1.28M train images: their features are
-    extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB, twice that in the
-    probe's float64 standardisation), so the full configs state ``probe_per_class`` instead."""
-    y = torch.as_tensor(labels, dtype=torch.long)
-    gen = torch.Generator().manual_seed(seed)
-    picks = [idx[torch.randperm(len(idx), generator=gen)[:per_class]]
-             for idx in (torch.nonzero(y == c).flatten() for c in torch.unique(y))]
-    return torch.cat(picks).sort().values.tolist() if picks else []
 
 
 def chapter_data(params: SpottingArtifactsParams, seed: int) -> ChapterData:

@@ -11,11 +11,9 @@ spots held-out corruptions.
   :func:`thesislib.engine.evaluate`. Both diagnose the adversarial game: C near 100 % on un-repaired
   damage but at chance on repaired damage means C learned the damage and R learned to hide it.
 * Transfer of C's conv layers (``params.transfer``; full scale, Tables 3.2-3.3), each on a copy of C's
-  conv1-5 (BN after conv5 folded into conv5, the fc and mask heads dropped):
-  :func:`voc07_classification` (:func:`thesislib.eval.finetune_multilabel`), :func:`voc07_detection`
-  (:func:`thesislib.eval.finetune_detection`), :func:`voc12_segmentation`
-  (:func:`thesislib.eval.finetune_segmentation`), :func:`stl10_folds` (Table 3.2 through
-  :func:`thesislib.eval.fold_protocol`); :func:`transfer_results` runs the requested ones.
+  conv1-5 (BN after conv5 folded into conv5, the fc and mask heads dropped): the VOC07 classification / detection
+  and VOC12 segmentation tasks of the shared :mod:`thesislib.eval.voc_transfer` (Table 3.3), :func:`stl10_folds`
+  (Table 3.2 through :func:`thesislib.eval.fold_protocol`); :func:`transfer_results` runs the requested ones.
 """
 
 from __future__ import annotations
@@ -28,26 +26,22 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from thesislib.data.crops import CenterResize, RandomResizeCropFlip
 from thesislib.data.roots import dataset_dir
 from thesislib.data.stl10 import STL10, stl10_fold_indices
-from thesislib.data.voc import SegInputTransform, VOCSegmentation
-from thesislib.data.voc07 import VOC07DetectionInput, VOC07Input, VOC2007Classification, VOC2007Detection
 from thesislib.engine import evaluate
 from thesislib.eval.auc import binary_auc
-from thesislib.eval.detection import DetectionConfig, finetune_detection, transfer_faster_rcnn
 from thesislib.eval.folds import fold_protocol
 from thesislib.eval.probe import layer_probes
-from thesislib.eval.segmentation_transfer import ImageMaskItems, SegmentationTransferConfig, finetune_segmentation
-from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier, finetune_multilabel
+from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier
+from thesislib.eval.voc_transfer import VOC_TASKS, check_voc_data, run_voc_transfer
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
-from thesislib.methods.spotting_artifacts.data import CenterResize, RandomResizeCropFlip
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator, drop_mask
 from thesislib.methods.spotting_artifacts.train import build_discriminator
-from thesislib.nn.fcn import BackboneFCN
 from thesislib.repro import seed_everything
 
-__all__ = ["probe_layers", "random_discriminator", "spotting_accuracy", "stl10_folds", "transfer_backbone",
-           "transfer_results", "voc07_classification", "voc07_detection", "voc12_segmentation"]
+__all__ = ["check_transfer_data", "probe_layers", "random_discriminator", "spotting_accuracy", "stl10_folds",
+           "transfer_backbone", "transfer_results"]
 
 
 def random_discriminator(params: SpottingArtifactsParams, seed: int) -> Discriminator:
@@ -125,86 +119,14 @@ def transfer_backbone(disc: Discriminator) -> ConvFeatures:
     return ConvFeatures(copy.deepcopy(disc.trunk).cpu(), "conv5")
 
 
-def _voc_root(params: SpottingArtifactsParams) -> Any:
-    return dataset_dir("voc", data_root=params.data_root)
-
-
-def _voc07_cls_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
-    """VOC2007 classification ``trainval`` and ``test`` (images resized to ``voc_resize``)."""
-    root = _voc_root(params)
-    item = VOC07Input(params.voc_resize, normalization="symmetric")
-    return (VOC2007Classification("trainval", root=root, transform=item),
-            VOC2007Classification("test", root=root, transform=item))
-
-
-def _voc07_det_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
-    """VOC2007 detection ``trainval`` (flips, difficult boxes dropped) and ``test``."""
-    root = _voc_root(params)
-    return (VOC2007Detection("trainval", root=root, transform=VOC07DetectionInput(flip=True, keep_difficult=False)),
-            VOC2007Detection("test", root=root, transform=VOC07DetectionInput()))
-
-
-def _voc12_seg_sets(params: SpottingArtifactsParams) -> tuple[Dataset, Dataset]:
-    """VOC2012 segmentation ``voc_seg_train_split`` (SBD for ``train_aug``, flips) and ``val`` (original size)."""
-    root = _voc_root(params)
-    size = (params.voc_seg_size, params.voc_seg_size)
-    train = ImageMaskItems(VOCSegmentation(params.voc_seg_train_split, voc_root=root,
-                                           sbd_root=dataset_dir("sbd", data_root=params.data_root),
-                                           transform=SegInputTransform(size, "symmetric")), flip=True)
-    val = ImageMaskItems(VOCSegmentation("val", voc_root=root,
-                                         transform=SegInputTransform(size, "symmetric", resize_mask=False)))
-    return train, val
-
-
 def check_transfer_data(params: SpottingArtifactsParams) -> None:
-    """Open every data set ``params.transfer`` will read (VOC2007 cls / det, VOC2012 + SBD seg, STL-10's
-    ``fold_indices.txt``) so that a missing or corrupt one raises before the pre-training, not after it.
-    Raises the data loaders' errors (naming ``$THESISLIB_DATA/<subdir>`` and the expected layout)."""
-    opener = {"voc07_cls": _voc07_cls_sets, "voc07_det": _voc07_det_sets, "voc12_seg": _voc12_seg_sets,
-              "stl10_folds": lambda p: stl10_fold_indices(dataset_dir("stl10", data_root=p.data_root))}
-    for task in params.transfer:
-        opener[task](params)
-
-
-def voc07_classification(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
-                         seed: int) -> dict[str, float]:
-    """Table 3.3's classification column: VOC07 ``trainval`` -> ``test`` mAP (%) of C's conv layers under the
-    Krähenbühl framework (images resized to ``voc_resize``, random ``voc_crop`` crops, ``voc_test_crops``
-    random test crops, fc6-8 new with fc6 / fc7 ``disc_hidden`` wide (4096 in the full configs);
-    :func:`thesislib.eval.finetune_multilabel`)."""
-    train, test = _voc07_cls_sets(params)
-    net = TransferNet(transfer_backbone(disc), 20, params.voc_crop, fc_dims=(params.disc_hidden, params.disc_hidden))
-    cfg = TransferConfig(iterations=params.voc_cls_iterations, batch_size=params.voc_cls_batch_size,
-                         lr=params.voc_cls_lr, crop=params.voc_crop, n_test_crops=params.voc_test_crops, seed=seed,
-                         rescale=params.transfer_rescale, num_workers=params.transfer_workers)
-    return {"voc07_cls_map": 100.0 * finetune_multilabel(net, train, test, device, cfg, run=params)["map"]}
-
-
-def voc07_detection(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
-                    seed: int) -> dict[str, float]:
-    """Table 3.3's detection column: VOC07 ``trainval`` -> ``test`` detection mAP (%, 11-point) of C's conv
-    layers in torchvision's Faster R-CNN (not the paper's Fast R-CNN; :mod:`thesislib.eval.detection`), fc6 / fc7
-    ``disc_hidden`` wide (4096 in the full configs)."""
-    train, test = _voc07_det_sets(params)
-    cfg = DetectionConfig(scales=tuple(params.voc_det_scales), test_scale=params.voc_det_test_scale,
-                          iterations=params.voc_det_iterations, batch_size=params.voc_det_batch_size,
-                          lr=params.voc_det_lr, rescale=params.transfer_rescale, seed=seed,
-                          num_workers=params.transfer_workers, representation=params.disc_hidden)
-    model = transfer_faster_rcnn(transfer_backbone(disc), cfg)
-    return {"voc07_det_map": 100.0 * finetune_detection(model, train, test, device, cfg, run=params)["map"]}
-
-
-def voc12_segmentation(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
-                       seed: int) -> dict[str, float]:
-    """Table 3.3's segmentation column: VOC12 ``voc_seg_train_split`` -> ``val`` mIoU (%) of C's conv layers
-    under an FCN-32s-style head (:class:`thesislib.nn.fcn.BackboneFCN`, fc6 / fc7 ``disc_hidden`` wide;
-    :mod:`thesislib.eval.segmentation_transfer`)."""
-    train, val = _voc12_seg_sets(params)
-    cfg = SegmentationTransferConfig(iterations=params.voc_seg_iterations, batch_size=params.voc_seg_batch_size,
-                                     lr=params.voc_seg_lr, size=params.voc_seg_size, rescale=params.transfer_rescale,
-                                     seed=seed, num_workers=params.transfer_workers)
-    net = BackboneFCN(transfer_backbone(disc), 21, hidden=(params.disc_hidden, params.disc_hidden))
-    return {"voc12_seg_miou": 100.0 * finetune_segmentation(net, train, val, device, cfg, run=params)["miou"]}
+    """Open every data set ``params.transfer`` will read (VOC2007 cls / det, VOC2012 + SBD seg through
+    :func:`thesislib.eval.voc_transfer.check_voc_data`, STL-10's ``fold_indices.txt``) so that a missing or corrupt
+    one raises before the pre-training, not after it. Raises the data loaders' errors (naming
+    ``$THESISLIB_DATA/<subdir>`` and the expected layout)."""
+    check_voc_data(params, [t for t in params.transfer if t in VOC_TASKS])
+    if "stl10_folds" in params.transfer:
+        stl10_fold_indices(dataset_dir("stl10", data_root=params.data_root))
 
 
 def stl10_finetune_net(params: SpottingArtifactsParams, disc: Discriminator) -> TransferNet:
@@ -257,17 +179,14 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
     return out
 
 
-TRANSFER_RUNNERS = {"voc07_cls": voc07_classification, "voc07_det": voc07_detection, "voc12_seg": voc12_segmentation}
-
-
 def transfer_results(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
                      seed: int) -> dict[str, Any]:
     """Every evaluation in ``params.transfer``: ``{"voc07_cls_map": %, "voc07_det_map": %, "voc12_seg_miou": %,
-    "stl10_folds": {variant: fold_protocol result}}`` (only the requested keys)."""
-    out: dict[str, Any] = {}
-    for task in params.transfer:
-        if task == "stl10_folds":
-            out["stl10_folds"] = stl10_folds(params, disc, device, seed)
-        else:
-            out.update(TRANSFER_RUNNERS[task](params, disc, device, seed))
+    "stl10_folds": {variant: fold_protocol result}}`` (only the requested keys). The VOC tasks (Table 3.3) run
+    through :func:`thesislib.eval.voc_transfer.run_voc_transfer` on copies of C's conv1-5 (fc6 / fc7
+    ``disc_hidden`` wide, 4096 in the full configs)."""
+    out: dict[str, Any] = run_voc_transfer(params, params.transfer, lambda: transfer_backbone(disc),
+                                           params.disc_hidden, device, seed)
+    if "stl10_folds" in params.transfer:
+        out["stl10_folds"] = stl10_folds(params, disc, device, seed)
     return out
