@@ -581,3 +581,33 @@ def test_celeba_rows_and_voc_ours_are_reachable_from_their_configs() -> None:
         voc = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
         assert transfer_experiment_id(voc) == "voc/ours" in ids
         assert transfer_experiment_id(replace(voc, patch_size=48)) != "voc/ours"
+
+
+def test_table41_probe_protocol_never_lands_on_table42_rows() -> None:
+    """Table 4.1's conv5 protocol (probe_size 96, views) on a Table 4.2 transform set records off the table."""
+    from thesislib.methods.lci.experiments import random_experiment_id
+    from thesislib.replication import paper_numbers
+
+    ids = {n.experiment for n in paper_numbers("lci")}
+    lci = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10_lci.yaml"))
+    mixed = replace(lci, transforms=("rot", "warp", "lci"))
+    assert experiment_id(mixed) == "stl10/rot+warp+lci+probe96" and experiment_id(mixed) not in ids
+    assert random_experiment_id(mixed) == "stl10/random+probe96" not in ids
+
+
+def test_face_geometry_keeps_the_local_net_inside_one_part() -> None:
+    """At the configured 32 px / rf 5, 4 px to the frame and between parts (after the ±1 px jitter): no 5-px
+    window of the zero-padded local net sees the padding and a part, or two parts; smaller faces or a wider
+    local net are refused before any training."""
+    from thesislib.config import ConfigError
+    from thesislib.methods.lci.data import check_face_geometry, face_clearance
+
+    assert face_clearance(32) == (4, 4)
+    check_face_geometry(32, 5)
+    with pytest.raises(ConfigError, match="face_size 24"):
+        check_face_geometry(24, 5)
+    with pytest.raises(ConfigError, match="receptive field 7"):
+        check_face_geometry(32, 7)
+    for name in ("smoke", "full_stl10", "full_imagenet"):
+        p = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
+        check_face_geometry(p.face_size, p.local_rf)

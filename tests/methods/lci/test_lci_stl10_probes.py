@@ -34,9 +34,10 @@ def test_table_4_2_config_probes_every_layer_unresized_for_700_epochs() -> None:
         assert probe_pool(fmap, params.probe_dims).shape[1] == fmap[0].numel(), layer  # no layer is resized
 
 
-def test_table_4_1_config_probes_conv5_on_random_96_crops_for_500_epochs() -> None:
+def test_table_4_1_config_probes_conv5_on_random_96_crops_for_500_epochs_of_samples() -> None:
     params = lci_config(load_yaml(CONFIGS / "full_stl10_lci.yaml"))
-    assert params.probe_layers == ("conv5",) and params.probe_epochs == 500
+    # 10 stacked views x 50 epochs = the thesis's 500 epochs of samples
+    assert params.probe_layers == ("conv5",) and params.probe_epochs * params.probe_views == 500
     assert params.probe_size == 96 and params.probe_views > 1
     fmap = _conv_maps(params, 96)["conv5"]
     assert fmap.shape[-2:] == (6, 6) and probe_pool(fmap, params.probe_dims).shape[1] == fmap[0].numel()

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from thesislib.config import ConfigError
 from thesislib.data.celeba import CelebA
 from thesislib.data.crops import (
     CenterResize,
@@ -52,7 +53,8 @@ from thesislib.data.transforms import resize_image
 from thesislib.eval.probe import per_class_subset
 from thesislib.methods.lci.config import LCIParams
 
-__all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "face_layout",
+__all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "check_face_geometry",
+           "face_clearance", "face_layout",
            "face_stamps", "procedural_faces"]
 
 
@@ -201,6 +203,29 @@ def face_layout(size: int) -> dict[str, tuple[int, int]]:
     m = int(round(0.16 * size))
     return {"left_eye": (m, m), "right_eye": (m, size - m - t),
             "mouth": (size - m - t, (size - t) // 2)}
+
+
+def face_clearance(size: int) -> tuple[int, int]:
+    """(margin, gap) in pixels of :func:`face_layout` at side ``size``, after the ±1 px jitter: the fewest pixels
+    between a part's stamp and the frame, and between two stamps. A local net of receptive field ``rf`` with zero
+    padding sees the padding and a part in one window when margin < rf - 1, and two parts when gap < rf - 1."""
+    t = face_stamps(size)["mouth"][0].shape[0]
+    boxes = list(face_layout(size).values())
+    margin = min(min(r, c, size - r - t, size - c - t) for r, c in boxes) - 1
+    gap = min(max(r2 - r1 - t, r1 - r2 - t, c2 - c1 - t, c1 - c2 - t)
+              for i, (r1, c1) in enumerate(boxes) for (r2, c2) in boxes[i + 1:])
+    return margin, gap
+
+
+def check_face_geometry(size: int, local_rf: int) -> None:
+    """Raise :class:`~thesislib.config.ConfigError` when the local net (receptive field ``local_rf``) could see the
+    padding and a part, or two parts, in one window of a ``size``-pixel face: its at-chance verdict on scrambled
+    faces would then not mean what the page says."""
+    margin, gap = face_clearance(size)
+    if margin < local_rf - 1 or gap < local_rf - 1:
+        raise ConfigError(f"LCIParams: face_size {size} leaves {margin} px to the frame and {gap} px between parts; "
+                          f"a local net of receptive field {local_rf} needs at least {local_rf - 1} for both "
+                          "(raise face_size or lower local_rf)")
 
 
 def procedural_faces(n: int, size: int, parts: str, seed: int) -> Tensor:

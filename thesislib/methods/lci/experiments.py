@@ -19,7 +19,7 @@ from torch import nn
 from thesislib.engine import History
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
-from thesislib.methods.lci.data import ChapterData, chapter_data, procedural_faces
+from thesislib.methods.lci.data import ChapterData, chapter_data, check_face_geometry, procedural_faces
 from thesislib.methods.lci.evaluate import (
     diagnostic_task,
     probe_accuracies,
@@ -91,6 +91,7 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
     """Train and evaluate replicate ``seed`` (data split, initialisations and draws all seeded)."""
     rep = replicate(params, seed)
     check_voc_data(rep, rep.transfer)  # a missing transfer data set is reported before the pre-training
+    check_face_geometry(rep.face_size, rep.local_rf)  # and a face geometry the local net could see across
     seed_everything(seed)
     data = chapter_data(rep, seed)
     nets, history = run_training(rep, device, images=data.unlabelled if rep.nproc == 1 else None)
@@ -201,11 +202,11 @@ def diagnostic_sentences(verdicts: list[Verdict]) -> list[str]:
         elif sc.holds and gs.holds and gl_sc.holds:
             out.append("Rotation shortcut: with upright parts the local net solves rotation above chance; with the "
                        "same parts turned at random it is not shown above chance while the global net is above "
-                       "chance and above it: rotation on aligned content is solvable from local cues, the CelebA "
-                       "argument of the thesis.")
+                       "chance and above it: rotation on aligned content is partly solvable from local cues, the "
+                       "CelebA argument of the thesis.")
         elif not sc.holds:
-            out.append("Rotation shortcut: the local net solves rotation with upright parts but is also above chance "
-                       "with scrambled parts: some local cue survives the scrambling.")
+            out.append("Rotation shortcut: the local net is above chance with upright parts, but with scrambled parts "
+                       f"it is not shown at chance (verdict: {sc.label}), so the contrast is not clean here.")
         else:
             out.append("Rotation shortcut: the local net solves rotation with upright parts and not with scrambled "
                        "ones, but the global net is not shown to solve the scrambled faces (better than chance and "
@@ -269,9 +270,17 @@ def experiment_id(params: LCIParams) -> str:
     tags = _ablation_tags(params)
     if is_table41_run(params):
         return "stl10/lci-" + ("+".join(tags) if tags else "baseline")
-    if params.data == "imagenet":
-        tags.append("reduced-probe")
+    tags += _probe_tags(params)
     return f"{stem}/{key}" + "".join(f"+{t}" for t in tags)
+
+
+def _probe_tags(params: LCIParams) -> list[str]:
+    """Probe protocols that are not the table's own outside a Table 4.1 run: ImageNet's reduced probe
+    (``reduced-probe``) and Table 4.1's ``probe_size`` protocol on a Table 4.2 run (``probe<size>``)."""
+    tags = ["reduced-probe"] if params.data == "imagenet" else []
+    if params.probe_size:
+        tags.append(f"probe{params.probe_size}")
+    return tags
 
 
 def random_experiment_id(params: LCIParams) -> str:
@@ -281,7 +290,7 @@ def random_experiment_id(params: LCIParams) -> str:
     if is_table41_run(params):
         return "stl10/lci-random"
     stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
-    return f"{stem}/random" + ("+reduced-probe" if params.data == "imagenet" else "")
+    return f"{stem}/random" + "".join(f"+{t}" for t in _probe_tags(params))
 
 
 def transfer_experiment_id(params: LCIParams) -> str:
