@@ -9,6 +9,7 @@ valid ones, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -169,6 +170,18 @@ def parse_override(text: str) -> tuple[str, Any]:
     if isinstance(value, str) and _NUMBER.match(value):  # YAML 1.1 reads 1e-3 as a string
         value = float(value)
     return key, value
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    """The parameter mapping a torchrun entry point receives (``--params``): JSON when the name ends in
+    ``.json`` (what :mod:`thesislib.engine.launch` writes), else YAML (a ``configs/<chapter>/*.yaml``)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of parameter names to values")
+        return data
+    return load_yaml(path)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

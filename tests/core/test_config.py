@@ -71,3 +71,14 @@ def test_parse_override(text, expected):
 def test_parse_override_rejects_malformed(text):
     with pytest.raises(ConfigError):
         parse_override(text)
+
+
+def test_load_params_file_reads_json_and_yaml_and_rejects_a_non_mapping(tmp_path) -> None:
+    from thesislib.config import load_params_file
+
+    (tmp_path / "p.json").write_text('{"seed": 3, "lr": 0.1}')
+    (tmp_path / "p.yaml").write_text("seed: 3\nlr: 0.1\n")
+    assert load_params_file(tmp_path / "p.json") == load_params_file(str(tmp_path / "p.yaml")) == {"seed": 3, "lr": 0.1}
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="bad.json: expected a mapping"):
+        load_params_file(tmp_path / "bad.json")

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.integrity import DatasetCorruptError
 from thesislib.device import resolve_device
@@ -125,8 +125,7 @@ class StagedPipeline:
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
         args = parser.parse_args(argv)
         try:
-            path = Path(args.params)
-            params = self.config(json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path))
+            params = self.config(load_params_file(args.params))
             data = self.load_data(params)
             init = torch.load(args.init, map_location="cpu", weights_only=True) if args.init else None
             self.check(args.stage, init)

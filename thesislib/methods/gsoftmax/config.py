@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from thesislib.config import ConfigError, from_mapping, load_yaml, to_dict
+from thesislib.config import ConfigError, from_mapping, load_params_file, to_dict
 from thesislib.methods.gsoftmax.losses import MULTILABEL_READINGS
 from thesislib.methods.gsoftmax.transform import SIGMA_PARAMS
 from thesislib.params import RunParams, param
@@ -303,8 +302,7 @@ def spec_from_mapping(mapping: dict[str, Any]) -> RunSpec:
 
 def load_spec(path: str | Path) -> RunSpec:
     """A run from a JSON or YAML file written by :func:`spec_to_dict`."""
-    path = Path(path)
-    mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+    mapping = load_params_file(path)
     return spec_from_mapping(mapping)
 
 

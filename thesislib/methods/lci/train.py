@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import Cosine, History, OptimizerSlot, Trainer, launch, make_scheduler
@@ -229,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     args = parser.parse_args(argv)
     try:
-        path = Path(args.params)
-        mapping: dict[str, Any] = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        mapping: dict[str, Any] = load_params_file(args.params)
         params = lci_config(mapping)
         images = chapter_data(params, params.seed).unlabelled
     except (ConfigError, DatasetNotFoundError, FileNotFoundError, ValueError) as err:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.transforms import HorizontalFlipItems
 from thesislib.device import resolve_device
@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     args = parser.parse_args(argv)
     try:
-        path = Path(args.params)
-        mapping: dict[str, Any] = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        mapping: dict[str, Any] = load_params_file(args.params)
         params = pixelcnn_aux_config(mapping)
         part_spec(params, args.part)
         images = _train_images(params, args.part)

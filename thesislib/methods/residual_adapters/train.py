@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.round_robin import DomainLabelled, RoundRobinDomains, collate_domain_batch
 from thesislib.device import resolve_device
@@ -419,8 +419,7 @@ def main(argv: list[str] | None = None, build: Callable[[dict], ResidualAdapters
                         "which always seeds the pre-training)")
     args = parser.parse_args(argv)
     try:  # everything that can be wrong with the inputs fails here, before training
-        path = Path(args.params)
-        mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        mapping = load_params_file(args.params)
         params = build(mapping)
         seed = params.seed if args.replicate_seed is None else args.replicate_seed
         domains = load_domains(params, seed) if args.stage == "replicate" else None

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.transforms import denormalize
 from thesislib.device import resolve_device
@@ -243,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     args = parser.parse_args(argv)
     try:  # everything that can be wrong with the inputs fails here, before training
-        path = Path(args.params)
-        mapping = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        mapping = load_params_file(args.params)
         params = sec_config(mapping)
         check_inputs(params)
         data = load_data(params)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_params_file, to_dict
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.device import resolve_device
 from thesislib.engine import History, Linear, OptimizerSlot, Trainer, fit, launch, make_scheduler
@@ -231,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     args = parser.parse_args(argv)
     try:
-        path = Path(args.params)
-        mapping: dict[str, Any] = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
+        mapping: dict[str, Any] = load_params_file(args.params)
         params = spotting_artifacts_config(mapping)
         if args.stage == "dr" and not args.autoencoder:
             raise ConfigError("--stage dr needs --autoencoder")
