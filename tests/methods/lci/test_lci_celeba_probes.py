@@ -84,3 +84,18 @@ def test_celeba_aps_are_recorded_in_percent_under_the_table_4_3_ids() -> None:
         assert {"celeba_ap_conv1", "celeba_ap_conv5"} <= set(rows[run_id]["metrics"]), run_id
         assert {"celeba_ap_conv1", "celeba_ap_conv5"} <= set(agg[run_id]), run_id
 
+
+
+def test_a_celeba_replicate_records_attribute_aps_for_trained_and_random_c(tmp_path: Path) -> None:
+    from thesislib.methods.lci.experiments import run_replicate
+
+    base, _ = _celeba(tmp_path, partition=(20, 2, 8))
+    params = lci_config(TINY_CELEBA, data_root=str(base.parent), iterations=2, batch_size=4, n_unlabelled=16,
+                        probe_epochs=2, diag_iterations=2, diag_train=16, diag_test=16, diag_width=2, face_size=32)
+    result = run_replicate(params, 0, torch.device("cpu"))
+    assert set(result.probe_ssl) == set(result.probe_random) == {"conv1", "conv5"}
+    assert result.probe_ssl != result.probe_random  # trained and random C differ
+    agg = aggregate(params, [result])
+    assert {"celeba_ap_conv1", "celeba_ap_conv5"} <= set(agg[experiment_id(params)])
+    assert set(agg[random_experiment_id(params)]) == {"celeba_ap_conv1", "celeba_ap_conv5"}
+    assert 0.0 < agg["celeba/random"]["celeba_ap_conv1"] <= 100.0  # one replicate: the value itself, in %
