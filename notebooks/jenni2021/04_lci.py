@@ -409,10 +409,11 @@ tnb.show_replication("lci")
 # (torchvision Faster R-CNN, not the thesis's Fast R-CNN) and VOC12 segmentation (an FCN-style head) transfers,
 # each after Krähenbühl et al.'s rescaling with C's BN absorbed into its convolutions. `full_stl10_lci` evaluates
 # with Table 4.1's protocol (a linear classifier on frozen conv5 over 10 fixed random 96×96 views per image, a
-# decision: the probe extracts features once). Not wired into this chapter: Table 4.3's 40-attribute AP probe,
-# the Places probes of Table 4.6 and the ResNet-34 of Table 4.7: those rows read "not run". The ImageNet probe
-# is a reduced protocol (`+reduced-probe`), never shown beside Table 4.5. The full configs run one replicate
-# (`n_seeds: 1`): their verdicts read *undetermined*.
+# decision: the probe extracts features once). `full_celeba` probes the 40 attributes (one logistic regression per
+# attribute on each frozen layer, official train / test partition, mean attribute AP: Table 4.3's metric). Not
+# wired into this chapter: the Places probes of Table 4.6 and the ResNet-34 of Table 4.7: those rows read "not
+# run". The ImageNet probe is a reduced protocol (`+reduced-probe`), never shown beside Table 4.5. The full configs
+# run one replicate (`n_seeds: 1`): their verdicts read *undetermined*.
 #
 # ## 9. Saving the run
 

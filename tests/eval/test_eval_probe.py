@@ -103,3 +103,64 @@ def test_layer_probes_train_views_stack_seeded_random_views():
     assert out["conv1"]["dims"] == 48 and 0.0 <= out["conv1"]["test_acc"] <= 1.0
     with pytest.raises(ValueError, match="train_views"):
         layer_probes(model, ["conv1"], data, data, "cpu", train_views=0)
+
+
+# --- multi-label probes (one logistic regression per label, mean per-label average precision) ---
+
+def _one_feature_two_labels():
+    """Train: x in {-2, -1, 1, 2} (repeated); label A = x > 0, label B = x < 0 (separable, so the fitted weights
+    carry those signs). Test: x = 4, 3, 2, 1 with A = [1, 0, 0, 1], B = [0, 1, 0, 1]."""
+    xtr = torch.tensor([-2.0, -1.0, 1.0, 2.0]).repeat(8)[:, None]
+    ytr = torch.stack([(xtr[:, 0] > 0), (xtr[:, 0] < 0)], dim=1).float()
+    xte = torch.tensor([4.0, 3.0, 2.0, 1.0])[:, None]
+    yte = torch.tensor([[1, 0], [0, 1], [0, 0], [1, 1]], dtype=torch.float32)
+    return xtr, ytr, xte, yte
+
+
+def test_multilabel_probe_ap_is_the_hand_computed_mean_of_per_label_aps():
+    xtr, ytr, xte, yte = _one_feature_two_labels()
+    out = linear_probe(xtr, ytr, xte, yte, "cpu", epochs=30, batch_size=8, seed=0, multilabel=True)
+    w = out["model"][1].weight[:, 0]
+    assert w[0] > 0 > w[1]  # A rises with x, B falls
+    # A ranks the test images by x descending: positives at ranks 1 and 4 -> (1/1 + 2/4) / 2 = 0.75.
+    # B ranks by x ascending (x = 1, 2, 3, 4): positives at ranks 1 and 3 -> (1/1 + 2/3) / 2 = 5/6.
+    assert out["test_ap_per_class"] == pytest.approx([0.75, 5 / 6])
+    assert out["test_ap"] == pytest.approx((0.75 + 5 / 6) / 2)
+    assert out["train_ap"] == pytest.approx(1.0) and out["train_acc"] == 1.0
+    # per-label accuracy at p >= 0.5 (logit >= 0): A predicted on all four test images (x > 0) -> 2/4 right,
+    # B predicted on none -> 2/4 right
+    assert out["test_acc"] == pytest.approx(0.5)
+    assert out["config"].multilabel
+
+
+def test_multilabel_probe_skips_labels_without_positives_and_checks_shapes():
+    xtr, ytr, xte, yte = _one_feature_two_labels()
+    yte = yte.clone()
+    yte[:, 1] = 0  # label B has no positive in the test set: NaN, left out of the mean
+    out = linear_probe(xtr, ytr, xte, yte, "cpu", epochs=10, batch_size=8, multilabel=True, optimizer="lbfgs")
+    assert out["test_ap_per_class"][1] != out["test_ap_per_class"][1]  # NaN
+    assert out["test_ap"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="multilabel"):
+        linear_probe(xtr, ytr[:, 0], xte, yte, "cpu", multilabel=True)
+    with pytest.raises(ValueError, match="multilabel"):
+        linear_probe(xtr, ytr, xte, yte[:, :1], "cpu", multilabel=True)
+
+
+def test_layer_probes_pass_multilabel_targets_through():
+    from thesislib.eval.probe import layer_probes
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 1)
+
+        def conv_layers(self, x, upto=None):
+            return {"conv1": self.conv(x)}
+
+    torch.manual_seed(0)
+    x = torch.randn(24, 1, 4, 4)
+    y = torch.stack([(x.mean((1, 2, 3)) > 0), (x[:, 0, 0, 0] > 0), torch.ones(24, dtype=torch.bool)], 1).float()
+    data = torch.utils.data.TensorDataset(x, y)
+    out = layer_probes(Net(), ["conv1"], data, data, "cpu", dims=32, epochs=5, batch_size=8, multilabel=True)
+    assert len(out["conv1"]["test_ap_per_class"]) == 3 and 0.0 < out["conv1"]["test_ap"] <= 1.0
+    assert out["conv1"]["test_ap_per_class"][2] == pytest.approx(1.0)  # an all-positive label: AP 1

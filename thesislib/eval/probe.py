@@ -4,7 +4,9 @@ The protocol of the representation-learning chapters (e.g. Jenni ch. 3-4, Rebuff
 freeze the network, read out a layer's activations, standardise each feature with the
 training-set mean and standard deviation, and train a linear classifier (multinomial
 logistic regression) on top. The probe's accuracy measures how linearly decodable the
-labels are from that layer.
+labels are from that layer. ``multilabel=True`` swaps the softmax head for one logistic regression per label
+(binary cross-entropy) scored by the mean over labels of the per-label average precision (e.g. Jenni ch. 4
+Table 4.3, CelebA's 40 attributes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from thesislib.engine import IndexDataset, collate_indices, evaluate, fit, train_config
+from thesislib.eval.multilabel import APKind, average_precision
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ProbeConfig:
     seed: int = 0
     optimizer: Literal["sgd", "lbfgs"] = "sgd"
     momentum: float = 0.9
+    multilabel: bool = False
 
 
 class Standardize(nn.Module):
@@ -81,12 +85,24 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     return float(correct) / max(1, x.shape[0])
 
 
+def _multilabel_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                       ap_kind: APKind) -> tuple[float, float, list[float]]:
+    """(mean per-label accuracy at logit >= 0, mean AP over the labels with a positive, per-label AP (C,) with NaN
+    where a label has no positive) of ``model`` on features ``x`` (N, D) and 0/1 targets ``y`` (N, C)."""
+    with torch.no_grad():
+        logits = torch.cat([model(x[start:start + batch_size]) for start in range(0, x.shape[0], batch_size)])
+    acc = float(((logits >= 0) == (y > 0)).double().mean()) if y.numel() else math.nan
+    ap = average_precision(logits.double().cpu(), y.cpu(), kind=ap_kind)
+    return acc, float(ap.nanmean()), [float(v) for v in ap]
+
+
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
                  test_y: torch.Tensor, device: torch.device | str, epochs: int = 100,
                  lr: float | None = None, weight_decay: float = 0.0, batch_size: int = 256,
                  seed: int = 0, optimizer: Literal["sgd", "lbfgs"] = "sgd",
-                 num_classes: int | None = None) -> dict[str, Any]:
-    """Fit a standardised linear classifier on frozen features and report its accuracy.
+                 num_classes: int | None = None, multilabel: bool = False,
+                 ap_kind: APKind = "ranked") -> dict[str, Any]:
+    """Fit a standardised linear classifier on frozen features and report its accuracy (or average precision).
 
     ``train_x`` (N, D), ``test_x`` (M, D) float; ``train_y`` (N,), ``test_y`` (M,) int64 in
     0..C-1 (C = ``num_classes`` or 1 + the largest label seen). Features are standardised
@@ -103,24 +119,42 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     Deterministic for a fixed seed on a given device. Returns ``{"train_acc": float,
     "test_acc": float, "model": nn.Sequential(Standardize, Linear)`` (on ``device``, taking
     raw features), ``"config": ProbeConfig}``.
+
+    ``multilabel=True`` (C independent binary labels, e.g. CelebA's 40 attributes): ``train_y`` (N, C) and
+    ``test_y`` (M, C) with entries in {0, 1} (> 0 is a positive); C logistic regressions share the standardised
+    features, the loss is the binary cross-entropy averaged over the N x C entries (+ the same weight decay).
+    ``train_acc`` / ``test_acc`` are then the mean per-label accuracy of ``logit >= 0`` (p >= 0.5), and the result
+    adds ``"train_ap"``, ``"test_ap"`` (mean over the labels that have a positive of the per-label average
+    precision, :func:`thesislib.eval.multilabel.average_precision` of kind ``ap_kind``, default ``"ranked"``: the
+    non-interpolated AP, (1/R) sum_k P(k) rel(k)) and ``"test_ap_per_class"`` (C floats, NaN for a label with no
+    positive in the test set). ``num_classes`` is ignored (C is ``train_y.shape[1]``).
     """
     if optimizer not in ("sgd", "lbfgs"):
         raise ValueError(f"optimizer must be 'sgd' or 'lbfgs', got {optimizer!r}")
     if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
         raise ValueError(f"features must be (N, D) with equal D, got {tuple(train_x.shape)} "
                          f"and {tuple(test_x.shape)}")
-    if train_y.shape != (train_x.shape[0],) or test_y.shape != (test_x.shape[0],):
+    if multilabel:
+        if train_y.ndim != 2 or train_y.shape[0] != train_x.shape[0] or test_y.shape != (test_x.shape[0],
+                                                                                          train_y.shape[1]):
+            raise ValueError(f"multilabel targets must be (N, C) and (M, C) matching the features, got "
+                             f"{tuple(train_y.shape)} and {tuple(test_y.shape)}")
+    elif train_y.shape != (train_x.shape[0],) or test_y.shape != (test_x.shape[0],):
         raise ValueError("labels must be (N,) matching the features")
     config = ProbeConfig(epochs=int(epochs), lr=float(lr if lr is not None else
                                                      (0.1 if optimizer == "sgd" else 1.0)),
                          weight_decay=float(weight_decay), batch_size=int(batch_size),
-                         seed=int(seed), optimizer=optimizer)
+                         seed=int(seed), optimizer=optimizer, multilabel=bool(multilabel))
     device = torch.device(device)
     xtr = train_x.to(device, torch.float32)
-    ytr = train_y.to(device, torch.int64)
+    label_dtype = torch.float32 if multilabel else torch.int64
+    ytr = (train_y > 0).to(device, label_dtype) if multilabel else train_y.to(device, label_dtype)
     xte = test_x.to(device, torch.float32)
-    yte = test_y.to(device, torch.int64)
-    if num_classes is None:
+    yte = (test_y > 0).to(device, label_dtype) if multilabel else test_y.to(device, label_dtype)
+    loss_fn = F.binary_cross_entropy_with_logits if multilabel else F.cross_entropy
+    if multilabel:
+        num_classes = int(train_y.shape[1])
+    elif num_classes is None:
         num_classes = int(max(int(train_y.max()), int(test_y.max()) if test_y.numel() else 0)) + 1
 
     mean = xtr.double().mean(dim=0)
@@ -143,7 +177,7 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs * steps_per_epoch))
 
         def step_fn(head: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            return F.cross_entropy(head(z[idx]), ytr[idx]), {}
+            return loss_fn(head(z[idx]), ytr[idx]), {}
 
         fit(linear, opt, IndexDataset(n), step_fn,
             train_config(config, batch_size=config.batch_size, epochs=config.epochs, amp=False,
@@ -156,7 +190,7 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(linear(z), ytr)
+            loss = loss_fn(linear(z), ytr)
             loss = loss + 0.5 * config.weight_decay * linear.weight.pow(2).sum()
             loss.backward()
             return loss
@@ -165,6 +199,11 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
     model.eval()
     eval_batch = max(config.batch_size, 4096)
+    if multilabel:
+        train_acc, train_ap, _ = _multilabel_scores(model, xtr, ytr, eval_batch, ap_kind)
+        test_acc, test_ap, per_class = _multilabel_scores(model, xte, yte, eval_batch, ap_kind)
+        return {"train_acc": train_acc, "test_acc": test_acc, "train_ap": train_ap, "test_ap": test_ap,
+                "test_ap_per_class": per_class, "model": model, "config": config}
     return {"train_acc": _accuracy(model, xtr, ytr, eval_batch),
             "test_acc": _accuracy(model, xte, yte, eval_batch),
             "model": model, "config": config}
@@ -233,7 +272,8 @@ def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.dat
 
     Each layer's map is pooled to ~``dims`` features (:func:`probe_pool`), standardised (the
     protocol's affine-free BN) and fitted by :func:`linear_probe` with ``probe_kwargs`` (epochs, lr,
-    weight_decay (5e-4 in the official code), seed, optimizer, num_classes). The model is in eval
+    weight_decay (5e-4 in the official code), seed, optimizer, num_classes; ``multilabel=True`` for datasets whose
+    targets are (C,) 0/1 vectors, adding ``"test_ap"``). The model is in eval
     mode and receives no gradient. Returns ``{layer: linear_probe result + {"dims": D}}``.
 
     ``train_views`` > 1: protocols that train the probe on random crops (e.g. Jenni ch. 4 Table 4.1) with a

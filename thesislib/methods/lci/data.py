@@ -10,8 +10,10 @@ Images are float32 (C, L, L) in [-1, 1] at ``load_size`` L (F's tanh range); C s
 * ``stl10``: the unlabelled split plus the labelled train split (the thesis's 100k + 5k), random
   ``load_size`` crops and flips; probes on train / test, centre ``image_size`` crops of the native 96-px images
   (the scale C saw; precomputed features, no probe augmentation).
-* ``celeba``: the aligned crops at ``load_size`` with flips; no single-label probe (Table 4.3's 40-attribute
-  average precision needs a multi-label probe, not wired here): ``probe_train`` is None.
+* ``celeba``: the aligned crops at ``load_size`` with flips; Table 4.3's probes read the 40 attributes of
+  ``list_attr_celeba.txt`` (items ``(image, attrs float (40,) in {0, 1})``) on the official train / test
+  partition, both centre-cropped to ``image_size`` from ``load_size`` (the scale C saw; features extracted once,
+  no probe augmentation).
 * ``imagenet``: ILSVRC train, 1.15 x ``load_size`` resize then a random ``load_size`` crop; probes on a
   ``probe_per_class`` subsample of train, tested on val, both resized to 1.15 x ``load_size`` (the scale C saw)
   and centre-cropped to ``image_size``.
@@ -61,13 +63,15 @@ __all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "cha
 @dataclass(frozen=True)
 class ChapterData:
     """``unlabelled``: the self-supervised images (items float (C, L, L)); ``probe_train`` / ``probe_test``:
-    ``(image (C, S, S), label)`` datasets for the linear probes (None where no single-label probe exists);
+    ``(image (C, S, S), label)`` datasets for the linear probes (the label a (40,) 0/1 attribute vector on CelebA,
+    :attr:`multilabel`; None where no probe exists);
     ``test_images``: held-out images (N, C, L, L) for the figures and the diagnostics."""
 
     unlabelled: Dataset
     probe_train: Dataset | None
     probe_test: Dataset | None
     test_images: Tensor
+    multilabel: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,13 @@ def _celeba(params: LCIParams) -> ChapterData:
     ssl = _subset(CelebA("train", root=root, size=params.load_size, transform=RandomCropFlip(params.load_size)),
                   params.n_unlabelled)
     test = CelebA("test", root=root, size=params.load_size, transform=CenterResize(params.load_size))
-    return ChapterData(unlabelled=ssl, probe_train=None, probe_test=None,
-                       test_images=_held_out(test, params, whole=True))
+    probe = CenterCrop(0, params.image_size)  # images arrive at load_size: the central image_size crop
+
+    def attributes(split: str) -> CelebA:
+        return CelebA(split, root=root, size=params.load_size, transform=probe, attributes=True)
+
+    return ChapterData(unlabelled=ssl, probe_train=attributes("train"), probe_test=attributes("test"),
+                       test_images=_held_out(test, params, whole=True), multilabel=True)
 
 
 def _imagenet(params: LCIParams) -> ChapterData:

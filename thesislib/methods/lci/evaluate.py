@@ -2,7 +2,8 @@
 transformation on held-out images, and the local-vs-global diagnostics.
 
 * :func:`probe_accuracies`: :func:`thesislib.eval.layer_probes` on C's frozen conv layers (features
-  average-pooled to ~``probe_dims``, standardised, softmax regression with weight decay): Table 4.2's shape.
+  average-pooled to ~``probe_dims``, standardised, softmax regression with weight decay): Table 4.2's shape;
+  with ``multilabel`` (CelebA) one logistic regression per attribute, scored by the mean attribute AP (Table 4.3).
 * :func:`random_classifier`: the same C, randomly initialised (the "Random" rows).
 * :func:`heldout_batch`, :func:`transformation_accuracy`: every transformation of held-out images with draws
   from a seeded generator, and C's accuracy on each class, through :func:`thesislib.engine.evaluate`.
@@ -50,13 +51,17 @@ def random_classifier(params: LCIParams, seed: int) -> nn.Module:
 
 
 def probe_accuracies(params: LCIParams, cls: nn.Module, train: Any, test: Any, device: torch.device,
-                     seed: int) -> dict[str, float]:
+                     seed: int, multilabel: bool = False) -> dict[str, float]:
     """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers`` (``probe_views`` random views
-    per training image when > 1: Table 4.1's random crops)."""
+    per training image when > 1: Table 4.1's random crops); ``multilabel`` (targets (C,) 0/1 vectors, CelebA's
+    attributes): ``{layer: mean over the attributes of the per-attribute average precision}`` in [0, 1] (the
+    non-interpolated AP of :func:`thesislib.eval.probe.linear_probe`; Table 4.3)."""
     out = layer_probes(cls.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
                        batch_size=params.eval_batch_size, epochs=params.probe_epochs,
-                       weight_decay=params.probe_weight_decay, seed=seed, train_views=params.probe_views)
-    return {layer: float(r["test_acc"]) for layer, r in out.items()}
+                       weight_decay=params.probe_weight_decay, seed=seed, train_views=params.probe_views,
+                       multilabel=multilabel)
+    key = "test_ap" if multilabel else "test_acc"
+    return {layer: float(r[key]) for layer, r in out.items()}
 
 
 @torch.no_grad()

@@ -35,8 +35,8 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CHANCE", "DIAGNOSTICS", "ReplicateResult", "aggregate", "claim_verdicts", "diagnostic_sentences",
-           "experiment_id", "is_table41_run", "probe_sentences", "random_experiment_id", "run_replicate",
-           "transfer_experiment_id", "verdict_sentence"]
+           "experiment_id", "is_table41_run", "probe_metric_prefix", "probe_sentences", "random_experiment_id",
+           "run_replicate", "transfer_experiment_id", "verdict_sentence"]
 
 DIAGNOSTICS = ("warp", "lci", "rot-aligned", "rot-scrambled")
 """The diagnostic tasks: identity vs warp, identity vs LCI (held-out images), rotation of aligned faces with
@@ -101,9 +101,10 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
     result.transform_acc = transformation_accuracy(rep, nets["cls"], inp, data.test_images[: rep.diag_test], device,
                                                    seed)
     if data.probe_train is not None and data.probe_test is not None:
-        result.probe_ssl = probe_accuracies(rep, nets["cls"], data.probe_train, data.probe_test, device, seed)
+        result.probe_ssl = probe_accuracies(rep, nets["cls"], data.probe_train, data.probe_test, device, seed,
+                                            multilabel=data.multilabel)
         result.probe_random = probe_accuracies(rep, random_classifier(rep, seed), data.probe_train, data.probe_test,
-                                               device, seed)
+                                               device, seed, multilabel=data.multilabel)
     if rep.diagnostics:
         result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
     if rep.transfer:
@@ -308,15 +309,23 @@ def transfer_experiment_id(params: LCIParams) -> str:
     return voc + ("" if params.transfer_rescale else "+no-rescale")
 
 
+def probe_metric_prefix(params: LCIParams) -> str:
+    """The metric name of a layer's probe, less the layer: ``celeba_ap_`` on CelebA (Table 4.3's mean attribute
+    average precision), ``probe_`` elsewhere (top-1 accuracy)."""
+    return "celeba_ap_" if params.data == "celeba" else "probe_"
+
+
 def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
-    names as in ``replication/lci.yaml``: ``probe_<layer>`` in %, ``stl10_acc`` (Table 4.1: the conv5 probe under
-    ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes as ``probe_<layer>`` under
+    names as in ``replication/lci.yaml``: ``probe_<layer>`` in % (``celeba_ap_<layer>``, the mean attribute
+    AP in %, on CelebA: :func:`probe_metric_prefix`), ``stl10_acc`` (Table 4.1: the conv5 probe under
+    ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes under the same names under
     :func:`random_experiment_id`; the VOC transfer results (``voc07_cls_map``, ``voc07_det_map``,
     ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`."""
     rows, random_rows = [], []
+    probe = probe_metric_prefix(params)
     for r in results:
-        row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
+        row = {f"{probe}{k}": 100.0 * v for k, v in r.probe_ssl.items()}
         if params.probe_size and "conv5" in r.probe_ssl:  # Table 4.1's protocol: its metric is the conv5 probe
             row["stl10_acc"] = 100.0 * r.probe_ssl["conv5"]
         row.update({f"transform_acc_{k}": v for k, v in r.transform_acc.items()})
@@ -324,7 +333,7 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
             row.update({f"diag_{task}_{kind}": v for kind, v in accs.items()})
         rows.append(row)
         if r.probe_random:
-            random_rows.append({f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
+            random_rows.append({f"{probe}{k}": 100.0 * v for k, v in r.probe_random.items()})
     runs = {experiment_id(params): rows}
     if random_rows:
         runs[random_experiment_id(params)] = random_rows
