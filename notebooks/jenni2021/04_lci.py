@@ -399,7 +399,7 @@ tnb.show_replication("lci")
 # thesislib run lci --scale full_stl10 -p nproc=4                          # Table 4.2, Rot+Warp+LCI
 # thesislib run lci --scale full_stl10 -p nproc=4 -p transforms=[rot,lci]  # another Table 4.2 row
 # thesislib run lci --scale full_stl10_lci -p nproc=4 -p patch_size=32     # Table 4.1 (a)
-# thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 pre-training
+# thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 (40-attribute AP probes)
 # thesislib run lci --scale full                                           # Tables 4.5 (ImageNet, nproc 4)
 # thesislib run lci --scale full_voc07                                     # Table 4.4: ImageNet run + VOC07 cls
 # thesislib record runs/lci/<stamp>-full_stl10
