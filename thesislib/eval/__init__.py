@@ -100,3 +100,8 @@ from thesislib.eval.probe import per_class_subset  # noqa: E402
 from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams, check_voc_data, run_voc_transfer  # noqa: E402
 
 __all__ += ["VOC_TASKS", "VocTransferParams", "check_voc_data", "per_class_subset", "run_voc_transfer"]
+
+# Leave-one-out kNN accuracy against k (Jenni Fig. 4.6).
+from thesislib.eval.knn import loo_knn_accuracy, standardize_columns  # noqa: E402
+
+__all__ += ["loo_knn_accuracy", "standardize_columns"]

@@ -10,6 +10,9 @@ lower gallery index (a stable descending sort).
   ``exclude_self`` removes the query itself when query and gallery are the same set
   (leave-one-out).
 * :func:`precision_at_k`: fraction of retrieved items that share the query's label.
+* :func:`standardize_columns`, :func:`loo_knn_accuracy`: leave-one-out kNN accuracy of a labelled set against k
+  (Jenni Fig. 4.6: features standardised, cosine, each item classified by the (k+1)-NN of the whole set
+  less itself), one neighbour search for every k.
 
 Everything is vectorised and chunked over queries (``chunk`` rows at a time), so memory is
 O(chunk x N) and no host-device sync happens inside the loop.
@@ -17,6 +20,7 @@ O(chunk x N) and no host-device sync happens inside the loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -69,9 +73,14 @@ def knn_predict(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
         raise ValueError("train_y must be (N,) matching train_x")
     c = int(num_classes) if num_classes is not None else int(train_y.max()) + 1
     sims, idx = _similarity_topk(test_x, train_x, k, exclude_self, chunk)
-    labels = train_y.to(idx.device)[idx]                                       # (M, k)
+    return _vote(sims, train_y.to(idx.device)[idx], c, vote)
+
+
+def _vote(sims: torch.Tensor, labels: torch.Tensor, num_classes: int, vote: Vote) -> torch.Tensor:
+    """Winning class (M,) of the neighbours' ``labels`` (M, k) with similarities ``sims`` (M, k) (ties: the
+    smallest class index, ``argmax``'s first maximum)."""
     weights = sims if vote == "weighted" else torch.ones_like(sims)
-    scores = torch.zeros(idx.shape[0], c, device=idx.device, dtype=torch.float64)
+    scores = torch.zeros(labels.shape[0], num_classes, device=labels.device, dtype=torch.float64)
     scores.scatter_add_(1, labels, weights.double())
     return scores.argmax(dim=1)
 
@@ -88,3 +97,40 @@ def precision_at_k(query_y: torch.Tensor, gallery_y: torch.Tensor, indices: torc
     """Per query (Q,) float64: the share of its retrieved ``indices`` (Q, k) whose label equals its own."""
     same = gallery_y.to(indices.device)[indices] == query_y.to(indices.device)[:, None]
     return same.double().mean(dim=1)
+
+
+def standardize_columns(x: torch.Tensor) -> torch.Tensor:
+    """Every column of ``x`` (N, D) shifted to mean 0 and scaled to standard deviation 1 over the N rows (float32;
+    constant columns, std <= 1e-8, are only centred)."""
+    if x.ndim != 2:
+        raise ValueError(f"standardize_columns: features must be (N, D), got {tuple(x.shape)}")
+    xd = x.double()
+    std = xd.std(dim=0, unbiased=False)
+    return ((xd - xd.mean(dim=0)) / torch.where(std > 1e-8, std, torch.ones_like(std))).float()
+
+
+def loo_knn_accuracy(x: torch.Tensor, y: torch.Tensor, ks: Sequence[int], vote: Vote = "majority",
+                     standardize: bool = True, chunk: int = 1024) -> dict[int, float]:
+    """Leave-one-out kNN accuracy ``{k: accuracy}`` of the labelled set ``x`` (N, D), ``y`` (N,) for every k in
+    ``ks`` (Jenni Fig. 4.6's protocol).
+
+    Each row is classified by the vote (:func:`knn_predict`'s rules) of its k most cosine-similar *other* rows of
+    the set: the thesis's "(k+1)-NN over the whole set, the nearest (the query itself) dropped". Here the query's
+    own index is masked rather than the first neighbour dropped, which is the same whenever a row is its own
+    nearest neighbour and stays leave-one-out when the set holds exact duplicates. ``standardize``: columns
+    z-scored over the set first (:func:`standardize_columns`; the thesis standardises its conv5 features). One
+    neighbour search at max(ks) serves every k.
+    """
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"loo_knn_accuracy: labels must be (N,) = ({x.shape[0]},), got {tuple(y.shape)}")
+    ks = [int(k) for k in ks]
+    if not ks:
+        raise ValueError("loo_knn_accuracy: ks is empty")
+    if vote not in ("majority", "weighted"):
+        raise ValueError(f"vote must be 'majority' or 'weighted', got {vote!r}")
+    feats = standardize_columns(x) if standardize else x
+    sims, idx = _similarity_topk(feats, feats, max(ks), True, chunk)           # (N, max k), best first
+    labels = y.to(idx.device)[idx]
+    truth = y.to(idx.device)
+    c = int(y.max()) + 1
+    return {k: float((_vote(sims[:, :k], labels[:, :k], c, vote) == truth).double().mean()) for k in ks}

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from thesislib.engine import History
+from thesislib.eval.knn import loo_knn_accuracy, retrieve, standardize_columns
+from thesislib.eval.probe import extract_features
+from thesislib.eval.transfer import ConvFeatures
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
 from thesislib.methods.lci.data import ChapterData, chapter_data, check_face_geometry, procedural_faces
@@ -346,3 +349,48 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
 def class_table(params: LCIParams) -> tuple[str, ...]:
     """C's classes (for the notebook's tables)."""
     return class_names(params.transforms)
+
+
+__all__ += ["KNN_KS", "KnnResult", "knn_neighbours"]
+
+KNN_KS = (1, 3, 5, 10, 20, 50)
+"""The k of the smoke notebook's Fig. 4.6 analogue (the thesis plots "several k" without listing them)."""
+
+
+@dataclass(frozen=True)
+class KnnResult:
+    """Fig. 4.6 / 4.7 analogues on a labelled held-out set of N images: ``accuracy`` ``{net: {k: LOO kNN
+    accuracy}}``; ``neighbours`` ``{net: (N, n_retrieved) indices}``, each row's most cosine-similar other rows,
+    best first; ``labels`` (N,); ``dataset`` the set itself (``(image, label)`` items, for the figure)."""
+
+    accuracy: dict[str, dict[int, float]]
+    neighbours: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    dataset: Any
+
+
+def knn_neighbours(params: LCIParams, result: ReplicateResult, device: torch.device, ks: tuple[int, ...] = KNN_KS,
+                   layer: str = "conv5", n_retrieved: int = 5) -> KnnResult:
+    """Leave-one-out kNN accuracy against k (Fig. 4.6) and the nearest neighbours (Fig. 4.7) of the replicate's
+    held-out labelled set (``result.data.probe_test``) in ``layer`` features of the replicate's trained C (``"ssl"``)
+    and of the random C its probes used (``"random"``: :func:`random_classifier` at ``result.seed``, which reseeds
+    the global generators). Features: the flattened ``layer`` map (B, C_l·H_l·W_l) of the probe images,
+    standardised over the set, compared by cosine (:func:`thesislib.eval.knn.loo_knn_accuracy`). The thesis
+    concatenates five 128-px crops per image and compares with ImageNet-supervised features; here one centre
+    crop, and a random C stands in for the supervised one (no labels were used for C)."""
+    data = result.data
+    if data is None or data.probe_test is None:
+        raise ValueError(f"knn_neighbours: replicate {result.seed} kept no labelled held-out set (data "
+                         f"{params.data!r} has no single-label probe set)")
+    if "cls" not in result.nets:
+        raise ValueError(f"knn_neighbours: replicate {result.seed} kept no trained C (nets: {sorted(result.nets)})")
+    rep = replicate(params, result.seed)
+    nets = {"ssl": result.nets["cls"], "random": random_classifier(rep, result.seed)}
+    accuracy, neighbours, labels = {}, {}, torch.empty(0, dtype=torch.long)
+    for name, net in nets.items():
+        feats, labels = extract_features(ConvFeatures(net.to(device), layer), data.probe_test, device,
+                                         batch_size=params.eval_batch_size)
+        accuracy[name] = loo_knn_accuracy(feats, labels, ks)
+        neighbours[name] = retrieve(standardize_columns(feats), standardize_columns(feats), n_retrieved,
+                                    exclude_self=True)[1]
+    return KnnResult(accuracy, neighbours, labels, data.probe_test)

@@ -1,6 +1,7 @@
 """The chapter's figures: the transformations on local patches and full images (Fig. 4.3), the LCI pipeline
-(Fig. 4.4), and the diagnostics. Grids and the probe curve are the shared ch. 3 figures
-(:func:`thesislib.selfsup.plots.image_grid`, ``probe_plot``)."""
+(Fig. 4.4), the diagnostics, and kNN accuracy against k and nearest-neighbour retrievals (Figs. 4.6, 4.7).
+Grids and the probe curve are the shared ch. 3 figures (:func:`thesislib.selfsup.plots.image_grid`,
+``probe_plot``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import crop_windows, draw, paste_windows
 from thesislib.selfsup.plots import image_grid, probe_plot
 
-__all__ = ["diagnostic_plot", "image_grid", "lci_pipeline_rows", "probe_plot", "transformation_rows"]
+__all__ = ["diagnostic_plot", "image_grid", "knn_plot", "lci_pipeline_rows", "probe_plot", "retrieval_plot",
+           "transformation_rows"]
 
 
 def transformation_rows(params: LCIParams, inpainter: nn.Module | None, images: Tensor, seed: int,
@@ -74,4 +76,50 @@ def diagnostic_plot(diagnostics: Sequence[Mapping[str, Mapping[str, float]]], ch
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def knn_plot(accuracy: Mapping[str, Mapping[int, float]], chance: float | None = None, title: str = "") -> Figure:
+    """Fig. 4.6: leave-one-out kNN accuracy (%) against k (log axis), one line per feature set ``{name: {k:
+    accuracy in [0, 1]}}``; ``chance`` (a fraction) dashed."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    for name, curve in accuracy.items():
+        ks = sorted(curve)
+        ax.plot(ks, [100 * curve[k] for k in ks], "o-", label=name, ms=4)
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", ls="--", lw=1, label="chance")
+    ax.set_xscale("log")
+    ks_all = sorted({k for curve in accuracy.values() for k in curve})
+    ax.set_xticks(ks_all, [str(k) for k in ks_all])
+    ax.minorticks_off()
+    ax.set_xlabel("k")
+    ax.set_ylabel("LOO kNN accuracy (%)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_plot(dataset: Sequence[tuple[Tensor, Tensor]], labels: Tensor, queries: Sequence[int],
+                   neighbours: Mapping[str, Tensor], title: str = "") -> Figure:
+    """Fig. 4.7: for every query index, one row per feature set ``{name: (N, k) neighbour indices}``: the query
+    image, then its k neighbours best first; a neighbour of another class than the query's is framed red.
+    ``dataset`` yields ``(image (C, S, S) in [-1, 1], label)``; ``labels`` (N,)."""
+    rows, names, wrong = [], [], []
+    for q in queries:
+        for name, idx in neighbours.items():
+            picked = [int(q), *[int(j) for j in idx[q]]]
+            rows.append(torch.stack([dataset[j][0] for j in picked]))
+            names.append(f"{name}: {int(labels[q])}")
+            wrong.append([False] + [bool(labels[j] != labels[q]) for j in picked[1:]])
+    fig = image_grid(rows, names, title)
+    n_cols = max(len(r) for r in rows)
+    for r, flags in enumerate(wrong):
+        for c, bad in enumerate(flags):
+            ax = fig.axes[r * n_cols + c]
+            colour, width = ("red", 2.5) if bad else (("black", 1.5) if c == 0 else ("lightgrey", 0.5))
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(width)
     return fig
