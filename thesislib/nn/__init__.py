@@ -171,3 +171,7 @@ register_backbone("vgg6_omniglot", vgg6_omniglot)
 register_backbone("vgg4_mnist", vgg4_mnist)
 
 __all__ += ["StagedConvNet", "vgg4_mnist", "vgg6_omniglot"]
+
+from thesislib.nn.resnet import RESNET_STAGES, SmallInputResNet  # noqa: E402
+
+__all__ += ["RESNET_STAGES", "SmallInputResNet"]

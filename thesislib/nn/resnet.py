@@ -135,3 +135,51 @@ class StagedResNet(nn.Module):
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         f = self.features(x)
         return {"features": f, **{name: head(f) for name, head in self.heads.items()}}
+
+
+RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
+"""The stages of :class:`SmallInputResNet` that :meth:`SmallInputResNet.conv_layers` exposes."""
+
+
+class SmallInputResNet(nn.Module):
+    """torchvision's ResNet layout (``arch`` resnet18/34/50/101/152, no pretrained weights) for small inputs: the
+    7x7 stride-2 stem and the max-pool replaced by a 3x3 stride-1 conv (+ BN, ReLU), as IIC (Ji et al.) use on
+    64-px STL-10 crops; then layer1..layer4, global average pooling and a linear head.
+
+    images (B, C, S, S) -> logits (B, num_classes); layer1..layer4 maps are (B, 64e, S, S), (B, 128e, S/2, S/2),
+    (B, 256e, S/4, S/4), (B, 512e, S/8, S/8) (e = 1 for resnet18/34, 4 for the bottleneck ones). Parameter names
+    are torchvision's except ``conv1`` (3x3 here), so the stages' state dicts match torchvision's."""
+
+    def __init__(self, num_classes: int, arch: str = "resnet34", in_channels: int = 3) -> None:
+        super().__init__()
+        if arch not in RESNET_ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {sorted(RESNET_ARCHS)}")
+        net = getattr(torchvision.models, arch)(weights=None)
+        self.arch = arch
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1, self.relu = net.bn1, net.relu
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = RESNET_ARCHS[arch]
+        self.fc = nn.Linear(self.num_features, num_classes)
+
+    def conv_layers(self, x: Tensor, upto: str = "layer4") -> dict[str, Tensor]:
+        """``{"layer1": (B, C1, H1, W1), ..., upto: ...}``: each stage's output (after its last block's ReLU)."""
+        if upto not in RESNET_STAGES:
+            raise ValueError(f"upto must be one of {RESNET_STAGES}, got {upto!r}")
+        out: dict[str, Tensor] = {}
+        h = self.relu(self.bn1(self.conv1(x)))
+        for name in RESNET_STAGES:
+            h = getattr(self, name)(h)
+            out[name] = h
+            if name == upto:
+                break
+        return out
+
+    def features(self, x: Tensor) -> Tensor:
+        """Globally average-pooled layer4: (B, num_features)."""
+        return torch.flatten(self.avgpool(self.conv_layers(x)["layer4"]), 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
