@@ -283,15 +283,18 @@ def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset,
 
 
 def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset, device: torch.device | str,
-                        config: TransferConfig = TransferConfig(), run: Any = None) -> dict[str, Any]:
+                        config: TransferConfig = TransferConfig(), run: Any = None,
+                        test_crops: int = 0) -> dict[str, Any]:
     """The single-label counterpart of :func:`finetune_multilabel` (e.g. Table 3.2's STL-10 folds, fine-tuned).
 
     ``model``: images (B, C, crop, crop) -> logits (B, K); ``train_set`` / ``test_set`` yield ``(image
     (C, H, W) float, label int)``, H, W >= ``config.crop`` (train) and == ``config.crop`` (test). With
     ``config.rescale`` the Krähenbühl rescaling first; then Adam (lr ``config.lr``, weight decay
     ``config.weight_decay``, cosine decay) on cross-entropy over random crops and flips; testing: one
-    view per image through :func:`thesislib.engine.evaluate`. Returns ``{"acc": float, "history",
-    "rescale"}``."""
+    view per image through :func:`thesislib.engine.evaluate`; with ``test_crops`` > 0 instead the softmax of
+    ``test_crops`` fixed random ``config.crop`` crops per test image (:class:`MultiCropItems`, seeded by
+    ``config.seed``; test images then H, W >= ``config.crop``) averaged before the arg-max. Returns ``{"acc": float,
+    "history", "rescale"}``."""
     device = torch.device(device)
     model = model.to(device)
     rescaled = (rescale_for_transfer(model, train_set, config.crop, device, config.rescale_images, config.seed)
@@ -303,5 +306,15 @@ def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset,
         x, y = batch
         return (net(x).argmax(dim=1) == torch.as_tensor(y)).float()
 
-    hits = evaluate(model, test_set, score_fn, device, batch_size=64)
+    def multi_crop_fn(net: nn.Module, batch: Any) -> torch.Tensor:
+        crops, y = batch
+        b, n = crops.shape[:2]
+        probs = torch.softmax(net(crops.flatten(0, 1)).float(), dim=1).view(b, n, -1).mean(dim=1)
+        return (probs.argmax(dim=1) == torch.as_tensor(y)).float()
+
+    if test_crops > 0:
+        hits = evaluate(model, MultiCropItems(test_set, config.crop, test_crops, config.seed), multi_crop_fn, device,
+                        batch_size=max(1, 64 // test_crops))
+    else:
+        hits = evaluate(model, test_set, score_fn, device, batch_size=64)
     return {"acc": float(hits.mean()), "history": history, "rescale": rescaled}
