@@ -1,9 +1,10 @@
 """The chapter's parameters, declared once (:class:`LCIParams`), and what derives from them.
 
 One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
-(``configs/lci/{smoke,full_stl10,full_celeba,full_imagenet,full_voc07,full_voc07_det,full_voc12_seg}.yaml``
-plus ``-p``), the configuration of the training run, in which three networks alternate through the engine's
-multi-optimiser update, and of the transfer evaluations (``transfer``):
+(``configs/lci/{smoke,full_stl10,full_stl10_resnet34,full_celeba,full_imagenet,full_voc07,full_voc07_det,
+full_voc12_seg}.yaml`` plus ``-p``), the configuration of the training run, in which three networks alternate
+through the engine's multi-optimiser update, and of the transfer evaluations (``transfer``) and Table 4.7's
+STL-10 fine-tune (``finetune_*``, with ``classifier: resnet34``):
 
 * the transformation classifier C (AlexNet, BN, no LRN, no pool5; the learned features): AdamW(lr,
   β = (beta1, beta2), weight decay), learning rate cosine-annealed from ``lr`` to ``lr_end`` (thesis
@@ -26,6 +27,9 @@ from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams
 from thesislib.params import param
 
 PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+RESNET_PROBE_LAYERS = ("layer1", "layer2", "layer3", "layer4")
+"""The probe layers of ``classifier: resnet34`` (its stages; Table 4.7's C)."""
+CLASSIFIERS = ("alexnet", "resnet34")
 TRANSFORMS = ("rot", "warp", "lci")
 """The transformation groups: rot (T_1..T_3, 90°, 180°, 270°), warp (T_4), lci (T_5); identity T_0 always."""
 PAPER = {"patch": 48, "crop": 64, "border_stl10": 2, "border_imagenet": 4, "lambda_border": 50.0, "lambda_ae": 50.0,
@@ -100,8 +104,9 @@ class LCIParams(VocTransferParams):
     amp: bool = param(True, help="bf16 autocast on CUDA")
     checkpoint_dir: str = param("", help="resumable checkpoints under this directory (empty: none)")
     # evaluation
-    probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
-                                          choices=PROBE_LAYERS)
+    probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes (alexnet: "
+                                          "conv1..conv5; resnet34: layer1..layer4)",
+                                          choices=PROBE_LAYERS + RESNET_PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after average pooling (ImageNet protocol "
                             "9216; Table 4.2 reads STL-10's maps unresized)", min=1)
     probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke, ImageNet); "
@@ -127,6 +132,19 @@ class LCIParams(VocTransferParams):
     diag_train: int = param(320, help="training images of each diagnostic task", min=8)
     diag_test: int = param(256, help="held-out images of each diagnostic task", min=8)
     face_size: int = param(32, help="side of the procedural face images (rotation-shortcut diagnostic)", min=16)
+    # Table 4.7: ResNet-34 C, then fine-tuned on STL-10's labelled images
+    classifier: Literal["alexnet", "resnet34"] = param(
+        "alexnet", help="C's architecture: alexnet (the ch. 4 AlexNet) | resnet34 (torchvision's ResNet-34 with a "
+        "3x3 stride-1 stem and no max-pool, IIC's STL-10 setting; Table 4.7)", choices=CLASSIFIERS)
+    finetune_epochs: int = param(0, help="STL-10 only: epochs fine-tuning the whole C with a new 10-way head on "
+                                 "the 5,000 labelled train images, then the 8,000 test images with multi-crop "
+                                 "averaging (Table 4.7: 300; 0: none)", min=0)
+    finetune_lr: float = param(1e-4, help="the fine-tune's Adam learning rate (cosine-decayed; not in the thesis)",
+                               min=0.0)
+    finetune_weight_decay: float = param(5e-4, help="the fine-tune's Adam weight decay (not in the thesis)", min=0.0)
+    finetune_batch_size: int = param(64, help="the fine-tune's batch size", min=1)
+    finetune_test_crops: int = param(10, help="random image_size crops per test image whose softmax is averaged "
+                                     "(the multi-crop test 'similar to IIC')", min=1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -147,6 +165,17 @@ class LCIParams(VocTransferParams):
             raise ConfigError(f"LCIParams: transforms {self.transforms} repeats a name")
         if not self.probe_layers:
             raise ConfigError("LCIParams: probe_layers names no layer")
+        valid = RESNET_PROBE_LAYERS if self.classifier == "resnet34" else PROBE_LAYERS
+        wrong = [layer for layer in self.probe_layers if layer not in valid]
+        if wrong:
+            raise ConfigError(f"LCIParams: probe_layers {wrong} do not exist in classifier={self.classifier!r}; "
+                              f"its layers are {', '.join(valid)}")
+        if self.classifier != "alexnet" and self.transfer:
+            raise ConfigError(f"LCIParams: transfer {list(self.transfer)} transfers AlexNet's conv1-5 (Table 4.4); "
+                              f"classifier={self.classifier!r} has none")
+        if self.finetune_epochs and self.data != "stl10":
+            raise ConfigError(f"LCIParams: finetune_epochs is the STL-10 fine-tune (Table 4.7), not "
+                              f"data={self.data!r}")
         if (self.probe_size or self.probe_views > 1) and self.data != "stl10":
             raise ConfigError(f"LCIParams: probe_size / probe_views are the STL-10 probes' protocol (Table 4.1), "
                               f"not data={self.data!r}")

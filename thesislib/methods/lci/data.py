@@ -269,3 +269,16 @@ def procedural_faces(n: int, size: int, parts: str, seed: int) -> Tensor:
             img[r:r + t, c:c + t] = window * (1 - alpha) + value * alpha
         out[i, 0] = img.clamp(-1, 1)
     return out
+
+
+__all__ += ["stl10_finetune_data"]
+
+
+def stl10_finetune_data(params: LCIParams) -> tuple[Dataset, Dataset]:
+    """Table 4.7's fine-tune data: STL-10's 5,000 labelled train and 8,000 test images, each ``(float (3, L, L) in
+    [-1, 1], label)`` with L = ``load_size`` (the whole 96-px image resized to the scale C saw during the
+    self-supervised training; the fine-tune cuts random and the test fixed random ``image_size`` crops).
+    A missing data set raises naming ``$THESISLIB_DATA/stl10`` and its layout (:class:`thesislib.data.stl10.STL10`)."""
+    root = dataset_dir("stl10", data_root=params.data_root)
+    view = CenterCrop(params.load_size, params.load_size)
+    return STL10("train", root=root, transform=view), STL10("test", root=root, transform=view)

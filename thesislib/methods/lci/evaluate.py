@@ -13,6 +13,8 @@ transformation on held-out images, and the local-vs-global diagnostics.
   3e-3, ``diag_iterations`` steps of 32), and its held-out accuracy.
 * :func:`transfer_results`: the VOC transfer evaluations of ``params.transfer`` (Table 4.4) through the shared
   :func:`thesislib.eval.voc_transfer.run_voc_transfer`, each on a copy of C's conv1-5 (:func:`transfer_backbone`).
+* :func:`stl10_finetune`: Table 4.7: a copy of the whole C with a new 10-way head fine-tuned on STL-10's labelled
+  train images and scored on its test images with multi-crop averaging (:func:`thesislib.eval.finetune_classifier`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from thesislib.config import replace
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.probe import layer_probes
-from thesislib.eval.transfer import ConvFeatures
+from thesislib.eval.transfer import ConvFeatures, TransferConfig, finetune_classifier
 from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
+from thesislib.methods.lci.data import stl10_finetune_data
 from thesislib.methods.lci.model import GlobalNet, LocalNet, build_classifier
 from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import assemble, draw, rotate
@@ -172,3 +175,38 @@ def transfer_results(params: LCIParams, classifier: nn.Module, device: torch.dev
     wide) and task heads: ``{"voc07_cls_map": %, "voc07_det_map": %, "voc12_seg_miou": %}`` (requested keys)."""
     return run_voc_transfer(params, params.transfer, lambda: transfer_backbone(classifier), params.fc_dim, device,
                             seed)
+
+
+__all__ += ["finetune_network", "stl10_finetune"]
+
+STL10_CLASSES = 10
+
+
+def finetune_network(classifier: nn.Module, num_classes: int = STL10_CLASSES) -> nn.Module:
+    """A copy of the whole C (on the CPU; C untouched) whose (1 + #transforms)-way output layer is replaced by a
+    new ``num_classes``-way linear layer (PyTorch's default init) on C's penultimate features: images
+    (B, C, S, S) -> logits (B, num_classes). AlexNet's output layer is ``head`` (after fc6 / fc7), the ResNet's
+    ``fc`` (after the global average pooling)."""
+    net = copy.deepcopy(classifier).cpu()
+    slot = "head" if isinstance(getattr(net, "head", None), nn.Linear) else "fc"
+    old = getattr(net, slot, None)
+    if not isinstance(old, nn.Linear):
+        raise TypeError(f"finetune_network: {type(classifier).__name__} has no linear output layer 'head' or 'fc'")
+    setattr(net, slot, nn.Linear(old.in_features, num_classes))
+    return net
+
+
+def stl10_finetune(params: LCIParams, classifier: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
+    """Table 4.7: ``{"stl10_acc": %}``, the whole C (new 10-way head, :func:`finetune_network`) fine-tuned for
+    ``finetune_epochs`` epochs on STL-10's labelled train images (random ``image_size`` crops of the ``load_size``
+    images and flips; Adam ``finetune_lr``, cosine-decayed, cross-entropy; no Krähenbühl rescaling), then top-1 on
+    the test images from the softmax averaged over ``finetune_test_crops`` fixed random crops per image."""
+    train, test = stl10_finetune_data(params)
+    iterations = max(1, -(-params.finetune_epochs * len(train) // params.finetune_batch_size))
+    config = TransferConfig(iterations=iterations, batch_size=params.finetune_batch_size, lr=params.finetune_lr,
+                            weight_decay=params.finetune_weight_decay, crop=params.image_size,
+                            n_test_crops=params.finetune_test_crops, seed=seed, rescale=False,
+                            num_workers=params.num_workers)
+    out = finetune_classifier(finetune_network(classifier), train, test, device, config, run=params,
+                              test_crops=params.finetune_test_crops)
+    return {"stl10_acc": 100.0 * out["acc"]}

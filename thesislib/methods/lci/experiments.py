@@ -28,6 +28,7 @@ from thesislib.methods.lci.evaluate import (
     probe_accuracies,
     random_classifier,
     rotation_task,
+    stl10_finetune,
     train_diagnostic,
     transfer_results,
     transformation_accuracy,
@@ -64,6 +65,7 @@ class ReplicateResult:
     probe_random: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
     transfer: dict[str, float] = field(default_factory=dict)
+    finetune: dict[str, float] = field(default_factory=dict)
     history: History | None = None
     nets: dict[str, nn.Module] = field(default_factory=dict)
     data: ChapterData | None = None
@@ -112,6 +114,8 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
         result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
     if rep.transfer:
         result.transfer = transfer_results(rep, nets["cls"], device, seed)
+    if rep.finetune_epochs:
+        result.finetune = stl10_finetune(rep, nets["cls"], device, seed)
     return result
 
 
@@ -257,10 +261,18 @@ def _ablation_tags(params: LCIParams) -> list[str]:
     return tags
 
 
+def _stem(params: LCIParams) -> str:
+    """The id's dataset part: ``digits<size>`` (smoke), the data set's name, ``-resnet34`` appended with that C
+    (its probes are no AlexNet table's row)."""
+    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    return stem + ("" if params.classifier == "alexnet" else f"-{params.classifier}")
+
+
 def is_table41_run(params: LCIParams) -> bool:
     """A Table 4.1 run: STL-10, LCI alone, conv5 probed alone (``full_stl10_lci.yaml``); LCI alone with every layer
     probed is Table 4.2's "LCI" row."""
-    return params.data == "stl10" and params.transforms == ("lci",) and params.probe_layers == ("conv5",)
+    return (params.classifier == "alexnet" and params.data == "stl10" and params.transforms == ("lci",)
+            and params.probe_layers == ("conv5",))
 
 
 def experiment_id(params: LCIParams) -> str:
@@ -270,7 +282,7 @@ def experiment_id(params: LCIParams) -> str:
     changed carries ``+<switch>`` (no paper row). ImageNet runs carry ``+reduced-probe``: their probes
     (``probe_per_class`` images per class at ``image_size``) are not Table 4.5's protocol (all of train, 224 px)."""
     key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
-    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    stem = _stem(params)
     tags = _ablation_tags(params)
     if is_table41_run(params):
         return "stl10/lci-" + ("+".join(tags) if tags else "baseline")
@@ -293,7 +305,7 @@ def random_experiment_id(params: LCIParams) -> str:
     Table 4.2's protocol)."""
     if is_table41_run(params):
         return "stl10/lci-random"
-    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    stem = _stem(params)
     return f"{stem}/random" + "".join(f"+{t}" for t in _probe_tags(params))
 
 
@@ -324,7 +336,8 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     AP in %, on CelebA: :func:`probe_metric_prefix`), ``stl10_acc`` (Table 4.1: the conv5 probe under
     ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes under the same names under
     :func:`random_experiment_id`; the VOC transfer results (``voc07_cls_map``, ``voc07_det_map``,
-    ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`."""
+    ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`; the STL-10 fine-tune's ``stl10_acc`` (%, Table
+    4.7) under :func:`finetune_experiment_id`."""
     rows, random_rows = [], []
     probe = probe_metric_prefix(params)
     for r in results:
@@ -343,6 +356,9 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     transfer_rows = [dict(r.transfer) for r in results if r.transfer]
     if transfer_rows:
         runs[transfer_experiment_id(params)] = transfer_rows
+    finetune_rows = [dict(r.finetune) for r in results if r.finetune]
+    if finetune_rows:
+        runs[finetune_experiment_id(params)] = finetune_rows
     return summarize_seeds(runs)
 
 
@@ -370,14 +386,16 @@ class KnnResult:
 
 
 def knn_neighbours(params: LCIParams, result: ReplicateResult, device: torch.device, ks: tuple[int, ...] = KNN_KS,
-                   layer: str = "conv5", n_retrieved: int = 5) -> KnnResult:
+                   layer: str | None = None, n_retrieved: int = 5) -> KnnResult:
     """Leave-one-out kNN accuracy against k (Fig. 4.6) and the nearest neighbours (Fig. 4.7) of the replicate's
     held-out labelled set (``result.data.probe_test``) in ``layer`` features of the replicate's trained C (``"ssl"``)
     and of the random C its probes used (``"random"``: :func:`random_classifier` at ``result.seed``, which reseeds
     the global generators). Features: the flattened ``layer`` map (B, C_l·H_l·W_l) of the probe images,
     standardised over the set, compared by cosine (:func:`thesislib.eval.knn.loo_knn_accuracy`). The thesis
     concatenates five 128-px crops per image and compares with ImageNet-supervised features; here one centre
-    crop, and a random C stands in for the supervised one (no labels were used for C)."""
+    crop, and a random C stands in for the supervised one (no labels were used for C). ``layer`` None: C's last
+    conv stage (``conv5``; ``layer4`` with ``classifier: resnet34``)."""
+    layer = layer or ("layer4" if params.classifier == "resnet34" else "conv5")
     data = result.data
     if data is None or data.probe_test is None:
         raise ValueError(f"knn_neighbours: replicate {result.seed} kept no labelled held-out set (data "
@@ -394,3 +412,28 @@ def knn_neighbours(params: LCIParams, result: ReplicateResult, device: torch.dev
         neighbours[name] = retrieve(standardize_columns(feats), standardize_columns(feats), n_retrieved,
                                     exclude_self=True)[1]
     return KnnResult(accuracy, neighbours, labels, data.probe_test)
+
+
+__all__ += ["TABLE47_FINETUNE_EPOCHS", "finetune_experiment_id"]
+
+TABLE47_FINETUNE_EPOCHS = 300
+"""Table 4.7's fine-tune length (study note 004 §4.3: 300 epochs on the 5K labelled images)."""
+
+
+def finetune_experiment_id(params: LCIParams) -> str:
+    """The id of the STL-10 fine-tune's ``stl10_acc``: ``stl10-resnet34/ours`` (Table 4.7's "Ours" row) only for
+    the thesis's setting (ResNet-34 C, Rot+Warp+LCI with none of Table 4.1's switches, all 100K unlabelled
+    images, :data:`TABLE47_FINETUNE_EPOCHS` epochs of fine-tuning, multi-crop test); else
+    ``stl10-<classifier>/<transforms>[+<switch>...]+finetune<epochs>[+n<unlabelled>][+crops<n>]`` (no table has
+    those)."""
+    key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
+    tags = _ablation_tags(params)
+    if params.n_unlabelled:
+        tags.append(f"n{params.n_unlabelled}")
+    if params.finetune_test_crops == 1:
+        tags.append("crops1")
+    if (params.data == "stl10" and params.classifier == "resnet34" and key == "rot+warp+lci" and not tags
+            and params.finetune_epochs == TABLE47_FINETUNE_EPOCHS):
+        return "stl10-resnet34/ours"
+    return (f"{params.data}-{params.classifier}/{key}" + "".join(f"+{t}" for t in tags)
+            + f"+finetune{params.finetune_epochs}")

@@ -8,7 +8,9 @@ the two diagnostic networks (a bag-of-local-patches net and a global CNN).
   over positions and a spectrally normalised linear score; its input is (patch, erased patch) concatenated
   along channels (B, 2C, p, p) -> (B,) ([code]).
 * C (:func:`build_classifier`): :func:`thesislib.nn.alexnet.lci_classifier` (BN on every layer but the last,
-  no LRN, two groups, no pool5, SAME padding), (1 + 3·rot + warp + lci)-way.
+  no LRN, two groups, no pool5, SAME padding), (1 + 3·rot + warp + lci)-way; with ``classifier: resnet34``
+  (Table 4.7) :class:`thesislib.nn.resnet.SmallInputResNet` (torchvision's ResNet-34, 3x3 stride-1 stem, no
+  max-pool), the same number of outputs; its probe layers are layer1..layer4.
 * :class:`LocalNet`: 3x3 convs up to a receptive field of 5 or 7 px, a 1x1 conv, global average pooling, linear:
   it sees the image only as a bag of small patches (its one access to position is the zero padding at the border).
 * :class:`GlobalNet`: four 3x3 convs with three 2x2 max-pools between (receptive field 38 px), global average
@@ -24,6 +26,7 @@ from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.nn.alexnet import AlexNet, lci_classifier
 from thesislib.nn.gan import spectral_normalize
 from thesislib.nn.resize_conv import ResizeConv2d
+from thesislib.nn.resnet import SmallInputResNet
 
 __all__ = ["GlobalNet", "Inpainter", "LocalNet", "PatchDiscriminator", "build_classifier"]
 
@@ -72,9 +75,12 @@ class PatchDiscriminator(nn.Module):
         return self.score(h.sum(dim=(2, 3))).squeeze(1)
 
 
-def build_classifier(params: LCIParams) -> AlexNet:
-    """C for ``params``: the ch. 4 AlexNet, one output per class of ``class_names(params.transforms)``."""
+def build_classifier(params: LCIParams) -> AlexNet | SmallInputResNet:
+    """C for ``params``: the ch. 4 AlexNet (``classifier: alexnet``) or the small-input ResNet-34 (``resnet34``,
+    Table 4.7), one output per class of ``class_names(params.transforms)``: images (B, C, S, S) -> (B, K)."""
     n = len(class_names(params.transforms))
+    if params.classifier == "resnet34":
+        return SmallInputResNet(n, "resnet34", in_channels=params.in_channels)
     return lci_classifier(num_classes=n, width=params.classifier_width, conv1_kernel=params.conv1_kernel,
                           conv1_stride=params.conv1_stride, in_channels=params.in_channels,
                           fc_dims=(params.fc_dim, params.fc_dim), input_size=params.image_size)
