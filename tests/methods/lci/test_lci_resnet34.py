@@ -3,10 +3,12 @@ labelled images with a multi-crop test (``configs/lci/full_stl10_resnet34.yaml``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
+import torch.utils.data
 
 from thesislib.config import ConfigError, load_yaml, replace
 from thesislib.data.fixtures import write_stl10_fixture
@@ -102,3 +104,37 @@ def test_table_4_7_config_and_ids() -> None:
         assert finetune_experiment_id(off) not in ids
     agg = aggregate(params, [ReplicateResult(s, finetune={"stl10_acc": 80.0 + s}) for s in range(2)])
     assert agg["stl10-resnet34/ours"]["stl10_acc"]["mean"] == pytest.approx(80.5)
+
+
+def test_finetune_classifier_test_crops_average_the_softmax_of_fixed_crops() -> None:
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from thesislib.eval.transfer import MultiCropItems, TransferConfig, finetune_classifier
+
+    torch.manual_seed(0)
+    images, labels = torch.randn(10, 3, 10, 10), torch.randint(0, 3, (10,))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    config = TransferConfig(iterations=2, batch_size=4, lr=1e-2, crop=6, seed=5, rescale=False)
+    out = finetune_classifier(model, TensorDataset(images, labels), TensorDataset(images, labels), "cpu", config,
+                              test_crops=4)
+    crops = MultiCropItems(TensorDataset(images, labels), 6, 4, seed=5)
+    model.eval()
+    with torch.no_grad():
+        probs = torch.stack([torch.softmax(model(crops[i][0]), dim=1).mean(0) for i in range(10)])
+    assert out["acc"] == pytest.approx(float((probs.argmax(1) == labels).float().mean()))
+
+
+def test_knn_figures_read_layer4_of_a_resnet34_c() -> None:
+    from thesislib.methods.lci.config import replicate
+    from thesislib.methods.lci.data import chapter_data
+    from thesislib.methods.lci.evaluate import random_classifier
+    from thesislib.methods.lci.experiments import knn_neighbours
+
+    torch.set_num_threads(1)
+    params = lci_config({"n_seeds": 1, "classifier": "resnet34", "probe_layers": ("layer4",)})
+    full = chapter_data(params, 1)
+    data = dataclasses.replace(full, probe_test=torch.utils.data.Subset(full.probe_test, range(24)))
+    result = ReplicateResult(1, nets={"cls": random_classifier(replicate(params, 1), 1)}, data=data)
+    out = knn_neighbours(params, result, torch.device("cpu"), ks=(1,), n_retrieved=2)
+    assert out.accuracy["ssl"] == out.accuracy["random"] and out.neighbours["ssl"].shape == (len(data.probe_test), 2)
