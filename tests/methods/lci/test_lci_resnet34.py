@@ -66,6 +66,8 @@ def test_probe_layers_must_exist_in_the_chosen_classifier() -> None:
         lci_config({"probe_layers": ("layer4",)})
     with pytest.raises(ConfigError, match="classifier"):
         lci_config({"classifier": "vgg16"})
+    with pytest.raises(ConfigError, match="conv1-5"):
+        lci_config({**TINY, "data": "stl10", "transfer": ["voc07_cls"]})  # Table 4.4 transfers AlexNet's convs
     with pytest.raises(ConfigError, match="finetune_epochs"):
         lci_config({"finetune_epochs": 3})  # smoke data has no STL-10 fine-tune
 
