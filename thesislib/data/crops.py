@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from thesislib.data.transforms import resize_image, to_tensor
 
 __all__ = ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
-           "to_unit_range"]
+           "RandomResizedCropFlip", "ResizeCenterCrop", "to_unit_range"]
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -103,3 +103,37 @@ class LabelledResize:
 
     def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
         return to_unit_range(resize_image(to_tensor(item["image"]), self.size)), int(item["label"])
+
+
+@dataclass(frozen=True)
+class RandomResizedCropFlip:
+    """Float image (3, H, W) in [0, 1] -> (3, size, size): torchvision's RandomResizedCrop (a region of
+    ``scale`` x the image's area and aspect ratio in [3/4, 4/3], resized to ``size``) and a coin-flip
+    mirror, drawn from torch's global generator (which the engine seeds per sample). The ImageNet
+    training view of AutoNovel's released code: ``RandomResizedCrop(224, scale=(0.5, 1.0))`` + flip."""
+
+    size: int
+    scale: tuple[float, float] = (0.5, 1.0)
+
+    def __call__(self, image: Tensor) -> Tensor:
+        from torchvision.transforms import RandomResizedCrop
+
+        top, left, h, w = RandomResizedCrop.get_params(image, list(self.scale), [3.0 / 4.0, 4.0 / 3.0])
+        x = resize_image(image[..., top:top + h, left:left + w], self.size)
+        return x.flip(-1) if bool(torch.rand(()) < 0.5) else x
+
+
+@dataclass(frozen=True)
+class ResizeCenterCrop:
+    """Float image (3, H, W) -> (3, size, size): the shorter side resized to ``resize`` (aspect kept),
+    then the central ``size`` x ``size`` crop (ImageNet evaluation: ``Resize(256)`` + ``CenterCrop(224)``)."""
+
+    resize: int
+    size: int
+
+    def __call__(self, image: Tensor) -> Tensor:
+        h, w = image.shape[-2:]
+        scale = self.resize / min(h, w)
+        x = resize_image(image, (max(self.size, round(h * scale)), max(self.size, round(w * scale))))
+        top, left = (x.shape[-2] - self.size) // 2, (x.shape[-1] - self.size) // 2
+        return x[..., top:top + self.size, left:left + self.size]

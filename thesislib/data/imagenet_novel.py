@@ -103,19 +103,20 @@ def novel_imagenet_split(subset: str = "A", root: str | Path | None = None) -> N
 
 class ImageFiles(torch.utils.data.Dataset):
     """``(path, class)`` samples -> ``(image, class)``: uint8 RGB read and resized to ``size`` x ``size``
-    (float in [0, 1], (3, S, S)) then ``transform`` if given. A file PIL cannot read raises
-    DatasetCorruptError naming it (:func:`~thesislib.data.imageio.read_rgb`)."""
+    (float in [0, 1], (3, S, S); ``size`` None: kept at its own size, (3, H, W)) then ``transform`` if given.
+    A file PIL cannot read raises DatasetCorruptError naming it (:func:`~thesislib.data.imageio.read_rgb`)."""
 
-    def __init__(self, samples: list[tuple[Path, int]], size: int = 224,
+    def __init__(self, samples: list[tuple[Path, int]], size: int | None = 224,
                  transform: Callable[[Tensor], Tensor] | None = None) -> None:
-        self.samples, self.size, self.transform = samples, int(size), transform
+        self.samples, self.size, self.transform = samples, None if size is None else int(size), transform
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, label = self.samples[i]
-        image = resize_image(to_tensor(read_rgb(path, "ImageNet")), self.size)
+        image = to_tensor(read_rgb(path, "ImageNet"))
+        image = image if self.size is None else resize_image(image, self.size)
         return (self.transform(image) if self.transform is not None else image), label
 
 

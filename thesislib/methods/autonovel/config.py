@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping
+from thesislib.data.imagenet_novel import SUBSETS as IMAGENET_SUBSETS
 from thesislib.engine import TrainConfig, train_config
 from thesislib.nn.staged_backbone import check_staged_backbone
 from thesislib.params import RunParams, param
@@ -72,9 +73,9 @@ class AutoNovelParams(RunParams):
     n_seeds: int = param(5, help="replicates (seed .. seed + n_seeds - 1); paired verdicts need 2 or more", min=1)
     nproc: int = param(1, help="torchrun processes (DDP) per training run; 1: in this process", min=1)
     # data
-    data: Literal["digits", "cifar10", "cifar100", "svhn", "omniglot"] = param(
+    data: Literal["digits", "cifar10", "cifar100", "svhn", "omniglot", "imagenet"] = param(
         "digits", help="digits (sklearn) | cifar10 | cifar100 | svhn | omniglot (background labelled, one "
-        "evaluation alphabet unlabelled)")
+        "evaluation alphabet unlabelled) | imagenet (882 classes labelled, one 30-class subset unlabelled)")
     data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/, omniglot/ (empty: $THESISLIB_DATA)")
     alphabet: str = param("", help="omniglot: the evaluation alphabet that is the unlabelled set (empty: each of "
                           "the 20 in turn; the metric stage reads the background alphabets only)")
@@ -85,16 +86,18 @@ class AutoNovelParams(RunParams):
                                  max=0.9)
     noise_std: float = param(0.1, help="digits: Gaussian pixel-noise augmentation", min=0.0)
     # network
-    backbone: Literal["mlp", "resnet18", "vgg6"] = param(
-        "mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18) | vgg6 (OmniGlot)")
+    backbone: Literal["mlp", "resnet18", "vgg6", "resnet18_imagenet"] = param(
+        "mlp", help="mlp (staged MLP, smoke) | resnet18 (CIFAR ResNet-18) | vgg6 (OmniGlot) | resnet18_imagenet "
+        "(torchvision's ImageNet ResNet-18)")
     mlp_widths: tuple[int, ...] = param((256, 256, 128), help="mlp: width of each stage")
     resnet_width: int = param(64, help="resnet18: channels of the first stage (thesis 64)", min=1)
     frozen_stages: int = param(2, help="stem + first n stages frozen after RotNet (thesis: 3 of ResNet-18's 4)",
                                min=0, max=4)
     # step 1: RotNet, or metric learning on the labelled classes (OmniGlot, following DTC)
-    pretrain: Literal["rotnet", "metric"] = param(
+    pretrain: Literal["rotnet", "metric", "supervised"] = param(
         "rotnet", help="rotnet (then the supervised step) | metric (prototypical loss on the labelled classes, "
-        "then the joint step directly; OmniGlot)")
+        "then the joint step directly; OmniGlot) | supervised (no step 1: the supervised step from scratch, "
+        "every stage trained; ImageNet)")
     selfsup: bool = param(True, help="RotNet pre-training (False: the w/o S.S. ablation)")
     metric_epochs: int = param(200, help="metric: epochs of episodes (DTC 200)", min=1)
     metric_lr: float = param(0.001, help="metric: Adam lr (DTC 0.001)", min=0.0)
@@ -134,6 +137,14 @@ class AutoNovelParams(RunParams):
     eval_batch_size: int = param(512, help="evaluation batch size", min=1)
     amp: bool = param(True, help="bf16 autocast on CUDA")
     num_workers: int = param(0, help="data loader workers", min=0)
+    # ImageNet (Table 3): appended block
+    subset: str = param("", help="imagenet: the 30-class unlabelled subset A | B | C (empty: each in turn; the "
+                        "supervised step reads the 882 labelled classes only)")
+    image_size: int = param(224, help="imagenet: training crop and evaluation centre crop (released code 224)", min=16)
+    resize_size: int = param(256, help="imagenet: evaluation resize of the shorter side before the centre crop "
+                             "(released code 256)", min=16)
+    sup_batch_size: int = param(0, help="supervised-step batch (0: batch_size; imagenet: the thesis's 128 while "
+                                "the joint step uses the released two-stream 384 + 128)", min=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -144,17 +155,39 @@ class AutoNovelParams(RunParams):
             raise ConfigError("AutoNovelParams: selfsup False is the w/o RotNet ablation; pretrain metric has none")
         if self.data == "omniglot" and (self.backbone != "vgg6" or self.pretrain != "metric"):
             raise ConfigError("AutoNovelParams: omniglot runs the VGG-6 with pretrain metric (thesis ch. 6 §4)")
-        if self.n_labelled_classes >= self.num_classes and self.data != "omniglot":
+        if self.n_labelled_classes >= self.num_classes and self.data not in ("omniglot", "imagenet"):
             raise ConfigError(f"AutoNovelParams: n_labelled_classes {self.n_labelled_classes} leaves no new class "
                               f"of {self.num_classes}")
         if self.unlabelled_batch_size >= self.batch_size:
             raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {self.unlabelled_batch_size} leaves no labelled "
                               f"image in a batch of {self.batch_size}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
+        self._check_imagenet()
+
+    def _check_imagenet(self) -> None:
+        """ImageNet (Table 3): the ImageNet ResNet-18, no step 1, two-stream batches, a known subset."""
+        if self.subset and self.subset not in IMAGENET_SUBSETS:
+            raise ConfigError(f"AutoNovelParams: unknown ImageNet subset {self.subset!r}; valid subsets are: "
+                              f"{', '.join(IMAGENET_SUBSETS)} (empty: each in turn)")
+        if self.pretrain == "supervised" and not self.selfsup:
+            raise ConfigError("AutoNovelParams: selfsup False is the w/o RotNet ablation; pretrain supervised has none")
+        if self.data != "imagenet":
+            if self.subset:
+                raise ConfigError("AutoNovelParams: subset is for data imagenet")
+            return
+        if self.backbone != "resnet18_imagenet" or self.pretrain != "supervised":
+            raise ConfigError("AutoNovelParams: imagenet runs the resnet18_imagenet backbone with pretrain supervised "
+                              "(thesis ch. 6 §4: no self-supervision for ImageNet)")
+        if self.n_new_classes == 0 or self.unlabelled_batch_size == 0:
+            raise ConfigError("AutoNovelParams: imagenet needs n_new_classes (30) and unlabelled_batch_size > 0 "
+                              "(two-stream batches, as the released code)")
+        if self.resize_size < self.image_size:
+            raise ConfigError(f"AutoNovelParams: resize_size {self.resize_size} is smaller than the centre crop "
+                              f"image_size {self.image_size}")
 
     @property
     def num_classes(self) -> int:
-        if self.data == "omniglot":
+        if self.data in ("omniglot", "imagenet"):
             return self.n_labelled_classes + self.n_new_classes
         return 100 if self.data == "cifar100" else 10
 
@@ -186,7 +219,7 @@ def rotnet_engine_config(params: AutoNovelParams) -> TrainConfig:
 
 
 def supervised_engine_config(params: AutoNovelParams) -> TrainConfig:
-    return train_config(params, batch_size=params.batch_size, epochs=params.sup_epochs)
+    return train_config(params, batch_size=params.sup_batch_size or params.batch_size, epochs=params.sup_epochs)
 
 
 def metric_engine_config(params: AutoNovelParams) -> TrainConfig:

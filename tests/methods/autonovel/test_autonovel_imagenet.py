@@ -1,0 +1,170 @@
+"""AutoNovel on ImageNet (Table 3): the config, the streamed data of a subset (training views, the scored split),
+the two-stream joint batches, and one short run over subsets A, B and C end to end, on a fixture in the CLS-LOC
+layout with the split files of the release (:func:`thesislib.data.imagenet_novel.write_novel_split_fixture`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from thesislib.config import ConfigError, load_yaml
+from thesislib.data.crops import RandomResizedCropFlip, ResizeCenterCrop
+from thesislib.data.errors import DatasetNotFoundError
+from thesislib.data.imagenet_novel import write_novel_split_fixture
+from thesislib.methods.autonovel import experiments as E
+from thesislib.methods.autonovel.config import autonovel_config, experiment_id
+from thesislib.methods.autonovel.data import NovelImageNet, load_data, load_imagenet
+from thesislib.methods.autonovel.model import HEAD1, build_backbone
+from thesislib.methods.autonovel.train import UnlabelledStream, joint_model, streamed_joint_batches, two_views
+from thesislib.paths import project_root
+from thesislib.selfsup import EpochClock
+
+CPU = torch.device("cpu")
+TINY = {"data": "imagenet", "backbone": "resnet18_imagenet", "pretrain": "supervised", "n_labelled_classes": 4,
+        "n_new_classes": 2, "image_size": 32, "resize_size": 36, "frozen_stages": 3, "sup_epochs": 1,
+        "sup_batch_size": 6, "epochs": 1, "batch_size": 8, "unlabelled_batch_size": 4, "variants": ["full"],
+        "n_seeds": 1, "eval_batch_size": 8, "amp": False, "progress": "none", "rampup_epochs": 1,
+        "lr_milestones": []}
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    # 8 classes x 3 train images; the last 4 held out (imagenet_118.txt); A = first 2 of them, B = last 2,
+    # C = every other: labelled n90000000-3, A n90000004-5, B n90000006-7, C n90000004 + n90000006
+    write_novel_split_fixture(tmp_path, n_classes=8, n_held_out=4, n_subset=2, n_train=3)
+    return tmp_path
+
+
+def tiny(root: Path, **overrides):
+    return autonovel_config({**TINY, "data_root": str(root), **overrides})
+
+
+def test_imagenet_config_and_checks():
+    p = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_imagenet.yaml"))
+    assert (p.backbone, p.pretrain, p.n_labelled_classes, p.num_new, p.frozen_stages, p.topk) == \
+        ("resnet18_imagenet", "supervised", 882, 30, 3, 5)
+    assert (p.epochs, p.lr, p.lr_milestones, p.cons_weight, p.rampup_epochs) == (90, 0.1, (30, 60), 10.0, 50)
+    assert (p.batch_size, p.unlabelled_batch_size, p.sup_batch_size, p.sup_epochs, p.sup_step) == \
+        (512, 128, 128, 100, 10)
+    assert (p.image_size, p.resize_size, p.subset, p.variants) == (224, 256, "", ("full",))
+    # the record keys are the replication yaml's Table 3 ImageNet rows
+    rows = {e["id"]: e for e in yaml.safe_load((project_root() / "thesislib" / "replication" / "autonovel.yaml")
+                                                .read_text())["experiments"]}
+    assert rows[experiment_id(p, "full")]["metrics"]["acc"] == 82.5
+    assert rows[experiment_id(p, "kmeans-scratch")]["metrics"]["acc"] == 71.9
+    with pytest.raises(ConfigError, match="unknown ImageNet subset 'D'.*A, B, C"):
+        autonovel_config({**TINY, "subset": "D"})
+    with pytest.raises(ConfigError, match="resnet18_imagenet backbone with pretrain supervised"):
+        autonovel_config({**TINY, "pretrain": "rotnet"})
+    with pytest.raises(ConfigError, match="unlabelled_batch_size > 0"):
+        autonovel_config({**TINY, "unlabelled_batch_size": 0})
+    with pytest.raises(ConfigError, match="subset is for data imagenet"):
+        autonovel_config({"subset": "A"})
+
+
+def test_imagenet_transforms():
+    image = torch.rand(3, 40, 60)
+    torch.manual_seed(0)
+    a = RandomResizedCropFlip(32)(image)
+    torch.manual_seed(0)
+    assert a.shape == (3, 32, 32) and torch.equal(a, RandomResizedCropFlip(32)(image))
+    assert not torch.equal(a, RandomResizedCropFlip(32)(image))
+    # evaluation: shorter side 40 -> 48 (width 72), the centre 32 x 32; a constant column stays in the middle
+    image = torch.zeros(3, 40, 60)
+    image[:, :, 29:31] = 1.0
+    out = ResizeCenterCrop(48, 32)(image)
+    assert out.shape == (3, 32, 32) and out[0, 16].argmax() in (15, 16)
+
+
+def test_imagenet_subsets_and_the_scored_split(root: Path):
+    p = tiny(root, subset="B")
+    data = load_data(p)
+    assert isinstance(data, NovelImageNet) and data.split.unlabelled == ["n90000006", "n90000007"]
+    assert data.split.labelled == [f"n9{k:07d}" for k in range(4)]
+    assert load_imagenet(p, "A").split.unlabelled == ["n90000004", "n90000005"]
+    assert load_imagenet(p, "C").split.unlabelled == ["n90000004", "n90000006"]
+    assert load_imagenet(p, "").split.unlabelled == []
+    # the labelled step reads one training view per image; the joint step two independent views
+    x, c = data.labelled_set[0]
+    assert x.shape == (3, 32, 32) and c == 0 and len(data.labelled_set) == 12
+    views, c = data.joint_labelled_set[5]
+    assert views.shape == (2, 3, 32, 32) and c == 1 and not torch.equal(views[0], views[1])
+    # scored: the subset's *train* images, centre-cropped (deterministic), classes 0..C^u-1 in sorted wnid order
+    images, y = data.unlabelled("train")
+    assert y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [path.parent.name for path, _ in images.samples] == ["n90000006"] * 3 + ["n90000007"] * 3
+    assert all(path.parent.parent.name == "train" for path, _ in images.samples)
+    assert torch.equal(images[2][0], images[2][0]) and images[2][0].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="train images only"):
+        data.unlabelled("test")
+    with pytest.raises(ConfigError, match="n_new_classes 3 does not match the 2 classes of subset B"):
+        load_data(tiny(root, subset="B", n_new_classes=3))
+    with pytest.raises(ConfigError, match="n_labelled_classes 882 does not match the 4 labelled"):
+        load_data(tiny(root, n_labelled_classes=882))
+
+
+def test_imagenet_missing_dataset_names_the_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("THESISLIB_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_data(autonovel_config({**TINY, "subset": "A"}))
+    message = str(err.value)
+    for part in ("THESISLIB_DATA", str(tmp_path / "nowhere" / "imagenet"), "imagenet_rand118/imagenet_118.txt",
+                 "imagenet_30_{A,B,C}.txt", "ILSVRC/Data/CLS-LOC/train/<wnid>", "download_imagenet_splits"):
+        assert part in message, part
+
+
+def test_unlabelled_stream_is_a_function_of_the_step(root: Path):
+    data = load_imagenet(tiny(root, subset="A"))
+    views = data.unlabelled_views()
+    one = UnlabelledStream(views, 4, seed=3, num_workers=0, pin_memory=False)
+    seq = [one.batch(s) for s in range(3)]
+    assert seq[0].shape == (4, 2, 3, 32, 32)
+    # a resume at step 2 (a fresh stream) draws the same images and the same crops
+    assert torch.equal(UnlabelledStream(views, 4, seed=3, num_workers=0, pin_memory=False).batch(2), seq[2])
+    assert not torch.equal(seq[0], seq[1])
+    # read by a worker process: the same crops (seeded per sample, not per process)
+    assert torch.equal(UnlabelledStream(views, 4, seed=3, num_workers=1, pin_memory=False).batch(1), seq[1])
+
+
+def test_imagenet_joint_batches_and_model(root: Path):
+    p = tiny(root, subset="C")
+    data = load_imagenet(p)
+    clock = EpochClock()
+    labelled, add = streamed_joint_batches(p, data, clock)
+
+    class Step:                       # the trainer's step counter, as the engine attaches it
+        step = 0
+    clock.trainer = Step()
+    x, target = add(torch.stack([labelled[i][0] for i in range(4)]), torch.tensor([0, 1, 2, 3]))
+    assert x.shape == (8, 2, 3, 32, 32) and target.tolist() == [0, 1, 2, 3, -1, -1, -1, -1]
+    x1, x2 = two_views(x, p)
+    model = joint_model(p, build_backbone(p, {HEAD1: p.n_labelled_classes}).state_dict())
+    out = model(x1)
+    assert out["head1"].shape == (8, 4) and out["head2"].shape == (8, 2) and out["features"].shape == (8, 512)
+    trainable = {n.split(".")[0] for n, q in model.named_parameters() if q.requires_grad}
+    assert trainable == {"layer4", "heads"}
+    assert not torch.equal(x1, x2)
+
+
+def test_imagenet_run_over_subsets_end_to_end(root: Path):
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    r = E.run_replicate(tiny(root), 0, CPU)
+    assert time.perf_counter() - started < 20
+    assert set(r.histories) == {"supervised", "full@A", "full@B", "full@C"}
+    for name in ("full", "kmeans-scratch"):
+        per = [r.metrics[f"{name}@{s}"]["acc"] for s in "ABC"]
+        assert all(0.5 <= a <= 1.0 for a in per)       # 2 classes x 3 images: Hungarian ACC is at least 1/2
+        assert r.metrics[name]["acc"] == pytest.approx(sum(per) / 3)
+    joint = r.histories["full@A"]
+    assert torch.isfinite(torch.as_tensor(joint.get("loss"))).all()
+    assert torch.isfinite(torch.as_tensor(joint.get("bce"))).all() and float(joint.get("bce")[0]) > 0
+    assert joint.steps()[-1] == 3                      # 12 labelled images, 8 - 4 per step: 3 steps, one epoch
+    one = E.run_replicate(tiny(root, subset="B"), 0, CPU)
+    assert {k for k in one.metrics if "@" in k} == {"full@B", "kmeans-scratch@B"}
+    summary = E.aggregate(tiny(root), [r])
+    assert {"imagenet/full", "imagenet/kmeans-scratch", "imagenet/full@C"} <= set(summary)
