@@ -4,6 +4,7 @@ layout with the split files of the release (:func:`thesislib.data.imagenet_novel
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from thesislib.config import ConfigError, load_yaml
+from thesislib.config import ConfigError, load_yaml, to_dict
 from thesislib.data.crops import RandomResizedCropFlip, ResizeCenterCrop
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.imagenet_novel import write_novel_split_fixture
@@ -19,7 +20,7 @@ from thesislib.methods.autonovel import experiments as E
 from thesislib.methods.autonovel.config import autonovel_config, experiment_id
 from thesislib.methods.autonovel.data import NovelImageNet, load_data, load_imagenet
 from thesislib.methods.autonovel.model import HEAD1, build_backbone
-from thesislib.methods.autonovel.train import UnlabelledStream, joint_model, streamed_joint_batches, two_views
+from thesislib.methods.autonovel.train import UnlabelledStream, joint_model, main, streamed_joint_batches, two_views
 from thesislib.paths import project_root
 from thesislib.selfsup import EpochClock
 
@@ -168,3 +169,19 @@ def test_imagenet_run_over_subsets_end_to_end(root: Path):
     assert {k for k in one.metrics if "@" in k} == {"full@B", "kmeans-scratch@B"}
     summary = E.aggregate(tiny(root), [r])
     assert {"imagenet/full", "imagenet/kmeans-scratch", "imagenet/full@C"} <= set(summary)
+
+
+def test_imagenet_stages_under_torchrun(root: Path, torchrun_gloo):
+    """The supervised step (labelled classes only) and the joint step of subset A as two gloo processes, each
+    streaming its share of both streams (2 labelled + 2 unlabelled images per step and process)."""
+    params = tiny(root, subset="A", sup_epochs=1)
+    path = root / "p.json"
+    path.write_text(json.dumps(to_dict(params)))
+    out = root / "out"
+    for stage, init in (("supervised", None), ("joint", "supervised.pt")):
+        argv = ["--params", path, "--stage", stage, "--output", out, "--device", "cpu"]
+        torchrun_gloo(main, argv + (["--init", out / init] if init else []))
+    joint, sup = (torch.load(out / f"{s}.pt", weights_only=True) for s in ("joint", "supervised"))
+    assert joint["heads.head2.weight"].shape == (2, 512) and joint["heads.head1.weight"].shape == (4, 512)
+    torch.testing.assert_close(joint["layer3.1.conv2.weight"], sup["layer3.1.conv2.weight"])     # frozen
+    assert not torch.equal(joint["layer4.1.conv2.weight"], sup["layer4.1.conv2.weight"])         # trained

@@ -3,7 +3,7 @@
 One replicate is :func:`config_for` ``(params, seed)``; one ablation of it is :func:`variant_config`
 ``(params, name)`` with the switches of :data:`VARIANTS` (thesis ch. 6, Table 1, Fig. 4). Defaults
 are the smoke scale (scikit-learn digits, labelled 0-4 / unlabelled 5-9, the staged MLP);
-``configs/autonovel/full*.yaml`` hold the thesis's protocol (App. B).
+``configs/autonovel/full*.yaml`` hold the thesis's protocol (App. B), ``full_imagenet.yaml`` Table 3's ImageNet column.
 
 Decisions recorded here (the thesis is silent or the released code differs):
 
@@ -31,6 +31,19 @@ Decisions recorded here (the thesis is silent or the released code differs):
   labelled ones, as the code); the ACC of each alphabet's characters, and their mean. Images 32x32, strokes 1,
   standardised with mean 0.086 and sd 0.235 (the code); views a random crop padded by 2 (the code:
   RandomResizedCrop(32, (0.85, 1))).
+* **ImageNet** (Table 3; released ``auto_novel_imagenet.py``, ``data/imagenetloader.py``): the thesis pre-trains
+  ImageNet's Φ "by metric learning on the labelled classes ... instead of the self-supervised learning" (following
+  DTC), and the released code starts the joint step from an ImageNet-882 *classifier* (Hsu et al.'s
+  ``resnet18_imagenet_classif_882_ICLR18.pth``). Decision: ``pretrain = supervised`` — no step 1, the thesis's
+  supervised step (App. B: 100 epochs, lr 0.1 halved every 10, batch 128 = ``sup_batch_size``) from scratch on
+  the 882 classes with every stage trained, once for the three subsets; its features are Table 3's k-means
+  baseline. The joint step per subset (``subset``: A, B, C in turn, the mean is Table 3's number) as App. B
+  (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over T = 50, k = 5), stages 1-3 frozen, and the code's two-stream
+  batches 384 labelled + 128 unlabelled (the thesis's "batch size of 128" and merged shuffle would put ~4
+  unlabelled images in a batch). Images are streamed from disk by DataLoader workers
+  (:class:`~thesislib.methods.autonovel.data.NovelImageNet`): two RandomResizedCrop(224, scale 0.5-1) + flip
+  views; scored on the subset's *train* images resized to 256 and centre-cropped to 224 (the code's
+  ``ImageNetLoader30(subfolder='train')``; the thesis's "unlabelled training data").
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
 """

@@ -6,7 +6,10 @@
   (:mod:`thesislib.data.cifar`, :mod:`thesislib.data.svhn`; a missing dataset names its layout);
 * ``omniglot``: labelled = the 964 characters of the 30 background alphabets, unlabelled = the characters
   of one evaluation alphabet (``params.alphabet``; none when empty), 32x32 (:mod:`thesislib.data.omniglot`);
-  the test split is the alphabet's images again (OmniGlot is scored as a clustering only).
+  the test split is the alphabet's images again (OmniGlot is scored as a clustering only);
+* ``imagenet``: labelled = the 882 classes, unlabelled = one 30-class subset (``params.subset``) of the 118
+  held out, streamed from disk (:class:`NovelImageNet`, :mod:`thesislib.data.imagenet_novel`); scored on the
+  subset's train images.
 
 :class:`Episodes` draws the metric-learning episodes of the labelled classes.
 

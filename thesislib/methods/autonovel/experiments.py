@@ -11,7 +11,9 @@ head 2 on the unlabelled training images. With I.L., also Table 4's test accurac
 OmniGlot (Table 3, :func:`run_alphabets`): the metric-learning step once on the background alphabets,
 then per evaluation alphabet the joint step of every variant and k-means on the metric features, each
 scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
-number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
+number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores. ImageNet (Table 3, :func:`run_subsets`): the
+supervised step once on the 882 labelled classes, then per 30-class subset (A, B, C) k-means on its features and
+the joint step, ``metrics[name]`` the mean over the subsets and ``metrics[f"{name}@{subset}"]`` each subset's.
 
 :data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
 """
