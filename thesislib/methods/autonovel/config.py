@@ -89,7 +89,8 @@ class AutoNovelParams(RunParams):
     data: Literal["digits", "cifar10", "cifar100", "svhn", "omniglot", "imagenet"] = param(
         "digits", help="digits (sklearn) | cifar10 | cifar100 | svhn | omniglot (background labelled, one "
         "evaluation alphabet unlabelled) | imagenet (882 classes labelled, one 30-class subset unlabelled)")
-    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/, omniglot/ (empty: $THESISLIB_DATA)")
+    data_root: str = param("", help="directory holding cifar10/, cifar100/, svhn/, omniglot/, imagenet/ "
+                           "(empty: $THESISLIB_DATA)")
     alphabet: str = param("", help="omniglot: the evaluation alphabet that is the unlabelled set (empty: each of "
                           "the 20 in turn; the metric stage reads the background alphabets only)")
     n_new_classes: int = param(0, help="C^u; 0: every class after the labelled ones (omniglot: the alphabet's "
