@@ -86,7 +86,7 @@ incremental = False  # bool; incremental learning: head 1 over all classes, CE o
 increment_coefficient = 0.05  # float; I.L.: final weight of the unlabelled CE (thesis 0.05) (min 0.0)
 epochs = 30  # int; joint epochs (thesis 200) (min 1)
 batch_size = 128  # int; batch size (global over torchrun processes; thesis 128) (min 2)
-unlabelled_batch_size = 0  # int; joint step: unlabelled images per batch (0: one shuffle of labelled and unlabelled images; >0: two streams, batch_size minus this many labelled images from one pass over them + this many unlabelled ones, reshuffled endlessly; released code OmniGlot 32, ImageNet 64) (min 0)
+unlabelled_batch_size = 0  # int; joint step: unlabelled images per batch (0: one shuffle of labelled and unlabelled images; >0: two streams, batch_size minus this many labelled images from one pass over them + this many unlabelled ones, reshuffled endlessly; released code OmniGlot 32, ImageNet 128) (min 0)
 optimizer = 'sgd'  # 'sgd' | 'adam'; joint step: sgd (momentum 0.9) | adam (OmniGlot)
 lr = 0.1  # float; joint lr (thesis 0.1; OmniGlot Adam 0.01) (min 0.0)
 weight_decay = 0.0001  # float; weight decay (code 1e-4) (min 0.0)
@@ -100,6 +100,7 @@ subset = ''  # str; imagenet: the 30-class unlabelled subset A | B | C (empty: e
 image_size = 224  # int; imagenet: training crop and evaluation centre crop (released code 224) (min 16)
 resize_size = 256  # int; imagenet: evaluation resize of the shorter side before the centre crop (released code 256) (min 16)
 sup_batch_size = 0  # int; supervised-step batch (0: batch_size; imagenet: the thesis's 128 while the joint step uses the released two-stream 384 + 128) (min 0)
+sup_gamma = 0.5  # float; supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, DTC's imagenet_classif.py) (min 0.0, max 1.0)
 
 # %%
 import time
@@ -241,8 +242,8 @@ display(Markdown("\n\n".join(lines)))
 # %%
 tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", floatfmt=".1f")
 # %% [markdown]
-# **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version), SVHN (format 2 `.mat`), OmniGlot or ImageNet under
-# `$THESISLIB_DATA/` (nothing is downloaded), then
+# **Running the full scale.** Put CIFAR-10 / CIFAR-100 (python version), SVHN (format 2 `.mat`), OmniGlot or
+# ImageNet under `$THESISLIB_DATA/` (nothing is downloaded), then
 #
 # ```
 # thesislib run autonovel --scale full -p nproc=4          # CIFAR-10: RotNet 200, supervised 100, joint 200 epochs
@@ -264,8 +265,9 @@ tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", float
 # `$THESISLIB_DATA/imagenet/imagenet_rand118/`, streamed from disk by DataLoader workers. Labelled = the 882
 # classes outside `imagenet_118.txt`; each 30-class subset A, B, C in turn is the unlabelled set, scored on its
 # *train* images (resize 256, centre crop 224). torchvision's ImageNet ResNet-18; no self-supervision (the thesis
-# pre-trains ImageNet's features on the labelled classes; decision: the supervised step from scratch on the 882
-# classes, as the released code's 882-class classifier), once; k-means on its features (Table 3 row 1); then per
+# pre-trains ImageNet's features on the labelled classes following DTC; decision: the supervised step from scratch
+# on the 882 classes with DTC's ImageNet schedule, 90 epochs, lr 0.1 x0.1 every 30, batch 128, standing for the
+# released code's 882-class classifier), once; k-means on its features (Table 3 row 1); then per
 # subset the joint step (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over 50 epochs, k = 5, the code's batches of
 # 384 labelled + 128 unlabelled images, two RandomResizedCrop + flip views). The replicate's ACC is the mean over
 # A, B and C, recorded as `imagenet/full` (and `full@A` ...); `-p subset=B` runs one subset.

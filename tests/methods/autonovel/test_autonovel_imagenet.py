@@ -49,8 +49,8 @@ def test_imagenet_config_and_checks():
     assert (p.backbone, p.pretrain, p.n_labelled_classes, p.num_new, p.frozen_stages, p.topk) == \
         ("resnet18_imagenet", "supervised", 882, 30, 3, 5)
     assert (p.epochs, p.lr, p.lr_milestones, p.cons_weight, p.rampup_epochs) == (90, 0.1, (30, 60), 10.0, 50)
-    assert (p.batch_size, p.unlabelled_batch_size, p.sup_batch_size, p.sup_epochs, p.sup_step) == \
-        (512, 128, 128, 100, 10)
+    assert (p.batch_size, p.unlabelled_batch_size, p.sup_batch_size, p.sup_epochs, p.sup_step, p.sup_gamma) == \
+        (512, 128, 128, 90, 30, 0.1)
     assert (p.image_size, p.resize_size, p.subset, p.variants) == (224, 256, "", ("full",))
     # the record keys are the replication yaml's Table 3 ImageNet rows
     rows = {e["id"]: e for e in yaml.safe_load((project_root() / "thesislib" / "replication" / "autonovel.yaml")

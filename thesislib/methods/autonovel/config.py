@@ -34,13 +34,15 @@ Decisions recorded here (the thesis is silent or the released code differs):
 * **ImageNet** (Table 3; released ``auto_novel_imagenet.py``, ``data/imagenetloader.py``): the thesis pre-trains
   ImageNet's Φ "by metric learning on the labelled classes ... instead of the self-supervised learning" (following
   DTC), and the released code starts the joint step from an ImageNet-882 *classifier* (Hsu et al.'s
-  ``resnet18_imagenet_classif_882_ICLR18.pth``). Decision: ``pretrain = supervised`` — no step 1, the thesis's
-  supervised step (App. B: 100 epochs, lr 0.1 halved every 10, batch 128 = ``sup_batch_size``) from scratch on
-  the 882 classes with every stage trained, once for the three subsets; its features are Table 3's k-means
-  baseline. The joint step per subset (``subset``: A, B, C in turn, the mean is Table 3's number) as App. B
-  (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over T = 50, k = 5), stages 1-3 frozen, and the code's two-stream
-  batches 384 labelled + 128 unlabelled (the thesis's "batch size of 128" and merged shuffle would put ~4
-  unlabelled images in a batch). Images are streamed from disk by DataLoader workers
+  ``resnet18_imagenet_classif_882_ICLR18.pth``); DTC's own ImageNet initialisation (``imagenet_classif.py``) is
+  cross-entropy classification of the labelled classes. Decision: ``pretrain = supervised`` — no step 1, the
+  supervised step from scratch on the 882 classes with every stage trained, once for the three subsets, with
+  DTC's ImageNet schedule (90 epochs, SGD lr 0.1 x0.1 every 30, batch 128 = ``sup_batch_size``, wd 1e-4; the
+  thesis's App. B supervised schedule, 100 epochs halved every 10, is for fine-tuning RotNet weights); its
+  features are Table 3's k-means baseline. The joint step per subset (``subset``: A, B, C in turn, the mean is
+  Table 3's number) as App. B (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over T = 50, k = 5), stages 1-3
+  frozen, and the code's two-stream batches, 384 labelled + 128 unlabelled (the thesis's "batch size of 128" and
+  merged shuffle would put ~4 unlabelled images in a batch). Images are streamed from disk by DataLoader workers
   (:class:`~thesislib.methods.autonovel.data.NovelImageNet`): two RandomResizedCrop(224, scale 0.5-1) + flip
   views; scored on the subset's *train* images resized to 256 and centre-cropped to 224 (the code's
   ``ImageNetLoader30(subfolder='train')``; the thesis's "unlabelled training data").
@@ -139,7 +141,7 @@ class AutoNovelParams(RunParams):
     unlabelled_batch_size: int = param(0, help="joint step: unlabelled images per batch (0: one shuffle of labelled "
                                        "and unlabelled images; >0: two streams, batch_size minus this many labelled "
                                        "images from one pass over them + this many unlabelled ones, reshuffled "
-                                       "endlessly; released code OmniGlot 32, ImageNet 64)", min=0)
+                                       "endlessly; released code OmniGlot 32, ImageNet 128)", min=0)
     optimizer: Literal["sgd", "adam"] = param("sgd", help="joint step: sgd (momentum 0.9) | adam (OmniGlot)")
     lr: float = param(0.1, help="joint lr (thesis 0.1; OmniGlot Adam 0.01)", min=0.0)
     weight_decay: float = param(1e-4, help="weight decay (code 1e-4)", min=0.0)
@@ -159,6 +161,8 @@ class AutoNovelParams(RunParams):
                              "(released code 256)", min=16)
     sup_batch_size: int = param(0, help="supervised-step batch (0: batch_size; imagenet: the thesis's 128 while "
                                 "the joint step uses the released two-stream 384 + 128)", min=0)
+    sup_gamma: float = param(0.5, help="supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, DTC's "
+                             "imagenet_classif.py)", min=0.0, max=1.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()

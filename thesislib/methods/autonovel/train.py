@@ -131,7 +131,7 @@ def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, s
     config = supervised_engine_config(params)
     spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
     history = fit(model, opt, data.labelled_set, step, config, device,
-                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, 0.5)))
+                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, params.sup_gamma)))
     return unwrap(model), history
 
 
