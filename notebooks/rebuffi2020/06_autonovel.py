@@ -269,7 +269,8 @@ tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", float
 # on the 882 classes with DTC's ImageNet schedule, 90 epochs, lr 0.1 x0.1 every 30, batch 128, standing for the
 # released code's 882-class classifier), once; k-means on its features (Table 3 row 1); then per
 # subset the joint step (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over 50 epochs, k = 5, the code's batches of
-# 384 labelled + 128 unlabelled images, two RandomResizedCrop + flip views). The replicate's ACC is the mean over
+# 384 labelled + 128 unlabelled images, two RandomResizedCrop + flip views; with several processes the BCE still
+# pairs all 128 unlabelled images, gathered over the ranks as the code's DataParallel does). The replicate's ACC is the mean over
 # A, B and C, recorded as `imagenet/full` (and `full@A` ...); `-p subset=B` runs one subset.
 #
 # ## 8. Saving the run
