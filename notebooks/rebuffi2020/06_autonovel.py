@@ -99,8 +99,9 @@ num_workers = 0  # int; data loader workers (min 0)
 subset = ''  # str; imagenet: the 30-class unlabelled subset A | B | C (empty: each in turn; the supervised step reads the 882 labelled classes only)
 image_size = 224  # int; imagenet: training crop and evaluation centre crop (released code 224) (min 16)
 resize_size = 256  # int; imagenet: evaluation resize of the shorter side before the centre crop (released code 256) (min 16)
-sup_batch_size = 0  # int; supervised-step batch (0: batch_size; imagenet: the thesis's 128 while the joint step uses the released two-stream 384 + 128) (min 0)
-sup_gamma = 0.5  # float; supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, DTC's imagenet_classif.py) (min 0.0, max 1.0)
+sup_batch_size = 0  # int; supervised-step batch (0: batch_size; imagenet: 256, the loader batch of DTC's ImageNet classifier imagenet_classif.py) (min 0)
+sup_gamma = 0.5  # float; supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, as DTC's imagenet_classif.py, which trains its 800-class model; the 882-class checkpoint the released code loads is Hsu et al.'s, recipe unpublished) (min 0.0, max 1.0)
+sup_crop_scale = 0.5  # float; imagenet: smallest area fraction of the supervised step's RandomResizedCrop (0.5: AutoNovel's joint-step crop; 0.08: torchvision's default, DTC's imagenet_classif.py) (min 0.01, max 1.0)
 
 # %%
 import time
@@ -265,13 +266,14 @@ tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", float
 # `$THESISLIB_DATA/imagenet/imagenet_rand118/`, streamed from disk by DataLoader workers. Labelled = the 882
 # classes outside `imagenet_118.txt`; each 30-class subset A, B, C in turn is the unlabelled set, scored on its
 # *train* images (resize 256, centre crop 224). torchvision's ImageNet ResNet-18; no self-supervision (the thesis
-# pre-trains ImageNet's features on the labelled classes following DTC; decision: the supervised step from scratch
-# on the 882 classes with DTC's ImageNet schedule, 90 epochs, lr 0.1 x0.1 every 30, batch 128, standing for the
-# released code's 882-class classifier), once; k-means on its features (Table 3 row 1); then per
-# subset the joint step (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over 50 epochs, k = 5, the code's batches of
-# 384 labelled + 128 unlabelled images, two RandomResizedCrop + flip views; with several processes the BCE still
-# pairs all 128 unlabelled images, gathered over the ranks as the code's DataParallel does). The replicate's ACC is the mean over
-# A, B and C, recorded as `imagenet/full` (and `full@A` ...); `-p subset=B` runs one subset.
+# pre-trains ImageNet's features on the labelled classes following DTC; the released code, like DTC's, loads Hsu
+# et al.'s 882-class classifier, whose recipe is not published; decision: the supervised step from scratch on the
+# 882 classes as DTC's released ImageNet classifier `imagenet_classif.py` trains its 800-class model, 90 epochs,
+# lr 0.1 x0.1 every 30, batch 256, RandomResizedCrop at area 0.08-1 + flip), once; k-means on its features
+# (Table 3 row 1); then per subset the joint step (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over 50 epochs,
+# k = 5, the code's batches of 384 labelled + 128 unlabelled images, two RandomResizedCrop + flip views; with
+# several processes the BCE still pairs all 128 unlabelled images, gathered over the ranks as the code's
+# DataParallel does). The replicate's ACC is the mean over A, B and C, recorded as `imagenet/full` (and `full@A` ...); `-p subset=B` runs one subset.
 #
 # ## 8. Saving the run
 

@@ -13,10 +13,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from thesislib.data.round_robin import center_crop
 from thesislib.data.transforms import resize_image, to_tensor
 
 __all__ = ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
-           "RandomResizedCropFlip", "ResizeCenterCrop", "to_unit_range"]
+           "AreaCropFlip", "ResizeCenterCrop", "to_unit_range"]
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -60,7 +61,8 @@ class RandomResizeCropFlip:
 
     STL-10 (thesis §3.4: "we randomly resize the images and extract 96x96 crops"): a 96-pixel crop of a
     96-pixel image is the whole image, so without the resize only the flip would vary. The thesis gives
-    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision."""
+    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision.
+    Not :class:`AreaCropFlip` (torchvision's RandomResizedCrop: a random area fraction and aspect ratio)."""
 
     size: int
     max_scale: float = 1.15
@@ -106,11 +108,12 @@ class LabelledResize:
 
 
 @dataclass(frozen=True)
-class RandomResizedCropFlip:
+class AreaCropFlip:
     """Float image (3, H, W) in [0, 1] -> (3, size, size): torchvision's RandomResizedCrop (a region of
     ``scale`` x the image's area and aspect ratio in [3/4, 4/3], resized to ``size``) and a coin-flip
     mirror, drawn from torch's global generator (which the engine seeds per sample). The ImageNet
-    training view of AutoNovel's released code: ``RandomResizedCrop(224, scale=(0.5, 1.0))`` + flip."""
+    training view of AutoNovel's released code: ``RandomResizedCrop(224, scale=(0.5, 1.0))`` + flip.
+    Not :class:`RandomResizeCropFlip` (STL-10's shorter-side jitter, then a fixed-size crop)."""
 
     size: int
     scale: tuple[float, float] = (0.5, 1.0)
@@ -135,5 +138,4 @@ class ResizeCenterCrop:
         h, w = image.shape[-2:]
         scale = self.resize / min(h, w)
         x = resize_image(image, (max(self.size, round(h * scale)), max(self.size, round(w * scale))))
-        top, left = (x.shape[-2] - self.size) // 2, (x.shape[-1] - self.size) // 2
-        return x[..., top:top + self.size, left:left + self.size]
+        return center_crop(x, self.size)

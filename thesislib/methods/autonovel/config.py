@@ -33,19 +33,23 @@ Decisions recorded here (the thesis is silent or the released code differs):
   RandomResizedCrop(32, (0.85, 1))).
 * **ImageNet** (Table 3; released ``auto_novel_imagenet.py``, ``data/imagenetloader.py``): the thesis pre-trains
   ImageNet's Φ "by metric learning on the labelled classes ... instead of the self-supervised learning" (following
-  DTC), and the released code starts the joint step from an ImageNet-882 *classifier* (Hsu et al.'s
-  ``resnet18_imagenet_classif_882_ICLR18.pth``); DTC's own ImageNet initialisation (``imagenet_classif.py``) is
-  cross-entropy classification of the labelled classes. Decision: ``pretrain = supervised`` — no step 1, the
-  supervised step from scratch on the 882 classes with every stage trained, once for the three subsets, with
-  DTC's ImageNet schedule (90 epochs, SGD lr 0.1 x0.1 every 30, batch 128 = ``sup_batch_size``, wd 1e-4; the
-  thesis's App. B supervised schedule, 100 epochs halved every 10, is for fine-tuning RotNet weights); its
-  features are Table 3's k-means baseline. The joint step per subset (``subset``: A, B, C in turn, the mean is
-  Table 3's number) as App. B (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10 over T = 50, k = 5), stages 1-3
-  frozen, and the code's two-stream batches, 384 labelled + 128 unlabelled (the thesis's "batch size of 128" and
-  merged shuffle would put ~4 unlabelled images in a batch). Images are streamed from disk by DataLoader workers
-  (:class:`~thesislib.methods.autonovel.data.NovelImageNet`): two RandomResizedCrop(224, scale 0.5-1) + flip
-  views; scored on the subset's *train* images resized to 256 and centre-cropped to 224 (the code's
-  ``ImageNetLoader30(subfolder='train')``; the thesis's "unlabelled training data").
+  DTC), and the released code (like DTC's ``imagenet_DTC.py``) starts the joint step from Hsu et al.'s ImageNet-882
+  *classifier* ``resnet18_imagenet_classif_882_ICLR18.pth``, whose training recipe is not published. Decision:
+  ``pretrain = supervised`` — no step 1, the supervised step from scratch on the 882 classes with every stage trained,
+  once for the three subsets, as DTC's released ImageNet classifier ``imagenet_classif.py`` really trains (that script
+  trains DTC's 800-class model for class-number estimation; its settings are the only released recipe for such a
+  classifier): 90 epochs, SGD lr 0.1 x0.1 every 30, momentum 0.9, wd 1e-4, batch 256 (its loader's; its
+  ``--batch_size 128`` is unused) = ``sup_batch_size``, RandomResizedCrop(224) at torchvision's default area
+  0.08-1 + flip (``sup_crop_scale``; the joint step keeps AutoNovel's 0.5-1). The thesis's App. B supervised
+  schedule (100 epochs, halved every 10) fine-tunes RotNet weights; its "batch size of 128" is used by no ImageNet
+  step (the joint step uses the code's 384 + 128). The supervised step's features are Table 3's k-means baseline.
+  The joint step per subset
+  (``subset``: A, B, C in turn, the mean is Table 3's number) as App. B (90 epochs, lr 0.1 x0.1 at 30 and 60, λ = 10
+  over T = 50, k = 5), stages 1-3 frozen, and the code's two-stream batches, 384 labelled + 128 unlabelled (the
+  thesis's "batch size of 128" and merged shuffle would put ~4 unlabelled images in a batch). Images are streamed from
+  disk by DataLoader workers (:class:`~thesislib.methods.autonovel.data.NovelImageNet`): two RandomResizedCrop(224,
+  scale 0.5-1) + flip views; scored on the subset's *train* images resized to 256 and centre-cropped to 224 (the
+  code's ``ImageNetLoader30(subfolder='train')``; the thesis's "unlabelled training data").
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
 """
@@ -159,10 +163,14 @@ class AutoNovelParams(RunParams):
     image_size: int = param(224, help="imagenet: training crop and evaluation centre crop (released code 224)", min=16)
     resize_size: int = param(256, help="imagenet: evaluation resize of the shorter side before the centre crop "
                              "(released code 256)", min=16)
-    sup_batch_size: int = param(0, help="supervised-step batch (0: batch_size; imagenet: the thesis's 128 while "
-                                "the joint step uses the released two-stream 384 + 128)", min=0)
-    sup_gamma: float = param(0.5, help="supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, DTC's "
-                             "imagenet_classif.py)", min=0.0, max=1.0)
+    sup_batch_size: int = param(0, help="supervised-step batch (0: batch_size; imagenet: 256, the loader batch of "
+                                "DTC's ImageNet classifier imagenet_classif.py)", min=0)
+    sup_gamma: float = param(0.5, help="supervised lr factor every sup_step epochs (thesis 0.5; imagenet 0.1, as "
+                             "DTC's imagenet_classif.py, which trains its 800-class model; the 882-class checkpoint "
+                             "the released code loads is Hsu et al.'s, recipe unpublished)", min=0.0, max=1.0)
+    sup_crop_scale: float = param(0.5, help="imagenet: smallest area fraction of the supervised step's "
+                                  "RandomResizedCrop (0.5: AutoNovel's joint-step crop; 0.08: torchvision's default, "
+                                  "DTC's imagenet_classif.py)", min=0.01, max=1.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -192,6 +200,10 @@ class AutoNovelParams(RunParams):
         if self.data != "imagenet":
             if self.subset:
                 raise ConfigError("AutoNovelParams: subset is for data imagenet")
+            if self.pretrain == "supervised":
+                raise ConfigError(f"AutoNovelParams: pretrain supervised is the ImageNet path (no step 1, the "
+                                  f"supervised step from scratch); data {self.data} pre-trains with rotnet "
+                                  "(omniglot: metric)")
             return
         if self.backbone != "resnet18_imagenet" or self.pretrain != "supervised":
             raise ConfigError("AutoNovelParams: imagenet runs the resnet18_imagenet backbone with pretrain supervised "

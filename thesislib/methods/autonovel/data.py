@@ -30,7 +30,7 @@ from torch.utils.data import TensorDataset
 
 from thesislib.config import ConfigError
 from thesislib.data.cifar import load_cifar_tensors, random_crop, random_crop_flip
-from thesislib.data.crops import RandomResizedCropFlip, ResizeCenterCrop
+from thesislib.data.crops import AreaCropFlip, ResizeCenterCrop
 from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet_novel import ImageFiles, NovelImageNetSplit, novel_imagenet_split
 from thesislib.data.omniglot import load_omniglot
@@ -169,16 +169,19 @@ class Episodes(torch.utils.data.Dataset):
 class ImageNetView:
     """A decoded image (3, H, W) in [0, 1] -> ``views`` normalised ImageNet inputs: one (3, S, S), or
     ``views`` > 1 of them stacked (views, 3, S, S). Training (``train``): torchvision's RandomResizedCrop of
-    scale (0.5, 1) + flip, drawn independently per view (the released ``TransformTwice``); evaluation: the
-    shorter side resized to ``resize``, the central S x S crop (the released ``Resize(256), CenterCrop(224)``)."""
+    area fraction ``scale`` (default (0.5, 1), the joint step's) + flip, drawn independently per view (the
+    released ``TransformTwice``); evaluation: the shorter side resized to ``resize``, the central S x S crop (the
+    released ``Resize(256), CenterCrop(224)``)."""
 
     size: int
     resize: int
     train: bool
     views: int = 1
+    scale: tuple[float, float] = (0.5, 1.0)
 
     def __call__(self, image: Tensor) -> Tensor:
-        crop = RandomResizedCropFlip(self.size) if self.train else ResizeCenterCrop(self.resize, self.size)
+        crop = (AreaCropFlip(self.size, self.scale) if self.train
+                else ResizeCenterCrop(self.resize, self.size))
         out = [normalize(crop(image), IMAGENET) for _ in range(self.views)]
         return out[0] if self.views == 1 else torch.stack(out)
 
@@ -190,7 +193,8 @@ class NovelImageNet:
     images (:mod:`thesislib.data.imagenet_novel`). The same interface as :class:`NovelData` where the steps
     read it:
 
-    * ``labelled_set``: (one training view (3, S, S), class) for the supervised step;
+    * ``labelled_set``: (one training view (3, S, S), class) for the supervised step, cropped at area fraction
+      (``sup_scale``, 1) (``sup_crop_scale``; DTC's ImageNet classifier: torchvision's default 0.08);
     * ``joint_labelled_set`` / ``unlabelled_views()``: (two views (2, 3, S, S), class) for the joint step's
       two streams (the unlabelled classes are never read by the training step);
     * ``unlabelled("train")``: (the unlabelled images as an evaluation dataset of (centre crop, class), their
@@ -201,6 +205,7 @@ class NovelImageNet:
     n_labelled: int
     size: int = 224
     resize: int = 256
+    sup_scale: float = 0.5
 
     @cached_property
     def _labelled_samples(self) -> list[tuple[Path, int]]:
@@ -212,7 +217,7 @@ class NovelImageNet:
 
     @property
     def labelled_set(self) -> ImageFiles:
-        return self._files("labelled", ImageNetView(self.size, self.resize, train=True))
+        return self._files("labelled", ImageNetView(self.size, self.resize, train=True, scale=(self.sup_scale, 1.0)))
 
     @property
     def joint_labelled_set(self) -> ImageFiles:
@@ -238,19 +243,18 @@ def load_imagenet(params: AutoNovelParams, subset: str | None = None) -> NovelIm
     against ``n_labelled_classes`` / ``n_new_classes``. A missing dataset or split file names
     ``$THESISLIB_DATA/imagenet`` and the layout (:func:`~thesislib.data.imagenet_novel.novel_imagenet_split`)."""
     chosen = params.subset if subset is None else subset
-    split = novel_imagenet_split(chosen or "A", dataset_dir("imagenet", data_root=params.data_root))
-    if not chosen:
-        split = NovelImageNetSplit(split.labelled, [], split.train_dir)
+    split = novel_imagenet_split(chosen, dataset_dir("imagenet", data_root=params.data_root))
     if len(split.labelled) != params.n_labelled_classes:
         raise ConfigError(f"AutoNovelParams: n_labelled_classes {params.n_labelled_classes} does not match the "
                           f"{len(split.labelled)} labelled classes found in {split.train_dir}")
     if chosen and len(split.unlabelled) != params.n_new_classes:
         raise ConfigError(f"AutoNovelParams: n_new_classes {params.n_new_classes} does not match the "
                           f"{len(split.unlabelled)} classes of subset {chosen}")
-    return NovelImageNet(split, params.n_labelled_classes, params.image_size, params.resize_size)
+    return NovelImageNet(split, params.n_labelled_classes, params.image_size, params.resize_size,
+                         params.sup_crop_scale)
 
 
 def replace_split(data: NovelImageNet, unlabelled: list[str]) -> NovelImageNet:
     """``data`` with another list of unlabelled wnids (``[]``: the labelled classes only)."""
     split = NovelImageNetSplit(data.split.labelled, unlabelled, data.split.train_dir)
-    return NovelImageNet(split, data.n_labelled, data.size, data.resize)
+    return NovelImageNet(split, data.n_labelled, data.size, data.resize, data.sup_scale)

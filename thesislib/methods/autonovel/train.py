@@ -149,12 +149,13 @@ def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
 
 
 def joint_batches(params: AutoNovelParams, data: NovelData, clock: EpochClock
-                  ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]]:
+                  ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor | tuple[Tensor, Tensor], Tensor]]]:
     """The joint step's engine dataset and the function completing each batch (images, targets).
 
     ``unlabelled_batch_size`` 0: every training image in one shuffle, batches as they come. b > 0 (the
     released OmniGlot / ImageNet code's two streams): the engine walks the labelled images once per epoch,
-    B - b per batch, and the function appends the b unlabelled images of this optimiser step
+    B - b per batch, and the function appends the b unlabelled images of this optimiser step (ImageNet: per
+    view, :func:`streamed_joint_batches`)
     (:func:`thesislib.engine.cycling_rows` over the unlabelled set, seeded by ``params.seed``), target -1; under
     torchrun each process takes its 1/W share of them."""
     b = params.unlabelled_batch_size
@@ -206,9 +207,12 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
     return unwrap(model), history
 
 
-def two_views(x: Tensor, params: AutoNovelParams) -> tuple[Tensor, Tensor]:
+def two_views(x: Tensor | tuple[Tensor, Tensor], params: AutoNovelParams) -> tuple[Tensor, Tensor]:
     """The two views x and x̄ of eq. 4's consistency: two draws of :func:`augment` on a tensor batch, or, for
-    ImageNet, the two random resized crops the workers drew ((B, 2, 3, S, S) -> two (B, 3, S, S))."""
+    ImageNet, the two random resized crops the workers drew: the pair (x1, x2) of (B, 3, S, S) batches that
+    :func:`streamed_joint_batches` returns, as is, or (B, 2, 3, S, S) -> two (B, 3, S, S)."""
+    if isinstance(x, tuple):
+        return x
     if params.data == "imagenet":
         return x[:, 0], x[:, 1]
     return augment(x, params), augment(x, params)
@@ -307,18 +311,21 @@ class UnlabelledStream:
 
 
 def streamed_joint_batches(params: AutoNovelParams, data: NovelImageNet, clock: EpochClock
-                           ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]]:
+                           ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[tuple[Tensor, Tensor], Tensor]]]:
     """:func:`joint_batches` for ImageNet, streamed from disk: the engine walks the labelled images once per
     epoch (B - b per batch, two views each), and each step appends the b unlabelled images of an endless
-    reshuffle of the subset (:class:`UnlabelledStream`), target -1."""
+    reshuffle of the subset (:class:`UnlabelledStream`), target -1. The step's images come back as the two
+    views' batches (x1, x2), each (B, 3, S, S) and contiguous (:func:`two_views` passes them through)."""
     views = data.unlabelled_views()
     if len(views) == 0:
         raise ConfigError("AutoNovelParams: unlabelled_batch_size > 0 but no unlabelled subset is loaded (subset)")
     stream = UnlabelledStream(views, params.unlabelled_batch_size, params.seed, params.num_workers,
                               torch.cuda.is_available())
 
-    def add_unlabelled(x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    def add_unlabelled(x: Tensor, target: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor]:
         xu = stream.batch(clock.trainer.step).to(x.device, non_blocking=True)
-        return torch.cat([x, xu]), torch.cat([target, target.new_full((len(xu),), -1)])
+        # one contiguous (B, 3, S, S) batch per view: no (B, 2, 3, S, S) concatenation, no strided view copies
+        views = (torch.cat([x[:, 0], xu[:, 0]]), torch.cat([x[:, 1], xu[:, 1]]))
+        return views, torch.cat([target, target.new_full((len(xu),), -1)])
 
     return data.joint_labelled_set, add_unlabelled
