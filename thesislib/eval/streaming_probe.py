@@ -1,0 +1,336 @@
+"""Streaming multi-layer linear probes: every frozen layer's head trained together, features never cached.
+
+The probe protocol of Zhang et al. (2016), used by Jenni Tables 3.4, 3.5, 4.1-4.3, 4.5 and 4.6 (study note 004
+§0, §4.3): freeze the network, average-pool each conv layer's map to ~9.2k features (:func:`probe_pool`),
+normalise them without affine parameters and train a linear layer with weight decay on top. :mod:`thesislib.eval.
+probe` extracts the features once into memory (N x ~9.2k per layer), which limits it to small training sets and to
+one fixed view per image; :func:`streaming_probe` instead runs the frozen trunk on every batch:
+
+* one trunk forward per batch, ``model.conv_layers(x, upto=<deepest requested layer>)``, gives every requested
+  layer's map; each is pooled by :func:`probe_pool` and fed to its own head (:class:`ProbeHeads`);
+* the heads of all layers are one module trained through :func:`thesislib.engine.fit` (its seeded epoch order,
+  AMP, DDP, checkpoint / exact resume of the heads); the trunk stays outside it: eval mode (its BN running
+  statistics do not move), no gradient, ``torch.no_grad`` around its forward;
+* the training set's own transform runs every epoch, so a random-crop transform gives a fresh crop of every
+  image each epoch (the engine seeds each sample's draws from ``(seed, epoch, index)``);
+* SGD with momentum 0.9 and weight decay on the weights (not the biases), the learning rate cosine-decayed per
+  step from ``lr`` to 0 over the run (the same schedule as :func:`thesislib.eval.probe.linear_probe`);
+* evaluation through :func:`thesislib.engine.evaluate`: the single centre crop, and with ``test_crops=10`` also the
+  multi-crop score (the † rows): the softmax (sigmoid for multi-label) averaged over the ten standard crops
+  (:func:`ten_crops`: four corners and the centre, each also mirrored);
+* ``multilabel=True`` (e.g. CelebA's 40 attributes, Table 4.3): one logistic regression per label, binary
+  cross-entropy averaged over the labels, scored by the mean per-label average precision
+  (:func:`thesislib.eval.multilabel.average_precision`).
+
+**Standardisation (a decision).** The official code puts ``BatchNorm(affine=False)`` before each linear layer,
+normalising with batch statistics while training and running averages at test time. Here a first pass over the
+training set (its transform, one view per image, seeded, through :func:`thesislib.engine.evaluate`) estimates
+each feature's mean and standard deviation in float64, and the heads standardise with these fixed numbers
+(:class:`thesislib.eval.probe.Standardize`; a constant feature keeps std 1). Why: the probe then stays a convex
+problem with a fixed input scaling, train and test see the same normalisation, no running-average momentum has to
+be chosen, and the result equals :func:`thesislib.eval.probe.linear_probe` (which standardises with the whole
+training set's statistics) on the same views, so the cached and the streaming modes measure the same thing. The
+cost is one extra forward pass (no backward) over the training set, small against the tens of training epochs.
+The statistics are buffers of the heads, so they are in the engine's checkpoints and a resumed run does not
+recompute them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from thesislib.engine import (
+    all_gather_object,
+    evaluate,
+    fit,
+    get_world_size,
+    is_distributed,
+    latest_checkpoint,
+    steps_per_epoch,
+    train_config,
+)
+from thesislib.eval.multilabel import APKind, average_precision
+from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
+
+__all__ = ["ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "probe_features", "streaming_probe",
+           "ten_crops"]
+
+STATS_SEED = 7_368_787
+"""Offset of the seed of the statistics pass's random draws (``seed + STATS_SEED``)."""
+
+
+@dataclass(frozen=True)
+class StreamingProbeConfig:
+    """Settings of :func:`streaming_probe` (recorded in its result).
+
+    ``crop``: side of the test crops; 0 reads each test image whole (single view; ``test_crops`` must be 0). With
+    ``crop`` > 0 the single-crop score reads the centre ``crop`` x ``crop`` window of each test image (test images
+    at least that large) and ``test_crops=10`` adds the ten-crop score. ``amp``, ``channels_last``,
+    ``num_workers``, ``progress`` as in :class:`thesislib.engine.TrainConfig`; ``checkpoint_dir`` turns on the
+    engine's checkpoints of the heads (every epoch, and every ``checkpoint_every`` steps) and resumes from them.
+    """
+
+    epochs: int = 10
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    eval_batch_size: int = 256
+    seed: int = 0
+    dims: int = PROBE_DIMS
+    multilabel: bool = False
+    ap_kind: APKind = "ranked"
+    crop: int = 0
+    test_crops: Literal[0, 10] = 0
+    num_workers: int = 0
+    amp: bool = True
+    channels_last: bool = True
+    progress: Literal["auto", "bar", "log", "none"] = "none"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.test_crops not in (0, 10):
+            raise ValueError(f"StreamingProbeConfig.test_crops must be 0 or 10 (the ten standard crops), got "
+                             f"{self.test_crops!r}")
+        if self.test_crops and not self.crop:
+            raise ValueError("StreamingProbeConfig.test_crops needs crop > 0 (the crops' side)")
+        for name in ("epochs", "batch_size", "eval_batch_size", "dims"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"StreamingProbeConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+def probe_features(model: nn.Module, layers: Sequence[str], x: torch.Tensor,
+                   dims: int = PROBE_DIMS) -> dict[str, torch.Tensor]:
+    """``{layer: (B, D_layer) float32}``: ONE call ``model.conv_layers(x, upto=layers[-1])`` (``layers`` in network
+    order), each requested map (B, C, H, W) pooled by :func:`probe_pool` to ~``dims`` features."""
+    maps = model.conv_layers(x, upto=layers[-1])
+    missing = [layer for layer in layers if layer not in maps]
+    if missing:
+        raise ValueError(f"layers {missing} are not among {list(maps)} computed up to {layers[-1]!r}: give the probe "
+                         "layers in network order")
+    return {layer: probe_pool(maps[layer], dims).float() for layer in layers}
+
+
+class ProbeHeads(nn.Module):
+    """One affine-free standardisation + linear layer per probed layer: ``{layer: (B, D_layer)} -> {layer: (B, K)}``.
+
+    ``dims``: ``{layer: D_layer}``; ``mean`` / ``std``: ``{layer: (D_layer,)}`` buffers (placeholders 0 / 1 until
+    the statistics pass or a checkpoint fills them). The linear layers start at zero (the loss is convex)."""
+
+    def __init__(self, dims: dict[str, int], num_outputs: int) -> None:
+        super().__init__()
+        self.heads = nn.ModuleDict({
+            layer: nn.Sequential(Standardize(torch.zeros(d), torch.ones(d)), nn.Linear(d, num_outputs))
+            for layer, d in dims.items()})
+        for head in self.heads.values():
+            nn.init.zeros_(head[1].weight)
+            nn.init.zeros_(head[1].bias)
+
+    def set_statistics(self, mean: dict[str, torch.Tensor], std: dict[str, torch.Tensor]) -> None:
+        for layer, head in self.heads.items():
+            head[0].mean.copy_(mean[layer])
+            head[0].std.copy_(std[layer])
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {layer: head(feats[layer]) for layer, head in self.heads.items()}
+
+
+def ten_crops(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The ten standard test crops of ``images`` (B, C, H, W), H, W >= ``size``: (B, 10, C, size, size) in the order
+    centre, top-left, top-right, bottom-left, bottom-right, then the same five mirrored left-right (the Caffe /
+    AlexNet "oversample" crops; index 0 is the single centre crop)."""
+    h, w = images.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"images {h}x{w} are smaller than the crop {size}")
+    top, left = (h - size) // 2, (w - size) // 2
+    corners = [(top, left), (0, 0), (0, w - size), (h - size, 0), (h - size, w - size)]
+    five = [images[..., t:t + size, c:c + size] for t, c in corners]
+    return torch.stack(five + [x.flip(-1) for x in five], dim=1)
+
+
+def average_crop_probs(logits: torch.Tensor, n: int, multilabel: bool = False) -> torch.Tensor:
+    """Per-image class probabilities averaged over its ``n`` crops: ``logits`` (B·n, K), image-major -> (B, K): the
+    softmax (sigmoid per label if ``multilabel``) of each crop, then the mean over the crops (not the mean logit)."""
+    probs = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
+    return probs.view(-1, n, probs.shape[-1]).mean(dim=1)
+
+
+def _centre(images: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"test images {h}x{w} are smaller than the crop {size}")
+    top, left = (h - size) // 2, (w - size) // 2
+    return images[..., top:top + size, left:left + size]
+
+
+def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device: torch.device,
+                config: StreamingProbeConfig) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Mean and std (unbiased=False, float64 sums) of every layer's pooled features over one seeded pass of
+    ``train`` (its transform's draws seeded by ``seed + STATS_SEED``), summed over DDP ranks."""
+    sums: dict[str, list[torch.Tensor]] = {}
+
+    def accumulate(net: nn.Module, batch: Any) -> torch.Tensor:
+        feats = probe_features(net, layers, batch[0], config.dims)
+        for layer, f in feats.items():
+            f = f.double()
+            if layer not in sums:
+                sums[layer] = [torch.zeros(f.shape[1], dtype=torch.float64, device=f.device) for _ in range(2)]
+            sums[layer][0] += f.sum(dim=0)
+            sums[layer][1] += f.pow(2).sum(dim=0)
+        return torch.ones(batch[0].shape[0])
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + STATS_SEED)
+        counts = evaluate(trunk, train, accumulate, device, batch_size=config.eval_batch_size,
+                          num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last)
+    n = float(counts.numel())
+    local = {layer: torch.stack(s).cpu() for layer, s in sums.items()}
+    if is_distributed() and get_world_size() > 1:  # evaluate gathered the counts of all ranks; sum the sums too
+        parts = all_gather_object(local)
+        local = {layer: sum(p[layer] for p in parts if layer in p) for layer in layers}
+    mean, std = {}, {}
+    for layer in layers:
+        m = local[layer][0] / n
+        s = (local[layer][1] / n - m * m).clamp_min(0.0).sqrt()
+        mean[layer] = m.float()
+        std[layer] = torch.where(s > 1e-8, s, torch.ones_like(s)).float()
+    return mean, std
+
+
+def _num_outputs(train: Dataset, multilabel: bool, num_classes: int | None) -> int:
+    target = torch.as_tensor(train[0][1])
+    if multilabel:
+        if target.ndim != 1:
+            raise ValueError(f"multilabel targets must be (C,) 0/1 vectors, got shape {tuple(target.shape)}")
+        return int(target.shape[0])
+    if num_classes is None:
+        raise ValueError("streaming_probe needs num_classes for single-label targets (the training set is not "
+                         "scanned for its labels)")
+    return int(num_classes)
+
+
+def streaming_probe(model: nn.Module, layers: Sequence[str], train: Dataset, test: Dataset,
+                    device: torch.device | str, config: StreamingProbeConfig = StreamingProbeConfig(),
+                    num_classes: int | None = None) -> dict[str, Any]:
+    """Train a linear probe on every layer of ``layers`` of the frozen ``model`` at once, streaming the features.
+
+    ``model`` has ``conv_layers(x, upto=) -> {layer: (B, C_l, H_l, W_l)}`` (``layers`` in network order);
+    ``train`` yields ``(image (C, S, S), target)`` (its transform may draw a random crop / flip: a fresh one every
+    epoch), ``test`` ``(image (C, H, W), target)`` with H, W >= ``config.crop`` (or any size when ``crop`` is 0);
+    targets are int class indices (``num_classes`` K required) or, with ``config.multilabel``, (K,) 0/1 vectors.
+
+    Each head minimises the cross-entropy (binary cross-entropy per label) of ``W (x - mu) / sigma + b`` plus
+    ``weight_decay / 2 ||W||^2`` (biases not decayed) by SGD (momentum ``config.momentum``, lr cosine-decayed per step
+    from ``config.lr`` to 0), ``config.epochs`` epochs of ``config.batch_size`` through :func:`thesislib.engine.fit`
+    (the heads of all layers are one module; their losses are summed, so each head gets its own gradient). ``model``
+    is in eval mode with ``requires_grad`` off for the run (both restored afterwards).
+
+    Returns ``{"layers": {layer: {"dims": D, "test_acc": top-1 of the centre crop, "test_acc_10crop" (with
+    test_crops=10)}}, "heads": ProbeHeads, "history": History, "config": config}``; multi-label: per layer
+    ``"test_ap"`` (mean per-label AP over the labels with a positive), ``"test_ap_per_class"`` (K, NaN where a label
+    has no positive), ``"test_acc"`` (mean per-label accuracy at p >= 0.5), and ``"test_ap_10crop"`` with
+    test_crops=10. Accuracies and APs are fractions in [0, 1].
+    """
+    if not layers:
+        raise ValueError("streaming_probe: no layer to probe")
+    device = torch.device(device)
+    layers = list(layers)
+    out_dim = _num_outputs(train, config.multilabel, num_classes)
+    was_training = model.training
+    grads = [p.requires_grad for p in model.parameters()]
+    model.to(device).eval().requires_grad_(False)
+    if config.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad():
+            probe_x = torch.as_tensor(train[0][0]).unsqueeze(0).to(device)
+            dims = {layer: int(f.shape[1]) for layer, f in probe_features(model, layers, probe_x, config.dims).items()}
+        heads = ProbeHeads(dims, out_dim).to(device)
+        resuming = bool(config.checkpoint_dir) and latest_checkpoint(config.checkpoint_dir) is not None
+        if not resuming:  # a resumed run reads the statistics from the checkpointed buffers
+            mean, std = _statistics(model, layers, train, device, config)
+            heads.set_statistics({k: v.to(device) for k, v in mean.items()}, {k: v.to(device) for k, v in std.items()})
+        history = _fit_heads(model, heads, layers, train, device, config)
+        results = _score(model, heads, layers, test, device, config)
+    finally:
+        model.train(was_training)
+        for p, g in zip(model.parameters(), grads):
+            p.requires_grad_(g)
+    for layer, d in dims.items():
+        results[layer]["dims"] = d
+    return {"layers": results, "heads": heads, "history": history, "config": config}
+
+
+def _fit_heads(model: nn.Module, heads: ProbeHeads, layers: list[str], train: Dataset, device: torch.device,
+               config: StreamingProbeConfig) -> Any:
+    weights = [h[1].weight for h in heads.heads.values()]
+    biases = [h[1].bias for h in heads.heads.values()]
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": config.weight_decay},
+                           {"params": biases, "weight_decay": 0.0}], lr=config.lr, momentum=config.momentum)
+    world = get_world_size() if is_distributed() else 1
+    total = config.epochs * steps_per_epoch(len(train), config.batch_size, False, world)  # type: ignore[arg-type]
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+    loss_fn = F.binary_cross_entropy_with_logits if config.multilabel else F.cross_entropy
+
+    def step_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch
+        with torch.no_grad():
+            feats = probe_features(model, layers, x, config.dims)
+        logits = net(feats)
+        target = (y > 0).float() if config.multilabel else y.long()
+        losses = {layer: loss_fn(out.float(), target) for layer, out in logits.items()}
+        metrics = {f"loss_{layer}": v.detach() for layer, v in losses.items()}
+        if not config.multilabel:
+            metrics.update({f"acc_{layer}": (out.argmax(1) == target).float().mean() for layer, out in logits.items()})
+        return torch.stack(list(losses.values())).sum(), metrics
+
+    cfg = train_config(config, batch_size=config.batch_size, epochs=config.epochs, amp=config.amp,
+                       channels_last=config.channels_last, progress=config.progress, num_workers=config.num_workers,
+                       checkpoint_dir=config.checkpoint_dir, checkpoint_every=config.checkpoint_every,
+                       log_every=max(1, total // 20))
+    return fit(heads, opt, train, step_fn, cfg, device, scheduler=sched)
+
+
+def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset, device: torch.device,
+           config: StreamingProbeConfig) -> dict[str, dict[str, Any]]:
+    n_crops = config.test_crops
+
+    def fn(net: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+        x, y = batch
+        single = _centre(x, config.crop) if config.crop else x
+        out = {f"single_{k}": v.float() for k, v in net(probe_features(model, layers, single, config.dims)).items()}
+        if n_crops:
+            crops = ten_crops(x, config.crop).flatten(0, 1)
+            logits = net(probe_features(model, layers, crops, config.dims))
+            out.update({f"multi_{k}": average_crop_probs(v, n_crops, config.multilabel) for k, v in logits.items()})
+        out["target"] = torch.as_tensor(y)
+        return out
+
+    res = evaluate(heads, test, fn, device, batch_size=max(1, config.eval_batch_size // max(1, n_crops)),
+                   num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last)
+    y = res["target"]
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        single = res[f"single_{layer}"]
+        if config.multilabel:
+            pos = (y > 0)
+            ap = average_precision(single.double(), pos, kind=config.ap_kind)
+            row: dict[str, Any] = {"test_acc": float(((single >= 0) == pos).double().mean()),
+                                   "test_ap": float(ap.nanmean()), "test_ap_per_class": [float(v) for v in ap]}
+            if n_crops:
+                row["test_ap_10crop"] = float(average_precision(res[f"multi_{layer}"].double(), pos,
+                                                                kind=config.ap_kind).nanmean())
+        else:
+            row = {"test_acc": float((single.argmax(1) == y).double().mean())}
+            if n_crops:
+                row["test_acc_10crop"] = float((res[f"multi_{layer}"].argmax(1) == y).double().mean())
+        out[layer] = row
+    return out
