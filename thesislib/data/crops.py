@@ -103,3 +103,18 @@ class LabelledResize:
 
     def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
         return to_unit_range(resize_image(to_tensor(item["image"]), self.size)), int(item["label"])
+
+
+@dataclass(frozen=True)
+class LabelledRandomCrop:
+    """Labelled item dict (``image``: PIL / (H, W, 3) array, ``label``) -> (float (3, size, size) in [-1, 1], label):
+    resized whole to ``load``, then a random ``size`` crop and a coin-flip mirror (:class:`RandomCropFlip`, drawn
+    from torch's global generator, which the engine seeds per sample: a fresh crop every epoch). The training view
+    of the streaming linear probes (ImageNet / Places: ``load`` = 1.15 x ``size``, :class:`ImageNetCrop`'s scale)."""
+
+    load: int
+    size: int
+
+    def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
+        big = resize_image(to_tensor(item["image"]), self.load)
+        return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255)), int(item["label"])

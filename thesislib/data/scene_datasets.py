@@ -31,6 +31,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -222,3 +223,36 @@ def write_places205_fixture(root: str | Path, categories: Sequence[str] = ("a/ab
                 rows.append(f"{rel} {c}")
         (split_dir / csv).write_text("\n".join(rows) + "\n")
     return base
+
+
+class Places205(torch.utils.data.Dataset):
+    """All of Places205 (205 categories, the release's csv labels), read lazily: item ``index`` is ``{"image":
+    decoded RGB PIL image, "label": int}`` (the ImageNet items' keys, so the same labelled transforms apply), or
+    ``transform`` of it. ``split``: "train" (train_places205.csv, ~2.45M images) or "val" (val_places205.csv, 100 per
+    category; the linear probes' test set, Jenni Table 4.6). For the linear probes of an ImageNet-trained network
+    (study note 004 §0), where :func:`load_places` would decode millions of images into memory."""
+
+    def __init__(self, split: str, root: str | Path | None = None, transform: Any = None) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"unknown Places205 split {split!r}; choose train or val")
+        base = dataset_dir("places205", root)
+        listing = "trainvalsplit_places205/" + ("train_places205.csv" if split == "train" else "val_places205.csv")
+        images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
+            else PLACES205_TAR_IMAGES
+        _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+        rows = _places_listing(base / listing)
+        self.base, self.images, self.listing, self.transform = base, base / images, listing, transform
+        self.paths = [rel for rel, _ in rows]
+        self.labels = np.asarray([label for _, label in rows], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Any:
+        path = self.images / self.paths[index]
+        if not path.is_file():
+            raise DatasetNotFoundError(PLACES205, self.base, PLACES205_LAYOUT,
+                                       missing=f"{path.relative_to(self.base)} (listed in {self.listing})",
+                                       download=PLACES205_DOWNLOAD)
+        item = {"image": open_rgb(path, PLACES205), "label": int(self.labels[index])}
+        return self.transform(item) if self.transform is not None else item
