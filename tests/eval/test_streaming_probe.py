@@ -194,3 +194,15 @@ def test_bad_settings_are_refused():
         streaming_probe(Trunk(), ["conv1"], _data(4, 0), _data(4, 1), "cpu", StreamingProbeConfig(**CFG))
     with pytest.raises(ValueError, match="network order"):
         probe_features(Trunk(), ["conv2", "conv1"], torch.zeros(1, 3, 8, 8), 32)
+
+
+def test_official_schedule_is_the_lci_codes_staircase():
+    train, test = _data(100, 0), _data(8, 1)
+    out = streaming_probe(Trunk(), ["conv1"], train, test, "cpu",
+                          StreamingProbeConfig(**dict(CFG, batch_size=1, epochs=1, schedule="official")),
+                          num_classes=3)
+    lrs = {r["step"]: r["lr"] for r in out["history"].train}
+    assert lrs[5] == pytest.approx(0.1) and lrs[35] == pytest.approx(0.01) and lrs[65] == pytest.approx(0.002)
+    assert lrs[85] == pytest.approx(0.0004) and lrs[100] == pytest.approx(0.00008)
+    with pytest.raises(ValueError, match="schedule"):
+        StreamingProbeConfig(schedule="step")

@@ -13,8 +13,11 @@ one fixed view per image; :func:`streaming_probe` instead runs the frozen trunk 
   statistics do not move), no gradient, ``torch.no_grad`` around its forward;
 * the training set's own transform runs every epoch, so a random-crop transform gives a fresh crop of every
   image each epoch (the engine seeds each sample's draws from ``(seed, epoch, index)``);
-* SGD with momentum 0.9 and weight decay on the weights (not the biases), the learning rate cosine-decayed per
-  step from ``lr`` to 0 over the run (the same schedule as :func:`thesislib.eval.probe.linear_probe`);
+* SGD with momentum 0.9 and weight decay on the weights (not the biases); ``schedule="cosine"``: the learning rate
+  cosine-decayed per step from ``lr`` to 0 over the run (the schedule of :func:`thesislib.eval.probe.linear_probe`);
+  ``schedule="official"``: the official LCI code's probe schedule (``train/TrainerLinearClassifier.py`` of
+  sjenni/LCI, read to settle the protocol): Nesterov momentum 0.9, the rate piecewise constant at ``lr`` x (1, 0.1,
+  0.02, 0.004, 0.0008) with drops after 8%, 40%, 70% and 90% of the steps (``lr`` 0.1 there);
 * evaluation through :func:`thesislib.engine.evaluate`: the single centre crop, and with ``test_crops=10`` also the
   multi-crop score (the † rows): the softmax (sigmoid for multi-label) averaged over the ten standard crops
   (:func:`ten_crops`: four corners and the centre, each also mirrored);
@@ -47,20 +50,28 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from thesislib.engine import (
+    Staircase,
     all_gather_object,
     evaluate,
     fit,
     get_world_size,
     is_distributed,
     latest_checkpoint,
+    make_scheduler,
     steps_per_epoch,
     train_config,
 )
 from thesislib.eval.multilabel import APKind, average_precision
 from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
 
-__all__ = ["ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "probe_features", "streaming_probe",
+__all__ = ["PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "probe_features",
+           "streaming_probe",
            "ten_crops"]
+
+PROBE_SCHEDULES = ("cosine", "official")
+OFFICIAL_DROPS = (0.08, 0.4, 0.7, 0.9)
+"""Fractions of the run after which the official schedule's rate drops (to 0.1, 0.02, 0.004, 0.0008 x ``lr``)."""
+OFFICIAL_FACTORS = (1.0, 0.1, 0.02, 0.004, 0.0008)
 
 STATS_SEED = 7_368_787
 """Offset of the seed of the statistics pass's random draws (``seed + STATS_SEED``)."""
@@ -87,6 +98,7 @@ class StreamingProbeConfig:
     dims: int = PROBE_DIMS
     multilabel: bool = False
     ap_kind: APKind = "ranked"
+    schedule: Literal["cosine", "official"] = "cosine"
     crop: int = 0
     test_crops: Literal[0, 10] = 0
     num_workers: int = 0
@@ -100,6 +112,8 @@ class StreamingProbeConfig:
         if self.test_crops not in (0, 10):
             raise ValueError(f"StreamingProbeConfig.test_crops must be 0 or 10 (the ten standard crops), got "
                              f"{self.test_crops!r}")
+        if self.schedule not in PROBE_SCHEDULES:
+            raise ValueError(f"StreamingProbeConfig.schedule must be one of {PROBE_SCHEDULES}, got {self.schedule!r}")
         if self.test_crops and not self.crop:
             raise ValueError("StreamingProbeConfig.test_crops needs crop > 0 (the crops' side)")
         for name in ("epochs", "batch_size", "eval_batch_size", "dims"):
@@ -273,11 +287,18 @@ def _fit_heads(model: nn.Module, heads: ProbeHeads, layers: list[str], train: Da
                config: StreamingProbeConfig) -> Any:
     weights = [h[1].weight for h in heads.heads.values()]
     biases = [h[1].bias for h in heads.heads.values()]
+    official = config.schedule == "official"
     opt = torch.optim.SGD([{"params": weights, "weight_decay": config.weight_decay},
-                           {"params": biases, "weight_decay": 0.0}], lr=config.lr, momentum=config.momentum)
+                           {"params": biases, "weight_decay": 0.0}], lr=config.lr, momentum=config.momentum,
+                          nesterov=official)
     world = get_world_size() if is_distributed() else 1
     total = config.epochs * steps_per_epoch(len(train), config.batch_size, False, world)  # type: ignore[arg-type]
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+    if official:
+        starts = [0] + [max(1, int(total * f)) for f in OFFICIAL_DROPS]
+        pieces = tuple((s, v) for i, (s, v) in enumerate(zip(starts, OFFICIAL_FACTORS)) if i == 0 or s > starts[i - 1])
+        sched: torch.optim.lr_scheduler.LRScheduler = make_scheduler(opt, Staircase(pieces))
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
     loss_fn = F.binary_cross_entropy_with_logits if config.multilabel else F.cross_entropy
 
     def step_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
