@@ -34,7 +34,7 @@ from thesislib.config import replace
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.probe import layer_probes
-from thesislib.eval.streaming_probe import StreamingProbeConfig, streaming_probe
+from thesislib.eval.streaming_probe import chapter_probe_config, streaming_probe
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, finetune_classifier
 from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
@@ -86,11 +86,8 @@ def probe_scores(params: LCIParams, cls: nn.Module, data: ChapterData, device: t
         return probe_accuracies(params, cls, data.probe_train, data.probe_test, device, seed,
                                 multilabel=data.multilabel), {}
     probe_set = params.data if params.probe_data == "same" else params.probe_data
-    config = StreamingProbeConfig(
-        epochs=params.probe_epochs, weight_decay=params.probe_weight_decay, batch_size=params.eval_batch_size,
-        eval_batch_size=params.eval_batch_size, seed=seed, dims=params.probe_dims, multilabel=data.multilabel,
-        schedule=params.probe_schedule, crop=data.probe_crop, test_crops=params.probe_test_crops,  # type: ignore[arg-type]
-        num_workers=params.num_workers, amp=params.amp, progress=params.progress,
+    config = chapter_probe_config(
+        params, seed, multilabel=data.multilabel, crop=data.probe_crop, test_crops=params.probe_test_crops,
         checkpoint_dir=f"{params.checkpoint_dir}/probe-{probe_set}-{name}-s{seed}" if params.checkpoint_dir else None)
     out = streaming_probe(cls.to(device), params.probe_layers, data.probe_train, data.probe_test, device, config,
                           num_classes=data.probe_classes)["layers"]

@@ -19,7 +19,7 @@ from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams,
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
     check_transfer_data,
-    probe_layers,
+    probe_scores,
     random_discriminator,
     spotting_accuracy,
     transfer_results,
@@ -76,9 +76,8 @@ def run_replicate(params: SpottingArtifactsParams, seed: int, device: torch.devi
     dr_models, dr_history = run_stage(rep, "dr", device, images=images, autoencoder=ae_models["ae"])
     gen, disc = dr_models["gen"].to(device), dr_models["disc"].to(device)
     result = ReplicateResult(seed, ae_history=ae_history, dr_history=dr_history, gen=gen, disc=disc, data=data)
-    result.probe_ssl = probe_layers(rep, disc, data.probe_train, data.probe_test, device, seed)
-    result.probe_random = probe_layers(rep, random_discriminator(rep, seed), data.probe_train, data.probe_test,
-                                       device, seed)
+    result.probe_ssl = probe_scores(rep, disc, data, device, seed, "ssl")
+    result.probe_random = probe_scores(rep, random_discriminator(rep, seed), data, device, seed, "random")
     result.spotting = spotting_accuracy(rep, gen, disc, data.test_images.to(device), device, seed)
     if rep.transfer:
         result.transfer = transfer_results(rep, disc, device, seed)
@@ -208,7 +207,8 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     different ablations never share an id. STL-10: ``stl10/ablation-baseline`` (θ = 0.5) or
     ``stl10/ablation-<row>`` (Table 3.1's rows (a)-(j); several switches joined by ``+``, which no
     table row has). ImageNet: ``imagenet/damage-repair`` at the thesis's setting (θ = 0.7), a ``+``-suffix
-    per changed switch. The smoke id ``digits<size>/...`` cannot collide with them.
+    per changed switch and per probe protocol other than Table 3.4's (:func:`probe_tags`: ``+reduced-probe`` for the
+    cached probe). The smoke id ``digits<size>/...`` cannot collide with them.
 
     A full STL-10 run records the per-layer probes (``probe_conv*``) under this id, not ``stl10_acc``: Table
     3.1's protocol (200 epochs of supervised training on frozen conv layers, on all 5,000 labelled images) is
@@ -219,7 +219,23 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
         return "stl10/ablation-" + ("+".join(tags) if tags else "baseline")
     tags = ablation_tags(params, 0.7)
     stem = f"digits{params.image_size}" if params.data == "smoke" else params.data
-    return f"{stem}/damage-repair" + "".join("+" + t for t in tags)
+    return f"{stem}/damage-repair" + "".join("+" + t for t in tags + probe_tags(params))
+
+
+PROBE_PROTOCOL_SIDE = 224
+"""The side of Table 3.4's ImageNet probe crops (Zhang et al.'s protocol)."""
+
+
+def probe_tags(params: SpottingArtifactsParams) -> list[str]:
+    """ImageNet probe protocols other than Table 3.4's: ``reduced-probe`` (``probe_mode: cached``:
+    ``probe_per_class`` images per class, resized whole to ``image_size``), ``probe<side>`` (streaming at another
+    crop side than :data:`PROBE_PROTOCOL_SIDE`)."""
+    if params.data != "imagenet":
+        return []
+    if params.probe_mode != "streaming":
+        return ["reduced-probe"]
+    side = params.probe_size or params.image_size
+    return [] if side == PROBE_PROTOCOL_SIDE else [f"probe{side}"]
 
 
 def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
