@@ -206,3 +206,26 @@ def test_official_schedule_is_the_lci_codes_staircase():
     assert lrs[85] == pytest.approx(0.0004) and lrs[100] == pytest.approx(0.00008)
     with pytest.raises(ValueError, match="schedule"):
         StreamingProbeConfig(schedule="step")
+
+
+def _ddp_main(argv):
+    from thesislib.engine import distributed_session, get_rank
+
+    with distributed_session("cpu") as device:
+        out = streaming_probe(Trunk(), ["conv1", "conv2"], _data(40, 0), _data(24, 1), device,
+                              StreamingProbeConfig(**CFG), num_classes=3)
+        if get_rank() == 0:
+            torch.save({"heads": out["heads"].state_dict(), "layers": out["layers"]}, argv[0])
+    return 0
+
+
+def test_two_gloo_processes_match_one_process(tmp_path, torchrun_gloo):
+    """Under DDP each rank reads half of every global batch and of the statistics pass; with full batches the
+    averaged gradients and the gathered statistics are those of one process."""
+    one = streaming_probe(Trunk(), ["conv1", "conv2"], _data(40, 0), _data(24, 1), "cpu", StreamingProbeConfig(**CFG),
+                          num_classes=3)
+    torchrun_gloo(_ddp_main, [tmp_path / "ddp.pt"])
+    two = torch.load(tmp_path / "ddp.pt")
+    for name, value in one["heads"].state_dict().items():
+        torch.testing.assert_close(two["heads"][name], value, rtol=1e-4, atol=1e-5)
+    assert two["layers"] == one["layers"]
