@@ -112,8 +112,8 @@ class LCIParams(VocTransferParams):
                                           choices=PROBE_LAYERS + RESNET_PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after average pooling (ImageNet protocol "
                             "9216; Table 4.2 reads STL-10's maps unresized)", min=1)
-    probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke, ImageNet); "
-                                 "STL-10 uses all 5,000", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke; ImageNet with "
+                                 "probe_mode cached); STL-10 and streaming probes use all of train", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
     probe_size: int = param(0, help="STL-10 probes: side of the probe images, read at STL-10's native 96 px (0: "

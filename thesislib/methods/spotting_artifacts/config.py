@@ -85,9 +85,10 @@ class SpottingArtifactsParams(VocTransferParams):
     probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
                                           choices=PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after pooling (protocol: 9216)", min=1)
-    probe_per_class: int = param(3, help="labelled training images per class for the probes, smoke and ImageNet "
-                                 "(memory: all 1.28M would need ~49 GB of conv1 features); STL-10 uses all 5,000. "
-                                 "With 20, a random C's probes already reach ~90% on the digits", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes, smoke and cached "
+                                 "ImageNet probes (all 1.28M would need ~49 GB of conv1 features; probe_mode "
+                                 "streaming uses all); STL-10 uses all 5,000. With 20, a random C's probes already "
+                                 "reach ~90% on the digits", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
     probe_mode: Literal["cached", "streaming"] = param(
