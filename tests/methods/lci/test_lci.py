@@ -315,12 +315,14 @@ def test_every_recorded_id_is_a_reachable_table_row_or_off_the_table() -> None:
     for name in ("full_imagenet", "full"):  # the streaming probe on all of train: Table 4.5's rows
         imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
         assert experiment_id(imnet) == "imagenet/rot+warp+lci" in ids and "imagenet/rot+warp+lci-multicrop" in ids
+        assert random_experiment_id(imnet) == "imagenet/random" in ids  # Table 4.5's Random row
         cached = replace(imnet, probe_mode="cached", probe_size=0, probe_test_crops=0)
         assert experiment_id(cached) == "imagenet/rot+warp+lci+reduced-probe" not in ids
         assert random_experiment_id(cached) not in ids
         assert experiment_id(replace(imnet, probe_size=0)) == "imagenet/rot+warp+lci+probe128" not in ids
     places = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_places.yaml"))
     assert experiment_id(places) == "places/rot+warp+lci" in ids and "places/rot+warp+lci-multicrop" in ids
+    assert random_experiment_id(places) == "places/random" in ids  # Table 4.6's Random row
     assert experiment_id(replace(stl, probe_mode="cached")) == "stl10/rot+warp+lci+fixed-views" not in ids
     results = [ReplicateResult(s, probe_ssl={"conv1": 0.6}, probe_random={"conv1": 0.5}) for s in range(2)]
     out = aggregate(stl, results)
