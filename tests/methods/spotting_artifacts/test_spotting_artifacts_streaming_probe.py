@@ -14,7 +14,12 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.data.imagenet_fixtures import write_imagenet_fixture
 from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
 from thesislib.methods.spotting_artifacts.data import chapter_data
-from thesislib.methods.spotting_artifacts.experiments import aggregate, experiment_id, run_replicate
+from thesislib.methods.spotting_artifacts.experiments import (
+    ReplicateResult,
+    aggregate,
+    experiment_id,
+    run_replicate,
+)
 from thesislib.replication import paper_numbers
 from thesislib.runner import resolve_parameters, validate_parameters
 
@@ -46,6 +51,19 @@ def test_full_config_streams_table_3_4s_probe_and_the_cached_one_is_off_the_tabl
     cached = replace(full, probe_mode="cached", probe_size=0)
     assert experiment_id(cached) == "imagenet/damage-repair+reduced-probe" not in ids
     assert experiment_id(replace(full, probe_size=0)) == "imagenet/damage-repair+probe128" not in ids
+
+
+def test_full_config_records_the_random_probes_as_table_3_4s_random_row() -> None:
+    """Review #2: the random C's streamed probes reach ``imagenet/random``; the cached ones stay off the table."""
+    ids = {n.experiment for n in paper_numbers("spotting_artifacts")}
+    full = spotting_artifacts_config(load_yaml(CONFIGS / "full.yaml"))
+    results = [ReplicateResult(s, probe_ssl={"conv1": 0.2}, probe_random={"conv1": 0.1 + 0.01 * s}) for s in range(2)]
+    out = aggregate(full, results)
+    assert "imagenet/random" in ids and out["imagenet/random"]["probe_conv1"]["mean"] == pytest.approx(10.5)
+    assert out["imagenet/damage-repair"]["random_probe_conv1"]["mean"] == pytest.approx(10.5)
+    cached = aggregate(replace(full, probe_mode="cached", probe_size=0), results)
+    assert set(cached) == {"imagenet/damage-repair+reduced-probe", "imagenet/random+reduced-probe"}
+    assert "imagenet/random+reduced-probe" not in ids
 
 
 def test_streaming_imagenet_probe_end_to_end(tmp_path: Path) -> None:

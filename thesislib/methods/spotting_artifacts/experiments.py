@@ -31,7 +31,8 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
-           "game_sentences", "run_replicate", "summary_sentences", "transfer_experiment_ids", "verdict_sentence"]
+           "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences", "transfer_experiment_ids",
+           "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
@@ -238,6 +239,15 @@ def probe_tags(params: SpottingArtifactsParams) -> list[str]:
     return [] if side == PROBE_PROTOCOL_SIDE else [f"probe{side}"]
 
 
+def random_experiment_id(params: SpottingArtifactsParams) -> str | None:
+    """The id of the random C's ImageNet probes, Table 3.4's "Random" row: ``imagenet/random`` with the probe
+    protocol's tags (:func:`probe_tags`: ``+reduced-probe`` for the cached probe, off the table); None off ImageNet
+    (the smoke and STL-10 random probes stay ``random_probe_*`` metrics under :func:`experiment_id`)."""
+    if params.data != "imagenet":
+        return None
+    return "imagenet/random" + "".join("+" + t for t in probe_tags(params))
+
+
 def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
     """Ids of the transfer results in ``replication/spotting_artifacts.yaml``: ``voc`` -> ``voc/ours`` (Table 3.3,
     C pre-trained on ImageNet at the thesis's setting; ``voc/stl10-pretrained`` for a C trained on STL-10, which
@@ -258,7 +268,9 @@ def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record``
     reads; metric names as in ``replication/spotting_artifacts.yaml``: ``probe_<layer>`` in %; the transfer
     results under :func:`transfer_experiment_ids`: ``voc07_cls_map``, ``voc07_det_map``, ``voc12_seg_miou``
-    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD))."""
+    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD)). On ImageNet the
+    random C's probes are also recorded as ``probe_<layer>`` under :func:`random_experiment_id` (Table 3.4's Random
+    row), besides the ``random_probe_<layer>`` metrics under the main id."""
     rows = []
     ids = transfer_experiment_ids(params)
     transfer_rows: dict[str, list[dict[str, float]]] = {}
@@ -273,4 +285,8 @@ def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -
         for variant, folds in r.transfer.get("stl10_folds", {}).items():
             transfer_rows.setdefault(ids[variant], []).append({"stl10_acc": folds["mean"],
                                                                "stl10_acc_sd": folds["std"]})
+    random_id = random_experiment_id(params)
+    random_rows = [{f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()} for r in results if r.probe_random]
+    if random_id is not None and random_rows:
+        transfer_rows[random_id] = random_rows
     return summarize_seeds({experiment_id(params): rows, **transfer_rows})
