@@ -212,7 +212,7 @@ def _ddp_main(argv):
     from thesislib.engine import distributed_session, get_rank
 
     with distributed_session("cpu") as device:
-        out = streaming_probe(Trunk(), ["conv1", "conv2"], _data(40, 0), _data(24, 1), device,
+        out = streaming_probe(Trunk(), ["conv1", "conv2"], RandomCrops(_data(40, 0)), _data(24, 1), device,
                               StreamingProbeConfig(**CFG), num_classes=3)
         if get_rank() == 0:
             torch.save({"heads": out["heads"].state_dict(), "layers": out["layers"]}, argv[0])
@@ -221,9 +221,10 @@ def _ddp_main(argv):
 
 def test_two_gloo_processes_match_one_process(tmp_path, torchrun_gloo):
     """Under DDP each rank reads half of every global batch and of the statistics pass; with full batches the
-    averaged gradients and the gathered statistics are those of one process."""
-    one = streaming_probe(Trunk(), ["conv1", "conv2"], _data(40, 0), _data(24, 1), "cpu", StreamingProbeConfig(**CFG),
-                          num_classes=3)
+    averaged gradients and the gathered statistics are those of one process, random crops included (each sample's
+    view in the statistics pass is drawn from (seed, index), not from the rank's position: review #3)."""
+    one = streaming_probe(Trunk(), ["conv1", "conv2"], RandomCrops(_data(40, 0)), _data(24, 1), "cpu",
+                          StreamingProbeConfig(**CFG), num_classes=3)
     torchrun_gloo(_ddp_main, [tmp_path / "ddp.pt"])
     two = torch.load(tmp_path / "ddp.pt")
     for name, value in one["heads"].state_dict().items():

@@ -188,7 +188,8 @@ def _centre(images: torch.Tensor, size: int) -> torch.Tensor:
 def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device: torch.device,
                 config: StreamingProbeConfig) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Mean and std (unbiased=False, float64 sums) of every layer's pooled features over one seeded pass of
-    ``train`` (its transform's draws seeded by ``seed + STATS_SEED``), summed over DDP ranks."""
+    ``train``, summed over DDP ranks. Sample ``i``'s view is drawn from ``(seed + STATS_SEED, i)``
+    (:func:`thesislib.engine.evaluate`'s ``seed``), so the statistics do not depend on the number of ranks."""
     sums: dict[str, list[torch.Tensor]] = {}
 
     def accumulate(net: nn.Module, batch: Any) -> torch.Tensor:
@@ -201,10 +202,9 @@ def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device:
             sums[layer][1] += f.pow(2).sum(dim=0)
         return torch.ones(batch[0].shape[0])
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed + STATS_SEED)
-        counts = evaluate(trunk, train, accumulate, device, batch_size=config.eval_batch_size,
-                          num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last)
+    counts = evaluate(trunk, train, accumulate, device, batch_size=config.eval_batch_size,
+                      num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last,
+                      seed=config.seed + STATS_SEED)
     n = float(counts.numel())
     local = {layer: torch.stack(s).cpu() for layer, s in sums.items()}
     if is_distributed() and get_world_size() > 1:  # evaluate gathered the counts of all ranks; sum the sums too
