@@ -130,6 +130,7 @@ probe_weight_decay = 0.0005  # float; the probes' weight decay ([code] 5e-4) (mi
 probe_mode = 'cached'  # 'cached' | 'streaming'; cached (each layer's features extracted once into memory; smoke, and ImageNet on probe_per_class images per class: a reduced probe) | streaming (thesislib.eval.streaming_probe: one trunk forward per batch for all layers, a fresh random crop each epoch, all of ImageNet train; Table 3.4)
 probe_size = 0  # int; streaming ImageNet probes: side of the probe crops (224: Table 3.4's protocol; 0: image_size) (min 0)
 probe_schedule = 'cosine'  # 'cosine' | 'official'; streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official (the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)
+probe_batch_size = 0  # int; the linear probes' training batch (0: eval_batch_size, the smoke setting); the full configs use the protocol's 64 (official LCI code --batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64) (min 0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
 figure_drop_rates = [0.1, 0.3, 0.5, 0.7, 0.9]  # list of float; drop rates rendered in the Fig. 3.6 figure
 transfer = []  # list of str; transfer evaluations of C's conv layers after training: voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2)

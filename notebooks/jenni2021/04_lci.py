@@ -134,6 +134,7 @@ probe_mode = 'cached'  # 'cached' | 'streaming'; cached (each layer's features e
 probe_data = 'same'  # 'same' | 'places205'; the probes' labelled data: same (the data set C trained on) | places205 (all of Places205, Table 4.6: probes of the ImageNet-trained C; data imagenet, probe_mode streaming)
 probe_schedule = 'cosine'  # 'cosine' | 'official'; streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official (the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)
 probe_test_crops = 0  # int; streaming ImageNet / Places probes: 10 adds the multi-crop score (the dagger rows: softmax averaged over the ten standard crops); 0: single centre crop only
+probe_batch_size = 0  # int; the linear probes' training batch (0: eval_batch_size, the smoke setting); the full configs use the protocol's 64 (official LCI code --batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64) (min 0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
 transfer = []  # list of str; transfer evaluations of C's conv1-5 after training (Table 4.4; full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head); fc6 / fc7 of the new heads are fc_dim wide
 diagnostics = True  # bool; run the local-vs-global and rotation-shortcut diagnostics

@@ -360,10 +360,12 @@ def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset
 def chapter_probe_config(params: Any, seed: int, *, multilabel: bool = False, crop: int = 0, test_crops: int = 0,
                          checkpoint_dir: str | None = None) -> StreamingProbeConfig:
     """The :class:`StreamingProbeConfig` of a chapter whose parameters name the probe protocol the same way (Jenni
-    ch. 3-4): ``probe_epochs``, ``probe_weight_decay``, ``eval_batch_size`` (the probe's batch, as the cached probe
-    uses it), ``probe_dims``, ``probe_schedule``, and the run fields ``num_workers``, ``amp``, ``progress``."""
+    ch. 3-4): ``probe_epochs``, ``probe_weight_decay``, ``probe_batch_size`` (the heads' training batch; 0:
+    ``eval_batch_size``, as the cached probe), ``eval_batch_size`` (the statistics and test passes), ``probe_dims``,
+    ``probe_schedule``, and the run fields ``num_workers``, ``amp``, ``progress``."""
     return StreamingProbeConfig(
-        epochs=params.probe_epochs, weight_decay=params.probe_weight_decay, batch_size=params.eval_batch_size,
+        epochs=params.probe_epochs, weight_decay=params.probe_weight_decay,
+        batch_size=params.probe_batch_size or params.eval_batch_size,
         eval_batch_size=params.eval_batch_size, seed=seed, dims=params.probe_dims, multilabel=multilabel,
         schedule=params.probe_schedule, crop=crop, test_crops=test_crops,  # type: ignore[arg-type]
         num_workers=params.num_workers, amp=params.amp, progress=params.progress, checkpoint_dir=checkpoint_dir)

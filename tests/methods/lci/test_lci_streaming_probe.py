@@ -81,3 +81,25 @@ def test_places205_probes_of_the_imagenet_c(tmp_path: Path) -> None:
     (tmp_path / "places205" / "trainvalsplit_places205" / "val_places205.csv").unlink()
     with pytest.raises(Exception, match="places205"):
         chapter_data(params, 0)
+
+
+def test_probe_batch_size_is_the_protocols_64_in_the_full_configs() -> None:
+    """Review #4: the heads train at the official batch 64 in every full config; smoke keeps eval_batch_size."""
+    from thesislib.config import load_yaml
+    from thesislib.eval.streaming_probe import chapter_probe_config
+    from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
+
+    configs = Path(__file__).resolve().parents[3] / "configs"
+    for path in sorted((configs / "lci").glob("full*.yaml")):
+        params = lci_config(load_yaml(path))
+        if params.streaming_probe:
+            assert chapter_probe_config(params, 0).batch_size == 64, path.name
+    for path in sorted((configs / "spotting_artifacts").glob("full*.yaml")):
+        params = spotting_artifacts_config(load_yaml(path))
+        if params.probe_mode == "streaming":
+            assert chapter_probe_config(params, 0).batch_size == 64, path.name
+    smoke = _params([])
+    assert smoke.probe_batch_size == 0 and chapter_probe_config(smoke, 0).batch_size == smoke.eval_batch_size
+    assert chapter_probe_config(_params(["probe_batch_size=16"]), 0).batch_size == 16
+    with pytest.raises(ConfigError, match="probe_batch_size"):
+        _params(["probe_batch_size=-1"])

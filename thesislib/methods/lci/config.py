@@ -136,6 +136,9 @@ class LCIParams(VocTransferParams):
     probe_test_crops: int = param(0, help="streaming ImageNet / Places probes: 10 adds the multi-crop score (the "
                                   "dagger rows: softmax averaged over the ten standard crops); 0: single centre crop "
                                   "only", choices=(0, 10))
+    probe_batch_size: int = param(0, help="the linear probes' training batch (0: eval_batch_size, the smoke "
+                                  "setting); the full configs use the protocol's 64 (official LCI code "
+                                  "--batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64)", min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
     transfer: tuple[str, ...] = param((), help="transfer evaluations of C's conv1-5 after training (Table 4.4; "
                                       "full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 "

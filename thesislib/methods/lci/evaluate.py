@@ -65,7 +65,7 @@ def probe_accuracies(params: LCIParams, cls: nn.Module, train: Any, test: Any, d
     attributes of the per-attribute average precision}`` in [0, 1] (the non-interpolated AP of
     :func:`thesislib.eval.probe.linear_probe`; Table 4.3). :func:`probe_scores` dispatches on ``probe_mode``."""
     out = layer_probes(cls.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
-                       batch_size=params.eval_batch_size, epochs=params.probe_epochs,
+                       batch_size=params.probe_batch_size or params.eval_batch_size, epochs=params.probe_epochs,
                        weight_decay=params.probe_weight_decay, seed=seed, train_views=params.probe_views,
                        multilabel=multilabel)
     key = "test_ap" if multilabel else "test_acc"
@@ -78,10 +78,10 @@ def probe_scores(params: LCIParams, cls: nn.Module, data: ChapterData, device: t
     (scores: top-1 accuracy, or the mean attribute AP with ``data.multilabel``, in [0, 1]; the multi-crop dict is
     empty unless ``probe_test_crops``). ``probe_mode: cached``: :func:`probe_accuracies`. ``streaming``:
     :func:`thesislib.eval.streaming_probe.streaming_probe` over every layer at once: ``probe_epochs`` epochs of
-    ``eval_batch_size`` with a fresh crop per epoch (the training set's transform), weight decay
-    ``probe_weight_decay``, schedule ``probe_schedule``; test on ``data.probe_crop`` centre crops (and the ten
-    crops); with ``checkpoint_dir`` the heads are checkpointed under ``<checkpoint_dir>/probe-<data>-<name>-s<seed>``
-    (``data``: the probes' data set) and resume."""
+    ``probe_batch_size`` (0: ``eval_batch_size``) with a fresh crop per epoch (the training set's transform),
+    weight decay ``probe_weight_decay``, schedule ``probe_schedule``; test on ``data.probe_crop`` centre crops (and
+    the ten crops); with ``checkpoint_dir`` the heads are checkpointed under
+    ``<checkpoint_dir>/probe-<data>-<name>-s<seed>`` (``data``: the probes' data set) and resume."""
     if not params.streaming_probe:
         return probe_accuracies(params, cls, data.probe_train, data.probe_test, device, seed,
                                 multilabel=data.multilabel), {}

@@ -102,6 +102,9 @@ class SpottingArtifactsParams(VocTransferParams):
         "cosine", help="streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official "
         "(the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)",
         choices=("cosine", "official"))
+    probe_batch_size: int = param(0, help="the linear probes' training batch (0: eval_batch_size, the smoke "
+                                  "setting); the full configs use the protocol's 64 (official LCI code "
+                                  "--batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64)", min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
     figure_drop_rates: tuple[float, ...] = param((0.1, 0.3, 0.5, 0.7, 0.9),
                                                  help="drop rates rendered in the Fig. 3.6 figure")

@@ -58,7 +58,7 @@ def probe_layers(params: SpottingArtifactsParams, disc: Discriminator, train: Da
                  device: torch.device, seed: int) -> dict[str, float]:
     """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers``."""
     out = layer_probes(disc.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
-                       batch_size=params.eval_batch_size, epochs=params.probe_epochs,
+                       batch_size=params.probe_batch_size or params.eval_batch_size, epochs=params.probe_epochs,
                        weight_decay=params.probe_weight_decay, seed=seed)
     return {layer: float(r["test_acc"]) for layer, r in out.items()}
 
