@@ -69,6 +69,31 @@ def test_matches_linear_probe_on_fixed_views():
     assert out["heads"].heads["conv1"][1].weight.abs().sum() > 0  # it trained
 
 
+def test_heads_run_in_float32_under_autocast():
+    """Review #5: under an autocast region (bf16 on CUDA with amp; a CPU bf16 region stands in here) the trunk may run
+    in bf16, but the heads' linear layers see and return float32, in training and in scoring."""
+    train, test = _data(16, 0), _data(8, 1)
+    seen = []
+    heads_seen = []
+
+    class Spy(Trunk):
+        def conv_layers(self, x, upto="conv2"):
+            out = super().conv_layers(x, upto)
+            seen.append(out["conv1"].dtype)
+            return out
+
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, inp, out: heads_seen.append((inp[0].dtype, out.dtype)) if isinstance(m, nn.Linear) else None)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = streaming_probe(Spy(), ["conv1"], train, test, "cpu", StreamingProbeConfig(**CFG), num_classes=3)
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in seen  # the trunk did run under autocast
+    assert heads_seen and all(d == (torch.float32, torch.float32) for d in heads_seen)
+    assert out["heads"].heads["conv1"][1].weight.dtype == torch.float32
+
+
 def test_one_trunk_forward_per_batch_for_all_layers():
     train, test = _data(20, 0), _data(12, 1)
     trunk = Trunk()

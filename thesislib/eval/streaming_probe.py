@@ -10,7 +10,9 @@ one fixed view per image; :func:`streaming_probe` instead runs the frozen trunk 
   layer's map; each is pooled by :func:`probe_pool` and fed to its own head (:class:`ProbeHeads`);
 * the heads of all layers are one module trained through :func:`thesislib.engine.fit` (its seeded epoch order,
   AMP, DDP, checkpoint / exact resume of the heads); the trunk stays outside it: eval mode (its BN running
-  statistics do not move), no gradient, ``torch.no_grad`` around its forward;
+  statistics do not move), no gradient, ``torch.no_grad`` around its forward; with ``amp`` on CUDA the trunk runs
+  under bf16 autocast but the heads (standardisation and linear layers) run with autocast off, in float32, as the
+  cached probe does, so the two modes' agreement on fixed views is not an fp32-only statement;
 * the training set's own transform runs every epoch, so a random-crop transform gives a fresh crop of every
   image each epoch (the engine seeds each sample's draws from ``(seed, epoch, index)``);
 * SGD with momentum 0.9 and weight decay on the weights (not the biases); ``schedule="cosine"``: the learning rate
@@ -305,7 +307,7 @@ def _fit_heads(model: nn.Module, heads: ProbeHeads, layers: list[str], train: Da
         x, y = batch
         with torch.no_grad():
             feats = probe_features(model, layers, x, config.dims)
-        logits = net(feats)
+        logits = _heads_fp32(net, feats)
         target = (y > 0).float() if config.multilabel else y.long()
         losses = {layer: loss_fn(out.float(), target) for layer, out in logits.items()}
         metrics = {f"loss_{layer}": v.detach() for layer, v in losses.items()}
@@ -320,6 +322,14 @@ def _fit_heads(model: nn.Module, heads: ProbeHeads, layers: list[str], train: Da
     return fit(heads, opt, train, step_fn, cfg, device, scheduler=sched)
 
 
+def _heads_fp32(heads: nn.Module, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``heads(feats)`` with autocast off: the standardisation and the linear layers in float32 (as the cached probe)
+    while the trunk's forward keeps the engine's bf16 autocast (``amp``)."""
+    device_type = next(iter(feats.values())).device.type
+    with torch.autocast(device_type, enabled=False):
+        return heads({k: v.float() for k, v in feats.items()})
+
+
 def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset, device: torch.device,
            config: StreamingProbeConfig) -> dict[str, dict[str, Any]]:
     n_crops = config.test_crops
@@ -327,10 +337,11 @@ def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset
     def fn(net: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         x, y = batch
         single = _centre(x, config.crop) if config.crop else x
-        out = {f"single_{k}": v.float() for k, v in net(probe_features(model, layers, single, config.dims)).items()}
+        out = {f"single_{k}": v.float() for k, v in _heads_fp32(net, probe_features(model, layers, single,
+                                                                                    config.dims)).items()}
         if n_crops:
             crops = ten_crops(x, config.crop).flatten(0, 1)
-            logits = net(probe_features(model, layers, crops, config.dims))
+            logits = _heads_fp32(net, probe_features(model, layers, crops, config.dims))
             out.update({f"multi_{k}": average_crop_probs(v, n_crops, config.multilabel) for k, v in logits.items()})
         out["target"] = torch.as_tensor(y)
         return out
