@@ -210,6 +210,29 @@ def test_multicrop_scores_through_the_probe():
         assert 0.0 <= row["test_acc_10crop"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
 
 
+def test_single_label_scoring_gathers_predictions_not_logits(monkeypatch):
+    """Review #6: for single-label probes the test pass returns one int64 class per image and mode (not (N, K)
+    floats); multi-label keeps the (N, K) scores."""
+    import importlib
+
+    sp = importlib.import_module("thesislib.eval.streaming_probe")  # the package exports a function of that name
+    gathered = []
+
+    def spy(*args, **kwargs):
+        res = sp_evaluate(*args, **kwargs)
+        gathered.append(res)
+        return res
+
+    sp_evaluate = sp.evaluate
+    monkeypatch.setattr(sp, "evaluate", spy)
+    train, test = _data(24, 0, side=6), _data(12, 1, side=8)
+    streaming_probe(Trunk(), ["conv1", "conv2"], train, test, "cpu", StreamingProbeConfig(**CFG, crop=6, test_crops=10),
+                    num_classes=3)
+    scores = gathered[-1]
+    for key in ("single_conv1", "multi_conv1", "single_conv2", "multi_conv2"):
+        assert scores[key].dtype == torch.int64 and scores[key].shape == (12,), key
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="test_crops"):
         StreamingProbeConfig(test_crops=5)

@@ -332,17 +332,22 @@ def _heads_fp32(heads: nn.Module, feats: dict[str, torch.Tensor]) -> dict[str, t
 
 def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset, device: torch.device,
            config: StreamingProbeConfig) -> dict[str, dict[str, Any]]:
+    """Test scores per layer. Single-label: each batch returns only the predicted class per image and mode (int64
+    (B,)), so the gathered result is N x layers x modes integers, not the (N, K) logits (50,000 x 1,000 x 5 x 2
+    floats on ImageNet); multi-label keeps the (B, K) scores the AP needs (K = 40 on CelebA)."""
     n_crops = config.test_crops
 
     def fn(net: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         x, y = batch
         single = _centre(x, config.crop) if config.crop else x
-        out = {f"single_{k}": v.float() for k, v in _heads_fp32(net, probe_features(model, layers, single,
-                                                                                    config.dims)).items()}
+        keep = (lambda v: v.float()) if config.multilabel else (lambda v: v.argmax(1))  # (B, K) scores | (B,) top-1
+        out = {f"single_{k}": keep(v) for k, v in _heads_fp32(net, probe_features(model, layers, single,
+                                                                                  config.dims)).items()}
         if n_crops:
             crops = ten_crops(x, config.crop).flatten(0, 1)
             logits = _heads_fp32(net, probe_features(model, layers, crops, config.dims))
-            out.update({f"multi_{k}": average_crop_probs(v, n_crops, config.multilabel) for k, v in logits.items()})
+            out.update({f"multi_{k}": keep(average_crop_probs(v, n_crops, config.multilabel))
+                        for k, v in logits.items()})
         out["target"] = torch.as_tensor(y)
         return out
 
@@ -361,9 +366,9 @@ def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset
                 row["test_ap_10crop"] = float(average_precision(res[f"multi_{layer}"].double(), pos,
                                                                 kind=config.ap_kind).nanmean())
         else:
-            row = {"test_acc": float((single.argmax(1) == y).double().mean())}
+            row = {"test_acc": float((single == y).double().mean())}
             if n_crops:
-                row["test_acc_10crop"] = float((res[f"multi_{layer}"].argmax(1) == y).double().mean())
+                row["test_acc_10crop"] = float((res[f"multi_{layer}"] == y).double().mean())
         out[layer] = row
     return out
 
