@@ -202,29 +202,52 @@ def test_multicrop_averages_softmax_not_logits():
     torch.testing.assert_close(sig, torch.tensor([[0.625]]))
 
 
-def test_multicrop_scores_through_the_probe():
-    train, test = _data(24, 0, side=6), _data(12, 1, side=8)
-    out = streaming_probe(Trunk(), ["conv1", "conv2"], train, test, "cpu",
-                          StreamingProbeConfig(**CFG, crop=6, test_crops=10), num_classes=3)
-    for row in out["layers"].values():
-        assert 0.0 <= row["test_acc_10crop"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
+def _spy_evaluate(monkeypatch):
+    """Record every result of the streaming probe module's ``evaluate`` calls (the last one is the test pass)."""
+    import importlib
+
+    sp = importlib.import_module("thesislib.eval.streaming_probe")  # the package exports a function of that name
+    gathered, real = [], sp.evaluate
+
+    def spy(*args, **kwargs):
+        gathered.append(real(*args, **kwargs))
+        return gathered[-1]
+
+    monkeypatch.setattr(sp, "evaluate", spy)
+    return gathered
+
+
+def test_multicrop_scores_through_the_probe(monkeypatch):
+    """Review #9: per image, the single score is the centre window's argmax and the ten-crop score the argmax of
+    the softmax averaged over that image's ten crops, recomputed by hand from the trained heads."""
+    gathered = _spy_evaluate(monkeypatch)
+    train, test = _data(24, 0, side=6), _data(13, 1, side=9)
+    trunk = Trunk()
+    cfg = dict(CFG, eval_batch_size=80)  # 8 images (80 crops) per test batch: the crops of several images
+    out = streaming_probe(trunk, ["conv1", "conv2"], train, test, "cpu",
+                          StreamingProbeConfig(**cfg, crop=6, test_crops=10), num_classes=3)
+    x, y = test.tensors
+    trunk.eval()
+    with torch.no_grad():
+        for layer in ("conv1", "conv2"):
+            head = out["heads"].heads[layer]
+            single, multi = [], []
+            for i in range(len(x)):
+                crops = ten_crops(x[i:i + 1], 6)[0]                                     # (10, 3, 6, 6)
+                logits = head(probe_features(trunk, ["conv1", "conv2"], crops, 32)[layer])  # (10, 3)
+                single.append(int(logits[0].argmax()))                              # the centre window
+                multi.append(int(torch.softmax(logits, 1).mean(0).argmax()))
+            assert gathered[-1][f"single_{layer}"].tolist() == single
+            assert gathered[-1][f"multi_{layer}"].tolist() == multi
+            row = out["layers"][layer]
+            assert row["test_acc"] == pytest.approx(float((torch.tensor(single) == y).double().mean()))
+            assert row["test_acc_10crop"] == pytest.approx(float((torch.tensor(multi) == y).double().mean()))
 
 
 def test_single_label_scoring_gathers_predictions_not_logits(monkeypatch):
     """Review #6: for single-label probes the test pass returns one int64 class per image and mode (not (N, K)
     floats); multi-label keeps the (N, K) scores."""
-    import importlib
-
-    sp = importlib.import_module("thesislib.eval.streaming_probe")  # the package exports a function of that name
-    gathered = []
-
-    def spy(*args, **kwargs):
-        res = sp_evaluate(*args, **kwargs)
-        gathered.append(res)
-        return res
-
-    sp_evaluate = sp.evaluate
-    monkeypatch.setattr(sp, "evaluate", spy)
+    gathered = _spy_evaluate(monkeypatch)
     train, test = _data(24, 0, side=6), _data(12, 1, side=8)
     streaming_probe(Trunk(), ["conv1", "conv2"], train, test, "cpu", StreamingProbeConfig(**CFG, crop=6, test_crops=10),
                     num_classes=3)
