@@ -267,6 +267,26 @@ def test_bad_settings_are_refused():
         probe_features(Trunk(), ["conv2", "conv1"], torch.zeros(1, 3, 8, 8), 32)
 
 
+def test_official_schedule_on_a_two_step_run_ends_at_the_last_factor():
+    """Review #10: with 2 steps all drops fall on step 1; the last factor (0.0008) holds there, not the first."""
+    out = streaming_probe(Trunk(), ["conv1"], _data(2, 0), _data(4, 1), "cpu",
+                          StreamingProbeConfig(**dict(CFG, batch_size=1, epochs=1, schedule="official")),
+                          num_classes=3)
+    lrs = {r["step"]: r["lr"] for r in out["history"].train}
+    assert lrs[1] == pytest.approx(0.1) and lrs[2] == pytest.approx(0.1 * 0.0008)
+
+
+def test_the_callers_random_streams_are_left_alone():
+    """Review #10: a random-crop training set's first item (read for the heads' shapes) and the passes draw nothing
+    from the caller's generators."""
+    trunk = Trunk()  # (seeds torch itself)
+    torch.manual_seed(11)
+    state = torch.get_rng_state()
+    streaming_probe(trunk, ["conv1", "conv2"], RandomCrops(_data(12, 0)), _data(4, 1), "cpu",
+                    StreamingProbeConfig(**CFG), num_classes=3)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_official_schedule_is_the_lci_codes_staircase():
     train, test = _data(100, 0), _data(8, 1)
     out = streaming_probe(Trunk(), ["conv1"], train, test, "cpu",

@@ -48,7 +48,8 @@ def evaluate(model: nn.Module, dataset: Dataset, fn: Callable[[nn.Module, Any], 
     ``seed``: for a dataset whose items draw random numbers (a random-crop transform), sample ``i``'s draws are
     seeded from ``(seed, i)`` by :class:`thesislib.engine.sampler.SeededDataset`, as the training loop seeds its
     epochs: the same view of every sample whatever the batch size, the worker count, the number of ranks or the
-    state of the global generators. None: the items draw from the global generators as they stand.
+    state of the global generators, which the pass leaves as it found them. None: the items draw from the global
+    generators as they stand.
     """
     world, rank = (get_world_size(), get_rank()) if shard else (1, 0)
     n = len(dataset)
@@ -95,7 +96,8 @@ def _evaluate_local(model: nn.Module, dataset: Dataset, indices: range, fn: Call
         epoch_seed = data_seed(seed, 0)
         batches = [IndexBatch(list(indices[b:b + batch_size]), epoch_seed) for b in range(0, len(indices), batch_size)]
         loader = DataLoader(SeededDataset(dataset), batch_sampler=batches, num_workers=num_workers,
-                            collate_fn=collate_fn, pin_memory=cuda)
+                            collate_fn=collate_fn, pin_memory=cuda,
+                            generator=torch.Generator().manual_seed(epoch_seed))  # workers' base seed
     was_training = model.training
     model.eval()
     outputs = []

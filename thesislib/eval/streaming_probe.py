@@ -42,10 +42,12 @@ recompute them.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,9 +68,8 @@ from thesislib.engine import (
 from thesislib.eval.multilabel import APKind, average_precision
 from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
 
-__all__ = ["PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "probe_features",
-           "streaming_probe",
-           "ten_crops"]
+__all__ = ["PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "chapter_probe_config",
+           "probe_features", "streaming_probe", "ten_crops"]
 
 PROBE_SCHEDULES = ("cosine", "official")
 OFFICIAL_DROPS = (0.08, 0.4, 0.7, 0.9)
@@ -144,7 +145,8 @@ class ProbeHeads(nn.Module):
     def __init__(self, dims: dict[str, int], num_outputs: int) -> None:
         super().__init__()
         self.heads = nn.ModuleDict({
-            layer: nn.Sequential(Standardize(torch.zeros(d), torch.ones(d)), nn.Linear(d, num_outputs))
+            layer: nn.Sequential(Standardize(torch.zeros(d), torch.ones(d)),
+                                 nn.utils.skip_init(nn.Linear, d, num_outputs))  # no random init: zeroed below
             for layer, d in dims.items()})
         for head in self.heads.values():
             nn.init.zeros_(head[1].weight)
@@ -221,8 +223,20 @@ def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device:
     return mean, std
 
 
-def _num_outputs(train: Dataset, multilabel: bool, num_classes: int | None) -> int:
-    target = torch.as_tensor(train[0][1])
+def _first_item(train: Dataset) -> Any:
+    """``train[0]`` (for the heads' shapes) read with Python's, NumPy's and torch's global generators saved and
+    restored, so that a random transform does not consume the caller's streams."""
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        return train[0]
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+
+
+def _num_outputs(first: Any, multilabel: bool, num_classes: int | None) -> int:
+    target = torch.as_tensor(first[1])
     if multilabel:
         if target.ndim != 1:
             raise ValueError(f"multilabel targets must be (C,) 0/1 vectors, got shape {tuple(target.shape)}")
@@ -247,7 +261,9 @@ def streaming_probe(model: nn.Module, layers: Sequence[str], train: Dataset, tes
     ``weight_decay / 2 ||W||^2`` (biases not decayed) by SGD (momentum ``config.momentum``, lr cosine-decayed per step
     from ``config.lr`` to 0), ``config.epochs`` epochs of ``config.batch_size`` through :func:`thesislib.engine.fit`
     (the heads of all layers are one module; their losses are summed, so each head gets its own gradient). ``model``
-    is in eval mode with ``requires_grad`` off for the run (both restored afterwards).
+    is in eval mode with ``requires_grad`` off for the run (both restored afterwards; on CUDA with
+    ``channels_last`` it is converted for the run and back to the contiguous format after). The caller's global
+    random generators are left as they were (the first item is read with them saved; every pass is seeded).
 
     Returns ``{"layers": {layer: {"dims": D, "test_acc": top-1 of the centre crop, "test_acc_10crop" (with
     test_crops=10)}}, "heads": ProbeHeads, "history": History, "config": config}``; multi-label: per layer
@@ -259,15 +275,17 @@ def streaming_probe(model: nn.Module, layers: Sequence[str], train: Dataset, tes
         raise ValueError("streaming_probe: no layer to probe")
     device = torch.device(device)
     layers = list(layers)
-    out_dim = _num_outputs(train, config.multilabel, num_classes)
+    first = _first_item(train)
+    out_dim = _num_outputs(first, config.multilabel, num_classes)
     was_training = model.training
     grads = [p.requires_grad for p in model.parameters()]
     model.to(device).eval().requires_grad_(False)
-    if config.channels_last and device.type == "cuda":
+    channels_last = config.channels_last and device.type == "cuda"
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     try:
         with torch.no_grad():
-            probe_x = torch.as_tensor(train[0][0]).unsqueeze(0).to(device)
+            probe_x = torch.as_tensor(first[0]).unsqueeze(0).to(device)
             dims = {layer: int(f.shape[1]) for layer, f in probe_features(model, layers, probe_x, config.dims).items()}
         heads = ProbeHeads(dims, out_dim).to(device)
         resuming = bool(config.checkpoint_dir) and latest_checkpoint(config.checkpoint_dir) is not None
@@ -280,6 +298,8 @@ def streaming_probe(model: nn.Module, layers: Sequence[str], train: Dataset, tes
         model.train(was_training)
         for p, g in zip(model.parameters(), grads):
             p.requires_grad_(g)
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
     for layer, d in dims.items():
         results[layer]["dims"] = d
     return {"layers": results, "heads": heads, "history": history, "config": config}
@@ -297,7 +317,8 @@ def _fit_heads(model: nn.Module, heads: ProbeHeads, layers: list[str], train: Da
     total = config.epochs * steps_per_epoch(len(train), config.batch_size, False, world)  # type: ignore[arg-type]
     if official:
         starts = [0] + [max(1, int(total * f)) for f in OFFICIAL_DROPS]
-        pieces = tuple((s, v) for i, (s, v) in enumerate(zip(starts, OFFICIAL_FACTORS)) if i == 0 or s > starts[i - 1])
+        # pieces that start at the same step (a very short run): the last one holds from there on
+        pieces = tuple(dict(zip(starts, OFFICIAL_FACTORS)).items())
         sched: torch.optim.lr_scheduler.LRScheduler = make_scheduler(opt, Staircase(pieces))
     else:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
@@ -352,7 +373,8 @@ def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset
         return out
 
     res = evaluate(heads, test, fn, device, batch_size=max(1, config.eval_batch_size // max(1, n_crops)),
-                   num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last)
+                   num_workers=config.num_workers, amp=config.amp, channels_last=config.channels_last,
+                   seed=config.seed)
     y = res["target"]
     out: dict[str, dict[str, Any]] = {}
     for layer in layers:
@@ -386,5 +408,3 @@ def chapter_probe_config(params: Any, seed: int, *, multilabel: bool = False, cr
         schedule=params.probe_schedule, crop=crop, test_crops=test_crops,  # type: ignore[arg-type]
         num_workers=params.num_workers, amp=params.amp, progress=params.progress, checkpoint_dir=checkpoint_dir)
 
-
-__all__ += ["chapter_probe_config"]
