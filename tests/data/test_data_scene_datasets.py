@@ -106,7 +106,7 @@ def test_places205_reads_lazily_with_the_csv_labels(tmp_path: Path):
     from thesislib.data.scene_datasets import Places205
 
     base = write_places205_fixture(tmp_path, n_train=3, n_val=2, nested=True)
-    train = Places205("train", root=base, transform=LabelledRandomCrop(30, 24))
+    train = Places205("train", root=base, transform=LabelledRandomCrop(24, load=30))
     assert len(train) == 9 and train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     torch.manual_seed(0)
     views = {tuple(train[4][0].flatten()[:32].tolist()) for _ in range(6)}

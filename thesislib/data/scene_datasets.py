@@ -44,6 +44,7 @@ from thesislib.data.roots import dataset_dir
 
 MIT67 = "MIT Indoor-67"
 MIT67_CLASSES = 67
+PLACES205_CLASSES = 205
 MIT67_LAYOUT = """mit67/Images/<class>/<file>.jpg   (67 class folders)
 mit67/TrainImages.txt             ("<class>/<file>.jpg" per line)
 mit67/TestImages.txt"""
@@ -144,6 +145,18 @@ def _category_name(name: str) -> str:
     return "/".join(parts[1:] if len(parts) > 1 and len(parts[0]) == 1 else parts)
 
 
+def _places_files(train: bool, root: str | Path | None) -> tuple[Path, str, str]:
+    """``(base, images, listing)`` of the Places205 release under ``root``: its directory, the image folder
+    (``images256``, or the tar's ``data/vision/torralba/deeplearning/images256``) and the split's csv (train or
+    val), both relative to ``base``; checked to exist (a missing one names ``$THESISLIB_DATA/places205``)."""
+    base = dataset_dir("places205", root)
+    listing = "trainvalsplit_places205/" + ("train_places205.csv" if train else "val_places205.csv")
+    images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
+        else PLACES205_TAR_IMAGES
+    _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+    return base, images, listing
+
+
 def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int = 256,
                 root: str | Path | None = None, max_per_class: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images of the Places205 categories ``classes`` (``abbey``, ``a/abbey`` or ``bakery/shop``) in ``split``
@@ -152,11 +165,7 @@ def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int
     > 0 keeps the first that many listed images of each category (0: all)."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown Places split {split!r}; choose train or test")
-    base = dataset_dir("places205", root)
-    listing = "trainvalsplit_places205/" + ("train_places205.csv" if split == "train" else "val_places205.csv")
-    images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
-        else PLACES205_TAR_IMAGES
-    _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+    base, images, listing = _places_files(split == "train", root)
     wanted = {_category_name(c): i for i, c in enumerate(classes)}
     if len(wanted) != len(classes):
         raise ValueError(f"Places: repeated class names in {list(classes)}")
@@ -230,16 +239,16 @@ class Places205(torch.utils.data.Dataset):
     decoded RGB PIL image, "label": int}`` (the ImageNet items' keys, so the same labelled transforms apply), or
     ``transform`` of it. ``split``: "train" (train_places205.csv, ~2.45M images) or "val" (val_places205.csv, 100 per
     category; the linear probes' test set, Jenni Table 4.6). For the linear probes of an ImageNet-trained network
-    (study note 004 §0), where :func:`load_places` would decode millions of images into memory."""
+    (study note 004 §0), where :func:`load_places` would decode millions of images into memory.
+
+    The listing and the image folder are checked when the dataset is built, but not each of the ~2.45M files (a
+    scan would take minutes on a network disk): a listed image that is missing raises when it is read, possibly
+    hours into a run, naming the file and ``$THESISLIB_DATA/places205``."""
 
     def __init__(self, split: str, root: str | Path | None = None, transform: Any = None) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"unknown Places205 split {split!r}; choose train or val")
-        base = dataset_dir("places205", root)
-        listing = "trainvalsplit_places205/" + ("train_places205.csv" if split == "train" else "val_places205.csv")
-        images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
-            else PLACES205_TAR_IMAGES
-        _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+        base, images, listing = _places_files(split == "train", root)
         rows = _places_listing(base / listing)
         self.base, self.images, self.listing, self.transform = base, base / images, listing, transform
         self.paths = [rel for rel, _ in rows]

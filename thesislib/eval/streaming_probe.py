@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from thesislib.data.round_robin import center_crop
 from thesislib.engine import (
     Staircase,
     all_gather_object,
@@ -68,9 +69,12 @@ from thesislib.engine import (
 from thesislib.eval.multilabel import APKind, average_precision
 from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
 
-__all__ = ["PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs", "chapter_probe_config",
-           "probe_features", "streaming_probe", "ten_crops"]
+__all__ = ["PROBE_PROTOCOL_SIDE", "PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs",
+           "chapter_probe_config", "probe_features", "streaming_probe", "ten_crops"]
 
+PROBE_PROTOCOL_SIDE = 224
+"""The side of the ImageNet / Places probe crops in Zhang et al.'s protocol (Jenni Tables 3.4, 4.5, 4.6; Caffe's 227
+is 224 with the LCI code's pooling windows)."""
 PROBE_SCHEDULES = ("cosine", "official")
 OFFICIAL_DROPS = (0.08, 0.4, 0.7, 0.9)
 """Fractions of the run after which the official schedule's rate drops (to 0.1, 0.02, 0.004, 0.0008 x ``lr``)."""
@@ -179,14 +183,6 @@ def average_crop_probs(logits: torch.Tensor, n: int, multilabel: bool = False) -
     softmax (sigmoid per label if ``multilabel``) of each crop, then the mean over the crops (not the mean logit)."""
     probs = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
     return probs.view(-1, n, probs.shape[-1]).mean(dim=1)
-
-
-def _centre(images: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = images.shape[-2:]
-    if h < size or w < size:
-        raise ValueError(f"test images {h}x{w} are smaller than the crop {size}")
-    top, left = (h - size) // 2, (w - size) // 2
-    return images[..., top:top + size, left:left + size]
 
 
 def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device: torch.device,
@@ -360,7 +356,7 @@ def _score(model: nn.Module, heads: ProbeHeads, layers: list[str], test: Dataset
 
     def fn(net: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         x, y = batch
-        single = _centre(x, config.crop) if config.crop else x
+        single = center_crop(x, config.crop) if config.crop else x
         keep = (lambda v: v.float()) if config.multilabel else (lambda v: v.argmax(1))  # (B, K) scores | (B,) top-1
         out = {f"single_{k}": keep(v) for k, v in _heads_fp32(net, probe_features(model, layers, single,
                                                                                   config.dims)).items()}

@@ -40,25 +40,22 @@ from thesislib.data.crops import (
     CenterResize,
     ImageNetCrop,
     ImagesOnly,
-    LabelledRandomCrop,
     LabelledResize,
     RandomCropFlip,
     RandomResizeCropFlip,
     to_unit_range,
 )
 from thesislib.data.digits import load_digits_split
-from thesislib.data.imagenet import ImageNetLocalization
+from thesislib.data.imagenet import IMAGENET_CLASSES, ImageNetLocalization, linear_probe_sets
 from thesislib.data.roots import dataset_dir
 from thesislib.data.round_robin import center_crop
-from thesislib.data.scene_datasets import Places205
+from thesislib.data.scene_datasets import PLACES205_CLASSES
 from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
 from thesislib.eval.probe import per_class_subset
 from thesislib.methods.lci.config import LCIParams
 
-IMAGENET_CLASSES = 1000
-PLACES205_CLASSES = 205
 CELEBA_ATTRIBUTES = 40
 
 __all__ = ["CELEBA_ATTRIBUTES", "FACE_PARTS", "IMAGENET_CLASSES", "PLACES205_CLASSES", "ChapterData", "CenterCrop",
@@ -195,21 +192,12 @@ def probe_side(params: LCIParams) -> int:
 
 def _streaming_probe_data(params: LCIParams, ssl: Dataset, test_images: Tensor) -> ChapterData:
     """Tables 4.5 / 4.6: every training image of ImageNet (or of Places205 with ``probe_data: places205``), resized
-    whole to 1.15 x the probe side with a fresh random crop and flip each epoch; val resized the same, its centre
-    (and ten) crops cut by the streaming probe (``probe_crop``)."""
+    whole to 1.15 x the probe side (C's own ImageNet margin, :class:`ImageNetCrop`; a decision, where Zhang et al.
+    load 256 for 224 crops) with a fresh random crop and flip each epoch; val resized the same, its centre (and ten)
+    crops cut by the streaming probe (``probe_crop``): :func:`thesislib.data.imagenet.linear_probe_sets`."""
     side = probe_side(params)
-    load = int(round(side * 1.15))  # ImageNetCrop's scale
-    train_view, test_view = LabelledRandomCrop(load, side), LabelledResize(load)
-    if params.probe_data == "places205":
-        root = dataset_dir("places205", data_root=params.data_root)
-        train: Dataset = Places205("train", root=root, transform=train_view)
-        test: Dataset = Places205("val", root=root, transform=test_view)
-        classes = PLACES205_CLASSES
-    else:
-        root = dataset_dir("imagenet", data_root=params.data_root)
-        train = ImageNetLocalization("train", root=root, transform=train_view)
-        test = ImageNetLocalization("val", root=root, transform=test_view)
-        classes = IMAGENET_CLASSES
+    name = "places205" if params.probe_data == "places205" else "imagenet"
+    train, test, classes = linear_probe_sets(name, side, data_root=params.data_root)
     return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=test_images,
                        probe_classes=classes, probe_crop=side)
 

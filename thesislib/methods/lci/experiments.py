@@ -19,6 +19,7 @@ from torch import nn
 from thesislib.engine import History
 from thesislib.eval.knn import loo_knn_accuracy, retrieve, standardize_columns
 from thesislib.eval.probe import extract_features
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
 from thesislib.eval.transfer import ConvFeatures
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
@@ -313,10 +314,6 @@ def _probe_tags(params: LCIParams) -> list[str]:
     if params.data in ("stl10", "celeba") and not params.streaming_probe:
         tags.append("fixed-views")
     return tags
-
-
-PROBE_PROTOCOL_SIDE = 224
-"""The side of the ImageNet / Places probes' crops in Tables 4.5-4.6 (Zhang et al.'s protocol)."""
 
 
 def _cached_tag(params: LCIParams) -> list[str]:

@@ -40,13 +40,12 @@ from thesislib.data.crops import (
     CenterResize,
     ImageNetCrop,
     ImagesOnly,
-    LabelledRandomCrop,
     LabelledResize,
     RandomResizeCropFlip,
     to_unit_range,
 )
 from thesislib.data.digits import load_digits_split
-from thesislib.data.imagenet import ImageNetLocalization
+from thesislib.data.imagenet import IMAGENET_CLASSES, ImageNetLocalization, linear_probe_sets
 from thesislib.data.roots import dataset_dir
 from thesislib.data.scenes import SceneClass, SceneConfig, generate_scenes, scene_config
 from thesislib.data.stl10 import STL10
@@ -62,8 +61,6 @@ SHAPE_CLASSES: tuple[str, ...] = ("disk", "square", "triangle", "cross")
 SHAPES_TEST = 600
 """Held-out labelled scenes per replicate of the ``shapes`` smoke set (the probes' test set)."""
 
-
-IMAGENET_CLASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -156,12 +153,9 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
     figures = torch.stack([val[i][0] for i in range(min(64, len(val)))])
     if params.probe_mode == "streaming":  # Table 3.4: all of train, a fresh random crop each epoch
         side = params.probe_size or params.image_size
-        load = int(round(side * 1.15))  # ImageNetCrop's scale
-        return ChapterData(unlabelled=ssl,
-                           probe_train=ImageNetLocalization("train", root=root,
-                                                            transform=LabelledRandomCrop(load, side)),
-                           probe_test=ImageNetLocalization("val", root=root, transform=LabelledResize(load)),
-                           test_images=figures, probe_classes=IMAGENET_CLASSES, probe_crop=side)
+        train, test, classes = linear_probe_sets("imagenet", side, data_root=params.data_root)
+        return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=figures,
+                           probe_classes=classes, probe_crop=side)
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val, test_images=figures,

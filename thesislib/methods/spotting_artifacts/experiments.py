@@ -15,6 +15,7 @@ import torch
 
 from thesislib.data.stl10 import STL10_FOLDS
 from thesislib.engine import History
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
@@ -221,10 +222,6 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     tags = ablation_tags(params, 0.7)
     stem = f"digits{params.image_size}" if params.data == "smoke" else params.data
     return f"{stem}/damage-repair" + "".join("+" + t for t in tags + probe_tags(params))
-
-
-PROBE_PROTOCOL_SIDE = 224
-"""The side of Table 3.4's ImageNet probe crops (Zhang et al.'s protocol)."""
 
 
 def probe_tags(params: SpottingArtifactsParams) -> list[str]:
