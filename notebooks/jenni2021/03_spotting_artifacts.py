@@ -386,9 +386,11 @@ tnb.show_table([[kind, format_mean_sd([100 * sh[kind] for sh in shares], ".1f")]
 #   (features extracted once); the full ImageNet configs use the streaming probe
 #   (`thesislib.eval.streaming_probe`: one frozen forward per batch feeds every layer's head, features never
 #   cached), so Table 3.4's probes train on all 1.28M train images, a fresh random 224 crop and flip of each every
-#   epoch, 30 epochs (the thesis gives no length: a decision), with the official LCI code's staircase learning
-#   rate, each feature standardised by a first pass's mean and std (instead of the official code's affine-free
-#   BatchNorm), tested on the centre 224 crop of val. A cached ImageNet probe (`probe_per_class` images per class)
+#   epoch (of the image resized whole to 258 = 1.15 × 224, the margin $C$ trained with, where Zhang et al. load
+#   256: a decision), 30 epochs (the thesis gives no length: a decision), at the official batch 64 with the
+#   official LCI code's staircase learning rate, each feature standardised by a first pass's mean and std
+#   (instead of the official code's affine-free BatchNorm), the heads in float32, tested on the centre 224 crop
+#   of val; the random $C$'s probes record as Table 3.4's Random row (`imagenet/random`). A cached ImageNet probe (`probe_per_class` images per class)
 #   records under `imagenet/damage-repair+reduced-probe`, never beside Table 3.4.
 # * Under torchrun every rank draws its own drop masks and history picks and keeps its own history
 #   buffer (its own corrupted images), so a global batch holds as many distinct masks as images.

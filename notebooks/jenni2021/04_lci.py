@@ -413,10 +413,14 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 #   epochs, one JPEG decode per image per epoch for all layers and attributes), and Tables 4.5 / 4.6 on *all* of
 #   ImageNet / Places205 train with random 224 crops (30 epochs: the thesis gives no length, a decision), tested on
 #   the centre 224 crop and on the softmax averaged over the ten standard crops (four corners and the centre, each
-#   mirrored: the † rows; the thesis names no crop set, a decision). The streaming heads standardise each feature
-#   by the mean and std of a first pass over the training set rather than the official code's affine-free
-#   BatchNorm (running statistics); with that choice the two modes agree on fixed views (tested), and the
-#   official code's staircase learning rate (`probe_schedule: official`) is used at full scale. A cached run on
+#   mirrored: the † rows; the thesis names no crop set, a decision). The ImageNet / Places images are resized whole
+#   to 258 = 1.15 × 224 before cropping, the margin $C$ itself trained with, where Zhang et al. load 256 (a
+#   decision). The streaming heads standardise each feature by the mean and std of a first pass over the training
+#   set (each image's view drawn from its index, so the statistics do not depend on the number of GPUs) rather than
+#   the official code's affine-free BatchNorm (running statistics); with that choice the two modes agree on fixed
+#   views (tested in float32; at full scale the trunk runs under bf16 autocast, the heads stay in float32). At full
+#   scale the heads train at the official batch 64 (`probe_batch_size`) with the official code's staircase
+#   learning rate (`probe_schedule: official`). A cached run on
 #   full-scale data records under a protocol tag (`+reduced-probe` on ImageNet: `probe_per_class` images per
 #   class; `+fixed-views` on STL-10 / CelebA), never beside the thesis's rows; the random $C$'s probes record as
 #   the Random rows (`<data>/random`).
