@@ -49,7 +49,6 @@ from thesislib.data.digits import load_digits_split
 from thesislib.data.imagenet import IMAGENET_CLASSES, ImageNetLocalization, linear_probe_sets
 from thesislib.data.roots import dataset_dir
 from thesislib.data.round_robin import center_crop
-from thesislib.data.scene_datasets import PLACES205_CLASSES
 from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
@@ -58,9 +57,8 @@ from thesislib.methods.lci.config import LCIParams
 
 CELEBA_ATTRIBUTES = 40
 
-__all__ = ["CELEBA_ATTRIBUTES", "FACE_PARTS", "IMAGENET_CLASSES", "PLACES205_CLASSES", "ChapterData", "CenterCrop",
-           "LabelledCenterCrop", "chapter_data", "check_face_geometry", "face_clearance", "face_layout", "probe_side",
-           "face_stamps", "procedural_faces"]
+__all__ = ["CELEBA_ATTRIBUTES", "FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data",
+           "check_face_geometry", "face_clearance", "face_layout", "probe_side", "face_stamps", "procedural_faces"]
 
 
 @dataclass(frozen=True)
