@@ -49,6 +49,8 @@ def test_evaluate_seed_gives_each_sample_its_own_view_whatever_the_batch():
     torch.manual_seed(6)
     b = evaluate(nn.Identity(), _NoisyItems(), ident, torch.device("cpu"), batch_size=5, seed=1)
     assert torch.equal(a, b)
+    workers = evaluate(nn.Identity(), _NoisyItems(), ident, torch.device("cpu"), batch_size=4, seed=1, num_workers=2)
+    assert torch.equal(workers, a)  # the IndexBatch's seed reaches the worker processes
     part = evaluate(nn.Identity(), torch.utils.data.Subset(_NoisyItems(), range(4, 11)), ident, torch.device("cpu"),
                     batch_size=5, seed=1)
     assert not torch.equal(part, a[4:])  # a Subset renumbers its items: the view follows the index it is read at
