@@ -12,7 +12,8 @@ one fixed view per image; :func:`streaming_probe` instead runs the frozen trunk 
   AMP, DDP, checkpoint / exact resume of the heads); the trunk stays outside it: eval mode (its BN running
   statistics do not move), no gradient, ``torch.no_grad`` around its forward; with ``amp`` on CUDA the trunk runs
   under bf16 autocast but the heads (standardisation and linear layers) run with autocast off, in float32, as the
-  cached probe does, so the two modes' agreement on fixed views is not an fp32-only statement;
+  cached probe does (the cached probe's trunk runs in float32: the two modes then differ only by the trunk's bf16
+  rounding);
 * the training set's own transform runs every epoch, so a random-crop transform gives a fresh crop of every
   image each epoch (the engine seeds each sample's draws from ``(seed, epoch, index)``);
 * SGD with momentum 0.9 and weight decay on the weights (not the biases); ``schedule="cosine"``: the learning rate
