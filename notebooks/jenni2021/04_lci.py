@@ -125,11 +125,16 @@ amp = True  # bool; bf16 autocast on CUDA
 checkpoint_dir = ''  # str; resumable checkpoints under this directory (empty: none)
 probe_layers = ['conv1', 'conv2', 'conv3', 'conv4', 'conv5']  # list of str; conv layers of C read by the linear probes (alexnet: conv1..conv5; resnet34: layer1..layer4)
 probe_dims = 1024  # int; features per probed layer after average pooling (ImageNet protocol 9216; Table 4.2 reads STL-10's maps unresized) (min 1)
-probe_per_class = 3  # int; labelled training images per class for the probes (smoke, ImageNet); STL-10 uses all 5,000 (min 1)
+probe_per_class = 3  # int; labelled training images per class for the probes (smoke; ImageNet with probe_mode cached); STL-10 and streaming probes use all of train (min 1)
 probe_epochs = 60  # int; epochs of each linear probe (min 1)
 probe_weight_decay = 0.0005  # float; the probes' weight decay ([code] 5e-4) (min 0.0)
 probe_size = 0  # int; STL-10 probes: side of the probe images, read at STL-10's native 96 px (0: image_size centre crops of load_size images, Table 4.2; 96: Table 4.1) (min 0)
 probe_views = 1  # int; STL-10 probes with probe_size: random crops (random resize to at most 1.15x, crop, flip) per training image, features stacked (1: the whole image; Table 4.1 trains on random 96x96 crops) (min 1)
+probe_mode = 'cached'  # 'cached' | 'streaming'; cached (each layer's features extracted once into memory, one fixed view per training image, smoke) | streaming (thesislib.eval.streaming_probe: one trunk forward per batch for all layers, a fresh random crop of every training image each epoch, all of ImageNet / Places train; the full configs)
+probe_data = 'same'  # 'same' | 'places205'; the probes' labelled data: same (the data set C trained on) | places205 (all of Places205, Table 4.6: probes of the ImageNet-trained C; data imagenet, probe_mode streaming)
+probe_schedule = 'cosine'  # 'cosine' | 'official'; streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official (the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)
+probe_test_crops = 0  # int; streaming ImageNet / Places probes: 10 adds the multi-crop score (the dagger rows: softmax averaged over the ten standard crops); 0: single centre crop only
+probe_batch_size = 0  # int; the linear probes' training batch (0: eval_batch_size, the smoke setting); the full configs use the protocol's 64 (official LCI code --batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64) (min 0)
 eval_batch_size = 256  # int; evaluation batch size (min 1)
 transfer = []  # list of str; transfer evaluations of C's conv1-5 after training (Table 4.4; full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head); fc6 / fc7 of the new heads are fc_dim wide
 diagnostics = True  # bool; run the local-vs-global and rotation-shortcut diagnostics
@@ -398,13 +403,27 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 # * **Smoke scale.** $C$ AdamW 2e-3 → 2e-6 and $F$/$D$ Adam 1e-3 instead of 3e-4 → 3e-7 and 2e-4 (160 steps);
 #   a 5×5 stride-2 stem instead of 11×11/4; probes on 3 labelled digits per class (as in chapter 3, so that
 #   random features do not already solve the probe).
-# * **Probes.** The probe images are at the scale $C$ saw: on STL-10 the centre `image_size` crop of the
-#   native 96-px image (the self-supervised crops are native-resolution 80-px crops), on ImageNet a resize to
-#   1.15·`load_size` then the centre crop (as the self-supervised pipeline). Features are extracted once and the
-#   linear classifier trains on them (cost): no random crops or flips during the probe's epochs, unlike Table
-#   4.2's "700 epochs on 64×64 crops". The ImageNet probe (`probe_per_class` images per class, 10 epochs, 128 px)
-#   is not Table 4.5's protocol (all of train, 224 px) and records under `+reduced-probe`; the random $C$'s
-#   probes record as the Random rows (`<data>/random`).
+# * **Probes (`probe_mode`).** This page (smoke) uses the *cached* probe: each layer's features are extracted
+#   once, one fixed view per training digit, and the linear classifier trains on them (cheap at this size, and
+#   the seed records stay as they were). The full configs use the *streaming* probe
+#   (`thesislib.eval.streaming_probe`): one frozen forward per batch feeds every layer's head, the features are
+#   never cached, and the training set's transform runs every epoch, so each epoch sees a fresh random crop and
+#   flip of every image, as the thesis's protocols: Table 4.1's random 96×96 crops (500 epochs), Table 4.2's
+#   random 64×64 crops of the native 96-px images (700 epochs), Table 4.3's random 96×96 crops of CelebA (100
+#   epochs, one JPEG decode per image per epoch for all layers and attributes), and Tables 4.5 / 4.6 on *all* of
+#   ImageNet / Places205 train with random 224 crops (30 epochs: the thesis gives no length, a decision), tested on
+#   the centre 224 crop and on the softmax averaged over the ten standard crops (four corners and the centre, each
+#   mirrored: the † rows; the thesis names no crop set, a decision). The ImageNet / Places images are resized whole
+#   to 258 = 1.15 × 224 before cropping, the margin $C$ itself trained with, where Zhang et al. load 256 (a
+#   decision). The streaming heads standardise each feature by the mean and std of a first pass over the training
+#   set (each image's view drawn from its index, so the statistics do not depend on the number of GPUs) rather than
+#   the official code's affine-free BatchNorm (running statistics); with that choice the two modes agree on fixed
+#   views (tested in float32; at full scale the trunk runs under bf16 autocast, the heads stay in float32). At full
+#   scale the heads train at the official batch 64 (`probe_batch_size`) with the official code's staircase
+#   learning rate (`probe_schedule: official`). A cached run on
+#   full-scale data records under a protocol tag (`+reduced-probe` on ImageNet: `probe_per_class` images per
+#   class; `+fixed-views` on STL-10 / CelebA), never beside the thesis's rows; the random $C$'s probes record as
+#   the Random rows (`<data>/random`).
 # * **Full-scale sizes not stated for CelebA and ImageNet.** LCI windows and load sizes follow STL-10's ratios
 #   (48-px windows on 64-px crops of 80-px images): CelebA 72-px windows on 96 crops of 112, ImageNet 96-px
 #   windows on 128 crops of 160 (`configs/lci/full_celeba.yaml`, `full_imagenet.yaml`).
@@ -440,7 +459,8 @@ tnb.show_replication("lci")
 # thesislib run lci --scale full_stl10 -p nproc=4 -p transforms=[rot,lci]  # another Table 4.2 row
 # thesislib run lci --scale full_stl10_lci -p nproc=4 -p patch_size=32     # Table 4.1 (a)
 # thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 (40-attribute AP probes)
-# thesislib run lci --scale full                                           # Tables 4.5 (ImageNet, nproc 4)
+# thesislib run lci --scale full                                           # Table 4.5 (ImageNet, nproc 4)
+# thesislib run lci --scale full_places                                    # Table 4.6 (Places205 probes)
 # thesislib run lci --scale full_voc07                                     # Table 4.4: ImageNet run + VOC07 cls
 # thesislib record runs/lci/<stamp>-full_stl10
 # ```
@@ -448,17 +468,18 @@ tnb.show_replication("lci")
 # `full_voc07_det` and `full_voc12_seg` are the same ImageNet pre-training followed by the VOC07 detection
 # (torchvision Faster R-CNN, not the thesis's Fast R-CNN) and VOC12 segmentation (an FCN-style head) transfers,
 # each after Krähenbühl et al.'s rescaling with C's BN absorbed into its convolutions. `full_stl10_lci` evaluates
-# with Table 4.1's protocol (a linear classifier on frozen conv5 over 10 fixed random 96×96 views per image, a
-# decision: the probe extracts features once). `full_celeba` probes the 40 attributes (one logistic regression per
+# with Table 4.1's protocol (a linear classifier on frozen conv5, 500 epochs on a fresh random 96×96 crop of every
+# image each epoch: the streaming probe). `full_celeba` probes the 40 attributes (one logistic regression per
 # attribute on each frozen layer, official train / test partition, mean attribute AP: Table 4.3's metric).
 # `full_stl10_resnet34` is Table 4.7: C is a ResNet-34 (torchvision's layout with a 3×3 stride-1 stem and no
 # max-pool, IIC's small-input setting, a decision), trained with Rot+Warp+LCI for 200 epochs, then fine-tuned whole
 # with a new 10-way head for 300 epochs on the 5,000 labelled images and tested on the 8,000 test images with the
 # softmax averaged over 10 random crops (the fine-tune's Adam settings are not in the thesis: a decision); only that
-# setting is recorded under Table 4.7's "Ours" row. Not wired into this chapter: the Places probes of Table 4.6,
-# whose row reads "not run". The ImageNet probe is a reduced protocol (`+reduced-probe`), never shown beside
-# Table 4.5. The full configs
-# run one replicate (`n_seeds: 1`): their verdicts read *undetermined*.
+# setting is recorded under Table 4.7's "Ours" row. `full` / `full_imagenet` probe conv1-5 on all of ImageNet
+# train (Table 4.5: `imagenet/rot+warp+lci` single crop, `imagenet/rot+warp+lci-multicrop` for "Ours†");
+# `full_places` probes the same ImageNet-trained C on all of Places205 (Table 4.6: `places/rot+warp+lci` and
+# `-multicrop`; give it the ImageNet run's `-p checkpoint_dir=...` and the training resumes finished instead of
+# running again). The full configs run one replicate (`n_seeds: 1`): their verdicts read *undetermined*.
 #
 # ## 9. Saving the run
 

@@ -99,3 +99,29 @@ def test_random_square_crop_is_a_window_of_each_image():
         assert torch.equal(mirrored[i], window.flip(-1) if flips[i] else window)
     with pytest.raises(ValueError, match="exceeds"):
         random_square_crop(x, 7)
+
+
+def test_places205_reads_lazily_with_the_csv_labels(tmp_path: Path):
+    from thesislib.data.crops import LabelledRandomCrop, LabelledResize
+    from thesislib.data.scene_datasets import Places205
+
+    base = write_places205_fixture(tmp_path, n_train=3, n_val=2, nested=True)
+    train = Places205("train", root=base, transform=LabelledRandomCrop(24, load=30))
+    assert len(train) == 9 and train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    torch.manual_seed(0)
+    views = {tuple(train[4][0].flatten()[:32].tolist()) for _ in range(6)}
+    x, y = train[4]
+    assert x.shape == (3, 24, 24) and y == 1 and len(views) > 1 and -1.0 <= float(x.min()) <= float(x.max()) <= 1.0
+    val = Places205("val", root=base, transform=LabelledResize(30))
+    assert len(val) == 6 and val[5][0].shape == (3, 30, 30) and val[5][1] == 2
+    raw = Places205("val", root=base)[0]
+    assert set(raw) == {"image", "label"} and raw["image"].size == (48, 48)
+    with pytest.raises(ValueError, match="split"):
+        Places205("test", root=base)
+    first = base / "data/vision/torralba/deeplearning/images256" / train.paths[0]
+    first.write_bytes(b"not a jpeg")
+    with pytest.raises(DatasetCorruptError, match="gsun_train0000"):
+        train[0]
+    first.unlink()
+    with pytest.raises(DatasetNotFoundError, match="places205"):
+        train[0]

@@ -16,8 +16,8 @@ from torch.utils.data import Dataset
 from thesislib.data.round_robin import center_crop
 from thesislib.data.transforms import resize_image, to_tensor
 
-__all__ = ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
-           "AreaCropFlip", "ResizeCenterCrop", "to_unit_range"]
+__all__ = ["AreaCropFlip", "CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledRandomCrop", "LabelledResize",
+           "RandomCropFlip", "RandomResizeCropFlip", "ResizeCenterCrop", "to_unit_range"]
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -88,12 +88,14 @@ class CenterResize:
 
 @dataclass(frozen=True)
 class ImageNetCrop:
-    """ImageNet item dict -> float (3, size, size) in [-1, 1]: resize to 1.15 x size, random crop."""
+    """ImageNet item dict -> float (3, size, size) in [-1, 1]: resize whole to ``load`` (0: 1.15 x size), random
+    crop and coin-flip mirror (:class:`RandomCropFlip`)."""
 
     size: int
+    load: int = 0
 
     def __call__(self, item: dict[str, Any]) -> Tensor:
-        big = resize_image(to_tensor(item["image"]), int(round(self.size * 1.15)))
+        big = resize_image(to_tensor(item["image"]), self.load or int(round(self.size * 1.15)))
         return RandomCropFlip(self.size)((big * 255.0).clamp(0, 255))
 
 
@@ -139,3 +141,14 @@ class ResizeCenterCrop:
         scale = self.resize / min(h, w)
         x = resize_image(image, (max(self.size, round(h * scale)), max(self.size, round(w * scale))))
         return center_crop(x, self.size)
+
+
+@dataclass(frozen=True)
+class LabelledRandomCrop(ImageNetCrop):
+    """Labelled item dict (``image``: PIL / (H, W, 3) array, ``label``) -> (:class:`ImageNetCrop` of it, label): a
+    fresh random ``size`` crop (and flip) of the image resized to ``load`` each time it is read (the engine seeds
+    the draws per sample and epoch). The training view of the streaming linear probes
+    (:func:`thesislib.data.imagenet.linear_probe_sets`)."""
+
+    def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:  # type: ignore[override]
+        return super().__call__(item), int(item["label"])

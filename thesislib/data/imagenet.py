@@ -40,10 +40,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from thesislib.data.crops import LabelledRandomCrop, LabelledResize
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.imageio import read_rgb
 from thesislib.data.integrity import DatasetCorruptError
 from thesislib.data.roots import dataset_dir, suggest_root
+from thesislib.data.scene_datasets import PLACES205_CLASSES, Places205
 from thesislib.data.transforms import IMAGENET, normalize, resize_image, to_tensor
 
 DATASET = "ILSVRC CLS-LOC"
@@ -269,3 +271,36 @@ def collate_localization(batch: list[tuple[Tensor, int, Tensor, np.ndarray]]
     """Stack :class:`ResizeNormalize` items: images (B, 3, S, S), labels (B,), sizes (B, 2), boxes list."""
     images, labels, sizes, boxes = zip(*batch)
     return torch.stack(images), torch.tensor(labels, dtype=torch.long), torch.stack(sizes), list(boxes)
+
+
+IMAGENET_CLASSES = 1000
+"""ILSVRC's class count (the linear probes' output size)."""
+
+LINEAR_PROBE_SETS = ("imagenet", "places205")
+
+
+def linear_probe_sets(name: str, side: int, data_root: str | Path | None = None,
+                      load: int = 0) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset, int]:
+    """``(train, test, num_classes)`` of the streaming linear probes on all of ImageNet (``name`` "imagenet":
+    ILSVRC train / val, 1000 classes; Jenni Tables 3.4, 4.5) or Places205 ("places205": the release's train / val
+    csv, 205 classes; Table 4.6), under ``data_root`` (or ``$THESISLIB_DATA``).
+
+    Train items: (float (3, side, side) in [-1, 1], label), the image resized whole to ``load`` and a fresh random
+    ``side`` crop and flip each read (:class:`thesislib.data.crops.LabelledRandomCrop`); test items: the image
+    resized whole to ``load`` (float (3, load, load)), whose centre (and ten) ``side`` crops the probe cuts
+    (:func:`thesislib.eval.streaming_probe.streaming_probe` with ``crop=side``). ``load`` 0: round(1.15 x side),
+    :class:`thesislib.data.crops.ImageNetCrop`'s margin (258 for 224 crops); Zhang et al.'s Caffe protocol loads
+    256."""
+    if name not in LINEAR_PROBE_SETS:
+        raise ValueError(f"unknown linear-probe data set {name!r}; choose one of {LINEAR_PROBE_SETS}")
+    load = load or int(round(side * 1.15))
+    if load < side:
+        raise ValueError(f"linear_probe_sets: load {load} is smaller than the crop side {side}")
+    train_view, test_view = LabelledRandomCrop(side, load), LabelledResize(load)
+    if name == "places205":
+        root = dataset_dir("places205", data_root=data_root)
+        return (Places205("train", root=root, transform=train_view), Places205("val", root=root, transform=test_view),
+                PLACES205_CLASSES)
+    root = dataset_dir("imagenet", data_root=data_root)
+    return (ImageNetLocalization("train", root=root, transform=train_view),
+            ImageNetLocalization("val", root=root, transform=test_view), IMAGENET_CLASSES)

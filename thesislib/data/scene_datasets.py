@@ -31,6 +31,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +44,7 @@ from thesislib.data.roots import dataset_dir
 
 MIT67 = "MIT Indoor-67"
 MIT67_CLASSES = 67
+PLACES205_CLASSES = 205
 MIT67_LAYOUT = """mit67/Images/<class>/<file>.jpg   (67 class folders)
 mit67/TrainImages.txt             ("<class>/<file>.jpg" per line)
 mit67/TestImages.txt"""
@@ -143,6 +145,18 @@ def _category_name(name: str) -> str:
     return "/".join(parts[1:] if len(parts) > 1 and len(parts[0]) == 1 else parts)
 
 
+def _places_files(train: bool, root: str | Path | None) -> tuple[Path, str, str]:
+    """``(base, images, listing)`` of the Places205 release under ``root``: its directory, the image folder
+    (``images256``, or the tar's ``data/vision/torralba/deeplearning/images256``) and the split's csv (train or
+    val), both relative to ``base``; checked to exist (a missing one names ``$THESISLIB_DATA/places205``)."""
+    base = dataset_dir("places205", root)
+    listing = "trainvalsplit_places205/" + ("train_places205.csv" if train else "val_places205.csv")
+    images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
+        else PLACES205_TAR_IMAGES
+    _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+    return base, images, listing
+
+
 def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int = 256,
                 root: str | Path | None = None, max_per_class: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images of the Places205 categories ``classes`` (``abbey``, ``a/abbey`` or ``bakery/shop``) in ``split``
@@ -151,11 +165,7 @@ def load_places(split: str, classes: Sequence[str] = PLACES10_DEFAULT, size: int
     > 0 keeps the first that many listed images of each category (0: all)."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown Places split {split!r}; choose train or test")
-    base = dataset_dir("places205", root)
-    listing = "trainvalsplit_places205/" + ("train_places205.csv" if split == "train" else "val_places205.csv")
-    images = "images256" if (base / "images256").is_dir() or not (base / PLACES205_TAR_IMAGES).is_dir() \
-        else PLACES205_TAR_IMAGES
-    _require(base, [images, listing], PLACES205, PLACES205_LAYOUT, PLACES205_DOWNLOAD)
+    base, images, listing = _places_files(split == "train", root)
     wanted = {_category_name(c): i for i, c in enumerate(classes)}
     if len(wanted) != len(classes):
         raise ValueError(f"Places: repeated class names in {list(classes)}")
@@ -222,3 +232,36 @@ def write_places205_fixture(root: str | Path, categories: Sequence[str] = ("a/ab
                 rows.append(f"{rel} {c}")
         (split_dir / csv).write_text("\n".join(rows) + "\n")
     return base
+
+
+class Places205(torch.utils.data.Dataset):
+    """All of Places205 (205 categories, the release's csv labels), read lazily: item ``index`` is ``{"image":
+    decoded RGB PIL image, "label": int}`` (the ImageNet items' keys, so the same labelled transforms apply), or
+    ``transform`` of it. ``split``: "train" (train_places205.csv, ~2.45M images) or "val" (val_places205.csv, 100 per
+    category; the linear probes' test set, Jenni Table 4.6). For the linear probes of an ImageNet-trained network
+    (study note 004 §0), where :func:`load_places` would decode millions of images into memory.
+
+    The listing and the image folder are checked when the dataset is built, but not each of the ~2.45M files (a
+    scan would take minutes on a network disk): a listed image that is missing raises when it is read, possibly
+    hours into a run, naming the file and ``$THESISLIB_DATA/places205``."""
+
+    def __init__(self, split: str, root: str | Path | None = None, transform: Any = None) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"unknown Places205 split {split!r}; choose train or val")
+        base, images, listing = _places_files(split == "train", root)
+        rows = _places_listing(base / listing)
+        self.base, self.images, self.listing, self.transform = base, base / images, listing, transform
+        self.paths = [rel for rel, _ in rows]
+        self.labels = np.asarray([label for _, label in rows], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Any:
+        path = self.images / self.paths[index]
+        if not path.is_file():
+            raise DatasetNotFoundError(PLACES205, self.base, PLACES205_LAYOUT,
+                                       missing=f"{path.relative_to(self.base)} (listed in {self.listing})",
+                                       download=PLACES205_DOWNLOAD)
+        item = {"image": open_rgb(path, PLACES205), "label": int(self.labels[index])}
+        return self.transform(item) if self.transform is not None else item

@@ -105,3 +105,8 @@ __all__ += ["VOC_TASKS", "VocTransferParams", "check_voc_data", "per_class_subse
 from thesislib.eval.knn import loo_knn_accuracy, standardize_columns  # noqa: E402
 
 __all__ += ["loo_knn_accuracy", "standardize_columns"]
+
+# --- streaming multi-layer linear probes (Zhang et al. protocol on full data sets; Jenni Tables 3.4, 4.1-4.6) ---
+from thesislib.eval.streaming_probe import StreamingProbeConfig, streaming_probe, ten_crops  # noqa: E402
+
+__all__ += ["StreamingProbeConfig", "streaming_probe", "ten_crops"]

@@ -281,7 +281,8 @@ def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.dat
     ``train_views`` passes over ``train`` are stacked (N * train_views rows), pass v drawn after
     ``torch.manual_seed(1_000_003 * seed + v)`` (``seed`` from ``probe_kwargs``, 0 if absent), the same
     crops for every layer. Features are extracted once, so this is a fixed pool of random views, not a fresh crop
-    per epoch. ``test`` is read once (its transform should be deterministic).
+    per epoch. ``test`` is read once (its transform should be deterministic). For large training sets, a fresh crop
+    per epoch, or one trunk pass for all layers, use :func:`thesislib.eval.streaming_probe.streaming_probe`.
     """
     if train_views < 1:
         raise ValueError(f"train_views must be >= 1, got {train_views}")
@@ -299,9 +300,10 @@ def layer_probes(model: nn.Module, layers: Sequence[str], train: torch.utils.dat
 def per_class_subset(labels: Any, per_class: int, seed: int) -> list[int]:
     """Sorted indices of at most ``per_class`` items of every class in ``labels`` (N,), drawn with ``seed``.
 
-    The ImageNet probes of Jenni ch. 3-4 train on this subsample, not on all 1.28M train images: their features are
-    extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB, twice that in the
-    probe's float64 standardisation), so the full configs state ``probe_per_class`` instead."""
+    The cached ImageNet probes of Jenni ch. 3-4 (``probe_mode: cached``) train on this subsample, not on all 1.28M
+    train images: their features are extracted into memory (conv1 pooled to ~9.6k dims: 1.28M x 9.6k fp32 = 49 GB,
+    twice that in the probe's float64 standardisation). The full configs use the streaming probe
+    (:mod:`thesislib.eval.streaming_probe`) on all of train instead."""
     y = torch.as_tensor(labels, dtype=torch.long)
     gen = torch.Generator().manual_seed(seed)
     picks = [idx[torch.randperm(len(idx), generator=gen)[:per_class]]

@@ -295,8 +295,9 @@ def test_full_configs_follow_the_thesis() -> None:
 
 
 def test_every_recorded_id_is_a_reachable_table_row_or_off_the_table() -> None:
-    """Table 4.2's LCI row and the Random rows are reachable; the ImageNet probe (not Table 4.5's protocol) and a
-    Table 4.2 run with an ablation switch land on ids with no paper row (review #4)."""
+    """Table 4.2's LCI row and the Random rows are reachable, and Tables 4.5 / 4.6's rows from the streaming full
+    configs; the cached ImageNet probe (not Table 4.5's protocol), cached fixed-view STL-10 probes and a Table 4.2
+    run with an ablation switch land on ids with no paper row (review #4)."""
     from thesislib.methods.lci.experiments import aggregate, random_experiment_id
     from thesislib.replication import paper_numbers
 
@@ -310,9 +311,19 @@ def test_every_recorded_id_is_a_reachable_table_row_or_off_the_table() -> None:
     assert experiment_id(replace(stl, patch_size=32)) not in ids
     lci = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_stl10_lci.yaml"))
     assert experiment_id(lci) == "stl10/lci-baseline" and random_experiment_id(lci) not in ids
-    for name in ("full_imagenet", "full"):
+    assert experiment_id(replace(lci, probe_mode="cached", probe_views=10)) == "stl10/lci-fixed-views" not in ids
+    for name in ("full_imagenet", "full"):  # the streaming probe on all of train: Table 4.5's rows
         imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
-        assert experiment_id(imnet) not in ids and random_experiment_id(imnet) not in ids
+        assert experiment_id(imnet) == "imagenet/rot+warp+lci" in ids and "imagenet/rot+warp+lci-multicrop" in ids
+        assert random_experiment_id(imnet) == "imagenet/random" in ids  # Table 4.5's Random row
+        cached = replace(imnet, probe_mode="cached", probe_size=0, probe_test_crops=0)
+        assert experiment_id(cached) == "imagenet/rot+warp+lci+reduced-probe" not in ids
+        assert random_experiment_id(cached) not in ids
+        assert experiment_id(replace(imnet, probe_size=0)) == "imagenet/rot+warp+lci+probe128" not in ids
+    places = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_places.yaml"))
+    assert experiment_id(places) == "places/rot+warp+lci" in ids and "places/rot+warp+lci-multicrop" in ids
+    assert random_experiment_id(places) == "places/random" in ids  # Table 4.6's Random row
+    assert experiment_id(replace(stl, probe_mode="cached")) == "stl10/rot+warp+lci+fixed-views" not in ids
     results = [ReplicateResult(s, probe_ssl={"conv1": 0.6}, probe_random={"conv1": 0.5}) for s in range(2)]
     out = aggregate(stl, results)
     assert out["stl10/random"]["probe_conv1"]["mean"] == pytest.approx(50.0)

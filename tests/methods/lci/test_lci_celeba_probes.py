@@ -10,20 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from thesislib.config import load_yaml
+from thesislib.config import load_yaml, replace
 from thesislib.data.celeba import ATTR_FILE, N_ATTRIBUTES
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.pixelcnn_fixtures import write_celeba_fixture
 from thesislib.data.selfsup_fixtures import write_celeba_attributes
 from thesislib.methods.lci.config import lci_config
 from thesislib.methods.lci.data import chapter_data
-from thesislib.methods.lci.evaluate import probe_accuracies, random_classifier
+from thesislib.methods.lci.evaluate import probe_accuracies, probe_scores, random_classifier
 from thesislib.methods.lci.experiments import ReplicateResult, aggregate, experiment_id, random_experiment_id
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_CELEBA = dict(data="celeba", load_size=16, image_size=12, patch_size=8, border=2, classifier_width=0.03,
                    fc_dim=256, conv1_kernel=3, conv1_stride=2, inpainter_width=4, probe_epochs=3, probe_dims=64,
-                   probe_layers=["conv1", "conv5"], eval_batch_size=8, progress="none")
+                   probe_layers=["conv1", "conv5"], eval_batch_size=8, progress="none",
+                   probe_mode="streaming")
 
 
 def _celeba(tmp_path: Path, partition: tuple[int, int, int] = (10, 2, 6)) -> tuple[Path, np.ndarray]:
@@ -62,11 +63,14 @@ def test_celeba_probe_is_the_mean_attribute_ap_of_each_layer(tmp_path: Path) -> 
     params = lci_config(TINY_CELEBA, data_root=str(base.parent))
     data = chapter_data(params, 0)
     net = random_classifier(params, 0)
-    aps = probe_accuracies(params, net, data.probe_train, data.probe_test, torch.device("cpu"), 0, multilabel=True)
-    assert set(aps) == {"conv1", "conv5"}
+    aps, multi = probe_scores(params, net, data, torch.device("cpu"), 0)  # streaming: random crops every epoch
+    assert set(aps) == {"conv1", "conv5"} and multi == {}
     assert all(0.0 < v <= 1.0 for v in aps.values())  # a mean of APs (each > 0 when the attribute has a positive)
-    again = probe_accuracies(params, net, data.probe_train, data.probe_test, torch.device("cpu"), 0, multilabel=True)
-    assert again == aps  # seeded, deterministic on CPU
+    again, _ = probe_scores(params, net, data, torch.device("cpu"), 0)
+    assert again == aps  # seeded (the crops too), deterministic on CPU
+    cached = replace(params, probe_mode="cached")
+    fixed = probe_accuracies(cached, net, data.probe_train, data.probe_test, torch.device("cpu"), 0, multilabel=True)
+    assert set(fixed) == {"conv1", "conv5"} and all(0.0 < v <= 1.0 for v in fixed.values())
 
 
 def test_celeba_aps_are_recorded_in_percent_under_the_table_4_3_ids() -> None:

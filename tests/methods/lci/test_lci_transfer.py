@@ -53,7 +53,7 @@ def test_transfer_params_and_ids() -> None:
     assert transfer_experiment_id(params) == "voc/ours"
     assert transfer_experiment_id(replace(params, transfer_rescale=False)) == "voc/ours+no-rescale"
     assert transfer_experiment_id(replace(params, transforms=("rot",))) == "voc/imagenet-rot-pretrained"
-    stl = replace(params, data="stl10", patch_size=48)
+    stl = replace(params, data="stl10", patch_size=48, probe_size=0, probe_test_crops=0)
     assert transfer_experiment_id(stl) == "voc/stl10-rot+warp+lci-pretrained"
     assert "voc/ours" not in aggregate(params, [ReplicateResult(0)])  # no transfer run: nothing recorded there
 

@@ -36,6 +36,9 @@ PAPER = {"patch": 48, "crop": 64, "border_stl10": 2, "border_imagenet": 4, "lamb
          "lr": 3e-4, "lr_end": 3e-7, "betas": (0.5, 0.99), "weight_decay": 1e-4, "gan_lr": 2e-4, "gan_beta1": 0.5,
          "warp_shift": 0.1}
 """The thesis's settings (§4.2-4.3; study note 004 §4.2)."""
+PROBE_MODES = ("cached", "streaming")
+PROBE_DATA = ("same", "places205")
+PROBE_SCHEDULE_CHOICES = ("cosine", "official")
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,8 @@ class LCIParams(VocTransferParams):
                                           choices=PROBE_LAYERS + RESNET_PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after average pooling (ImageNet protocol "
                             "9216; Table 4.2 reads STL-10's maps unresized)", min=1)
-    probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke, ImageNet); "
-                                 "STL-10 uses all 5,000", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes (smoke; ImageNet with "
+                                 "probe_mode cached); STL-10 and streaming probes use all of train", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
     probe_size: int = param(0, help="STL-10 probes: side of the probe images, read at STL-10's native 96 px (0: "
@@ -118,6 +121,24 @@ class LCIParams(VocTransferParams):
     probe_views: int = param(1, help="STL-10 probes with probe_size: random crops (random resize to at most 1.15x, "
                              "crop, flip) per training image, features stacked (1: the whole image; Table 4.1 "
                              "trains on random 96x96 crops)", min=1)
+    probe_mode: Literal["cached", "streaming"] = param(
+        "cached", help="cached (each layer's features extracted once into memory, one fixed view per training "
+        "image, smoke) | streaming (thesislib.eval.streaming_probe: one trunk forward per batch for all layers, a "
+        "fresh random crop of every training image each epoch, all of ImageNet / Places train; the full configs)",
+        choices=PROBE_MODES)
+    probe_data: Literal["same", "places205"] = param(
+        "same", help="the probes' labelled data: same (the data set C trained on) | places205 (all of Places205, "
+        "Table 4.6: probes of the ImageNet-trained C; data imagenet, probe_mode streaming)", choices=PROBE_DATA)
+    probe_schedule: Literal["cosine", "official"] = param(
+        "cosine", help="streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official "
+        "(the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)",
+        choices=PROBE_SCHEDULE_CHOICES)
+    probe_test_crops: int = param(0, help="streaming ImageNet / Places probes: 10 adds the multi-crop score (the "
+                                  "dagger rows: softmax averaged over the ten standard crops); 0: single centre crop "
+                                  "only", choices=(0, 10))
+    probe_batch_size: int = param(0, help="the linear probes' training batch (0: eval_batch_size, the smoke "
+                                  "setting); the full configs use the protocol's 64 (official LCI code "
+                                  "--batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64)", min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
     transfer: tuple[str, ...] = param((), help="transfer evaluations of C's conv1-5 after training (Table 4.4; "
                                       "full_voc*.yaml): voc07_cls (VOC07 classification mAP) | voc07_det (VOC07 "
@@ -176,14 +197,34 @@ class LCIParams(VocTransferParams):
         if self.finetune_epochs and self.data != "stl10":
             raise ConfigError(f"LCIParams: finetune_epochs is the STL-10 fine-tune (Table 4.7), not "
                               f"data={self.data!r}")
-        if (self.probe_size or self.probe_views > 1) and self.data != "stl10":
-            raise ConfigError(f"LCIParams: probe_size / probe_views are the STL-10 probes' protocol (Table 4.1), "
+        if self.probe_views > 1 and self.data != "stl10":
+            raise ConfigError(f"LCIParams: probe_views is the cached STL-10 probes' protocol (Table 4.1), "
                               f"not data={self.data!r}")
+        if self.probe_size and not (self.data == "stl10" or (self.data == "imagenet" and self.streaming_probe)):
+            raise ConfigError(f"LCIParams: probe_size is the STL-10 probes' protocol (Table 4.1) or the streaming "
+                              f"ImageNet / Places probes' crop side (224: Tables 4.5-4.6), not data={self.data!r} "
+                              f"with probe_mode={self.probe_mode!r}")
+        if self.probe_views > 1 and self.streaming_probe:
+            raise ConfigError("LCIParams: probe_views > 1 is the cached probe's fixed pool of random views; "
+                              "probe_mode streaming draws a fresh random crop every epoch (set probe_views 1)")
+        if self.probe_data == "places205" and not (self.data == "imagenet" and self.streaming_probe):
+            raise ConfigError(f"LCIParams: probe_data places205 is Table 4.6 (probes of the ImageNet-trained C on all "
+                              f"of Places205): it needs data imagenet and probe_mode streaming, not "
+                              f"data={self.data!r}, probe_mode={self.probe_mode!r}")
+        if self.probe_test_crops and not (self.data == "imagenet" and self.streaming_probe):
+            raise ConfigError(f"LCIParams: probe_test_crops is the multi-crop test of the streaming ImageNet / Places "
+                              f"probes (Tables 4.5-4.6's dagger rows), not data={self.data!r}, "
+                              f"probe_mode={self.probe_mode!r}")
         if self.probe_views > 1 and not self.probe_size:
             raise ConfigError("LCIParams: probe_views > 1 needs probe_size (the random crops' side)")
         if self.transfer and self.in_channels != 3:
             raise ConfigError(f"LCIParams: transfer {list(self.transfer)} needs an RGB C (data stl10, celeba or "
                               f"imagenet), not data={self.data!r}")
+
+    @property
+    def streaming_probe(self) -> bool:
+        """Whether the probes stream their features (``probe_mode: streaming``)."""
+        return self.probe_mode == "streaming"
 
     @property
     def in_channels(self) -> int:

@@ -46,7 +46,7 @@ from thesislib.data.crops import (
     to_unit_range,
 )
 from thesislib.data.digits import load_digits_split
-from thesislib.data.imagenet import ImageNetLocalization
+from thesislib.data.imagenet import IMAGENET_CLASSES, ImageNetLocalization, linear_probe_sets
 from thesislib.data.roots import dataset_dir
 from thesislib.data.round_robin import center_crop
 from thesislib.data.stl10 import STL10
@@ -55,9 +55,10 @@ from thesislib.data.transforms import resize_image
 from thesislib.eval.probe import per_class_subset
 from thesislib.methods.lci.config import LCIParams
 
-__all__ = ["FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data", "check_face_geometry",
-           "face_clearance", "face_layout",
-           "face_stamps", "procedural_faces"]
+CELEBA_ATTRIBUTES = 40
+
+__all__ = ["CELEBA_ATTRIBUTES", "FACE_PARTS", "ChapterData", "CenterCrop", "LabelledCenterCrop", "chapter_data",
+           "check_face_geometry", "face_clearance", "face_layout", "probe_side", "face_stamps", "procedural_faces"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,19 @@ class ChapterData:
     """``unlabelled``: the self-supervised images (items float (C, L, L)); ``probe_train`` / ``probe_test``:
     ``(image (C, S, S), label)`` datasets for the linear probes (the label a (40,) 0/1 attribute vector on CelebA,
     :attr:`multilabel`; None where no probe exists);
-    ``test_images``: held-out images (N, C, L, L) for the figures and the diagnostics."""
+    ``test_images``: held-out images (N, C, L, L) for the figures and the diagnostics; ``probe_classes``: the
+    probes' class count (the attribute count on CelebA); ``probe_crop``: with ``probe_mode: streaming`` on
+    ImageNet / Places, the side of the centre (and ten) test crops cut from the larger ``probe_test`` images by
+    :func:`thesislib.eval.streaming_probe.streaming_probe` (0: ``probe_test`` images are already at the probe
+    size)."""
 
     unlabelled: Dataset
     probe_train: Dataset | None
     probe_test: Dataset | None
     test_images: Tensor
     multilabel: bool = False
+    probe_classes: int = 10
+    probe_crop: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,11 @@ def _stl10(params: LCIParams) -> ChapterData:
                   params.n_unlabelled)
     # probes at the scale C saw: the native 96 px centre crop (no resize), or Table 4.1's probe_size protocol
     evaluate = CenterResize(params.probe_size) if params.probe_size else CenterCrop(0, params.image_size)
-    train_view = RandomResizeCropFlip(params.probe_size) if params.probe_views > 1 else evaluate
+    if params.streaming_probe:  # a fresh random crop per epoch: Table 4.1's 96 crops, Table 4.2's 64 crops
+        train_view: Any = RandomResizeCropFlip(params.probe_size) if params.probe_size else \
+            RandomCropFlip(params.image_size)
+    else:
+        train_view = RandomResizeCropFlip(params.probe_size) if params.probe_views > 1 else evaluate
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=train_view), probe_test=test,
@@ -145,25 +156,48 @@ def _celeba(params: LCIParams) -> ChapterData:
                   params.n_unlabelled)
     test = CelebA("test", root=root, size=params.load_size, transform=CenterResize(params.load_size))
     probe = CenterCrop(0, params.image_size)  # images arrive at load_size: the central image_size crop
+    # streaming: Table 4.3's random image_size crops (and flips) of the training images, a fresh one per epoch
+    train_view = RandomCropFlip(params.image_size) if params.streaming_probe else probe
 
-    def attributes(split: str) -> CelebA:
-        return CelebA(split, root=root, size=params.load_size, transform=probe, attributes=True)
+    def attributes(split: str, view: Any) -> CelebA:
+        return CelebA(split, root=root, size=params.load_size, transform=view, attributes=True)
 
-    return ChapterData(unlabelled=ssl, probe_train=attributes("train"), probe_test=attributes("test"),
-                       test_images=_held_out(test, params, whole=True), multilabel=True)
+    return ChapterData(unlabelled=ssl, probe_train=attributes("train", train_view),
+                       probe_test=attributes("test", probe), test_images=_held_out(test, params, whole=True),
+                       multilabel=True, probe_classes=CELEBA_ATTRIBUTES)
 
 
 def _imagenet(params: LCIParams) -> ChapterData:
     root = dataset_dir("imagenet", data_root=params.data_root)
     ssl = _subset(ImageNetLocalization("train", root=root, transform=ImageNetCrop(params.load_size)),
                   params.n_unlabelled)
+    figures = ImageNetLocalization("val", root=root, transform=LabelledResize(params.load_size))
+    if params.streaming_probe:
+        return _streaming_probe_data(params, ssl, _held_out(figures, params))
     labelled = LabelledCenterCrop(int(round(params.load_size * 1.15)), params.image_size)  # ImageNetCrop's scale
     val = ImageNetLocalization("val", root=root, transform=labelled)
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
-    figures = ImageNetLocalization("val", root=root, transform=LabelledResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
-                       test_images=_held_out(figures, params))
+                       test_images=_held_out(figures, params), probe_classes=IMAGENET_CLASSES)
+
+
+def probe_side(params: LCIParams) -> int:
+    """The side of the streaming ImageNet / Places probes' crops: ``probe_size`` (224: the protocol of Tables
+    4.5-4.6), else ``image_size`` (the scale C saw)."""
+    return params.probe_size or params.image_size
+
+
+def _streaming_probe_data(params: LCIParams, ssl: Dataset, test_images: Tensor) -> ChapterData:
+    """Tables 4.5 / 4.6: every training image of ImageNet (or of Places205 with ``probe_data: places205``), resized
+    whole to 1.15 x the probe side (C's own ImageNet margin, :class:`ImageNetCrop`; a decision, where Zhang et al.
+    load 256 for 224 crops) with a fresh random crop and flip each epoch; val resized the same, its centre (and ten)
+    crops cut by the streaming probe (``probe_crop``): :func:`thesislib.data.imagenet.linear_probe_sets`."""
+    side = probe_side(params)
+    name = "places205" if params.probe_data == "places205" else "imagenet"
+    train, test, classes = linear_probe_sets(name, side, data_root=params.data_root)
+    return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=test_images,
+                       probe_classes=classes, probe_crop=side)
 
 
 def chapter_data(params: LCIParams, seed: int) -> ChapterData:

@@ -4,6 +4,9 @@ transformation on held-out images, and the local-vs-global diagnostics.
 * :func:`probe_accuracies`: :func:`thesislib.eval.layer_probes` on C's frozen conv layers (features
   average-pooled to ~``probe_dims``, standardised, softmax regression with weight decay): Table 4.2's shape;
   with ``multilabel`` (CelebA) one logistic regression per attribute, scored by the mean attribute AP (Table 4.3).
+* :func:`probe_scores`: the same per ``probe_mode``: ``cached`` as above, ``streaming`` through
+  :func:`thesislib.eval.streaming_probe.streaming_probe` (all layers in one pass per batch, fresh random crops each
+  epoch, all of ImageNet / Places train; single-crop and, with ``probe_test_crops``, multi-crop scores).
 * :func:`random_classifier`: the same C, randomly initialised (the "Random" rows).
 * :func:`heldout_batch`, :func:`transformation_accuracy`: every transformation of held-out images with draws
   from a seeded generator, and C's accuracy on each class, through :func:`thesislib.engine.evaluate`.
@@ -31,16 +34,17 @@ from thesislib.config import replace
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.probe import layer_probes
+from thesislib.eval.streaming_probe import chapter_probe_config, streaming_probe
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, finetune_classifier
 from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
-from thesislib.methods.lci.data import stl10_finetune_data
+from thesislib.methods.lci.data import ChapterData, stl10_finetune_data
 from thesislib.methods.lci.model import GlobalNet, LocalNet, build_classifier
 from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import assemble, draw, rotate
 from thesislib.repro import seed_everything
 
-__all__ = ["diagnostic_task", "heldout_batch", "probe_accuracies", "random_classifier", "rotation_task",
+__all__ = ["diagnostic_task", "heldout_batch", "probe_accuracies", "probe_scores", "random_classifier", "rotation_task",
            "train_diagnostic", "transfer_backbone", "transfer_results", "transformation_accuracy"]
 
 DIAG_BATCH = 32
@@ -55,16 +59,41 @@ def random_classifier(params: LCIParams, seed: int) -> nn.Module:
 
 def probe_accuracies(params: LCIParams, cls: nn.Module, train: Any, test: Any, device: torch.device,
                      seed: int, multilabel: bool = False) -> dict[str, float]:
-    """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers`` (``probe_views`` random views
-    per training image when > 1: Table 4.1's random crops); ``multilabel`` (targets (C,) 0/1 vectors, CelebA's
-    attributes): ``{layer: mean over the attributes of the per-attribute average precision}`` in [0, 1] (the
-    non-interpolated AP of :func:`thesislib.eval.probe.linear_probe`; Table 4.3)."""
+    """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers``, cached (``probe_mode: cached``:
+    :func:`thesislib.eval.layer_probes`, ``probe_views`` fixed random views per training image when > 1: Table
+    4.1's random crops); ``multilabel`` (targets (C,) 0/1 vectors, CelebA's attributes): ``{layer: mean over the
+    attributes of the per-attribute average precision}`` in [0, 1] (the non-interpolated AP of
+    :func:`thesislib.eval.probe.linear_probe`; Table 4.3). :func:`probe_scores` dispatches on ``probe_mode``."""
     out = layer_probes(cls.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
-                       batch_size=params.eval_batch_size, epochs=params.probe_epochs,
+                       batch_size=params.probe_batch_size or params.eval_batch_size, epochs=params.probe_epochs,
                        weight_decay=params.probe_weight_decay, seed=seed, train_views=params.probe_views,
                        multilabel=multilabel)
     key = "test_ap" if multilabel else "test_acc"
     return {layer: float(r[key]) for layer, r in out.items()}
+
+
+def probe_scores(params: LCIParams, cls: nn.Module, data: ChapterData, device: torch.device, seed: int,
+                 name: str = "ssl") -> tuple[dict[str, float], dict[str, float]]:
+    """(``{layer: single-crop score}``, ``{layer: multi-crop score}``) of C's probes on ``data``'s probe sets
+    (scores: top-1 accuracy, or the mean attribute AP with ``data.multilabel``, in [0, 1]; the multi-crop dict is
+    empty unless ``probe_test_crops``). ``probe_mode: cached``: :func:`probe_accuracies`. ``streaming``:
+    :func:`thesislib.eval.streaming_probe.streaming_probe` over every layer at once: ``probe_epochs`` epochs of
+    ``probe_batch_size`` (0: ``eval_batch_size``) with a fresh crop per epoch (the training set's transform),
+    weight decay ``probe_weight_decay``, schedule ``probe_schedule``; test on ``data.probe_crop`` centre crops (and
+    the ten crops); with ``checkpoint_dir`` the heads are checkpointed under
+    ``<checkpoint_dir>/probe-<data>-<name>-s<seed>`` (``data``: the probes' data set) and resume."""
+    if not params.streaming_probe:
+        return probe_accuracies(params, cls, data.probe_train, data.probe_test, device, seed,
+                                multilabel=data.multilabel), {}
+    probe_set = params.data if params.probe_data == "same" else params.probe_data
+    config = chapter_probe_config(
+        params, seed, multilabel=data.multilabel, crop=data.probe_crop, test_crops=params.probe_test_crops,
+        checkpoint_dir=f"{params.checkpoint_dir}/probe-{probe_set}-{name}-s{seed}" if params.checkpoint_dir else None)
+    out = streaming_probe(cls.to(device), params.probe_layers, data.probe_train, data.probe_test, device, config,
+                          num_classes=data.probe_classes)["layers"]
+    key = "test_ap" if data.multilabel else "test_acc"
+    multi = {layer: float(r[f"{key}_10crop"]) for layer, r in out.items() if f"{key}_10crop" in r}
+    return {layer: float(r[key]) for layer, r in out.items()}, multi
 
 
 @torch.no_grad()

@@ -19,13 +19,14 @@ from torch import nn
 from thesislib.engine import History
 from thesislib.eval.knn import loo_knn_accuracy, retrieve, standardize_columns
 from thesislib.eval.probe import extract_features
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
 from thesislib.eval.transfer import ConvFeatures
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
 from thesislib.methods.lci.data import ChapterData, chapter_data, check_face_geometry, procedural_faces
 from thesislib.methods.lci.evaluate import (
     diagnostic_task,
-    probe_accuracies,
+    probe_scores,
     random_classifier,
     rotation_task,
     stl10_finetune,
@@ -63,6 +64,8 @@ class ReplicateResult:
     transform_acc: dict[str, float] = field(default_factory=dict)
     probe_ssl: dict[str, float] = field(default_factory=dict)
     probe_random: dict[str, float] = field(default_factory=dict)
+    probe_ssl_multicrop: dict[str, float] = field(default_factory=dict)
+    probe_random_multicrop: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
     transfer: dict[str, float] = field(default_factory=dict)
     finetune: dict[str, float] = field(default_factory=dict)
@@ -106,10 +109,9 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
     result.transform_acc = transformation_accuracy(rep, nets["cls"], inp, data.test_images[: rep.diag_test], device,
                                                    seed)
     if data.probe_train is not None and data.probe_test is not None:
-        result.probe_ssl = probe_accuracies(rep, nets["cls"], data.probe_train, data.probe_test, device, seed,
-                                            multilabel=data.multilabel)
-        result.probe_random = probe_accuracies(rep, random_classifier(rep, seed), data.probe_train, data.probe_test,
-                                               device, seed, multilabel=data.multilabel)
+        result.probe_ssl, result.probe_ssl_multicrop = probe_scores(rep, nets["cls"], data, device, seed, "ssl")
+        result.probe_random, result.probe_random_multicrop = probe_scores(rep, random_classifier(rep, seed), data,
+                                                                          device, seed, "random")
     if rep.diagnostics:
         result.diagnostics = run_diagnostics(rep, data, inp, device, seed)
     if rep.transfer:
@@ -262,9 +264,11 @@ def _ablation_tags(params: LCIParams) -> list[str]:
 
 
 def _stem(params: LCIParams) -> str:
-    """The id's dataset part: ``digits<size>`` (smoke), the data set's name, ``-resnet34`` appended with that C
-    (its probes are no AlexNet table's row)."""
-    stem = {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    """The id's dataset part: ``digits<size>`` (smoke), the data set's name (``places`` for the Places205 probes of
+    the ImageNet-trained C, Table 4.6), ``-resnet34`` appended with that C (its probes are no AlexNet table's
+    row)."""
+    stem = "places" if params.probe_data == "places205" else \
+        {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
     return stem + ("" if params.classifier == "alexnet" else f"-{params.classifier}")
 
 
@@ -279,24 +283,42 @@ def experiment_id(params: LCIParams) -> str:
     """The id in ``thesislib/replication/lci.yaml``: ``stl10/<transforms>`` (Table 4.2's rows, e.g.
     ``stl10/rot+warp+lci``, ``stl10/lci``), ``stl10/lci-<ablation>`` for Table 4.1's rows (:func:`is_table41_run`),
     ``celeba/<transforms>``; smoke ``digits<size>/<transforms>``. A Table 4.2 / 4.3 run with a Table 4.1 switch
-    changed carries ``+<switch>`` (no paper row). ImageNet runs carry ``+reduced-probe``: their probes
-    (``probe_per_class`` images per class at ``image_size``) are not Table 4.5's protocol (all of train, 224 px)."""
+    changed carries ``+<switch>`` (no paper row); a probe protocol other than the table's adds :func:`_probe_tags`.
+    ``places/<transforms>`` for the Places205 probes of the ImageNet-trained C (Table 4.6). The multi-crop scores
+    (the dagger rows) record under the id + ``-multicrop`` (:func:`aggregate`)."""
     key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
     stem = _stem(params)
     tags = _ablation_tags(params)
     if is_table41_run(params):
-        return "stl10/lci-" + ("+".join(tags) if tags else "baseline")
+        return "stl10/lci-" + ("+".join(tags + _cached_tag(params)) or "baseline")
     tags += _probe_tags(params)
     return f"{stem}/{key}" + "".join(f"+{t}" for t in tags)
 
 
 def _probe_tags(params: LCIParams) -> list[str]:
-    """Probe protocols that are not the table's own outside a Table 4.1 run: ImageNet's reduced probe
-    (``reduced-probe``) and Table 4.1's ``probe_size`` protocol on a Table 4.2 run (``probe<size>``)."""
-    tags = ["reduced-probe"] if params.data == "imagenet" else []
+    """Probe protocols that are not the table's own outside a Table 4.1 run: ImageNet's cached probe
+    (``reduced-probe``: ``probe_per_class`` images per class at ``image_size``, not Table 4.5's all of train at 224
+    px), a streaming ImageNet / Places probe at another side than :data:`PROBE_PROTOCOL_SIDE` (``probe<side>``),
+    Table 4.1's ``probe_size`` protocol on a Table 4.2 run (``probe<size>``), and cached STL-10 / CelebA probes on
+    the full data (``fixed-views``: one fixed view, or ``probe_views`` fixed random views, per training image,
+    where Tables 4.1-4.3 train on a fresh random crop per epoch)."""
+    tags = []
+    if params.data == "imagenet":
+        if not params.streaming_probe:
+            tags.append("reduced-probe")
+        elif (params.probe_size or params.image_size) != PROBE_PROTOCOL_SIDE:
+            tags.append(f"probe{params.probe_size or params.image_size}")
+        return tags
     if params.probe_size:
         tags.append(f"probe{params.probe_size}")
+    if params.data in ("stl10", "celeba") and not params.streaming_probe:
+        tags.append("fixed-views")
     return tags
+
+
+def _cached_tag(params: LCIParams) -> list[str]:
+    """A Table 4.1 run's probe protocol tag: ``fixed-views`` when cached (Table 4.1 trains on random crops)."""
+    return [] if params.streaming_probe else ["fixed-views"]
 
 
 def random_experiment_id(params: LCIParams) -> str:
@@ -304,7 +326,7 @@ def random_experiment_id(params: LCIParams) -> str:
     protocol suffix as :func:`experiment_id` (``stl10/lci-random`` beside a Table 4.1 run: conv5 only, not
     Table 4.2's protocol)."""
     if is_table41_run(params):
-        return "stl10/lci-random"
+        return "stl10/lci-random" + "".join(f"+{t}" for t in _cached_tag(params))
     stem = _stem(params)
     return f"{stem}/random" + "".join(f"+{t}" for t in _probe_tags(params))
 
@@ -334,7 +356,8 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record`` reads;
     names as in ``replication/lci.yaml``: ``probe_<layer>`` in % (``celeba_ap_<layer>``, the mean attribute
     AP in %, on CelebA: :func:`probe_metric_prefix`), ``stl10_acc`` (Table 4.1: the conv5 probe under
-    ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes under the same names under
+    ``probe_size``'s protocol) in %), under :func:`experiment_id`; the multi-crop probes (``probe_test_crops``:
+    Tables 4.5-4.6's dagger rows) under ``<id>-multicrop``; the random C's probes under the same names under
     :func:`random_experiment_id`; the VOC transfer results (``voc07_cls_map``, ``voc07_det_map``,
     ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`; the STL-10 fine-tune's ``stl10_acc`` (%, Table
     4.7) under :func:`finetune_experiment_id`."""
@@ -353,6 +376,14 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     runs = {experiment_id(params): rows}
     if random_rows:
         runs[random_experiment_id(params)] = random_rows
+    multi_rows = [{f"{probe}{k}": 100.0 * v for k, v in r.probe_ssl_multicrop.items()} for r in results
+                  if r.probe_ssl_multicrop]
+    if multi_rows:
+        runs[f"{experiment_id(params)}-multicrop"] = multi_rows
+    multi_random = [{f"{probe}{k}": 100.0 * v for k, v in r.probe_random_multicrop.items()} for r in results
+                    if r.probe_random_multicrop]
+    if multi_random:
+        runs[f"{random_experiment_id(params)}-multicrop"] = multi_random
     transfer_rows = [dict(r.transfer) for r in results if r.transfer]
     if transfer_rows:
         runs[transfer_experiment_id(params)] = transfer_rows

@@ -85,11 +85,26 @@ class SpottingArtifactsParams(VocTransferParams):
     probe_layers: tuple[str, ...] = param(PROBE_LAYERS, help="conv layers of C read by the linear probes",
                                           choices=PROBE_LAYERS)
     probe_dims: int = param(1024, help="features per probed layer after pooling (protocol: 9216)", min=1)
-    probe_per_class: int = param(3, help="labelled training images per class for the probes, smoke and ImageNet "
-                                 "(memory: all 1.28M would need ~49 GB of conv1 features); STL-10 uses all 5,000. "
-                                 "With 20, a random C's probes already reach ~90% on the digits", min=1)
+    probe_per_class: int = param(3, help="labelled training images per class for the probes, smoke and cached "
+                                 "ImageNet probes (all 1.28M would need ~49 GB of conv1 features; probe_mode "
+                                 "streaming uses all); STL-10 uses all 5,000. With 20, a random C's probes already "
+                                 "reach ~90% on the digits", min=1)
     probe_epochs: int = param(60, help="epochs of each linear probe", min=1)
     probe_weight_decay: float = param(5e-4, help="the probes' weight decay ([code] 5e-4)", min=0.0)
+    probe_mode: Literal["cached", "streaming"] = param(
+        "cached", help="cached (each layer's features extracted once into memory; smoke, and ImageNet on "
+        "probe_per_class images per class: a reduced probe) | streaming (thesislib.eval.streaming_probe: one trunk "
+        "forward per batch for all layers, a fresh random crop each epoch, all of ImageNet train; Table 3.4)",
+        choices=("cached", "streaming"))
+    probe_size: int = param(0, help="streaming ImageNet probes: side of the probe crops (224: Table 3.4's "
+                            "protocol; 0: image_size)", min=0)
+    probe_schedule: Literal["cosine", "official"] = param(
+        "cosine", help="streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official "
+        "(the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)",
+        choices=("cosine", "official"))
+    probe_batch_size: int = param(0, help="the linear probes' training batch (0: eval_batch_size, the smoke "
+                                  "setting); the full configs use the protocol's 64 (official LCI code "
+                                  "--batch_size_ftune 64, Zhang et al.'s prototxt batch_size 64)", min=0)
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
     figure_drop_rates: tuple[float, ...] = param((0.1, 0.3, 0.5, 0.7, 0.9),
                                                  help="drop rates rendered in the Fig. 3.6 figure")
@@ -121,6 +136,9 @@ class SpottingArtifactsParams(VocTransferParams):
         if self.transfer and self.in_channels != 3:
             raise ConfigError(f"SpottingArtifactsParams: transfer {list(self.transfer)} needs an RGB C (data stl10 or "
                               f"imagenet), not data={self.data!r}")
+        if self.probe_size and not (self.data == "imagenet" and self.probe_mode == "streaming"):
+            raise ConfigError(f"SpottingArtifactsParams: probe_size is the streaming ImageNet probes' crop side "
+                              f"(Table 3.4), not data={self.data!r} with probe_mode={self.probe_mode!r}")
         if "stl10_folds" in self.transfer and self.data != "stl10":
             raise ConfigError("SpottingArtifactsParams: transfer stl10_folds is Table 3.2's protocol for C trained "
                               "on STL-10 (data: stl10)")

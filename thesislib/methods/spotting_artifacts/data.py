@@ -19,7 +19,10 @@ Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
   (:class:`thesislib.data.crops.RandomResizeCropFlip`);
   the probes use the labelled train split and the test split.
 * ``imagenet``: ILSVRC train images resized to 1.15 x ``image_size`` then randomly cropped (the thesis's
-  random 128x128 crops); probes on the train/val splits are run through the shared loaders at full scale.
+  random 128x128 crops); probes on the train/val splits: ``probe_mode: cached``, ``probe_per_class`` train images
+  per class resized whole to ``image_size`` (a reduced probe); ``streaming`` (Table 3.4), all of train resized whole
+  to 1.15 x ``probe_size`` with a fresh random ``probe_size`` crop and flip each epoch, val resized the same and
+  centre-cropped by the probe.
 
 Missing data stops in the shared loaders with their message naming ``$THESISLIB_DATA/<dir>``.
 """
@@ -42,7 +45,7 @@ from thesislib.data.crops import (
     to_unit_range,
 )
 from thesislib.data.digits import load_digits_split
-from thesislib.data.imagenet import ImageNetLocalization
+from thesislib.data.imagenet import IMAGENET_CLASSES, ImageNetLocalization, linear_probe_sets
 from thesislib.data.roots import dataset_dir
 from thesislib.data.scenes import SceneClass, SceneConfig, generate_scenes, scene_config
 from thesislib.data.stl10 import STL10
@@ -59,16 +62,21 @@ SHAPES_TEST = 600
 """Held-out labelled scenes per replicate of the ``shapes`` smoke set (the probes' test set)."""
 
 
+
 @dataclass(frozen=True)
 class ChapterData:
     """``unlabelled``: the self-supervised training images (items: float (C, S, S)); ``probe_train`` /
     ``probe_test``: ``(image, label)`` datasets for the linear probes; ``test_images``: a few
-    held-out images (N, C, S, S) for the figures."""
+    held-out images (N, C, S, S) for the figures; ``probe_classes``: the probes' class count; ``probe_crop``:
+    with ``probe_mode: streaming`` on ImageNet, the side of the centre test crop the streaming probe cuts from the
+    larger ``probe_test`` images (0: already at the probe size)."""
 
     unlabelled: Dataset
     probe_train: Dataset
     probe_test: Dataset
     test_images: Tensor
+    probe_classes: int = 10
+    probe_crop: int = 0
 
 
 def _digits(params: SpottingArtifactsParams, seed: int) -> ChapterData:
@@ -142,10 +150,16 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
 
     labelled = LabelledResize(params.image_size)
     val = ImageNetLocalization("val", root=root, transform=labelled)
+    figures = torch.stack([val[i][0] for i in range(min(64, len(val)))])
+    if params.probe_mode == "streaming":  # Table 3.4: all of train, a fresh random crop each epoch
+        side = params.probe_size or params.image_size
+        train, test, classes = linear_probe_sets("imagenet", side, data_root=params.data_root)
+        return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=figures,
+                           probe_classes=classes, probe_crop=side)
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
-    return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
-                       test_images=torch.stack([val[i][0] for i in range(64)]))
+    return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val, test_images=figures,
+                       probe_classes=IMAGENET_CLASSES)
 
 
 def chapter_data(params: SpottingArtifactsParams, seed: int) -> ChapterData:

@@ -4,6 +4,8 @@ spots held-out corruptions.
 * :func:`probe_layers`: :func:`thesislib.eval.layer_probes` on the frozen conv layers of a
   discriminator (features average-pooled to ~``probe_dims``, standardised, softmax regression with
   weight decay; the Zhang et al. protocol of Tables 3.4-3.5 at smoke scale).
+* :func:`probe_scores`: the same per ``probe_mode`` (``streaming``: :func:`thesislib.eval.streaming_probe.
+  streaming_probe`, all layers from one trunk pass per batch, all of ImageNet train: Table 3.4's protocol).
 * :func:`random_discriminator`: the same architecture, randomly initialised (the "Random" rows).
 * :func:`spotting_accuracy`: on held-out images with fresh masks (no history), C's real/corrupt
   accuracy on the repaired corruptions and on the same damage decoded without repair, and its mask
@@ -33,15 +35,17 @@ from thesislib.engine import evaluate
 from thesislib.eval.auc import binary_auc
 from thesislib.eval.folds import fold_protocol
 from thesislib.eval.probe import layer_probes
+from thesislib.eval.streaming_probe import chapter_probe_config, streaming_probe
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier
 from thesislib.eval.voc_transfer import VOC_TASKS, check_voc_data, run_voc_transfer
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
+from thesislib.methods.spotting_artifacts.data import ChapterData
 from thesislib.methods.spotting_artifacts.model import DamageRepair, Discriminator, drop_mask
 from thesislib.methods.spotting_artifacts.train import build_discriminator
 from thesislib.repro import seed_everything
 
-__all__ = ["check_transfer_data", "probe_layers", "random_discriminator", "spotting_accuracy", "stl10_folds",
-           "transfer_backbone", "transfer_results"]
+__all__ = ["check_transfer_data", "probe_layers", "probe_scores", "random_discriminator", "spotting_accuracy",
+           "stl10_folds", "transfer_backbone", "transfer_results"]
 
 
 def random_discriminator(params: SpottingArtifactsParams, seed: int) -> Discriminator:
@@ -54,8 +58,24 @@ def probe_layers(params: SpottingArtifactsParams, disc: Discriminator, train: Da
                  device: torch.device, seed: int) -> dict[str, float]:
     """``{layer: probe test accuracy}`` for every layer in ``params.probe_layers``."""
     out = layer_probes(disc.to(device), params.probe_layers, train, test, device, dims=params.probe_dims,
-                       batch_size=params.eval_batch_size, epochs=params.probe_epochs,
+                       batch_size=params.probe_batch_size or params.eval_batch_size, epochs=params.probe_epochs,
                        weight_decay=params.probe_weight_decay, seed=seed)
+    return {layer: float(r["test_acc"]) for layer, r in out.items()}
+
+
+def probe_scores(params: SpottingArtifactsParams, disc: Discriminator, data: ChapterData, device: torch.device,
+                 seed: int, name: str = "ssl") -> dict[str, float]:
+    """``{layer: probe test accuracy}`` on ``data``'s probe sets: ``probe_mode: cached``, :func:`probe_layers`;
+    ``streaming`` (Table 3.4 on all of ImageNet train), :func:`thesislib.eval.streaming_probe.streaming_probe` over
+    every layer at once (``probe_epochs`` epochs, a fresh crop per epoch, ``probe_schedule``, single centre crop of
+    side ``data.probe_crop``; heads checkpointed under ``<checkpoint_dir>/probe-<name>-s<seed>`` when set)."""
+    if params.probe_mode != "streaming":
+        return probe_layers(params, disc, data.probe_train, data.probe_test, device, seed)
+    config = chapter_probe_config(params, seed, crop=data.probe_crop,
+                                  checkpoint_dir=f"{params.checkpoint_dir}/probe-{name}-s{seed}"
+                                  if params.checkpoint_dir else None)
+    out = streaming_probe(disc.to(device), params.probe_layers, data.probe_train, data.probe_test, device, config,
+                          num_classes=data.probe_classes)["layers"]
     return {layer: float(r["test_acc"]) for layer, r in out.items()}
 
 

@@ -15,11 +15,12 @@ import torch
 
 from thesislib.data.stl10 import STL10_FOLDS
 from thesislib.engine import History
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
     check_transfer_data,
-    probe_layers,
+    probe_scores,
     random_discriminator,
     spotting_accuracy,
     transfer_results,
@@ -31,7 +32,8 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
-           "game_sentences", "run_replicate", "summary_sentences", "transfer_experiment_ids", "verdict_sentence"]
+           "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences", "transfer_experiment_ids",
+           "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
@@ -76,9 +78,8 @@ def run_replicate(params: SpottingArtifactsParams, seed: int, device: torch.devi
     dr_models, dr_history = run_stage(rep, "dr", device, images=images, autoencoder=ae_models["ae"])
     gen, disc = dr_models["gen"].to(device), dr_models["disc"].to(device)
     result = ReplicateResult(seed, ae_history=ae_history, dr_history=dr_history, gen=gen, disc=disc, data=data)
-    result.probe_ssl = probe_layers(rep, disc, data.probe_train, data.probe_test, device, seed)
-    result.probe_random = probe_layers(rep, random_discriminator(rep, seed), data.probe_train, data.probe_test,
-                                       device, seed)
+    result.probe_ssl = probe_scores(rep, disc, data, device, seed, "ssl")
+    result.probe_random = probe_scores(rep, random_discriminator(rep, seed), data, device, seed, "random")
     result.spotting = spotting_accuracy(rep, gen, disc, data.test_images.to(device), device, seed)
     if rep.transfer:
         result.transfer = transfer_results(rep, disc, device, seed)
@@ -208,7 +209,8 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     different ablations never share an id. STL-10: ``stl10/ablation-baseline`` (θ = 0.5) or
     ``stl10/ablation-<row>`` (Table 3.1's rows (a)-(j); several switches joined by ``+``, which no
     table row has). ImageNet: ``imagenet/damage-repair`` at the thesis's setting (θ = 0.7), a ``+``-suffix
-    per changed switch. The smoke id ``digits<size>/...`` cannot collide with them.
+    per changed switch and per probe protocol other than Table 3.4's (:func:`probe_tags`: ``+reduced-probe`` for the
+    cached probe). The smoke id ``digits<size>/...`` cannot collide with them.
 
     A full STL-10 run records the per-layer probes (``probe_conv*``) under this id, not ``stl10_acc``: Table
     3.1's protocol (200 epochs of supervised training on frozen conv layers, on all 5,000 labelled images) is
@@ -219,7 +221,28 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
         return "stl10/ablation-" + ("+".join(tags) if tags else "baseline")
     tags = ablation_tags(params, 0.7)
     stem = f"digits{params.image_size}" if params.data == "smoke" else params.data
-    return f"{stem}/damage-repair" + "".join("+" + t for t in tags)
+    return f"{stem}/damage-repair" + "".join("+" + t for t in tags + probe_tags(params))
+
+
+def probe_tags(params: SpottingArtifactsParams) -> list[str]:
+    """ImageNet probe protocols other than Table 3.4's: ``reduced-probe`` (``probe_mode: cached``:
+    ``probe_per_class`` images per class, resized whole to ``image_size``), ``probe<side>`` (streaming at another
+    crop side than :data:`PROBE_PROTOCOL_SIDE`)."""
+    if params.data != "imagenet":
+        return []
+    if params.probe_mode != "streaming":
+        return ["reduced-probe"]
+    side = params.probe_size or params.image_size
+    return [] if side == PROBE_PROTOCOL_SIDE else [f"probe{side}"]
+
+
+def random_experiment_id(params: SpottingArtifactsParams) -> str | None:
+    """The id of the random C's ImageNet probes, Table 3.4's "Random" row: ``imagenet/random`` with the probe
+    protocol's tags (:func:`probe_tags`: ``+reduced-probe`` for the cached probe, off the table); None off ImageNet
+    (the smoke and STL-10 random probes stay ``random_probe_*`` metrics under :func:`experiment_id`)."""
+    if params.data != "imagenet":
+        return None
+    return "imagenet/random" + "".join("+" + t for t in probe_tags(params))
 
 
 def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
@@ -242,7 +265,9 @@ def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record``
     reads; metric names as in ``replication/spotting_artifacts.yaml``: ``probe_<layer>`` in %; the transfer
     results under :func:`transfer_experiment_ids`: ``voc07_cls_map``, ``voc07_det_map``, ``voc12_seg_miou``
-    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD))."""
+    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD)). On ImageNet the
+    random C's probes are also recorded as ``probe_<layer>`` under :func:`random_experiment_id` (Table 3.4's Random
+    row), besides the ``random_probe_<layer>`` metrics under the main id."""
     rows = []
     ids = transfer_experiment_ids(params)
     transfer_rows: dict[str, list[dict[str, float]]] = {}
@@ -257,4 +282,8 @@ def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -
         for variant, folds in r.transfer.get("stl10_folds", {}).items():
             transfer_rows.setdefault(ids[variant], []).append({"stl10_acc": folds["mean"],
                                                                "stl10_acc_sd": folds["std"]})
+    random_id = random_experiment_id(params)
+    random_rows = [{f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()} for r in results if r.probe_random]
+    if random_id is not None and random_rows:
+        transfer_rows[random_id] = random_rows
     return summarize_seeds({experiment_id(params): rows, **transfer_rows})
