@@ -65,13 +65,15 @@ class ChapterData:
     """``unlabelled``: the self-supervised images (items float (C, L, L)); ``probe_train`` / ``probe_test``:
     ``(image (C, S, S), label)`` datasets for the linear probes (the label a (40,) 0/1 attribute vector on CelebA,
     :attr:`multilabel`; None where no probe exists);
-    ``test_images``: held-out images (N, C, L, L) for the figures and the diagnostics."""
+    ``test_images``: held-out images (N, C, L, L) for the figures and the diagnostics; ``labelled_train``:
+    ``(image (C, L, L), class)`` training images at ``load_size`` for Fig. 4.1's supervised C (None on CelebA)."""
 
     unlabelled: Dataset
     probe_train: Dataset | None
     probe_test: Dataset | None
     test_images: Tensor
     multilabel: bool = False
+    labelled_train: Dataset | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def _digits(params: LCIParams, seed: int) -> ChapterData:
     crop = params.image_size
     return ChapterData(unlabelled=TensorImages(x_ssl),
                        probe_train=TensorDataset(center_crop(x_train[keep], crop), split.y_train[keep]),
-                       probe_test=TensorDataset(center_crop(x_test, crop), split.y_test), test_images=x_test)
+                       probe_test=TensorDataset(center_crop(x_test, crop), split.y_test), test_images=x_test,
+                       labelled_train=TensorDataset(x_train, split.y_train))
 
 
 def _held_out(dataset: Dataset, params: LCIParams, whole: bool = False) -> Tensor:
@@ -136,7 +139,8 @@ def _stl10(params: LCIParams) -> ChapterData:
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=train_view), probe_test=test,
-                       test_images=_held_out(figures, params))
+                       test_images=_held_out(figures, params),
+                       labelled_train=STL10("train", root=root, transform=CenterCrop(0, params.load_size)))
 
 
 def _celeba(params: LCIParams) -> ChapterData:
@@ -162,8 +166,10 @@ def _imagenet(params: LCIParams) -> ChapterData:
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
     figures = ImageNetLocalization("val", root=root, transform=LabelledResize(params.load_size))
+    supervised = LabelledCenterCrop(int(round(params.load_size * 1.15)), params.load_size)
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
-                       test_images=_held_out(figures, params))
+                       test_images=_held_out(figures, params),
+                       labelled_train=ImageNetLocalization("train", root=root, transform=supervised))
 
 
 def chapter_data(params: LCIParams, seed: int) -> ChapterData:
@@ -282,3 +288,9 @@ def stl10_finetune_data(params: LCIParams) -> tuple[Dataset, Dataset]:
     root = dataset_dir("stl10", data_root=params.data_root)
     view = CenterCrop(params.load_size, params.load_size)
     return STL10("train", root=root, transform=view), STL10("test", root=root, transform=view)
+
+
+__all__ += ["NUM_CLASSES"]
+
+NUM_CLASSES = {"smoke": 10, "stl10": 10, "imagenet": 1000}
+"""Classes of each single-label data set (Fig. 4.1's supervised C: digits, STL-10, ILSVRC-2012)."""

@@ -4,8 +4,9 @@
 transformation on held-out images, probes every conv layer of the trained C and of a randomly initialised C
 (same probe data and seed), and runs the diagnostics (:data:`DIAGNOSTICS`): a bag-of-local-patches network and
 a global CNN on identity vs warp and identity vs LCI (held-out digits, F from this replicate), and on four-way
-rotation of aligned procedural faces with upright and with scrambled parts. :func:`claim_verdicts` turns the
-per-replicate numbers into paired verdicts.
+rotation of aligned procedural faces with upright and with scrambled parts; with ``tiles_test`` last Fig. 4.1's
+test (:func:`run_tiles_test`). :func:`claim_verdicts` turns the per-replicate numbers into paired verdicts
+(:func:`tiles_verdicts` those of Fig. 4.1's test).
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from thesislib.eval.probe import extract_features
 from thesislib.eval.transfer import ConvFeatures
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.config import LCIParams, class_names, replicate
-from thesislib.methods.lci.data import ChapterData, chapter_data, check_face_geometry, procedural_faces
+from thesislib.methods.lci.data import NUM_CLASSES, ChapterData, chapter_data, check_face_geometry, procedural_faces
 from thesislib.methods.lci.evaluate import (
     diagnostic_task,
+    labelled_images,
     probe_accuracies,
     random_classifier,
     rotation_task,
     stl10_finetune,
+    supervised_classifier,
+    tiles_probe_accuracy,
+    tiles_task,
     train_diagnostic,
     transfer_results,
     transformation_accuracy,
@@ -69,6 +74,7 @@ class ReplicateResult:
     history: History | None = None
     nets: dict[str, nn.Module] = field(default_factory=dict)
     data: ChapterData | None = None
+    tiles: dict[str, float] = field(default_factory=dict)
 
 
 def run_diagnostics(params: LCIParams, data: ChapterData, inpainter: nn.Module | None, device: torch.device,
@@ -116,6 +122,8 @@ def run_replicate(params: LCIParams, seed: int, device: torch.device) -> Replica
         result.transfer = transfer_results(rep, nets["cls"], device, seed)
     if rep.finetune_epochs:
         result.finetune = stl10_finetune(rep, nets["cls"], device, seed)
+    if rep.runs_tiles_test:  # last: it reseeds the global generators (supervised and random C)
+        result.tiles = run_tiles_test(rep, data, nets, device, seed)
     return result
 
 
@@ -337,7 +345,8 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     ``probe_size``'s protocol) in %), under :func:`experiment_id`; the random C's probes under the same names under
     :func:`random_experiment_id`; the VOC transfer results (``voc07_cls_map``, ``voc07_det_map``,
     ``voc12_seg_miou`` in %) under :func:`transfer_experiment_id`; the STL-10 fine-tune's ``stl10_acc`` (%, Table
-    4.7) under :func:`finetune_experiment_id`."""
+    4.7) under :func:`finetune_experiment_id`; Fig. 4.1's ``tiles_probe_acc_{ssl,supervised,random}`` and the
+    supervised C's ``tiles_supervised_top1`` (%) under :func:`tiles_experiment_id`."""
     rows, random_rows = [], []
     probe = probe_metric_prefix(params)
     for r in results:
@@ -359,6 +368,10 @@ def aggregate(params: LCIParams, results: list[ReplicateResult]) -> dict[str, di
     finetune_rows = [dict(r.finetune) for r in results if r.finetune]
     if finetune_rows:
         runs[finetune_experiment_id(params)] = finetune_rows
+    tiles_rows = [{f"tiles_probe_acc_{k}" if k != "supervised_top1" else "tiles_supervised_top1": 100.0 * v
+                   for k, v in r.tiles.items()} for r in results if r.tiles]
+    if tiles_rows:
+        runs[tiles_experiment_id(params)] = tiles_rows
     return summarize_seeds(runs)
 
 
@@ -437,3 +450,90 @@ def finetune_experiment_id(params: LCIParams) -> str:
         return "stl10-resnet34/ours"
     return (f"{params.data}-{params.classifier}/{key}" + "".join(f"+{t}" for t in tags)
             + f"+finetune{params.finetune_epochs}")
+
+
+__all__ += ["FIG41_SUPERVISED_EPOCHS", "TILES_CLAIMS", "run_tiles_test", "tiles_experiment_id", "tiles_sentences",
+            "tiles_verdicts"]
+
+FIG41_SUPERVISED_EPOCHS = 90
+"""The supervised AlexNet of Fig. 4.1 ("pre-trained on ImageNet labels"): Krizhevsky et al.'s ~90 epochs; an
+ImageNet run with a shorter supervised C records off the figure's row."""
+
+
+def run_tiles_test(params: LCIParams, data: ChapterData, nets: dict[str, nn.Module], device: torch.device,
+                   seed: int) -> dict[str, float]:
+    """Fig. 4.1's test for one replicate: the first ``tiles_images`` held-out probe images (``data.probe_test``,
+    C's ``image_size``), natural vs tile-shuffled + band-inpainted by this replicate's F (:func:`tiles_task`), and a
+    linear probe on the frozen conv5 (:func:`tiles_probe_accuracy`) of the self-supervised C (``"ssl"``), of a C
+    trained on the class labels of ``data.labelled_train`` (``"supervised"``, :func:`supervised_classifier`; its
+    top-1 on ``data.probe_test`` as ``"supervised_top1"``) and of a random C (``"random"``,
+    :func:`random_classifier`). Accuracies in [0, 1]; the same images, draws and probe seed for the three."""
+    if data.probe_test is None or data.labelled_train is None:
+        raise ValueError(f"run_tiles_test: data {params.data!r} has no labelled held-out and training images")
+    if "inp" not in nets:
+        raise ValueError("run_tiles_test: no inpainter F among the trained networks (lci not in transforms)")
+    images = labelled_images(data.probe_test, params.tiles_images).to(device)
+    train, test = tiles_task(params, nets["inp"], images, seed)
+    supervised, top1 = supervised_classifier(params, data.labelled_train, data.probe_test, NUM_CLASSES[params.data],
+                                             device, seed)
+    out = {name: tiles_probe_accuracy(params, net, train, test, device, seed)
+           for name, net in (("ssl", nets["cls"]), ("supervised", supervised),
+                             ("random", random_classifier(params, seed)))}
+    out["supervised_top1"] = top1
+    return out
+
+
+def tiles_experiment_id(params: LCIParams) -> str:
+    """The id of Fig. 4.1's numbers (``tiles_probe_acc_*``): ``imagenet/tiles`` for the thesis's setting (ImageNet,
+    Rot+Warp+LCI with none of Table 4.1's switches, AlexNet C, a 4x4 grid, a supervised C of
+    :data:`FIG41_SUPERVISED_EPOCHS` epochs), else ``<stem>/<transforms>[+<switch>...]+tiles[+grid<g>][+sup<epochs>]``
+    (no figure has those; smoke: ``digits24/rot+warp+lci+tiles``)."""
+    key = "+".join(t for t in ("rot", "warp", "lci") if t in params.transforms)
+    ablations = _ablation_tags(params)
+    extra = [f"grid{params.tiles_grid}"] if params.tiles_grid != 4 else []
+    if params.data == "imagenet" and params.tiles_supervised_epochs != FIG41_SUPERVISED_EPOCHS:
+        extra.append(f"sup{params.tiles_supervised_epochs}")
+    if (params.data == "imagenet" and params.classifier == "alexnet" and key == "rot+warp+lci" and not ablations
+            and not extra):
+        return "imagenet/tiles"
+    return f"{_stem(params)}/{key}" + "".join(f"+{t}" for t in [*ablations, "tiles", *extra])
+
+
+TILES_CLAIMS: dict[str, tuple[str, str, str]] = {
+    "tiles:ssl>supervised": ("a linear probe on the self-supervised C's conv5 tells natural from tile-shuffled + "
+                             "band-inpainted images better than one on the supervised C's conv5 (Fig. 4.1: 85% vs "
+                             "78%)", "ssl", "supervised"),
+    "tiles:ssl>random": ("a linear probe on the self-supervised C's conv5 tells natural from tile-shuffled + "
+                         "band-inpainted images better than one on a random C's conv5", "ssl", "random"),
+}
+"""Claim id -> (text, network a, network b): a's probe accuracy is higher than b's (paired over replicates)."""
+
+
+def tiles_verdicts(results: list[ReplicateResult]) -> list[Verdict]:
+    """The paired verdicts of Fig. 4.1's test (empty when it did not run)."""
+    if not results or not results[0].tiles:
+        return []
+    return [paired_verdict(cid, text, [r.tiles[a] for r in results], [r.tiles[b] for r in results],
+                           expected="higher") for cid, (text, a, b) in TILES_CLAIMS.items()]
+
+
+def tiles_sentences(verdicts: list[Verdict]) -> list[str]:
+    """What Fig. 4.1's verdicts say, generated from them."""
+    by = {v.id: v for v in verdicts}
+    sup, rnd = by.get("tiles:ssl>supervised"), by.get("tiles:ssl>random")
+    if sup is None or rnd is None or TOO_FEW in (sup.label, rnd.label):
+        return []
+    if sup.holds:
+        first = ("The self-supervised C's conv5 tells tile-shuffled + band-inpainted images from natural ones better "
+                 "than the supervised C's: the direction of Fig. 4.1 (85% vs 78%) holds at this scale.")
+    elif sup.label == "lower":
+        first = ("The supervised C's conv5 tells the tile-shuffled + band-inpainted images apart *better* than the "
+                 "self-supervised C's: Fig. 4.1's direction is reversed at this scale.")
+    else:
+        first = ("The self-supervised and the supervised C's conv5 are not shown different on Fig. 4.1's test at "
+                 "this scale.")
+    second = ("Against a random C the self-supervised C's probe is higher, so its pre-text training, not the "
+              "architecture alone, carries the global cue." if rnd.holds else
+              "Against a random C the self-supervised C's probe is not shown higher: the architecture alone "
+              f"(verdict *{rnd.label}*) explains what the self-supervised C's conv5 shows here.")
+    return [first, second]

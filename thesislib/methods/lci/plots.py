@@ -1,7 +1,7 @@
 """The chapter's figures: the transformations on local patches and full images (Fig. 4.3), the LCI pipeline
-(Fig. 4.4), the diagnostics, and kNN accuracy against k and nearest-neighbour retrievals (Figs. 4.6, 4.7).
-Grids and the probe curve are the shared ch. 3 figures (:func:`thesislib.selfsup.plots.image_grid`,
-``probe_plot``)."""
+(Fig. 4.4), natural vs tile-shuffled + band-inpainted images (Fig. 4.1), the diagnostics, and kNN accuracy
+against k and nearest-neighbour retrievals (Figs. 4.6, 4.7). Grids and the probe curve are the shared ch. 3
+figures (:func:`thesislib.selfsup.plots.image_grid`, ``probe_plot``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.evaluate import heldout_batch
+from thesislib.methods.lci.tiles import band_inpaint, band_mask, draw_tiles, shuffle_tiles
 from thesislib.methods.lci.train import inpainter_inputs
-from thesislib.methods.lci.transforms import crop_windows, draw, paste_windows
+from thesislib.methods.lci.transforms import crop_windows, draw, erase, paste_windows
 from thesislib.selfsup.plots import image_grid, probe_plot
 
 __all__ = ["diagnostic_plot", "image_grid", "knn_plot", "lci_pipeline_rows", "probe_plot", "retrieval_plot",
@@ -123,3 +124,25 @@ def retrieval_plot(dataset: Sequence[tuple[Tensor, Tensor]], labels: Tensor, que
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(width)
     return fig
+
+
+__all__ += ["tiles_rows"]
+
+
+@torch.no_grad()
+def tiles_rows(params: LCIParams, inpainter: nn.Module, images: Tensor, seed: int) -> dict[str, Tensor]:
+    """Fig. 4.1's rows for ``images`` (N, C, S, S), all from one generator seeded with ``seed`` (the draws of
+    :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint`): ``natural``, ``tiles shuffled`` (before the
+    inpainting), ``bands erased`` (F's input: noise on the bands) and ``bands inpainted by F`` (F in eval mode)."""
+    gen = torch.Generator(device=images.device).manual_seed(seed)
+    draws = draw_tiles(images, params.tiles_grid, params.noise_std, gen)
+    mask = band_mask(images.shape[-1], params.tiles_grid, params.tiles_band, images.device)
+    shuffled = shuffle_tiles(images, draws.perms, params.tiles_grid)
+    was = inpainter.training
+    inpainter.eval()
+    try:
+        filled = band_inpaint(shuffled, mask, draws.noise, inpainter)
+    finally:
+        inpainter.train(was)
+    return {"natural": images, "tiles shuffled": shuffled, "bands erased": erase(shuffled, mask, draws.noise),
+            "bands inpainted by F": filled}
