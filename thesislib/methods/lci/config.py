@@ -148,11 +148,12 @@ class LCIParams(VocTransferParams):
     # Fig. 4.1: natural vs tile-shuffled + band-inpainted images, linear probe on conv5 (thesislib.methods.lci.tiles)
     tiles_test: bool = param(True, help="Fig. 4.1's test: a linear probe on frozen conv5 (layer4 for resnet34) "
                              "tells natural from tile-shuffled + band-inpainted held-out images, for the self-"
-                             "supervised C, a supervised C and a random C")
+                             "supervised C, a supervised C and a random C (runs only with lci among the "
+                             "transforms and on single-label data, not celeba)")
     tiles_grid: int = param(4, help="tiles per side of the shuffled grid (thesis 4)", min=2)
     tiles_band: int = param(2, help="width in pixels of the band across every tile border that F inpaints (not "
                             "stated in the thesis)", min=1)
-    tiles_images: int = param(512, help="held-out probe images of the test, split in halves for the binary probe's "
+    tiles_images: int = param(256, help="held-out probe images of the test, split in halves for the binary probe's "
                               "training and test; each image enters natural and transformed", min=4)
     tiles_supervised_epochs: int = param(4, help="epochs of the supervised C on the labelled training images (the "
                                          "thesis's ImageNet-supervised AlexNet: ~90)", min=1)
