@@ -132,6 +132,15 @@ def test_band_inpaint_changes_only_the_bands() -> None:
         band_inpaint(s, band_mask(24, 4, 2), draws.noise, lambda z: z[..., :12, :12])
 
 
+def test_without_an_inpainter_only_the_tiles_move() -> None:
+    x = torch.rand(2, 1, 24, 24)
+    a, da = tile_shuffle_inpaint(x, None, 4, 2, 1.0, torch.Generator().manual_seed(4))
+    b, db = tile_shuffle_inpaint(x, constant(7.0), 4, 2, 1.0, torch.Generator().manual_seed(4))
+    assert torch.equal(a, shuffle_tiles(x, da.perms, 4)) and torch.equal(da.perms, db.perms)
+    m = band_mask(24, 4, 2).expand_as(x).bool()
+    assert torch.equal(a[~m], b[~m])
+
+
 def test_tile_shuffle_inpaint_is_deterministic_and_uses_f() -> None:
     """The same seed gives the same images and draws, another seed others; with the chapter's F (eval mode) the
     output has F's values on the bands."""
@@ -205,7 +214,8 @@ def test_run_tiles_test_and_its_record() -> None:
     data = chapter_data(params, 0)
     torch.manual_seed(0)
     out = run_tiles_test(params, data, build_networks(params), torch.device("cpu"), seed=0)
-    assert set(out) == {"ssl", "supervised", "random", "supervised_top1"}
+    nets = ("ssl", "supervised", "random")
+    assert set(out) == {*nets, *[f"{n}_shuffle_only" for n in nets], "supervised_top1"}
     assert all(0.0 <= v <= 1.0 for v in out.values())
     assert labelled_images(data.probe_test, 7).shape == (7, 1, 12, 12)
     runs = aggregate(params, [ReplicateResult(0, tiles=out), ReplicateResult(1, tiles=out)])
@@ -218,12 +228,16 @@ def test_run_tiles_test_and_its_record() -> None:
 
 def test_tiles_verdicts_and_sentences() -> None:
     results = [ReplicateResult(s, tiles={"ssl": 0.8 + 0.01 * s, "supervised": 0.7 + 0.012 * s,
-                                         "random": 0.6 + 0.005 * s}) for s in range(5)]
+                                         "random": 0.6 + 0.005 * s, "ssl_shuffle_only": 0.9,
+                                         "supervised_shuffle_only": 0.9 - 0.01 * (s % 2)}) for s in range(5)]
     vs = tiles_verdicts(results)
-    assert [v.id for v in vs] == ["tiles:ssl>supervised", "tiles:ssl>random"] and all(v.holds for v in vs)
-    assert "holds at this scale" in tiles_sentences(vs)[0]
+    assert [v.id for v in vs] == ["tiles:ssl>supervised", "tiles:ssl>random", "tiles-shuffle-only:ssl>supervised"]
+    assert vs[0].holds and vs[1].holds and not vs[2].holds
+    said = tiles_sentences(vs)
+    assert "holds at this scale" in said[0] and "may come from recognising F's artifacts" in said[2]
     reversed_ = [ReplicateResult(r.seed, tiles={**r.tiles, "supervised": r.tiles["ssl"] + 0.1}) for r in results]
-    assert "reversed" in tiles_sentences(tiles_verdicts(reversed_))[0]
+    said = tiles_sentences(tiles_verdicts(reversed_))
+    assert "reversed" in said[0] and len(said) == 2  # no control sentence when the main claim fails
     assert tiles_verdicts([ReplicateResult(0)]) == []
     assert tiles_sentences(tiles_verdicts(results[:1])) == []  # one replicate: undetermined, nothing said
 

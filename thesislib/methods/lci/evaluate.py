@@ -228,26 +228,29 @@ def labelled_images(dataset: Any, n: int) -> Tensor:
 
 
 @torch.no_grad()
-def tiles_task(params: LCIParams, inpainter: nn.Module, images: Tensor, seed: int
+def tiles_task(params: LCIParams, inpainter: nn.Module | None, images: Tensor, seed: int
                ) -> tuple[TensorDataset, TensorDataset]:
     """Fig. 4.1's binary task on held-out ``images`` (N, C, S, S): every image natural (label 0) and tile-shuffled
     with its tile borders inpainted by F (label 1; :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint` with
     ``tiles_grid``, ``tiles_band``, ``noise_std``, F in eval mode), in chunks of ``eval_batch_size`` from one
-    generator seeded with ``seed`` on the images' device. The first N // 2 images (both versions) train the probe,
+    generator seeded with ``seed`` on the images' device; ``inpainter`` None: the tiles shuffled only (the same
+    permutations, no band inpainted: the control without F). The first N // 2 images (both versions) train the probe,
     the other N − N // 2 test it: ((2·N//2, C, S, S) images, labels), ((2·(N − N//2), C, S, S), labels), on the
     CPU."""
     n = images.shape[0]
     if n < 4:
         raise ValueError(f"tiles_task: {n} images; the probe needs at least 2 to train and 2 to test")
     gen = torch.Generator(device=images.device).manual_seed(seed)
-    was = inpainter.training
-    inpainter.eval()
+    was = inpainter.training if inpainter is not None else False
+    if inpainter is not None:
+        inpainter.eval()
     try:
         shuffled = torch.cat([tile_shuffle_inpaint(chunk, inpainter, params.tiles_grid, params.tiles_band,
                                                    params.noise_std, gen)[0]
                               for chunk in images.split(params.eval_batch_size)])
     finally:
-        inpainter.train(was)
+        if inpainter is not None:
+            inpainter.train(was)
     half = n // 2
 
     def pairs(a: int, b: int) -> TensorDataset:

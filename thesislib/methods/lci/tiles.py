@@ -116,11 +116,15 @@ def band_inpaint(s: Tensor, mask: Tensor, noise: Tensor, inpainter: Callable[[Te
     return s * (1.0 - mask) + filled * mask
 
 
-def tile_shuffle_inpaint(x: Tensor, inpainter: Callable[[Tensor], Tensor], grid: int, band: int, noise_std: float,
-                         generator: torch.Generator | None = None) -> tuple[Tensor, TileDraws]:
+def tile_shuffle_inpaint(x: Tensor, inpainter: Callable[[Tensor], Tensor] | None, grid: int, band: int,
+                         noise_std: float, generator: torch.Generator | None = None) -> tuple[Tensor, TileDraws]:
     """Fig. 4.1's bottom row for ``x`` (B, C, S, S): tiles permuted (:func:`shuffle_tiles` with
     :func:`draw_tiles`' non-identity permutations), bands across the tile borders inpainted by ``inpainter``
-    (:func:`band_inpaint`). Returns (images (B, C, S, S), the draws). Deterministic for a seeded ``generator``."""
+    (:func:`band_inpaint`); ``inpainter`` None: the shuffled tiles only, with the same draws (the control without
+    F). Returns (images (B, C, S, S), the draws). Deterministic for a seeded ``generator``."""
     draws = draw_tiles(x, grid, noise_std, generator)
     mask = band_mask(x.shape[-1], grid, band, x.device)
-    return band_inpaint(shuffle_tiles(x, draws.perms, grid), mask, draws.noise, inpainter), draws
+    shuffled = shuffle_tiles(x, draws.perms, grid)
+    if inpainter is None:
+        return shuffled, draws
+    return band_inpaint(shuffled, mask, draws.noise, inpainter), draws
