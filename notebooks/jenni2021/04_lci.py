@@ -488,9 +488,9 @@ display(Markdown(" ".join(["At this base seed:"] + E.diagnostic_sentences(verdic
 #   enters natural and transformed (the classes are balanced and share their content), the probe trains on one half
 #   of the images and is tested on the other. The "ImageNet labels" network is, at smoke scale, the chapter's $C$
 #   trained on the digits' labels through the engine (Adam, 4 epochs); at full scale the same $C$ architecture with a
-#   1000-way head trained on ILSVRC labels for 90 epochs (Adam, not Krizhevsky's SGD: a decision), and only that
-#   setting records under Fig. 4.1's row (`imagenet/tiles`). Reusing $F$ makes the transformed images depend on
-#   the self-supervised $C$'s training (it learned to spot $F$'s patches), which the thesis's were not; the
+#   1000-way head trained on ILSVRC labels for 90 epochs (Adam, not Krizhevsky's SGD: a decision;
+#   `full_imagenet_tiles.yaml`), and only that setting records under Fig. 4.1's row (`imagenet/tiles`). Reusing
+#   $F$ makes the transformed images depend on the self-supervised $C$'s training (it learned to spot $F$'s patches), which the thesis's were not; the
 #   tiles-shuffled-only control (same permutations, no bands) is this page's check of that, recorded as
 #   `tiles_probe_acc_<net>_shuffle_only`. The supervised $C$ trains on random crops *and flips* of the digits (the
 #   shared fine-tuning's augmentation).
@@ -511,6 +511,7 @@ tnb.show_replication("lci")
 # thesislib run lci --scale full_celeba -p nproc=4                         # Table 4.3 (40-attribute AP probes)
 # thesislib run lci --scale full                                           # Tables 4.5 (ImageNet, nproc 4)
 # thesislib run lci --scale full_voc07                                     # Table 4.4: ImageNet run + VOC07 cls
+# thesislib run lci --scale full_imagenet_tiles                           # Fig. 4.1: ImageNet run + tile test
 # thesislib record runs/lci/<stamp>-full_stl10
 # ```
 #
@@ -526,9 +527,9 @@ tnb.show_replication("lci")
 # softmax averaged over 10 random crops (the fine-tune's Adam settings are not in the thesis: a decision); only that
 # setting is recorded under Table 4.7's "Ours" row. Not wired into this chapter: the Places probes of Table 4.6,
 # whose row reads "not run". The ImageNet probe is a reduced protocol (`+reduced-probe`), never shown beside
-# Table 4.5. `full` / `full_imagenet` also run Fig. 4.1's test (10,000 ILSVRC validation images, a supervised
-# AlexNet-style $C$ trained on ILSVRC labels for 90 epochs in one process after the self-supervised run), recorded
-# as `imagenet/tiles`; the other full configs switch it off. The full configs
+# Table 4.5. `full_imagenet_tiles` is `full_imagenet`'s run followed by Fig. 4.1's test (10,000 ILSVRC validation
+# images, a supervised AlexNet-style $C$ trained on ILSVRC labels for 90 epochs in one process after the
+# self-supervised run), recorded as `imagenet/tiles`; the other full configs switch the test off. The full configs
 # run one replicate (`n_seeds: 1`): their verdicts read *undetermined*.
 #
 # ## 10. Saving the run

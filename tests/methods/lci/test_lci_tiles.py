@@ -273,15 +273,17 @@ def test_tiles_record_ids_and_configs() -> None:
     smoke = lci_config(load_yaml(ROOT / "configs" / "lci" / "smoke.yaml"))
     assert smoke.runs_tiles_test and tiles_experiment_id(smoke) == "digits24/rot+warp+lci+tiles"
     assert smoke == lci_config({})  # smoke.yaml writes the defaults out
-    for name in ("full", "full_imagenet"):
-        imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml"))
-        assert imnet.runs_tiles_test and imnet.tiles_supervised_epochs == FIG41_SUPERVISED_EPOCHS
-        assert tiles_experiment_id(imnet) == "imagenet/tiles"
-        assert imnet.image_size // imnet.tiles_grid == 32 and imnet.tiles_images == 10_000
-        assert tiles_experiment_id(replace(imnet, tiles_supervised_epochs=10)) == "imagenet/rot+warp+lci+tiles+sup10"
-        assert tiles_experiment_id(replace(imnet, patch_size=64)) == "imagenet/rot+warp+lci+patch64+tiles"
-        assert tiles_experiment_id(replace(imnet, tiles_grid=2)) == "imagenet/rot+warp+lci+tiles+grid2"
-    for name in ("full_stl10", "full_stl10_lci", "full_stl10_resnet34", "full_celeba", "full_voc07",
-                 "full_voc07_det", "full_voc12_seg"):
+    imnet = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_imagenet_tiles.yaml"))
+    assert imnet.runs_tiles_test and imnet.tiles_supervised_epochs == FIG41_SUPERVISED_EPOCHS
+    assert tiles_experiment_id(imnet) == "imagenet/tiles"
+    assert imnet.image_size // imnet.tiles_grid == 32 and imnet.tiles_images == 10_000
+    assert tiles_experiment_id(replace(imnet, tiles_supervised_epochs=10)) == "imagenet/rot+warp+lci+tiles+sup10"
+    assert tiles_experiment_id(replace(imnet, patch_size=64)) == "imagenet/rot+warp+lci+patch64+tiles"
+    assert tiles_experiment_id(replace(imnet, tiles_grid=2)) == "imagenet/rot+warp+lci+tiles+grid2"
+    plain = lci_config(load_yaml(ROOT / "configs" / "lci" / "full_imagenet.yaml"))
+    tiles_fields = {k: getattr(imnet, k) for k in vars(imnet) if k.startswith("tiles_")}
+    assert replace(plain, **tiles_fields) == imnet  # full_imagenet.yaml's run plus the test, nothing else
+    for name in ("full", "full_imagenet", "full_stl10", "full_stl10_lci", "full_stl10_resnet34", "full_celeba",
+                 "full_voc07", "full_voc07_det", "full_voc12_seg"):
         assert not lci_config(load_yaml(ROOT / "configs" / "lci" / f"{name}.yaml")).runs_tiles_test
     assert math.isclose(FIG41_SUPERVISED_EPOCHS, 90)

@@ -2,9 +2,9 @@
 
 One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
 (``configs/lci/{smoke,full_stl10,full_stl10_resnet34,full_celeba,full_imagenet,full_voc07,full_voc07_det,
-full_voc12_seg}.yaml`` plus ``-p``), the configuration of the training run, in which three networks alternate
-through the engine's multi-optimiser update, and of the transfer evaluations (``transfer``) and Table 4.7's
-STL-10 fine-tune (``finetune_*``, with ``classifier: resnet34``):
+full_voc12_seg,full_imagenet_tiles}.yaml`` plus ``-p``), the configuration of the training run, in which three
+networks alternate through the engine's multi-optimiser update, and of the transfer evaluations (``transfer``) and
+Table 4.7's STL-10 fine-tune (``finetune_*``, with ``classifier: resnet34``):
 
 * the transformation classifier C (AlexNet, BN, no LRN, no pool5; the learned features): AdamW(lr,
   β = (beta1, beta2), weight decay), learning rate cosine-annealed from ``lr`` to ``lr_end`` (thesis
