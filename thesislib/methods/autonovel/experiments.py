@@ -11,7 +11,9 @@ head 2 on the unlabelled training images. With I.L., also Table 4's test accurac
 OmniGlot (Table 3, :func:`run_alphabets`): the metric-learning step once on the background alphabets,
 then per evaluation alphabet the joint step of every variant and k-means on the metric features, each
 scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
-number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
+number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores. ImageNet (Table 3, :func:`run_subsets`): the
+supervised step once on the 882 labelled classes, then per 30-class subset (A, B, C) k-means on its features and
+the joint step, ``metrics[name]`` the mean over the subsets and ``metrics[f"{name}@{subset}"]`` each subset's.
 
 :data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
 """
@@ -33,13 +35,21 @@ from thesislib.data.roots import dataset_dir
 from thesislib.engine import History
 from thesislib.eval.clustering import kmeans_cluster_scores
 from thesislib.methods.autonovel.config import (
+    IMAGENET_SUBSETS,
     VARIANTS,
     AutoNovelParams,
     config_for,
     experiment_id,
     variant_config,
 )
-from thesislib.methods.autonovel.data import NovelData, load_data, with_alphabet
+from thesislib.methods.autonovel.data import (
+    NovelData,
+    NovelImageNet,
+    load_data,
+    load_imagenet,
+    replace_split,
+    with_alphabet,
+)
 from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
 from thesislib.methods.autonovel.train import metric_to_supervised, run_stage
 from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
@@ -91,28 +101,68 @@ def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData
     background = with_alphabet(data if data is not None else load_data(config), replace(config, alphabet=""))
     metric, h_metric = run_stage("metric", config, device, data=background if config.nproc == 1 else None)
     result = ReplicateResult(config.seed, {}, 0.0, {"metric": h_metric})
-    per: dict[str, list[dict[str, float]]] = {}
     alphabets = evaluation_alphabets(config)
     result.n_alphabets = len(alphabets)
-    for alphabet in alphabets:
+
+    def alphabet_data(alphabet: str) -> tuple[AutoNovelParams, NovelData]:
         d = with_alphabet(background, replace(config, alphabet=alphabet))
+        y_u = d.unlabelled("train")[1]
+        return replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1), d
+
+    _per_split(result, config, device, alphabets, alphabet_data, metric,
+               lambda conf: metric_to_supervised(conf, metric.state_dict()))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _per_split(result: ReplicateResult, config: AutoNovelParams, device: torch.device, splits: Sequence[str],
+               split_data: Callable[[str], tuple[AutoNovelParams, Any]], features_model: nn.Module,
+               joint_init: Callable[[AutoNovelParams], dict[str, Tensor]]) -> None:
+    """For each unlabelled split (an OmniGlot alphabet, an ImageNet subset) in turn: k-means on
+    ``features_model``'s features of its images and the joint step of every variant from ``joint_init``, each
+    scored on the split's images; ``result.metrics[f"{name}@{split}"]`` per split and ``[name]`` the mean over
+    the splits (Table 3's numbers)."""
+    per: dict[str, list[dict[str, float]]] = {}
+    for split in splits:
+        conf, d = split_data(split)
         x_u, y_u = d.unlabelled("train")
-        conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
         local = d if conf.nproc == 1 else None
-        state = metric_to_supervised(conf, metric.state_dict())
+        state = joint_init(conf)
         found: dict[str, dict[str, float]] = {}
         if config.kmeans:
-            feats = outputs(metric, x_u, conf, device)["features"]
+            feats = outputs(features_model, x_u, conf, device)["features"]
             found["kmeans-scratch"] = _s(kmeans_cluster_scores(feats, y_u, conf.num_new, conf.seed))
         for name in config.variants:
             model, history = run_stage("joint", variant_config(conf, name), device, data=local, init=state)
             found[name] = _s(novel_scores(model, d, variant_config(conf, name), device)[0])
-            result.histories[f"{name}@{alphabet}"] = history
+            result.histories[f"{name}@{split}"] = history
         for name, scores in found.items():
-            result.metrics[f"{name}@{alphabet}"] = scores
+            result.metrics[f"{name}@{split}"] = scores
             per.setdefault(name, []).append(scores)
     for name, rows in per.items():
         result.metrics[name] = {m: sum(r[m] for r in rows) / len(rows) for m in rows[0]}
+
+
+def run_subsets(config: AutoNovelParams, device: torch.device, data: NovelImageNet | None = None
+                ) -> ReplicateResult:
+    """One ImageNet replicate (Table 3): no step 1; the supervised step from scratch on the 882 labelled classes
+    (every stage trained: the released code's starting point, an ImageNet-882 classifier), once; then, for
+    each 30-class subset (``config.subset``, or A, B and C in turn), k-means on the supervised features (Table 3
+    row 1) and the joint step of every variant from the supervised weights (stages 1-3 frozen), scored on
+    the subset's train images. ``metrics[name]`` is the mean over the subsets."""
+    started = time.perf_counter()
+    subsets = [config.subset] if config.subset else list(IMAGENET_SUBSETS)
+    labelled = load_imagenet(config, "") if data is None else replace_split(data, [])
+    sup, h_sup = run_stage("supervised", replace(config, subset=""), device,
+                           data=labelled if config.nproc == 1 else None, init=None)
+    state = {k: v.detach().clone() for k, v in sup.state_dict().items()}
+    result = ReplicateResult(config.seed, {}, 0.0, {"supervised": h_sup})
+
+    def subset_data(subset: str) -> tuple[AutoNovelParams, NovelImageNet]:
+        conf = replace(config, subset=subset)
+        return conf, load_imagenet(conf)
+
+    _per_split(result, config, device, subsets, subset_data, sup, lambda conf: state)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -123,6 +173,8 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
     config = config_for(params, seed)
     if config.data == "omniglot":
         return run_alphabets(config, device, data)
+    if config.data == "imagenet":
+        return run_subsets(config, device, data)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
     local = data if config.nproc == 1 else None     # torchrun processes load the data themselves
