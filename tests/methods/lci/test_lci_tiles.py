@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from thesislib.config import ConfigError, load_yaml, replace
+from thesislib.methods.lci import band, evaluate
+from thesislib.methods.lci.band import train_band_inpainter
 from thesislib.methods.lci.config import lci_config
 from thesislib.methods.lci.data import NUM_CLASSES, chapter_data
 from thesislib.methods.lci.evaluate import (
@@ -21,6 +24,7 @@ from thesislib.methods.lci.evaluate import (
     tiles_task,
 )
 from thesislib.methods.lci.experiments import (
+    CHAPTER_F,
     FIG41_SUPERVISED_EPOCHS,
     ReplicateResult,
     aggregate,
@@ -39,16 +43,18 @@ from thesislib.methods.lci.tiles import (
     shuffle_tiles,
     tile_permutations,
     tile_shuffle_inpaint,
+    tile_shuffle_steps,
 )
 from thesislib.methods.lci.train import build_networks
 from thesislib.replication import paper_numbers
+from thesislib.repro import seed_everything
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(load_size=16, image_size=12, patch_size=8, border=2, classifier_width=0.03, fc_dim=256,
             conv1_kernel=3, conv1_stride=2, inpainter_width=4, iterations=2, batch_size=4, n_unlabelled=16,
             probe_per_class=1, probe_epochs=1, diag_iterations=2, diag_train=16, diag_test=16, diag_width=2,
             face_size=16, progress="none", n_seeds=1, tiles_images=16, tiles_supervised_epochs=1,
-            tiles_supervised_batch_size=64)
+            tiles_supervised_batch_size=64, tiles_test=True, tiles_inpainter_iterations=2)
 
 
 def constant(value: float):  # an "inpainter" whose output marks where it was pasted
@@ -208,38 +214,122 @@ def test_supervised_classifier_trains_through_the_engine() -> None:
 
 
 def test_run_tiles_test_and_its_record() -> None:
-    """One replicate's test on untrained networks: three probe accuracies and the supervised top-1, aggregated
-    under the smoke id with the yaml's metric names."""
+    """One replicate's test on untrained networks: three probe accuracies with F_b's bands, three with the chapter's
+    F's, and the supervised top-1; the F_b ones aggregate under the smoke id, the chapter-F ones under
+    ``+chapterF``, all with metric names the yaml declares (review #6)."""
     params = lci_config(TINY)
     data = chapter_data(params, 0)
     torch.manual_seed(0)
-    out = run_tiles_test(params, data, build_networks(params), torch.device("cpu"), seed=0)
+    band = Inpainter(1, 4)
+    out = run_tiles_test(params, data, build_networks(params), torch.device("cpu"), seed=0, band=band)
     nets = ("ssl", "supervised", "random")
-    assert set(out) == {*nets, *[f"{n}_shuffle_only" for n in nets], "supervised_top1"}
+    assert set(out) == {*nets, *[f"{n}{CHAPTER_F}" for n in nets], "supervised_top1"}
     assert all(0.0 <= v <= 1.0 for v in out.values())
     assert labelled_images(data.probe_test, 7).shape == (7, 1, 12, 12)
     runs = aggregate(params, [ReplicateResult(0, tiles=out), ReplicateResult(1, tiles=out)])
     row = runs["digits12/rot+warp+lci+tiles"]
     assert row["tiles_probe_acc_ssl"]["mean"] == pytest.approx(100 * out["ssl"])
     assert row["tiles_supervised_top1"]["n"] == 2
-    with pytest.raises(ValueError, match="no inpainter"):
-        run_tiles_test(params, data, {"cls": nn.Identity()}, torch.device("cpu"), seed=0)
+    chapter = runs["digits12/rot+warp+lci+tiles+chapterF"]
+    assert chapter["tiles_probe_acc_ssl"]["mean"] == pytest.approx(100 * out["ssl" + CHAPTER_F])
+    declared = set(load_yaml(ROOT / "thesislib" / "replication" / "lci.yaml")["metrics"])
+    assert set(row) | set(chapter) <= declared
+    no_f = run_tiles_test(replace(params, transforms=("rot",)), data, {"cls": build_classifier(params)},
+                          torch.device("cpu"), seed=0, band=band)
+    assert set(no_f) == {*nets, "supervised_top1"}  # no chapter F: the main test only
+
+
+def test_tiles_probe_reads_the_last_conv_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe reads conv5 (layer4 for the ResNet-34), one view (review #8)."""
+    seen = []
+
+    def spy(params, net, train, test, device, seed, **kw):
+        seen.append((params.probe_layers, params.probe_views))
+        return {layer: 0.5 for layer in params.probe_layers}
+
+    monkeypatch.setattr(evaluate, "probe_accuracies", spy)
+    train = test = TensorDataset(torch.zeros(2, 1, 12, 12), torch.zeros(2, dtype=torch.long))
+    for classifier, layer in (("alexnet", "conv5"), ("resnet34", "layer4")):
+        params = lci_config(TINY, classifier=classifier, probe_layers=(layer,) if classifier != "alexnet" else
+                            ("conv1", "conv5"))
+        assert tiles_probe_accuracy(params, nn.Identity(), train, test, torch.device("cpu"), 0) == 0.5
+        assert seen[-1] == ((layer,), 1)
+
+
+def _results(sup_shift: float = 0.0, rand: float = 0.6, chapter_gap: float = 0.05) -> list[ReplicateResult]:
+    return [ReplicateResult(s, tiles={"ssl": 0.8 + 0.01 * s, "supervised": 0.7 + 0.012 * s + sup_shift,
+                                      "random": rand + 0.005 * s, "supervised_top1": 0.88,
+                                      "ssl" + CHAPTER_F: 0.9 + 0.003 * s,
+                                      "supervised" + CHAPTER_F: 0.9 - chapter_gap + 0.01 * (s % 2)})
+            for s in range(5)]
 
 
 def test_tiles_verdicts_and_sentences() -> None:
-    results = [ReplicateResult(s, tiles={"ssl": 0.8 + 0.01 * s, "supervised": 0.7 + 0.012 * s,
-                                         "random": 0.6 + 0.005 * s, "ssl_shuffle_only": 0.9,
-                                         "supervised_shuffle_only": 0.9 - 0.01 * (s % 2)}) for s in range(5)]
+    """The generated prose: qualified by the base seed and the supervised C's top-1 (#3, #4), the gain over a random
+    C as a number (#2), a ceiling line only near the ceiling, and both branches of the chapter-F line (#8)."""
+    results = _results()
     vs = tiles_verdicts(results)
-    assert [v.id for v in vs] == ["tiles:ssl>supervised", "tiles:ssl>random", "tiles-shuffle-only:ssl>supervised"]
-    assert vs[0].holds and vs[1].holds and not vs[2].holds
-    said = tiles_sentences(vs)
-    assert "holds at this scale" in said[0] and "may come from recognising F's artifacts" in said[2]
-    reversed_ = [ReplicateResult(r.seed, tiles={**r.tiles, "supervised": r.tiles["ssl"] + 0.1}) for r in results]
-    said = tiles_sentences(tiles_verdicts(reversed_))
-    assert "reversed" in said[0] and len(said) == 2  # no control sentence when the main claim fails
+    assert [v.id for v in vs] == ["tiles:ssl>supervised", "tiles:ssl>random", "tiles-chapterF:ssl>supervised"]
+    assert all(v.holds for v in vs)
+    said = tiles_sentences(vs, results)
+    assert said[0].startswith("At this base seed") and "top-1 88 %" in said[0] and "seed table" in said[0]
+    assert "already reaches 61.0 %" in said[1] and "adds 21.0 points" in said[1]
+    assert len(said) == 3 and "chapter's F" in said[2] and "is higher there" in said[2]  # no ceiling line
+    near = _results(rand=0.93, chapter_gap=0.0)
+    said = tiles_sentences(tiles_verdicts(near), near)
+    assert "not shown higher" in said[1] and "near its ceiling" in said[2] and "random C reaches 94.0 %" in said[2]
+    assert "not shown higher there" in said[3]
+    reversed_ = _results(sup_shift=0.2)
+    said = tiles_sentences(tiles_verdicts(reversed_), reversed_)
+    assert "reversed" in said[0]
     assert tiles_verdicts([ReplicateResult(0)]) == []
-    assert tiles_sentences(tiles_verdicts(results[:1])) == []  # one replicate: undetermined, nothing said
+    assert tiles_sentences(tiles_verdicts(results[:1]), results[:1]) == []  # one replicate: undetermined
+    main_only = [ReplicateResult(r.seed, tiles={k: v for k, v in r.tiles.items() if not k.endswith(CHAPTER_F)})
+                 for r in results]
+    assert len(tiles_verdicts(main_only)) == 2 and len(tiles_sentences(tiles_verdicts(main_only), main_only)) == 2
+
+
+# ---------------------------------------------------------------- the band inpainter F_b
+def test_band_inpainter_trains_through_the_engine_without_c() -> None:
+    """F_b and D_b both move in the engine's multi-optimiser step; F_b comes back frozen in eval mode."""
+    params = lci_config(TINY, tiles_inpainter_iterations=3)
+    images = chapter_data(params, 0).unlabelled
+    f, history = train_band_inpainter(params, images, torch.device("cpu"))
+    seed_everything(params.seed)
+    fresh = Inpainter(1, params.inpainter_width)  # F_b's initial weights
+    assert not f.training and not any(p.requires_grad for p in f.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(f.state_dict().values(), fresh.state_dict().values()))
+    for key in ("d_real", "d_fake", "f_gan", "f_border"):
+        assert len(history.get(key)) > 0
+    assert "f_neg_ssl" not in str(history.state_dict())  # no C in F_b's loss
+
+
+def test_band_inpainter_is_trained_once_per_run_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One training per (parameters, base seed) in a process; a resumed run (fresh process) reads it from the run
+    directory; another band width or base seed is another F_b (review #1: once per run, not per replicate)."""
+    calls = []
+    real = band.train_band_inpainter
+
+    def counting(params, images, device):
+        calls.append(params.seed)
+        return real(params, images, device)
+
+    monkeypatch.setattr(band, "train_band_inpainter", counting)
+    monkeypatch.setattr(band, "_CACHE", {})
+    params = lci_config(TINY, output_dir=str(tmp_path))
+    cpu = torch.device("cpu")
+    first = band.band_inpainter(params, cpu)
+    assert band.band_inpainter(replace(params, n_seeds=5, probe_epochs=3), cpu) is first  # the other replicates
+    assert calls == [params.seed + band.BAND_SEED_OFFSET]
+    stored = tmp_path / "band_inpainter" / f"{band.band_cache_key(params)}.pt"
+    assert stored.is_file()
+    monkeypatch.setattr(band, "_CACHE", {})  # a resumed run: a new process
+    again = band.band_inpainter(params, cpu)
+    assert len(calls) == 1 and all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                                      first.state_dict().values()))
+    assert band.band_cache_key(replace(params, seed=1)) != band.band_cache_key(params)
+    assert band.band_cache_key(replace(params, tiles_band=1)) != band.band_cache_key(params)
+    assert band.band_cache_key(replace(params, probe_epochs=7)) == band.band_cache_key(params)
 
 
 def test_tiles_rows_show_the_steps() -> None:
@@ -247,17 +337,22 @@ def test_tiles_rows_show_the_steps() -> None:
     torch.manual_seed(0)
     x = torch.rand(3, 1, 12, 12)
     rows = tiles_rows(params, Inpainter(1, 4), x, seed=1)
-    assert list(rows) == ["natural", "tiles shuffled", "bands erased", "bands inpainted by F"]
+    assert list(rows) == ["natural", "tiles shuffled", "bands erased", "bands inpainted"]
     m = band_mask(12, 4, 2).expand_as(x).bool()
-    assert torch.equal(rows["bands inpainted by F"][~m], rows["tiles shuffled"][~m])
+    assert torch.equal(rows["bands inpainted"][~m], rows["tiles shuffled"][~m])
+    f = constant(3.0)  # the steps are those of the transformation itself (same draws, same output)
+    gen_a, gen_b = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    steps, _ = tile_shuffle_steps(x, f, 4, 2, 1.0, gen_a)
+    assert torch.equal(steps["bands inpainted"], tile_shuffle_inpaint(x, f, 4, 2, 1.0, gen_b)[0])
     assert torch.equal(rows["bands erased"][~m], rows["tiles shuffled"][~m])
 
 
 # ---------------------------------------------------------------- parameters, configs, record ids
 def test_tiles_parameters_are_checked_and_apply_where_they_can() -> None:
     assert lci_config(TINY).runs_tiles_test
-    assert not lci_config(TINY, transforms=("rot",)).runs_tiles_test  # no F to inpaint the bands
+    assert lci_config(TINY, transforms=("rot",)).runs_tiles_test  # the bands are F_b's: C needs no LCI
     assert not lci_config(TINY, tiles_test=False).runs_tiles_test
+    assert not lci_config(TINY, data="celeba").runs_tiles_test  # no class labels for the supervised C
     with pytest.raises(ConfigError, match="tiles_band 3"):
         lci_config(TINY, tiles_band=3)  # 12 px / 4 = 3 px tiles
     with pytest.raises(ConfigError, match="multiple of tiles_grid 5"):

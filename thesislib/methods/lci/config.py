@@ -148,11 +148,14 @@ class LCIParams(VocTransferParams):
     # Fig. 4.1: natural vs tile-shuffled + band-inpainted images, linear probe on conv5 (thesislib.methods.lci.tiles)
     tiles_test: bool = param(True, help="Fig. 4.1's test: a linear probe on frozen conv5 (layer4 for resnet34) "
                              "tells natural from tile-shuffled + band-inpainted held-out images, for the self-"
-                             "supervised C, a supervised C and a random C (runs only with lci among the "
-                             "transforms and on single-label data, not celeba)")
+                             "supervised C, a supervised C and a random C (runs only on single-label data, not "
+                             "celeba)")
     tiles_grid: int = param(4, help="tiles per side of the shuffled grid (thesis 4)", min=2)
-    tiles_band: int = param(2, help="width in pixels of the band across every tile border that F inpaints (not "
-                            "stated in the thesis)", min=1)
+    tiles_band: int = param(2, help="width in pixels of the band across every tile border that the band "
+                            "inpainter fills (not stated in the thesis)", min=1)
+    tiles_inpainter_iterations: int = param(160, help="steps of the band inpainter F_b (the chapter's F and D "
+                                            "architectures trained adversarially on the band task alone, once per "
+                                            "run; not in the thesis)", min=1)
     tiles_images: int = param(256, help="held-out probe images of the test, split in halves for the binary probe's "
                               "training and test; each image enters natural and transformed", min=4)
     tiles_supervised_epochs: int = param(4, help="epochs of the supervised C on the labelled training images (the "
@@ -217,9 +220,9 @@ class LCIParams(VocTransferParams):
 
     @property
     def runs_tiles_test(self) -> bool:
-        """Whether Fig. 4.1's test runs: ``tiles_test`` on, an F to inpaint the bands (LCI among the
-        transformations) and class labels for the supervised C (not CelebA's attributes)."""
-        return self.tiles_test and self.uses_inpainter and self.data != "celeba"
+        """Whether Fig. 4.1's test runs: ``tiles_test`` on and class labels for the supervised C (not CelebA's
+        attributes); the bands are filled by the run's own band inpainter, so C need not be trained with LCI."""
+        return self.tiles_test and self.data != "celeba"
 
     @property
     def in_channels(self) -> int:

@@ -231,12 +231,12 @@ def labelled_images(dataset: Any, n: int) -> Tensor:
 def tiles_task(params: LCIParams, inpainter: nn.Module | None, images: Tensor, seed: int
                ) -> tuple[TensorDataset, TensorDataset]:
     """Fig. 4.1's binary task on held-out ``images`` (N, C, S, S): every image natural (label 0) and tile-shuffled
-    with its tile borders inpainted by F (label 1; :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint` with
-    ``tiles_grid``, ``tiles_band``, ``noise_std``, F in eval mode), in chunks of ``eval_batch_size`` from one
-    generator seeded with ``seed`` on the images' device; ``inpainter`` None: the tiles shuffled only (the same
-    permutations, no band inpainted: the control without F). The first N // 2 images (both versions) train the probe,
-    the other N − N // 2 test it: ((2·N//2, C, S, S) images, labels), ((2·(N − N//2), C, S, S), labels), on the
-    CPU."""
+    with its tile borders inpainted by ``inpainter`` (label 1; the band inpainter F_b, or the chapter's F;
+    :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint` with ``tiles_grid``, ``tiles_band``, ``noise_std``,
+    the inpainter in eval mode), in chunks of ``eval_batch_size`` from one generator seeded with ``seed`` on the
+    images' device; ``inpainter`` None: the tiles shuffled only (the same permutations, no band inpainted). The
+    first N // 2 images (both versions) train the probe, the other N − N // 2 test it: ((2·N//2, C, S, S) images,
+    labels), ((2·(N − N//2), C, S, S), labels), on the CPU."""
     n = images.shape[0]
     if n < 4:
         raise ValueError(f"tiles_task: {n} images; the probe needs at least 2 to train and 2 to test")

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.evaluate import heldout_batch
-from thesislib.methods.lci.tiles import band_inpaint, band_mask, draw_tiles, shuffle_tiles
+from thesislib.methods.lci.tiles import tile_shuffle_steps
 from thesislib.methods.lci.train import inpainter_inputs
-from thesislib.methods.lci.transforms import crop_windows, draw, erase, paste_windows
+from thesislib.methods.lci.transforms import crop_windows, draw, paste_windows
 from thesislib.selfsup.plots import image_grid, probe_plot
 
 __all__ = ["diagnostic_plot", "image_grid", "knn_plot", "lci_pipeline_rows", "probe_plot", "retrieval_plot",
@@ -131,18 +131,13 @@ __all__ += ["tiles_rows"]
 
 @torch.no_grad()
 def tiles_rows(params: LCIParams, inpainter: nn.Module, images: Tensor, seed: int) -> dict[str, Tensor]:
-    """Fig. 4.1's rows for ``images`` (N, C, S, S), all from one generator seeded with ``seed`` (the draws of
-    :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint`): ``natural``, ``tiles shuffled`` (before the
-    inpainting), ``bands erased`` (F's input: noise on the bands) and ``bands inpainted by F`` (F in eval mode)."""
+    """Fig. 4.1's rows for ``images`` (N, C, S, S), all from one generator seeded with ``seed``: the steps of
+    :func:`thesislib.methods.lci.tiles.tile_shuffle_steps` (``natural``, ``tiles shuffled``, ``bands erased``,
+    ``bands inpainted``; the band inpainter in eval mode)."""
     gen = torch.Generator(device=images.device).manual_seed(seed)
-    draws = draw_tiles(images, params.tiles_grid, params.noise_std, gen)
-    mask = band_mask(images.shape[-1], params.tiles_grid, params.tiles_band, images.device)
-    shuffled = shuffle_tiles(images, draws.perms, params.tiles_grid)
     was = inpainter.training
     inpainter.eval()
     try:
-        filled = band_inpaint(shuffled, mask, draws.noise, inpainter)
+        return tile_shuffle_steps(images, inpainter, params.tiles_grid, params.tiles_band, params.noise_std, gen)[0]
     finally:
         inpainter.train(was)
-    return {"natural": images, "tiles shuffled": shuffled, "bands erased": erase(shuffled, mask, draws.noise),
-            "bands inpainted by F": filled}

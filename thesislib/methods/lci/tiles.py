@@ -11,14 +11,14 @@ adversarial training". Here, for images x (B, C, S, S) with S a multiple of the 
 * :func:`band_mask`: M (1, 1, S, S), 1 on a band ``band`` pixels wide centred on every internal tile border
   (rows and columns k·t, k = 1..g−1, t = S/g; ``band // 2`` pixels before the border, the rest after), 0 in the
   tile interiors;
-* :func:`band_inpaint`: the chapter's inpainter F (the GAN-trained, i.e. adversarially trained, inpainter of
-  Eq. 4.3) run fully convolutionally on the whole shuffled image with its bands erased and filled with noise,
-  ê = s ⊙ (1 − M) + z ⊙ M, z ~ N(0, noise_std²) (Eq. 4.3's input with M in place of m), and its output pasted
-  into the bands only: out = s ⊙ (1 − M) + F(ê) ⊙ M (Eq. 4.4's paste). Outside the bands ``out`` equals the
-  shuffled image exactly.
+* :func:`band_inpaint`: an inpainter F_b (:mod:`thesislib.methods.lci.band`: the chapter's F architecture trained
+  adversarially on this band task alone, as the thesis's "network [trained] to inpaint a band of pixels across the
+  tiles through adversarial training") run fully convolutionally on the whole shuffled image with its bands
+  erased and filled with noise, ê = s ⊙ (1 − M) + z ⊙ M, z ~ N(0, noise_std²) (Eq. 4.3's input with M in place
+  of m), and its output pasted into the bands only: out = s ⊙ (1 − M) + F(ê) ⊙ M (Eq. 4.4's paste). Outside the
+  bands ``out`` equals the shuffled image exactly.
 
-The thesis trains a separate band inpainter; reusing F (trained on LCI windows with a thin border of context) is
-this repository's decision, as is the band width (the thesis does not state it).
+The band width is this repository's decision (the thesis does not state it).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import Tensor
 from thesislib.methods.lci.transforms import erase
 
 __all__ = ["TileDraws", "band_inpaint", "band_mask", "check_tile_geometry", "draw_tiles", "shuffle_tiles",
-           "tile_permutations", "tile_shuffle_inpaint"]
+           "tile_permutations", "tile_shuffle_inpaint", "tile_shuffle_steps"]
 
 
 def check_tile_geometry(side: int, grid: int, band: int) -> int:
@@ -116,15 +116,27 @@ def band_inpaint(s: Tensor, mask: Tensor, noise: Tensor, inpainter: Callable[[Te
     return s * (1.0 - mask) + filled * mask
 
 
+def tile_shuffle_steps(x: Tensor, inpainter: Callable[[Tensor], Tensor] | None, grid: int, band: int,
+                       noise_std: float, generator: torch.Generator | None = None
+                       ) -> tuple[dict[str, Tensor], TileDraws]:
+    """Every step of Fig. 4.1's transformation of ``x`` (B, C, S, S), as (images, draws): ``natural`` (``x``),
+    ``tiles shuffled`` (:func:`shuffle_tiles` with :func:`draw_tiles`' non-identity permutations), ``bands erased``
+    (the inpainter's input: noise on the bands) and, unless ``inpainter`` is None, ``bands inpainted``
+    (:func:`band_inpaint`), each (B, C, S, S). Deterministic for a seeded ``generator``."""
+    draws = draw_tiles(x, grid, noise_std, generator)
+    mask = band_mask(x.shape[-1], grid, band, x.device)
+    shuffled = shuffle_tiles(x, draws.perms, grid)
+    steps = {"natural": x, "tiles shuffled": shuffled, "bands erased": erase(shuffled, mask.to(x.dtype), draws.noise)}
+    if inpainter is not None:
+        steps["bands inpainted"] = band_inpaint(shuffled, mask, draws.noise, inpainter)
+    return steps, draws
+
+
 def tile_shuffle_inpaint(x: Tensor, inpainter: Callable[[Tensor], Tensor] | None, grid: int, band: int,
                          noise_std: float, generator: torch.Generator | None = None) -> tuple[Tensor, TileDraws]:
     """Fig. 4.1's bottom row for ``x`` (B, C, S, S): tiles permuted (:func:`shuffle_tiles` with
     :func:`draw_tiles`' non-identity permutations), bands across the tile borders inpainted by ``inpainter``
     (:func:`band_inpaint`); ``inpainter`` None: the shuffled tiles only, with the same draws (the control without
-    F). Returns (images (B, C, S, S), the draws). Deterministic for a seeded ``generator``."""
-    draws = draw_tiles(x, grid, noise_std, generator)
-    mask = band_mask(x.shape[-1], grid, band, x.device)
-    shuffled = shuffle_tiles(x, draws.perms, grid)
-    if inpainter is None:
-        return shuffled, draws
-    return band_inpaint(shuffled, mask, draws.noise, inpainter), draws
+    an inpainter). Returns (images (B, C, S, S), the draws). Deterministic for a seeded ``generator``."""
+    steps, draws = tile_shuffle_steps(x, inpainter, grid, band, noise_std, generator)
+    return steps["bands inpainted" if inpainter is not None else "tiles shuffled"], draws
