@@ -23,7 +23,7 @@ CHAPTER = get_chapter("lci")
 TINY = ["load_size=16", "image_size=12", "patch_size=8", "border=2", "classifier_width=0.03", "fc_dim=256",
         "conv1_kernel=3", "conv1_stride=2", "inpainter_width=4", "iterations=2", "batch_size=4", "n_unlabelled=16",
         "probe_epochs=2", "probe_dims=64", "diagnostics=false", "diag_test=16", "n_seeds=1", "progress=none",
-        "probe_layers=[conv1,conv5]"]
+        "probe_layers=[conv1,conv5]", "tiles_test=false"]  # Fig. 4.1 has its own tests
 RGB = dict(load_size=32, image_size=24, patch_size=8, border=2, classifier_width=0.03, fc_dim=64, conv1_kernel=3,
            conv1_stride=2, inpainter_width=4, iterations=1, batch_size=4, n_unlabelled=8, probe_epochs=2,
            probe_dims=64, probe_layers=["conv1", "conv5"], eval_batch_size=8, diagnostics=False, diag_test=8,

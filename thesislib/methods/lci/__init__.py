@@ -4,7 +4,8 @@ A classifier C learns features by recognising which transformation was applied t
 rotations by 90°, 180°, 270°, a random polyharmonic-spline warp, or limited-context inpainting (LCI), where an
 inpainter F, trained against a patch discriminator D and adversarially against C, fills a patch from a thin
 border of context. All of them keep local statistics and change global ones. Modules: :mod:`.config`
-(parameters), :mod:`.transforms` (T_0..T_5 and C's batch), :mod:`.data`, :mod:`.model` (F, D, C, the diagnostic
+(parameters), :mod:`.transforms` (T_0..T_5 and C's batch), :mod:`.tiles` (Fig. 4.1's tile shuffle with
+inpainted borders), :mod:`.data`, :mod:`.model` (F, D, C, the diagnostic
 nets), :mod:`.losses`, :mod:`.train` (the engine update and the torchrun entry point), :mod:`.evaluate`,
 :mod:`.experiments` (replicates, claims, verdicts), :mod:`.plots`.
 """

@@ -2,9 +2,9 @@
 
 One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
 (``configs/lci/{smoke,full_stl10,full_stl10_resnet34,full_celeba,full_imagenet,full_voc07,full_voc07_det,
-full_voc12_seg}.yaml`` plus ``-p``), the configuration of the training run, in which three networks alternate
-through the engine's multi-optimiser update, and of the transfer evaluations (``transfer``) and Table 4.7's
-STL-10 fine-tune (``finetune_*``, with ``classifier: resnet34``):
+full_voc12_seg,full_imagenet_tiles}.yaml`` plus ``-p``), the configuration of the training run, in which three
+networks alternate through the engine's multi-optimiser update, and of the transfer evaluations (``transfer``) and
+Table 4.7's STL-10 fine-tune (``finetune_*``, with ``classifier: resnet34``):
 
 * the transformation classifier C (AlexNet, BN, no LRN, no pool5; the learned features): AdamW(lr,
   β = (beta1, beta2), weight decay), learning rate cosine-annealed from ``lr`` to ``lr_end`` (thesis
@@ -166,6 +166,26 @@ class LCIParams(VocTransferParams):
     finetune_batch_size: int = param(64, help="the fine-tune's batch size", min=1)
     finetune_test_crops: int = param(10, help="random image_size crops per test image whose softmax is averaged "
                                      "(the multi-crop test 'similar to IIC')", min=1)
+    # Fig. 4.1: natural vs tile-shuffled + band-inpainted images, linear probe on conv5 (thesislib.methods.lci.tiles)
+    tiles_test: bool = param(True, help="Fig. 4.1's test: a linear probe on frozen conv5 (layer4 for resnet34) "
+                             "tells natural from tile-shuffled + band-inpainted held-out images, for the self-"
+                             "supervised C, a supervised C and a random C (runs only on single-label data, not "
+                             "celeba)")
+    tiles_grid: int = param(4, help="tiles per side of the shuffled grid (thesis 4)", min=2)
+    tiles_band: int = param(2, help="width in pixels of the band across every tile border that the band "
+                            "inpainter fills (not stated in the thesis)", min=1)
+    tiles_inpainter_iterations: int = param(160, help="steps of the band inpainter F_b (the chapter's F and D "
+                                            "architectures trained adversarially on the band task alone, once per "
+                                            "run; not in the thesis)", min=1)
+    tiles_images: int = param(256, help="held-out probe images of the test, split in halves for the binary probe's "
+                              "training and test; each image enters natural and transformed", min=4)
+    tiles_supervised_epochs: int = param(4, help="epochs of the supervised C on the labelled training images (the "
+                                         "thesis's ImageNet-supervised AlexNet: ~90)", min=1)
+    tiles_supervised_batch_size: int = param(32, help="batch size of the supervised C", min=1)
+    tiles_supervised_lr: float = param(2e-3, help="Adam learning rate (cosine-decayed) of the supervised C (not in "
+                                       "the thesis)", min=0.0)
+    tiles_supervised_weight_decay: float = param(5e-4, help="Adam weight decay of the supervised C (not in the "
+                                                 "thesis)", min=0.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -220,6 +240,25 @@ class LCIParams(VocTransferParams):
         if self.transfer and self.in_channels != 3:
             raise ConfigError(f"LCIParams: transfer {list(self.transfer)} needs an RGB C (data stl10, celeba or "
                               f"imagenet), not data={self.data!r}")
+
+        if self.runs_tiles_test:
+            self._check_tiles()
+
+    def _check_tiles(self) -> None:
+        """Fig. 4.1's test needs C's input side a multiple of the grid (and of 4, F's) and a band narrower than a
+        tile."""
+        if self.image_size % self.tiles_grid or self.image_size % 4:
+            raise ConfigError(f"LCIParams: tiles_test needs image_size {self.image_size} to be a multiple of "
+                              f"tiles_grid {self.tiles_grid} and of 4 (F halves it twice)")
+        if self.tiles_band >= self.image_size // self.tiles_grid:
+            raise ConfigError(f"LCIParams: tiles_band {self.tiles_band} leaves no interior in a "
+                              f"{self.image_size // self.tiles_grid}-pixel tile")
+
+    @property
+    def runs_tiles_test(self) -> bool:
+        """Whether Fig. 4.1's test runs: ``tiles_test`` on and class labels for the supervised C (not CelebA's
+        attributes); the bands are filled by the run's own band inpainter, so C need not be trained with LCI."""
+        return self.tiles_test and self.data != "celeba"
 
     @property
     def streaming_probe(self) -> bool:

@@ -26,6 +26,7 @@ Missing data stops in the shared loaders with their message naming ``$THESISLIB_
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,10 @@ class ChapterData:
     probes' class count (the attribute count on CelebA); ``probe_crop``: with ``probe_mode: streaming`` on
     ImageNet / Places, the side of the centre (and ten) test crops cut from the larger ``probe_test`` images by
     :func:`thesislib.eval.streaming_probe.streaming_probe` (0: ``probe_test`` images are already at the probe
-    size)."""
+    size).;
+    ``labelled_train``: ``(image (C, L, L), class)`` training images at ``load_size`` for Fig. 4.1's supervised C
+    (None on CelebA); ``tiles_test``: Fig. 4.1's labelled held-out images ``(image (C, S, S), class)`` at C's
+    ``image_size`` where ``probe_test`` is not (the streaming ImageNet / Places probes; None: ``probe_test``)."""
 
     unlabelled: Dataset
     probe_train: Dataset | None
@@ -79,6 +83,8 @@ class ChapterData:
     multilabel: bool = False
     probe_classes: int = 10
     probe_crop: int = 0
+    labelled_train: Dataset | None = None
+    tiles_test: Dataset | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,8 @@ def _digits(params: LCIParams, seed: int) -> ChapterData:
     crop = params.image_size
     return ChapterData(unlabelled=TensorImages(x_ssl),
                        probe_train=TensorDataset(center_crop(x_train[keep], crop), split.y_train[keep]),
-                       probe_test=TensorDataset(center_crop(x_test, crop), split.y_test), test_images=x_test)
+                       probe_test=TensorDataset(center_crop(x_test, crop), split.y_test), test_images=x_test,
+                       labelled_train=TensorDataset(x_train, split.y_train))
 
 
 def _held_out(dataset: Dataset, params: LCIParams, whole: bool = False) -> Tensor:
@@ -147,7 +154,8 @@ def _stl10(params: LCIParams) -> ChapterData:
     test = STL10("test", root=root, transform=evaluate)
     figures = STL10("test", root=root, transform=CenterResize(params.load_size))
     return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=train_view), probe_test=test,
-                       test_images=_held_out(figures, params))
+                       test_images=_held_out(figures, params),
+                       labelled_train=STL10("train", root=root, transform=CenterCrop(0, params.load_size)))
 
 
 def _celeba(params: LCIParams) -> ChapterData:
@@ -172,14 +180,18 @@ def _imagenet(params: LCIParams) -> ChapterData:
     ssl = _subset(ImageNetLocalization("train", root=root, transform=ImageNetCrop(params.load_size)),
                   params.n_unlabelled)
     figures = ImageNetLocalization("val", root=root, transform=LabelledResize(params.load_size))
-    if params.streaming_probe:
-        return _streaming_probe_data(params, ssl, _held_out(figures, params))
+    supervised = LabelledCenterCrop(int(round(params.load_size * 1.15)), params.load_size)
+    labelled_train = ImageNetLocalization("train", root=root, transform=supervised)  # Fig. 4.1's supervised C
     labelled = LabelledCenterCrop(int(round(params.load_size * 1.15)), params.image_size)  # ImageNetCrop's scale
     val = ImageNetLocalization("val", root=root, transform=labelled)
+    if params.streaming_probe:
+        return dataclasses.replace(_streaming_probe_data(params, ssl, _held_out(figures, params)),
+                                   labelled_train=labelled_train, tiles_test=val)
     train = ImageNetLocalization("train", root=root, transform=labelled)
     probe_train = torch.utils.data.Subset(train, per_class_subset(train.labels, params.probe_per_class, params.seed))
     return ChapterData(unlabelled=ssl, probe_train=probe_train, probe_test=val,
-                       test_images=_held_out(figures, params), probe_classes=IMAGENET_CLASSES)
+                       test_images=_held_out(figures, params), probe_classes=IMAGENET_CLASSES,
+                       labelled_train=labelled_train)
 
 
 def probe_side(params: LCIParams) -> int:
@@ -316,3 +328,9 @@ def stl10_finetune_data(params: LCIParams) -> tuple[Dataset, Dataset]:
     root = dataset_dir("stl10", data_root=params.data_root)
     view = CenterCrop(params.load_size, params.load_size)
     return STL10("train", root=root, transform=view), STL10("test", root=root, transform=view)
+
+
+__all__ += ["NUM_CLASSES"]
+
+NUM_CLASSES = {"smoke": 10, "stl10": 10, "imagenet": IMAGENET_CLASSES}
+"""Classes of each single-label data set (Fig. 4.1's supervised C: digits, STL-10, ILSVRC-2012)."""

@@ -16,6 +16,9 @@ transformation on held-out images, and the local-vs-global diagnostics.
   3e-3, ``diag_iterations`` steps of 32), and its held-out accuracy.
 * :func:`transfer_results`: the VOC transfer evaluations of ``params.transfer`` (Table 4.4) through the shared
   :func:`thesislib.eval.voc_transfer.run_voc_transfer`, each on a copy of C's conv1-5 (:func:`transfer_backbone`).
+* :func:`tiles_task`, :func:`tiles_probe_accuracy`, :func:`supervised_classifier`: Fig. 4.1's test, a linear
+  probe on frozen conv5 telling natural from tile-shuffled + band-inpainted held-out images, and the supervised C
+  it compares against.
 * :func:`stl10_finetune`: Table 4.7: a copy of the whole C with a new 10-way head fine-tuned on STL-10's labelled
   train images and scored on its test images with multi-crop averaging (:func:`thesislib.eval.finetune_classifier`).
 """
@@ -40,6 +43,7 @@ from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.data import ChapterData, stl10_finetune_data
 from thesislib.methods.lci.model import GlobalNet, LocalNet, build_classifier
+from thesislib.methods.lci.tiles import tile_shuffle_inpaint
 from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import assemble, draw, rotate
 from thesislib.repro import seed_everything
@@ -239,3 +243,77 @@ def stl10_finetune(params: LCIParams, classifier: nn.Module, device: torch.devic
     out = finetune_classifier(finetune_network(classifier), train, test, device, config, run=params,
                               test_crops=params.finetune_test_crops)
     return {"stl10_acc": 100.0 * out["acc"]}
+
+
+__all__ += ["labelled_images", "supervised_classifier", "tiles_probe_accuracy", "tiles_task"]
+
+
+def labelled_images(dataset: Any, n: int) -> Tensor:
+    """The images of the first ``n`` items ``(image (C, S, S), target)`` of ``dataset``, stacked (n', C, S, S)
+    (n' = min(n, len(dataset)))."""
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0][:n]
+    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+
+
+@torch.no_grad()
+def tiles_task(params: LCIParams, inpainter: nn.Module | None, images: Tensor, seed: int
+               ) -> tuple[TensorDataset, TensorDataset]:
+    """Fig. 4.1's binary task on held-out ``images`` (N, C, S, S): every image natural (label 0) and tile-shuffled
+    with its tile borders inpainted by ``inpainter`` (label 1; the band inpainter F_b, or the chapter's F;
+    :func:`thesislib.methods.lci.tiles.tile_shuffle_inpaint` with ``tiles_grid``, ``tiles_band``, ``noise_std``,
+    the inpainter in eval mode), in chunks of ``eval_batch_size`` from one generator seeded with ``seed`` on the
+    images' device; ``inpainter`` None: the tiles shuffled only (the same permutations, no band inpainted). The
+    first N // 2 images (both versions) train the probe, the other N − N // 2 test it: ((2·N//2, C, S, S) images,
+    labels), ((2·(N − N//2), C, S, S), labels), on the CPU."""
+    n = images.shape[0]
+    if n < 4:
+        raise ValueError(f"tiles_task: {n} images; the probe needs at least 2 to train and 2 to test")
+    gen = torch.Generator(device=images.device).manual_seed(seed)
+    was = inpainter.training if inpainter is not None else False
+    if inpainter is not None:
+        inpainter.eval()
+    try:
+        shuffled = torch.cat([tile_shuffle_inpaint(chunk, inpainter, params.tiles_grid, params.tiles_band,
+                                                   params.noise_std, gen)[0]
+                              for chunk in images.split(params.eval_batch_size)])
+    finally:
+        if inpainter is not None:
+            inpainter.train(was)
+    half = n // 2
+
+    def pairs(a: int, b: int) -> TensorDataset:
+        x = torch.cat([images[a:b], shuffled[a:b]]).cpu()
+        y = torch.cat([torch.zeros(b - a, dtype=torch.long), torch.ones(b - a, dtype=torch.long)])
+        return TensorDataset(x, y)
+
+    return pairs(0, half), pairs(half, n)
+
+
+def tiles_probe_accuracy(params: LCIParams, net: nn.Module, train: TensorDataset, test: TensorDataset,
+                         device: torch.device, seed: int) -> float:
+    """Held-out accuracy in [0, 1] of the linear probe (:func:`probe_accuracies`: pooled to ~``probe_dims``,
+    standardised, ``probe_epochs``, ``probe_weight_decay``) on ``net``'s frozen last conv stage (conv5; layer4 for
+    ``classifier: resnet34``), natural (0) vs transformed (1): Fig. 4.1's number."""
+    layer = "layer4" if params.classifier == "resnet34" else "conv5"
+    return probe_accuracies(replace(params, probe_layers=(layer,), probe_views=1), net, train, test, device,
+                            seed)[layer]
+
+
+def supervised_classifier(params: LCIParams, train: Any, test: Any, num_classes: int, device: torch.device,
+                          seed: int) -> tuple[nn.Module, float]:
+    """Fig. 4.1's "ImageNet labels" network at this scale: C's architecture (:func:`build_classifier`, seeded by
+    ``seed``) with a ``num_classes``-way head (:func:`finetune_network`), trained from scratch on ``train``'s
+    labels ``(image (C, L, L), class)`` for ``tiles_supervised_epochs`` epochs of random ``image_size`` crops and
+    flips (Adam ``tiles_supervised_lr``, cosine-decayed, weight decay ``tiles_supervised_weight_decay``, batch
+    ``tiles_supervised_batch_size``) through :func:`thesislib.eval.finetune_classifier` (the engine's ``fit``; no
+    rescaling). Returns (the network, its top-1 on ``test``'s ``image_size`` images in [0, 1])."""
+    seed_everything(seed)
+    net = finetune_network(build_classifier(params), num_classes)
+    iterations = max(1, -(-params.tiles_supervised_epochs * len(train) // params.tiles_supervised_batch_size))
+    config = TransferConfig(iterations=iterations, batch_size=params.tiles_supervised_batch_size,
+                            lr=params.tiles_supervised_lr, weight_decay=params.tiles_supervised_weight_decay,
+                            crop=params.image_size, n_test_crops=1, seed=seed, rescale=False,
+                            num_workers=params.num_workers)
+    out = finetune_classifier(net, train, test, device, config, run=params)
+    return net, float(out["acc"])

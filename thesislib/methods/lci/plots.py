@@ -1,7 +1,7 @@
 """The chapter's figures: the transformations on local patches and full images (Fig. 4.3), the LCI pipeline
-(Fig. 4.4), the diagnostics, and kNN accuracy against k and nearest-neighbour retrievals (Figs. 4.6, 4.7).
-Grids and the probe curve are the shared ch. 3 figures (:func:`thesislib.selfsup.plots.image_grid`,
-``probe_plot``)."""
+(Fig. 4.4), natural vs tile-shuffled + band-inpainted images (Fig. 4.1), the diagnostics, and kNN accuracy
+against k and nearest-neighbour retrievals (Figs. 4.6, 4.7). Grids and the probe curve are the shared ch. 3
+figures (:func:`thesislib.selfsup.plots.image_grid`, ``probe_plot``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from thesislib.methods.lci.config import LCIParams, class_names
 from thesislib.methods.lci.evaluate import heldout_batch
+from thesislib.methods.lci.tiles import tile_shuffle_steps
 from thesislib.methods.lci.train import inpainter_inputs
 from thesislib.methods.lci.transforms import crop_windows, draw, paste_windows
 from thesislib.selfsup.plots import image_grid, probe_plot
@@ -123,3 +124,20 @@ def retrieval_plot(dataset: Sequence[tuple[Tensor, Tensor]], labels: Tensor, que
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(width)
     return fig
+
+
+__all__ += ["tiles_rows"]
+
+
+@torch.no_grad()
+def tiles_rows(params: LCIParams, inpainter: nn.Module, images: Tensor, seed: int) -> dict[str, Tensor]:
+    """Fig. 4.1's rows for ``images`` (N, C, S, S), all from one generator seeded with ``seed``: the steps of
+    :func:`thesislib.methods.lci.tiles.tile_shuffle_steps` (``natural``, ``tiles shuffled``, ``bands erased``,
+    ``bands inpainted``; the band inpainter in eval mode)."""
+    gen = torch.Generator(device=images.device).manual_seed(seed)
+    was = inpainter.training
+    inpainter.eval()
+    try:
+        return tile_shuffle_steps(images, inpainter, params.tiles_grid, params.tiles_band, params.noise_std, gen)[0]
+    finally:
+        inpainter.train(was)
