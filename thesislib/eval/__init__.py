@@ -105,3 +105,16 @@ __all__ += ["VOC_TASKS", "VocTransferParams", "check_voc_data", "per_class_subse
 from thesislib.eval.knn import loo_knn_accuracy, standardize_columns  # noqa: E402
 
 __all__ += ["loo_knn_accuracy", "standardize_columns"]
+
+# The number of new classes from labelled probe classes (DTC §3.3; AutoNovel App. E, Table 6).
+from thesislib.eval.class_number import (  # noqa: E402
+    ClassNumberEstimate,
+    ConstrainedClustering,
+    constrained_kmeans,
+    estimate_num_classes,
+    select_candidate,
+    split_anchor_probe,
+)
+
+__all__ += ["ClassNumberEstimate", "ConstrainedClustering", "constrained_kmeans", "estimate_num_classes",
+            "select_candidate", "split_anchor_probe"]
