@@ -119,7 +119,9 @@ def constrained_kmeans(free: Features, anchor: Features, anchor_labels: Features
     best: ConstrainedClustering | None = None
     for _ in range(n_init):
         centers = _kmeanspp(xf, anchor_means, k, rng)
-        for it in range(1, max_iter + 1):
+        iterations = 0
+        for _ in range(max_iter):
+            iterations += 1
             assign = torch.cat([ya_idx, _sq_dist(xf, centers).argmin(1)])
             sums = torch.zeros_like(centers).index_add_(0, assign, x)
             counts = torch.bincount(assign, minlength=k).to(x.dtype)[:, None]
@@ -132,7 +134,7 @@ def constrained_kmeans(free: Features, anchor: Features, anchor_labels: Features
         inertia = float(((x - centers[torch.cat([ya_idx, assign_f])]) ** 2).sum())
         if best is None or inertia < best.inertia:
             best = ConstrainedClustering(assign_f, ya_idx, centers, inertia,
-                                         tuple(int(c) for c in classes.cpu()), it)
+                                         tuple(int(c) for c in classes.cpu()), iterations)
     assert best is not None
     return best
 
