@@ -134,6 +134,23 @@ class AutoNovelParams(RunParams):
     eval_batch_size: int = param(512, help="evaluation batch size", min=1)
     amp: bool = param(True, help="bf16 autocast on CUDA")
     num_workers: int = param(0, help="data loader workers", min=0)
+    # C^u unknown (App. E, Table 6): DTC's estimate (thesislib.eval.class_number) from the features the joint step
+    # starts from
+    num_novel: Literal["known", "estimate", "report"] = param(
+        "report", help="known: C^u given | estimate: C^u estimated by DTC's method, head 2 (and the I.L. extension) "
+        "gets that many outputs (Table 6) | report: estimated and recorded, trained with the known C^u")
+    estimate_candidates: int = param(15, help="estimate: new-cluster counts 0 .. this - 1 tried (DTC max_cand_k 100)",
+                                     min=1)
+    estimate_anchor_fraction: float = param(0.6, help="estimate: share of the probed labelled classes used as anchors "
+                                            "(DTC split_ratio: OmniGlot 0.7, ImageNet 0.9)", min=0.01, max=0.99)
+    estimate_min_size: float = param(0.01, help="estimate: a cluster counts when its unlabelled images exceed this x "
+                                     "the largest's (DTC min_max_ratio: OmniGlot 0.01, ImageNet 0.3)", min=0.0,
+                                     max=0.99)
+    estimate_labelled_classes: int = param(0, help="estimate: labelled classes drawn as anchors + probes (0: all; "
+                                           "DTC ImageNet 82, OmniGlot one background alphabet, 20-47)", min=0)
+    estimate_n_init: int = param(10, help="estimate: k-means restarts per candidate (DTC 10)", min=1)
+    estimate_silhouette_sample: int = param(0, help="estimate: rows the silhouette is computed on (0: all, as DTC)",
+                                            min=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,6 +168,9 @@ class AutoNovelParams(RunParams):
             raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {self.unlabelled_batch_size} leaves no labelled "
                               f"image in a batch of {self.batch_size}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
+        if self.num_novel != "known" and self.estimate_labelled_classes == 1:
+            raise ConfigError("AutoNovelParams: estimate_labelled_classes 1 leaves no probe class beside the anchor "
+                              "(0: all, or at least 2)")
 
     @property
     def num_classes(self) -> int:
@@ -160,7 +180,8 @@ class AutoNovelParams(RunParams):
 
     @property
     def num_new(self) -> int:
-        """C^u, the number of new classes (known, as in the thesis)."""
+        """C^u, the number of new classes: known, as in the thesis, or (``num_novel`` estimate) the estimate that
+        :func:`~thesislib.methods.autonovel.experiments.estimated_config` writes into ``n_new_classes``."""
         return self.n_new_classes or self.num_classes - self.n_labelled_classes
 
 
@@ -178,7 +199,8 @@ def variant_config(params: AutoNovelParams, name: str) -> AutoNovelParams:
 
 
 def experiment_id(params: AutoNovelParams, variant: str) -> str:
-    return f"{params.data}/{variant}"
+    """``<data>/<variant>``; with C^u estimated (``num_novel`` estimate), ``<data>/<variant>-estimated-k`` (Table 6)."""
+    return f"{params.data}/{variant}" + ("-estimated-k" if params.num_novel == "estimate" else "")
 
 
 def rotnet_engine_config(params: AutoNovelParams) -> TrainConfig:

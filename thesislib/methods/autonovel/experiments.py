@@ -31,6 +31,7 @@ from thesislib.config import replace
 from thesislib.data.omniglot import omniglot_split_dir
 from thesislib.data.roots import dataset_dir
 from thesislib.engine import History
+from thesislib.eval.class_number import ClassNumberEstimate, estimate_num_classes
 from thesislib.eval.clustering import kmeans_cluster_scores
 from thesislib.methods.autonovel.config import (
     VARIANTS,
@@ -42,6 +43,7 @@ from thesislib.methods.autonovel.config import (
 from thesislib.methods.autonovel.data import NovelData, load_data, with_alphabet
 from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
 from thesislib.methods.autonovel.train import metric_to_supervised, run_stage
+from thesislib.replication import summarize_seeds
 from thesislib.replication.variants import percent_summary, variant_values, variant_verdicts
 from thesislib.replication.variants import verdict_sentence as variant_sentence
 from thesislib.replication.verdicts import Verdict
@@ -61,6 +63,9 @@ class ReplicateResult:
     data: NovelData | None = field(default=None, repr=False)
     sup_features: Tensor | None = field(default=None, repr=False)
     n_alphabets: int = 0          #: OmniGlot: the evaluation alphabets the mean ACC is over (20 in the release)
+    #: ``num_novel`` estimate / report: DTC's estimate of C^u ("" or, OmniGlot, per alphabet) and the true C^u
+    estimates: dict[str, ClassNumberEstimate] = field(default_factory=dict, repr=False)
+    true_num_new: dict[str, int] = field(default_factory=dict)
 
 
 def _s(s: Any) -> dict[str, float]:
@@ -85,6 +90,36 @@ def evaluation_alphabets(params: AutoNovelParams) -> list[str]:
     return found
 
 
+def class_number(params: AutoNovelParams, labelled: Tensor, labels: Tensor, unlabelled: Tensor,
+                 device: torch.device) -> ClassNumberEstimate:
+    """DTC's estimate of C^u (:func:`thesislib.eval.class_number.estimate_num_classes`) from the features (N, D) of
+    the labelled images with their classes (N,) and those (M, D) of the unlabelled ones, under the ``estimate_*``
+    parameters; ``estimate_labelled_classes`` > 0 first draws that many labelled classes (seeded)."""
+    y = labels.cpu()
+    n = params.estimate_labelled_classes
+    classes = torch.unique(y)
+    if 0 < n < len(classes):
+        keep = classes[torch.randperm(len(classes), generator=torch.Generator().manual_seed(params.seed))[:n]]
+        rows = torch.isin(y, keep)
+        labelled, y = labelled[rows.to(labelled.device)], y[rows]
+    candidates = min(params.estimate_candidates, len(unlabelled) + 1)   # c <= M new clusters always fit
+    if candidates < params.estimate_candidates:
+        warnings.warn(f"estimating C^u: only {candidates} of the {params.estimate_candidates} candidate numbers of new "
+                      "clusters fit the probe and unlabelled images", stacklevel=2)
+    return estimate_num_classes(unlabelled, labelled, y, range(candidates),
+                                anchor_fraction=params.estimate_anchor_fraction, min_size=params.estimate_min_size,
+                                seed=params.seed, n_init=params.estimate_n_init,
+                                silhouette_sample=params.estimate_silhouette_sample, device=device)
+
+
+def estimated_config(config: AutoNovelParams, estimate: ClassNumberEstimate | None) -> AutoNovelParams:
+    """With ``num_novel`` estimate, ``config`` whose C^u (``n_new_classes``) is the estimate: head 2, the I.L.
+    extension of head 1 and the k-means baselines get that many clusters; otherwise ``config`` unchanged."""
+    if config.num_novel != "estimate" or estimate is None:
+        return config
+    return replace(config, n_new_classes=estimate.k)
+
+
 def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData | None = None) -> ReplicateResult:
     """One OmniGlot replicate (module docstring): metric step, then each evaluation alphabet in turn."""
     started = time.perf_counter()
@@ -94,10 +129,17 @@ def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData
     per: dict[str, list[dict[str, float]]] = {}
     alphabets = evaluation_alphabets(config)
     result.n_alphabets = len(alphabets)
+    if config.num_novel != "known":
+        x_l, y_l = background.labelled_set.tensors
+        feats_l = outputs(metric, x_l, config, device)["features"]
     for alphabet in alphabets:
         d = with_alphabet(background, replace(config, alphabet=alphabet))
         x_u, y_u = d.unlabelled("train")
         conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
+        if config.num_novel != "known":
+            est = class_number(conf, feats_l, y_l, outputs(metric, x_u, conf, device)["features"], device)
+            result.estimates[alphabet], result.true_num_new[alphabet] = est, conf.num_new
+            conf = estimated_config(conf, est)
         local = d if conf.nproc == 1 else None
         state = metric_to_supervised(conf, metric.state_dict())
         found: dict[str, dict[str, float]] = {}
@@ -134,6 +176,11 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
     result = ReplicateResult(seed, {}, 0.0, {"rotnet": h_rot, "supervised": h_sup, "supervised-scratch": h_scr})
     x_u, y_u = data.unlabelled("train")
     sup_feats = outputs(sup, x_u, config, device)["features"]
+    if config.num_novel != "known":      # App. E: C^u estimated from the supervised step's features (DTC)
+        x_l, y_l = data.labelled_set.tensors
+        est = class_number(config, outputs(sup, x_l, config, device)["features"], y_l, sup_feats, device)
+        result.estimates[""], result.true_num_new[""] = est, config.num_new
+        config = estimated_config(config, est)
     if params.kmeans:
         k = config.num_new
         result.metrics["kmeans-pixels"] = _s(kmeans_cluster_scores(x_u.float(), y_u, k, seed))
@@ -176,8 +223,22 @@ def values(results: Sequence[ReplicateResult], name: str, metric: str = "acc") -
 
 
 def aggregate(params: AutoNovelParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
-    """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis."""
-    return percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
+    """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis; with C^u
+    estimated (``num_novel`` estimate / report), also ``<data>/estimated-k``: the estimate ``num_new``, the true
+    ``true_num_new`` and ``abs_error`` (numbers of classes, OmniGlot: means over the alphabets)."""
+    out = percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
+    if all(r.estimates for r in results):
+        out[f"{params.data}/estimated-k"] = summarize_seeds({"k": [estimate_summary(r) for r in results]})["k"]
+    return out
+
+
+def estimate_summary(result: ReplicateResult) -> dict[str, float]:
+    """One replicate's estimated C^u, the true C^u and the absolute error (means over OmniGlot's alphabets)."""
+    keys = list(result.estimates)
+    est = [result.estimates[k].k for k in keys]
+    true = [result.true_num_new[k] for k in keys]
+    return {"num_new": sum(est) / len(keys), "true_num_new": sum(true) / len(keys),
+            "abs_error": sum(abs(a - b) for a, b in zip(est, true, strict=True)) / len(keys)}
 
 
 def label(name: str) -> str:

@@ -1,0 +1,78 @@
+"""AutoNovel with C^u unknown (App. E, Table 6): the num_novel switch, record keys, head sizes, rectangular I.L."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from thesislib.config import ConfigError, load_yaml, replace
+from thesislib.eval.class_number import ClassNumberEstimate
+from thesislib.methods.autonovel import experiments as E
+from thesislib.methods.autonovel.config import autonovel_config, experiment_id
+from thesislib.methods.autonovel.evaluate import incremental_accuracies
+from thesislib.methods.autonovel.model import HEAD1, HEAD2
+from thesislib.paths import project_root
+from thesislib.replication import paper_numbers
+
+CPU = torch.device("cpu")
+TINY = dict(mlp_widths=(32, 32, 16), rotnet_epochs=1, rotnet_milestones=(1,), sup_epochs=1, epochs=1,
+            lr_milestones=(1,), rampup_epochs=1, batch_size=64, n_seeds=1, progress="none", kmeans=True,
+            estimate_candidates=6, estimate_n_init=2)
+
+
+def fake_estimate(k: int) -> ClassNumberEstimate:
+    return ClassNumberEstimate(k, (0, 1), (1.0, 0.5), (0.2, 0.1), 0, 0, 0, (10,) * k, (0, 1), (2,))
+
+
+def test_table6_ids_are_the_record_keys_of_an_estimated_run():
+    ids = {p.experiment for p in paper_numbers("autonovel") if p.source == "Table 6"}
+    p = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_omniglot_estimated_k.yaml"))
+    assert p.num_novel == "estimate" and experiment_id(p, "full") == "omniglot/full-estimated-k" in ids
+    assert experiment_id(replace(p, num_novel="known"), "full") == "omniglot/full"
+    assert experiment_id(replace(p, num_novel="report"), "full") == "omniglot/full"   # trained with the known C^u
+    assert (p.estimate_candidates, p.estimate_anchor_fraction, p.estimate_min_size) == (100, 0.7, 0.01)   # DTC
+
+
+@pytest.mark.parametrize("scale", ["full", "full_cifar100", "full_svhn", "full_omniglot"])
+def test_thesis_configs_keep_cu_known(scale):
+    assert autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / f"{scale}.yaml")).num_novel == "known"
+
+
+def test_estimated_config_sets_cu_only_when_estimating():
+    p = autonovel_config({"num_novel": "estimate"})
+    assert p.num_new == 5 and E.estimated_config(p, fake_estimate(7)).num_new == 7
+    assert E.estimated_config(replace(p, num_novel="report"), fake_estimate(7)).num_new == 5
+    with pytest.raises(ConfigError, match="estimate_labelled_classes 1"):
+        autonovel_config({"num_novel": "estimate", "estimate_labelled_classes": 1})
+    with pytest.raises(ConfigError):
+        autonovel_config({"num_novel": "guess"})
+
+
+def test_incremental_accuracy_with_more_new_outputs_than_new_classes():
+    # 2 old classes, 2 true new classes, head 1 with 3 new outputs (C^u estimated 3): outputs 2, 3, 4.
+    y = torch.tensor([0, 1, 2, 2, 3, 3])
+    pred = torch.tensor([0, 1, 4, 4, 2, 3])     # new output 4 -> class 2 (2 right), 2 and 3 share class 3 (1 right)
+    acc = incremental_accuracies(pred, y, 2, 3)
+    assert acc == {"old": 1.0, "new": pytest.approx(3 / 4), "all": pytest.approx(5 / 6)}
+    with pytest.raises(ValueError, match="beyond"):
+        incremental_accuracies(torch.tensor([0, 5]), torch.tensor([0, 2]), 2, 3)
+
+
+def test_estimate_trains_head2_with_the_estimate_and_records_it():
+    p = autonovel_config({**TINY, "num_novel": "estimate", "variants": ["full", "il"]})
+    r = E.run_replicate(p, 0, CPU, keep=True)
+    est = r.estimates[""]
+    assert r.true_num_new == {"": 5} and 1 <= est.k and len(est.probe_acc) == len(est.candidates) == 6
+    assert r.model.heads[HEAD2].out_features == est.k
+    assert r.il_model.heads[HEAD1].out_features == 5 + est.k
+    agg = E.aggregate(p, [r])
+    assert agg["digits/estimated-k"] == {"num_new": est.k, "true_num_new": 5, "abs_error": abs(est.k - 5)}
+    assert {"digits/full-estimated-k", "digits/il-estimated-k", "digits/kmeans-selfsup-estimated-k"} <= set(agg)
+
+
+def test_report_keeps_the_known_cu():
+    r = E.run_replicate(autonovel_config({**TINY, "num_novel": "report", "variants": ["full"]}), 0, CPU, keep=True)
+    assert r.model.heads[HEAD2].out_features == 5 and "" in r.estimates
+    none = E.run_replicate(autonovel_config({**TINY, "num_novel": "known", "variants": ["full"], "kmeans": False}),
+                           0, CPU)
+    assert none.estimates == {} and "digits/estimated-k" not in E.aggregate(autonovel_config({}), [none])
