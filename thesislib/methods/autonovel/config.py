@@ -33,6 +33,17 @@ Decisions recorded here (the thesis is silent or the released code differs):
   RandomResizedCrop(32, (0.85, 1))).
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
+* **C^u unknown** (App. E, Table 6: "C^u computed from DTC"; ``num_novel``): DTC's estimator
+  (:mod:`thesislib.eval.class_number`, as the released ``omniglot_est_k.py`` / ``imagenet_est_k.py``) on the
+  features of the network the joint step starts from — the supervised step's (DTC ImageNet: a ResNet-18 trained
+  supervised), OmniGlot the metric step's (DTC: the prototypical VGG). ``estimate`` trains head 2 (and the I.L.
+  extension of head 1, and the k-means baselines) with the estimate and records under ``<data>/<variant>-estimated-k``;
+  ``report`` (the smoke default) records the estimate and trains with the known C^u. Deviation: DTC's probe
+  classes are held out from the feature training (ImageNet: 82 classes beside the 800 trained on; OmniGlot: five
+  background alphabets kept out of the prototypical training, the estimate averaged over them); AutoNovel's
+  supervised / metric step trains on every labelled class, so the probes here (``estimate_labelled_classes`` drawn
+  at random, 0: all) were seen by the features, which makes them easier to cluster than the new classes. Smoke:
+  ``estimate_anchor_fraction`` 0.6, i.e. 3 anchor and 2 probe digits (DTC's 0.7 would leave a single probe class).
 """
 
 from __future__ import annotations
