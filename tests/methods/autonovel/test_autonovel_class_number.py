@@ -76,3 +76,25 @@ def test_report_keeps_the_known_cu():
     none = E.run_replicate(autonovel_config({**TINY, "num_novel": "known", "variants": ["full"], "kmeans": False}),
                            0, CPU)
     assert none.estimates == {} and "digits/estimated-k" not in E.aggregate(autonovel_config({}), [none])
+
+
+def test_omniglot_estimates_each_alphabet_and_averages(tmp_path):
+    from thesislib.data.omniglot import write_omniglot_fixture
+
+    write_omniglot_fixture(tmp_path, {"Bg_a": 4, "Bg_b": 4}, drawers=4, split="background")
+    write_omniglot_fixture(tmp_path, {"Ev_x": 2, "Ev_y": 3}, drawers=4, split="evaluation", seed=1)
+    p = autonovel_config({"data": "omniglot", "backbone": "vgg6", "pretrain": "metric", "n_labelled_classes": 8,
+                          "data_root": str(tmp_path), "frozen_stages": 3, "metric_epochs": 1, "episode_classes": 4,
+                          "episode_support": 2, "episode_query": 2, "optimizer": "adam", "lr": 0.01, "epochs": 1,
+                          "lr_milestones": [], "batch_size": 16, "variants": ["full"], "n_seeds": 1, "kmeans": False,
+                          "progress": "none", "rampup_epochs": 1, "num_novel": "estimate", "estimate_candidates": 5,
+                          "estimate_n_init": 2, "estimate_labelled_classes": 4})
+    with pytest.warns(UserWarning, match="2 evaluation alphabets"):
+        r = E.run_replicate(p, 0, CPU)
+    assert set(r.estimates) == {"Ev_x", "Ev_y"} and r.true_num_new == {"Ev_x": 2, "Ev_y": 3}
+    assert all(len(e.anchor_classes) + len(e.probe_classes) == 4 for e in r.estimates.values())   # 4 drawn of 8
+    ks = [r.estimates[a].k for a in ("Ev_x", "Ev_y")]
+    agg = E.aggregate(p, [r])
+    assert agg["omniglot/estimated-k"] == {"num_new": sum(ks) / 2, "true_num_new": 2.5,
+                                           "abs_error": (abs(ks[0] - 2) + abs(ks[1] - 3)) / 2}
+    assert "omniglot/full-estimated-k" in agg

@@ -13,6 +13,12 @@ then per evaluation alphabet the joint step of every variant and k-means on the 
 scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
 number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
 
+C^u unknown (App. E, Table 6; ``num_novel`` estimate or report): :func:`class_number` estimates it with DTC's
+method from the supervised step's features (OmniGlot: the metric step's, per alphabet) of the labelled and the
+unlabelled training images, before the k-means baselines and the joint steps; :func:`estimated_config` gives them
+the estimate (estimate only); the estimates are kept in ``ReplicateResult.estimates`` and :func:`aggregate` records
+them under ``<data>/estimated-k``.
+
 :data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
 """
 
