@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import silhouette_score
 
 import thesislib.eval.class_number as CN
 from thesislib.eval.class_number import (
     constrained_kmeans,
+    count_clusters,
     estimate_num_classes,
     select_candidate,
     split_anchor_probe,
@@ -40,18 +42,55 @@ def test_select_candidate_hand_computed():
         select_candidate([0.1], [0.1, 0.2])
 
 
-def test_true_number_recovered_on_separated_blobs():
-    # 6 labelled classes (3 anchor, 3 probe) and 4 unlabelled ones, candidates 0..4 new clusters: with c = 4 every
-    # blob has its cluster, so the probe ACC (1) and the silhouette peak there, both indices are 4, and the chosen
-    # clustering has 4 unlabelled clusters of 30 images each.
-    xl, yl = blobs(6, 30, 0, seed=1)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_true_number_recovered_on_separated_blobs(seed):
+    # 6 labelled classes (3 anchor, 3 probe; broad blobs, sd 1.5) and 4 unlabelled ones (tight, sd 0.3); candidates
+    # 0..9 new clusters, well past the truth 4. Below c = 4 some probe blob shares a cluster; above it the k-means
+    # spends its extra clusters splitting the broad probe blobs, so the probe ACC peaks at c = 4 (not a plateau),
+    # as does the silhouette: both indices are 4, and the chosen clustering has 4 unlabelled clusters of 30 images.
+    xl, yl = blobs(6, 30, 0, seed=1, spread=1.5)
     xu, _ = blobs(4, 30, 6, seed=2)
-    est = estimate_num_classes(xu, xl, yl, range(5), anchor_fraction=0.5, seed=0)
+    est = estimate_num_classes(xu, xl, yl, range(10), anchor_fraction=0.5, seed=seed)
     assert est.k == 4
     assert (est.acc_index, est.cvi_index, est.chosen) == (4, 4, 4)
-    assert est.probe_acc[4] == 1.0 and est.unlabelled_sizes == (30, 30, 30, 30)
+    assert est.probe_acc[4] == 1.0 and max(est.probe_acc[5:]) < 1.0 and est.unlabelled_sizes == (30, 30, 30, 30)
     assert len(est.anchor_classes) == 3 and sorted(est.anchor_classes + est.probe_classes) == list(range(6))
-    assert est.as_dict()["chosen_candidate"] == 4
+    d = est.as_dict()     # the saved run shows why K was chosen
+    assert (d["chosen_candidate"], d["acc_index"], d["cvi_index"], d["chosen_index"]) == (4, 4, 4, 4)
+    assert d["unlabelled_sizes"] == [30, 30, 30, 30]
+
+
+def test_probe_acc_plateau_biases_the_estimate_upward():
+    # DTC's rule on tight probe blobs (sd 0.3, as tight as the unlabelled ones): extra clusters mostly split
+    # unlabelled blobs, so the probe ACC keeps returning to its maximum 1 past the truth (c = 4); its last
+    # maximiser (7) lies past the silhouette's peak (4) and the half-way candidate splits one unlabelled class:
+    # estimate 5 for a truth of 4 (module docstring). Were the range to stop at 4, it would end at the truth.
+    xl, yl = blobs(6, 30, 0, seed=1)
+    xu, _ = blobs(4, 30, 6, seed=2)
+    est = estimate_num_classes(xu, xl, yl, range(8), anchor_fraction=0.5, seed=0)
+    assert (est.acc_index, est.cvi_index, est.chosen) == (7, 4, 6) and est.probe_acc[4] == est.probe_acc[7] == 1.0
+    assert est.k == 5 and est.unlabelled_sizes[:3] == (30, 30, 30) and sum(est.unlabelled_sizes) == 120
+    assert estimate_num_classes(xu, xl, yl, range(5), anchor_fraction=0.5, seed=0).k == 4
+
+
+def test_silhouette_is_over_the_probe_and_unlabelled_rows_only():
+    xl, yl = blobs(4, 15, 0, seed=5, spread=2.0)
+    xu, _ = blobs(3, 15, 4, seed=6, spread=2.0)
+    est = estimate_num_classes(xu, xl, yl, [1, 2, 3], anchor_fraction=0.5, seed=4)
+    is_probe = np.isin(yl, est.probe_classes)
+    free = np.concatenate([xl[is_probe], xu])
+    for i, c in enumerate(est.candidates):
+        run = constrained_kmeans(free, xl[~is_probe], yl[~is_probe], 4 + c, seed=4)
+        assert est.silhouette[i] == pytest.approx(silhouette_score(free, run.free.numpy()))
+
+
+def test_count_clusters_counts_strictly_above_the_ratio():
+    sizes_100_1_1 = [0] * 100 + [1, 2]
+    assert count_clusters(sizes_100_1_1, 0.01) == ((100, 1, 1), 1)      # 1 / 100 is not above 0.01
+    assert count_clusters(sizes_100_1_1, 0.0099) == ((100, 1, 1), 3)
+    assert count_clusters(torch.tensor([3, 3, 0, 5, 5, 5]), 0.34) == ((3, 2, 1), 2)  # empty 1, 2, 4 dropped
+    with pytest.raises(ValueError, match="count_clusters"):
+        count_clusters([], 0.1)
 
 
 def test_anchor_rows_never_leave_their_class_cluster():
@@ -63,8 +102,9 @@ def test_anchor_rows_never_leave_their_class_cluster():
     free = np.concatenate([[-10.0, 5.0] + 0.1 * rng.standard_normal((20, 2)),
                            [10.0, 5.0] + 0.1 * rng.standard_normal((20, 2))])
     run = constrained_kmeans(free, anchor, [7] * 10, k=2, seed=0)
-    assert run.anchor.tolist() == [0] * 10 and run.anchor_classes == (7,)
-    # every centre is the mean of the rows (anchor + free) it holds
+    assert run.anchor_classes == (7,)
+    # the anchor cluster's centre is the mean of all ten anchor rows (and its free rows), not of one group: the
+    # anchors were not split; every centre is the mean of the rows (anchor + free) it holds
     rows = torch.cat([torch.as_tensor(anchor), torch.as_tensor(free)])
     assign = torch.cat([run.anchor, run.free])
     for c in range(2):

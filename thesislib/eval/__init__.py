@@ -111,10 +111,11 @@ from thesislib.eval.class_number import (  # noqa: E402
     ClassNumberEstimate,
     ConstrainedClustering,
     constrained_kmeans,
+    count_clusters,
     estimate_num_classes,
     select_candidate,
     split_anchor_probe,
 )
 
-__all__ += ["ClassNumberEstimate", "ConstrainedClustering", "constrained_kmeans", "estimate_num_classes",
-            "select_candidate", "split_anchor_probe"]
+__all__ += ["ClassNumberEstimate", "ConstrainedClustering", "constrained_kmeans", "count_clusters",
+            "estimate_num_classes", "select_candidate", "split_anchor_probe"]
