@@ -27,9 +27,8 @@ def fake_estimate(k: int) -> ClassNumberEstimate:
 def test_table6_ids_are_the_record_keys_of_an_estimated_run():
     ids = {p.experiment for p in paper_numbers("autonovel") if p.source == "Table 6"}
     p = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_omniglot_estimated_k.yaml"))
-    assert p.num_novel == "estimate" and experiment_id(p, "full") == "omniglot/full-estimated-k" in ids
-    assert experiment_id(replace(p, num_novel="known"), "full") == "omniglot/full"
-    assert experiment_id(replace(p, num_novel="report"), "full") == "omniglot/full"   # trained with the known C^u
+    assert p.num_novel == "estimate" and experiment_id(p, "full", estimated=True) == "omniglot/full-estimated-k" in ids
+    assert experiment_id(p, "full") == "omniglot/full"       # the suffix comes from the run, not from num_novel
     assert (p.estimate_candidates, p.estimate_anchor_fraction, p.estimate_min_size) == (100, 0.7, 0.01)   # DTC
 
 
@@ -46,6 +45,52 @@ def test_estimated_config_sets_cu_only_when_estimating():
         autonovel_config({"num_novel": "estimate", "estimate_labelled_classes": 1})
     with pytest.raises(ConfigError):
         autonovel_config({"num_novel": "guess"})
+
+
+def test_estimate_is_rejected_and_report_skipped_where_no_estimation_step(monkeypatch):
+    # a data path without the step (after the merge: ImageNet's per-split path until it is wired), here digits
+    # taken out of ESTIMATED_DATA: estimate is a config error, report trains and records nothing about C^u
+    from thesislib.methods.autonovel import config as C
+
+    monkeypatch.setattr(C, "ESTIMATED_DATA", frozenset({"omniglot"}))
+    with pytest.raises(ConfigError, match="num_novel estimate is not wired for data 'digits'"):
+        autonovel_config({"num_novel": "estimate"})
+    p = autonovel_config({**TINY, "num_novel": "report", "variants": ["full"], "kmeans": False})
+    r = E.run_replicate(p, 0, CPU)
+    assert r.estimates == {} and not r.used_estimate and set(E.aggregate(p, [r])) == {"digits/full"}
+
+
+def test_ids_carry_estimated_k_only_when_the_run_used_the_estimate():
+    # a run configured num_novel estimate whose replicates did not size their heads by an estimate (a path that
+    # skipped the step) is recorded under the known-C^u ids, not Table 6's
+    p = autonovel_config({"num_novel": "estimate"})
+    plain = E.ReplicateResult(0, {"full": {"acc": 0.9}}, 0.0, {})
+    assert set(E.aggregate(p, [plain])) == {"digits/full"}
+    used = E.ReplicateResult(1, {"full": {"acc": 0.8}}, 0.0, {}, estimates={"": fake_estimate(6)},
+                             true_num_new={"": 5}, used_estimate=True)
+    assert set(E.aggregate(p, [used])) == {"digits/full-estimated-k", "digits/estimated-k"}
+    with pytest.raises(ValueError, match="some replicates"):
+        E.aggregate(p, [plain, used])
+
+
+def test_estimate_step_is_a_self_contained_split_hook():
+    # what a per-split loop (OmniGlot's alphabets, ImageNet's subsets) calls: features in, config out
+    g = torch.Generator().manual_seed(0)
+    centres = 10.0 * torch.eye(8)
+    labels = torch.arange(4).repeat_interleave(10)
+    labelled = centres[labels] + 0.1 * torch.randn(40, 8, generator=g)
+    unlabelled = centres[4 + torch.arange(3).repeat_interleave(10)] + 0.1 * torch.randn(30, 8, generator=g)
+    conf = autonovel_config({"num_novel": "estimate", "n_new_classes": 3, "estimate_candidates": 5,
+                             "estimate_anchor_fraction": 0.5, "estimate_n_init": 2})
+    r = E.ReplicateResult(0, {}, 0.0, {})
+    out = E.estimate_step(conf, r, "split-a", labelled, labels, unlabelled, CPU)
+    assert r.true_num_new == {"split-a": 3} and out.num_new == r.estimates["split-a"].k and r.used_estimate
+    rep = E.ReplicateResult(0, {}, 0.0, {})
+    assert E.estimate_step(replace(conf, num_novel="report"), rep, "s", labelled, labels, unlabelled, CPU).num_new == 3
+    assert "s" in rep.estimates and not rep.used_estimate
+    known = E.ReplicateResult(0, {}, 0.0, {})
+    assert E.estimate_step(replace(conf, num_novel="known"), known, "s", labelled, labels, unlabelled, CPU) is not None
+    assert known.estimates == {}
 
 
 def test_incremental_accuracy_with_more_new_outputs_than_new_classes():
@@ -68,11 +113,12 @@ def test_estimate_trains_head2_with_the_estimate_and_records_it():
     agg = E.aggregate(p, [r])
     assert agg["digits/estimated-k"] == {"num_new": est.k, "true_num_new": 5, "abs_error": abs(est.k - 5)}
     assert {"digits/full-estimated-k", "digits/il-estimated-k", "digits/kmeans-selfsup-estimated-k"} <= set(agg)
+    assert r.used_estimate
 
 
 def test_report_keeps_the_known_cu():
     r = E.run_replicate(autonovel_config({**TINY, "num_novel": "report", "variants": ["full"]}), 0, CPU, keep=True)
-    assert r.model.heads[HEAD2].out_features == 5 and "" in r.estimates
+    assert r.model.heads[HEAD2].out_features == 5 and "" in r.estimates and not r.used_estimate
     none = E.run_replicate(autonovel_config({**TINY, "num_novel": "known", "variants": ["full"], "kmeans": False}),
                            0, CPU)
     assert none.estimates == {} and "digits/estimated-k" not in E.aggregate(autonovel_config({}), [none])

@@ -38,7 +38,9 @@ Decisions recorded here (the thesis is silent or the released code differs):
   features of the network the joint step starts from — the supervised step's (DTC ImageNet: a ResNet-18 trained
   supervised), OmniGlot the metric step's (DTC: the prototypical VGG). ``estimate`` trains head 2 (and the I.L.
   extension of head 1, and the k-means baselines) with the estimate and records under ``<data>/<variant>-estimated-k``;
-  ``report`` (the smoke default) records the estimate and trains with the known C^u. Deviation: DTC's probe
+  ``report`` (the smoke default) records the estimate and trains with the known C^u. Only the data paths of
+  :data:`ESTIMATED_DATA` have the estimation step (ImageNet's is to be wired with its path): elsewhere ``estimate``
+  is a config error and ``report`` estimates nothing. Deviation: DTC's probe
   classes are held out from the feature training (ImageNet: 82 classes beside the 800 trained on; OmniGlot: five
   background alphabets kept out of the prototypical training, the estimate averaged over them); AutoNovel's
   supervised / metric step trains on every labelled class, so the probes here (``estimate_labelled_classes`` drawn
@@ -179,6 +181,9 @@ class AutoNovelParams(RunParams):
             raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {self.unlabelled_batch_size} leaves no labelled "
                               f"image in a batch of {self.batch_size}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
+        if self.num_novel == "estimate" and self.data not in ESTIMATED_DATA:
+            raise ConfigError(f"AutoNovelParams: num_novel estimate is not wired for data {self.data!r} (C^u is "
+                              f"estimated on: {', '.join(sorted(ESTIMATED_DATA))}); use num_novel known")
         if self.num_novel != "known" and self.estimate_labelled_classes == 1:
             raise ConfigError("AutoNovelParams: estimate_labelled_classes 1 leaves no probe class beside the anchor "
                               "(0: all, or at least 2)")
@@ -209,9 +214,11 @@ def variant_config(params: AutoNovelParams, name: str) -> AutoNovelParams:
     return apply_variant(params, VARIANTS, name)
 
 
-def experiment_id(params: AutoNovelParams, variant: str) -> str:
-    """``<data>/<variant>``; with C^u estimated (``num_novel`` estimate), ``<data>/<variant>-estimated-k`` (Table 6)."""
-    return f"{params.data}/{variant}" + ("-estimated-k" if params.num_novel == "estimate" else "")
+def experiment_id(params: AutoNovelParams, variant: str, estimated: bool = False) -> str:
+    """``<data>/<variant>``; ``<data>/<variant>-estimated-k`` (Table 6) when the run was ``estimated``: its heads
+    were sized by DTC's estimate of C^u (:func:`~thesislib.methods.autonovel.experiments.aggregate` passes it
+    only when every replicate says so), never from ``num_novel`` alone."""
+    return f"{params.data}/{variant}" + ("-estimated-k" if estimated else "")
 
 
 def rotnet_engine_config(params: AutoNovelParams) -> TrainConfig:
@@ -231,3 +238,14 @@ def joint_engine_config(params: AutoNovelParams) -> TrainConfig:
     """The engine's batch: every image (merged shuffle), or the labelled stream's ``batch_size - unlabelled_batch_size``
     (two streams: the step adds the unlabelled rows)."""
     return train_config(params, batch_size=params.batch_size - params.unlabelled_batch_size, epochs=params.epochs)
+
+
+# C^u unknown (App. E, Table 6): the data paths whose replicates run DTC's estimate (experiments.estimate_step).
+#: data paths with an estimation step; ``num_novel`` estimate is rejected on any other, ``report`` skipped there
+ESTIMATED_DATA = frozenset({"digits", "cifar10", "cifar100", "svhn", "omniglot"})
+
+
+def estimates_cu(params: AutoNovelParams) -> bool:
+    """Whether a replicate of ``params`` estimates C^u: ``num_novel`` estimate or report, on a data path of
+    :data:`ESTIMATED_DATA`."""
+    return params.num_novel != "known" and params.data in ESTIMATED_DATA

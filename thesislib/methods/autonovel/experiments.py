@@ -13,11 +13,13 @@ then per evaluation alphabet the joint step of every variant and k-means on the 
 scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
 number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
 
-C^u unknown (App. E, Table 6; ``num_novel`` estimate or report): :func:`class_number` estimates it with DTC's
-method from the supervised step's features (OmniGlot: the metric step's, per alphabet) of the labelled and the
-unlabelled training images, before the k-means baselines and the joint steps; :func:`estimated_config` gives them
-the estimate (estimate only); the estimates are kept in ``ReplicateResult.estimates`` and :func:`aggregate` records
-them under ``<data>/estimated-k``.
+C^u unknown (App. E, Table 6; ``num_novel`` estimate or report): per split, :func:`estimate_step` estimates it
+with DTC's method (:func:`class_number`) from the supervised step's features (OmniGlot: the metric step's, per
+alphabet) of the labelled and the unlabelled training images, before the k-means baselines and the joint steps,
+and (estimate only) gives them the estimate (:func:`estimated_config`). Only the data paths of
+:data:`~thesislib.methods.autonovel.config.ESTIMATED_DATA` have this step (elsewhere estimate is a config error and
+report does nothing). The estimates are kept in ``ReplicateResult.estimates`` and :func:`aggregate` records them
+under ``<data>/estimated-k``; the runs' ids carry ``-estimated-k`` only when every replicate trained with them.
 
 :data:`CLAIMS` turns Tables 1 and 2 and Fig. 4 into paired verdicts over replicates.
 """
@@ -43,6 +45,7 @@ from thesislib.methods.autonovel.config import (
     VARIANTS,
     AutoNovelParams,
     config_for,
+    estimates_cu,
     experiment_id,
     variant_config,
 )
@@ -72,6 +75,8 @@ class ReplicateResult:
     #: ``num_novel`` estimate / report: DTC's estimate of C^u ("" or, OmniGlot, per alphabet) and the true C^u
     estimates: dict[str, ClassNumberEstimate] = field(default_factory=dict, repr=False)
     true_num_new: dict[str, int] = field(default_factory=dict)
+    #: ``num_novel`` estimate: the heads of some split were sized by the estimate (:func:`estimate_step`)
+    used_estimate: bool = False
 
 
 def _s(s: Any) -> dict[str, float]:
@@ -126,6 +131,24 @@ def estimated_config(config: AutoNovelParams, estimate: ClassNumberEstimate | No
     return replace(config, n_new_classes=estimate.k)
 
 
+def estimate_step(conf: AutoNovelParams, result: ReplicateResult, key: str, labelled: Tensor, labels: Tensor,
+                  unlabelled: Tensor, device: torch.device) -> AutoNovelParams:
+    """One split's C^u step, before its k-means baselines and joint steps: when :func:`estimates_cu` (``num_novel``
+    estimate / report on a wired data path), DTC's estimate (:func:`class_number`) from the features (N, D) of the
+    labelled images, their classes (N,) and the features (M, D) of the split's unlabelled images, recorded in
+    ``result.estimates[key]`` beside the true ``conf.num_new``; returns ``conf`` with C^u the estimate (estimate:
+    ``result.used_estimate`` set) or unchanged (report, or nothing estimated). ``conf.num_new`` must be the split's
+    true C^u on entry."""
+    if not estimates_cu(conf):
+        return conf
+    est = class_number(conf, labelled, labels, unlabelled, device)
+    result.estimates[key], result.true_num_new[key] = est, conf.num_new
+    if conf.num_novel != "estimate":
+        return conf
+    result.used_estimate = True
+    return estimated_config(conf, est)
+
+
 def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData | None = None) -> ReplicateResult:
     """One OmniGlot replicate (module docstring): metric step, then each evaluation alphabet in turn."""
     started = time.perf_counter()
@@ -135,17 +158,16 @@ def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData
     per: dict[str, list[dict[str, float]]] = {}
     alphabets = evaluation_alphabets(config)
     result.n_alphabets = len(alphabets)
-    if config.num_novel != "known":
+    if estimates_cu(config):
         x_l, y_l = background.labelled_set.tensors
         feats_l = outputs(metric, x_l, config, device)["features"]
     for alphabet in alphabets:
         d = with_alphabet(background, replace(config, alphabet=alphabet))
         x_u, y_u = d.unlabelled("train")
         conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
-        if config.num_novel != "known":
-            est = class_number(conf, feats_l, y_l, outputs(metric, x_u, conf, device)["features"], device)
-            result.estimates[alphabet], result.true_num_new[alphabet] = est, conf.num_new
-            conf = estimated_config(conf, est)
+        if estimates_cu(conf):
+            conf = estimate_step(conf, result, alphabet, feats_l, y_l, outputs(metric, x_u, conf, device)["features"],
+                                 device)
         local = d if conf.nproc == 1 else None
         state = metric_to_supervised(conf, metric.state_dict())
         found: dict[str, dict[str, float]] = {}
@@ -182,11 +204,10 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
     result = ReplicateResult(seed, {}, 0.0, {"rotnet": h_rot, "supervised": h_sup, "supervised-scratch": h_scr})
     x_u, y_u = data.unlabelled("train")
     sup_feats = outputs(sup, x_u, config, device)["features"]
-    if config.num_novel != "known":      # App. E: C^u estimated from the supervised step's features (DTC)
+    if estimates_cu(config):      # App. E: C^u estimated from the supervised step's features (DTC)
         x_l, y_l = data.labelled_set.tensors
-        est = class_number(config, outputs(sup, x_l, config, device)["features"], y_l, sup_feats, device)
-        result.estimates[""], result.true_num_new[""] = est, config.num_new
-        config = estimated_config(config, est)
+        config = estimate_step(config, result, "", outputs(sup, x_l, config, device)["features"], y_l, sup_feats,
+                               device)
     if params.kmeans:
         k = config.num_new
         result.metrics["kmeans-pixels"] = _s(kmeans_cluster_scores(x_u.float(), y_u, k, seed))
@@ -231,8 +252,14 @@ def values(results: Sequence[ReplicateResult], name: str, metric: str = "acc") -
 def aggregate(params: AutoNovelParams, results: Sequence[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """``{experiment id: {metric: {"mean", "std", "n"}}}`` for ``metrics.json``, in percent as the thesis; with C^u
     estimated (``num_novel`` estimate / report), also ``<data>/estimated-k``: the estimate ``num_new``, the true
-    ``true_num_new`` and ``abs_error`` (numbers of classes, OmniGlot: means over the alphabets)."""
-    out = percent_summary([r.metrics for r in results], {n: experiment_id(params, n) for n in results[0].metrics})
+    ``true_num_new`` and ``abs_error`` (numbers of classes, OmniGlot: means over the alphabets). The ids end in
+    ``-estimated-k`` only when the replicates' heads were sized by the estimate (``used_estimate``; a mix is an
+    error)."""
+    estimated = all(r.used_estimate for r in results)
+    if not estimated and any(r.used_estimate for r in results):
+        raise ValueError("aggregate: some replicates trained with the estimated C^u and some with the known one")
+    out = percent_summary([r.metrics for r in results],
+                          {n: experiment_id(params, n, estimated) for n in results[0].metrics})
     if all(r.estimates for r in results):
         out[f"{params.data}/estimated-k"] = summarize_seeds({"k": [estimate_summary(r) for r in results]})["k"]
     return out
