@@ -144,6 +144,15 @@ def test_deterministic_for_a_seed():
     assert torch.equal(r1.free, r2.free) and r1.inertia == r2.inertia
 
 
+def test_weighted_draw_is_numpys_choice_without_the_host_copy():
+    w = np.random.default_rng(0).random(500) ** 4        # skewed weights
+    w[::7] = 0.0                                         # rows already centres
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    ours = [CN.weighted_draw(torch.as_tensor(w), a) for _ in range(300)]
+    assert ours == [int(b.choice(500, p=w / w.sum())) for _ in range(300)]
+    assert not any(i % 7 == 0 for i in ours)             # zero weight: never drawn
+
+
 def test_split_anchor_probe():
     anchors, probes = split_anchor_probe([3, 1, 2, 0], 0.7, seed=0)
     assert len(anchors) == 3 and len(probes) == 1 and sorted(anchors + probes) == [0, 1, 2, 3]

@@ -78,6 +78,17 @@ class ConstrainedClustering:
     iterations: int
 
 
+def weighted_draw(weights: Tensor, rng: np.random.Generator) -> int:
+    """One index drawn with probability proportional to ``weights`` (M,) (non-negative, positive sum), the same
+    draw as ``rng.choice(M, p=weights / weights.sum())`` (numpy's inverse CDF: one ``rng.random()`` searched in the
+    normalised cumulative sum, ``side="right"``), but computed where ``weights`` lives: only the uniform goes to
+    the device and one index comes back, not the M-vector."""
+    cdf = torch.cumsum(weights / weights.sum(), 0)
+    cdf = cdf / cdf[-1]
+    u = torch.tensor([rng.random()], dtype=cdf.dtype, device=cdf.device)
+    return int(torch.searchsorted(cdf, u, right=True)[0])
+
+
 def _kmeanspp(free: Tensor, fixed: Tensor, k: int, rng: np.random.Generator) -> Tensor:
     """k-means++ seeding (Arthur & Vassilvitskii 2007) of ``k`` centres, the first being ``fixed`` (A, D); the rest
     drawn from the rows of ``free`` with probability proportional to the squared distance to the nearest centre
@@ -87,7 +98,7 @@ def _kmeanspp(free: Tensor, fixed: Tensor, k: int, rng: np.random.Generator) -> 
     d2 = _sq_dist(free, torch.cat(centers)).min(1).values
     while have < k:
         total = float(d2.sum())
-        i = int(rng.integers(len(free))) if total <= 0 else int(rng.choice(len(free), p=(d2 / total).cpu().numpy()))
+        i = int(rng.integers(len(free))) if total <= 0 else weighted_draw(d2, rng)
         new = free[i][None]
         centers.append(new)
         d2 = torch.minimum(d2, _sq_dist(free, new)[:, 0])
