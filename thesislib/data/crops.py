@@ -13,10 +13,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from thesislib.data.round_robin import center_crop
 from thesislib.data.transforms import resize_image, to_tensor
 
 __all__ = ["CenterResize", "ImageNetCrop", "ImagesOnly", "LabelledResize", "RandomCropFlip", "RandomResizeCropFlip",
-           "to_unit_range"]
+           "AreaCropFlip", "ResizeCenterCrop", "to_unit_range"]
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -60,7 +61,8 @@ class RandomResizeCropFlip:
 
     STL-10 (thesis §3.4: "we randomly resize the images and extract 96x96 crops"): a 96-pixel crop of a
     96-pixel image is the whole image, so without the resize only the flip would vary. The thesis gives
-    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision."""
+    no scale range; up to 1.15 x (the ImageNet crop's margin, :class:`ImageNetCrop`) is a decision.
+    Not :class:`AreaCropFlip` (torchvision's RandomResizedCrop: a random area fraction and aspect ratio)."""
 
     size: int
     max_scale: float = 1.15
@@ -103,3 +105,37 @@ class LabelledResize:
 
     def __call__(self, item: dict[str, Any]) -> tuple[Tensor, int]:
         return to_unit_range(resize_image(to_tensor(item["image"]), self.size)), int(item["label"])
+
+
+@dataclass(frozen=True)
+class AreaCropFlip:
+    """Float image (3, H, W) in [0, 1] -> (3, size, size): torchvision's RandomResizedCrop (a region of
+    ``scale`` x the image's area and aspect ratio in [3/4, 4/3], resized to ``size``) and a coin-flip
+    mirror, drawn from torch's global generator (which the engine seeds per sample). The ImageNet
+    training view of AutoNovel's released code: ``RandomResizedCrop(224, scale=(0.5, 1.0))`` + flip.
+    Not :class:`RandomResizeCropFlip` (STL-10's shorter-side jitter, then a fixed-size crop)."""
+
+    size: int
+    scale: tuple[float, float] = (0.5, 1.0)
+
+    def __call__(self, image: Tensor) -> Tensor:
+        from torchvision.transforms import RandomResizedCrop
+
+        top, left, h, w = RandomResizedCrop.get_params(image, list(self.scale), [3.0 / 4.0, 4.0 / 3.0])
+        x = resize_image(image[..., top:top + h, left:left + w], self.size)
+        return x.flip(-1) if bool(torch.rand(()) < 0.5) else x
+
+
+@dataclass(frozen=True)
+class ResizeCenterCrop:
+    """Float image (3, H, W) -> (3, size, size): the shorter side resized to ``resize`` (aspect kept),
+    then the central ``size`` x ``size`` crop (ImageNet evaluation: ``Resize(256)`` + ``CenterCrop(224)``)."""
+
+    resize: int
+    size: int
+
+    def __call__(self, image: Tensor) -> Tensor:
+        h, w = image.shape[-2:]
+        scale = self.resize / min(h, w)
+        x = resize_image(image, (max(self.size, round(h * scale)), max(self.size, round(w * scale))))
+        return center_crop(x, self.size)

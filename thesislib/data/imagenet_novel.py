@@ -78,19 +78,21 @@ class NovelImageNetSplit:
 
 
 def novel_imagenet_split(subset: str = "A", root: str | Path | None = None) -> NovelImageNetSplit:
-    """The labelled / unlabelled classes of subset ``A``, ``B`` or ``C`` (module docstring)."""
-    if subset not in SUBSETS:
+    """The labelled / unlabelled classes of subset ``A``, ``B`` or ``C`` (module docstring); ``subset`` ``""``:
+    the labelled classes only (``unlabelled`` empty; only ``imagenet_118.txt`` is read)."""
+    if subset not in SUBSETS and subset != "":
         raise ValueError(f"unknown ImageNet subset {subset!r}; choose one of {', '.join(SUBSETS)}")
     base = dataset_dir("imagenet", root)
-    files = [base / SPLIT_DIR / "imagenet_118.txt", base / SPLIT_DIR / f"imagenet_30_{subset}.txt"]
+    files = [base / SPLIT_DIR / "imagenet_118.txt"] + ([base / SPLIT_DIR / f"imagenet_30_{subset}.txt"] if subset
+                                                        else [])
     train_dir = base / "ILSVRC" / "Data" / "CLS-LOC" / "train"
     missing = [str(p.relative_to(base)) for p in (*files, train_dir) if not p.exists()]
     if missing:
         raise DatasetNotFoundError("ImageNet novel-class split", base, LAYOUT, missing=missing, download=DOWNLOAD)
-    held_out, unlabelled = read_wnid_list(files[0]), read_wnid_list(files[1])
+    held_out, unlabelled = read_wnid_list(files[0]), (read_wnid_list(files[1]) if subset else [])
     outside = sorted(set(unlabelled) - set(held_out))
     if outside:
-        raise DatasetCorruptError("ImageNet split", files[1], f"{len(outside)} wnids not in imagenet_118.txt "
+        raise DatasetCorruptError("ImageNet split", files[-1], f"{len(outside)} wnids not in imagenet_118.txt "
                                   f"(e.g. {outside[0]})")
     folders = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
     absent = [w for w in held_out if w not in set(folders)]
@@ -103,19 +105,20 @@ def novel_imagenet_split(subset: str = "A", root: str | Path | None = None) -> N
 
 class ImageFiles(torch.utils.data.Dataset):
     """``(path, class)`` samples -> ``(image, class)``: uint8 RGB read and resized to ``size`` x ``size``
-    (float in [0, 1], (3, S, S)) then ``transform`` if given. A file PIL cannot read raises
-    DatasetCorruptError naming it (:func:`~thesislib.data.imageio.read_rgb`)."""
+    (float in [0, 1], (3, S, S); ``size`` None: kept at its own size, (3, H, W)) then ``transform`` if given.
+    A file PIL cannot read raises DatasetCorruptError naming it (:func:`~thesislib.data.imageio.read_rgb`)."""
 
-    def __init__(self, samples: list[tuple[Path, int]], size: int = 224,
+    def __init__(self, samples: list[tuple[Path, int]], size: int | None = 224,
                  transform: Callable[[Tensor], Tensor] | None = None) -> None:
-        self.samples, self.size, self.transform = samples, int(size), transform
+        self.samples, self.size, self.transform = samples, None if size is None else int(size), transform
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, label = self.samples[i]
-        image = resize_image(to_tensor(read_rgb(path, "ImageNet")), self.size)
+        image = to_tensor(read_rgb(path, "ImageNet"))
+        image = image if self.size is None else resize_image(image, self.size)
         return (self.transform(image) if self.transform is not None else image), label
 
 

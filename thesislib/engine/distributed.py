@@ -259,3 +259,17 @@ def save_main_outputs(output: str | os.PathLike[str] | None, modules: Mapping[st
     for name, module in modules.items():
         torch.save(module.state_dict(), out / f"{name}.pt")
     write_json(out / "history.json", history.state_dict())
+
+
+def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (b, ...) concatenated along dim 0 in rank order -> (W b, ...), with the
+    gradient flowing back to **every** rank's rows (``torch.distributed.nn.functional.all_gather``; its
+    backward sums the ranks' gradients of each slice). A loss L computed identically on every rank from
+    the gathered rows then needs no rescaling: rank r receives W ∂L/∂(its rows), and DDP's average
+    (1/W) Σ_r W ∂L/∂θ|_r is ∂L/∂θ. Shapes must agree over ranks. Without a process group, or with one
+    process: ``tensor`` itself (no copy)."""
+    if not is_distributed() or get_world_size() == 1:
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor.contiguous()))

@@ -14,7 +14,14 @@ Backbones (CIFAR ResNet-18, the staged MLP) and the freezing of early stages liv
 """
 
 from thesislib.selfsup.composition import Composite, mix_targets, mixup, ricap
-from thesislib.selfsup.pairwise import EpochClock, consistency_mse, pair_probabilities, pairwise_bce, sigmoid_rampup
+from thesislib.selfsup.pairwise import (
+    EpochClock,
+    consistency_mse,
+    pair_probabilities,
+    pairwise_bce,
+    ranking_bce,
+    sigmoid_rampup,
+)
 from thesislib.selfsup.precision import fp32_head, full_precision
 from thesislib.selfsup.pseudo_labels import (
     ADJACENCIES,
@@ -35,4 +42,5 @@ __all__ = [
     "rank_statistics", "ricap", "rotate_batch", "rotation_step_fn", "sigmoid_rampup", "sne_adjacency",
     "train_rotnet", "undirected_edges",
     "fp32_head", "full_precision", "matched_l2_threshold",
+    "ranking_bce",
 ]

@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from thesislib.engine.distributed import all_gather_rows, all_gather_with_grad, get_world_size, is_distributed
 from thesislib.selfsup.precision import full_precision
+from thesislib.selfsup.pseudo_labels import rank_statistics
 
 EPS = 1e-7
 
@@ -48,6 +50,33 @@ def pairwise_bce(p: Tensor, q: Tensor, target: Tensor, eps: float = EPS, weight:
         return loss.mean()
     weight = weight.to(loss.dtype)
     return (loss * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def ranking_bce(features: Tensor, p: Tensor, q: Tensor, k: int,
+                rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """AutoNovel's L_BCE (ch. 6 eq. 3) over the ordered pairs of the **global** batch: targets
+    s_ij = 1{top_k(Φ(x_i)) = top_k(Φ(x_j))} (:func:`~thesislib.selfsup.rank_statistics` of the detached
+    ``features`` (b, D)), probabilities p_iᵀq_j of ``p``, ``q`` (b, K), pairs weighted by
+    rows_i · rows_j when ``rows`` (b,) in {0, 1} is given (e.g. the unlabelled images of a mixed batch).
+    Returns (bce, the pairs' positive rate).
+
+    Inside a process group of W > 1 ranks (DDP under torchrun) every rank's b rows are gathered first, as
+    the released code's ``nn.DataParallel`` gathers its GPUs' outputs before ``PairEnum``: the features and
+    ``rows`` plainly (they carry no gradient), ``p`` and ``q`` with
+    :func:`~thesislib.engine.distributed.all_gather_with_grad`, so the BCE is the one-process BCE of the
+    W·b concatenated rows (in rank order) on every rank and DDP's gradient average is its gradient. The row
+    count b must agree over ranks (equal DistributedSampler shards). One process: no gather, the same
+    operations as the loss without this path."""
+    if is_distributed() and get_world_size() > 1:
+        features = all_gather_rows(features.detach())
+        p, q = all_gather_with_grad(p), all_gather_with_grad(q)
+        rows = None if rows is None else all_gather_rows(rows.detach())
+    s = rank_statistics(features.detach(), k)
+    pairs = None if rows is None else rows[:, None] * rows[None, :]
+    bce = pairwise_bce(p, q, s, weight=pairs)
+    if pairs is None:
+        return bce, s.mean()
+    return bce, (s * pairs).sum() / pairs.sum().clamp_min(1.0)
 
 
 def consistency_mse(p: Tensor, q: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ training of head 1 (CE) and a clustering head 2 on pairwise pseudo-labels from r
 (BCE), with an MSE consistency ramped up over training; optionally incremental learning. Modules:
 
 * :mod:`~thesislib.methods.autonovel.config` — :class:`AutoNovelParams`, the ablation variants;
-* :mod:`~thesislib.methods.autonovel.data` — digits (smoke), CIFAR-10/100, SVHN and OmniGlot (full), views,
+* :mod:`~thesislib.methods.autonovel.data` — digits (smoke), CIFAR-10/100, SVHN, OmniGlot and ImageNet (full), views,
   metric-learning episodes;
 * :mod:`~thesislib.methods.autonovel.model` — the two-headed network, the I.L. head extension;
 * :mod:`~thesislib.methods.autonovel.losses` — the joint objective (eqs. 3-5), the prototypical loss;

@@ -6,7 +6,10 @@
   (:mod:`thesislib.data.cifar`, :mod:`thesislib.data.svhn`; a missing dataset names its layout);
 * ``omniglot``: labelled = the 964 characters of the 30 background alphabets, unlabelled = the characters
   of one evaluation alphabet (``params.alphabet``; none when empty), 32x32 (:mod:`thesislib.data.omniglot`);
-  the test split is the alphabet's images again (OmniGlot is scored as a clustering only).
+  the test split is the alphabet's images again (OmniGlot is scored as a clustering only);
+* ``imagenet``: labelled = the 882 classes, unlabelled = one 30-class subset (``params.subset``) of the 118
+  held out, streamed from disk (:class:`NovelImageNet`, :mod:`thesislib.data.imagenet_novel`); scored on the
+  subset's train images.
 
 :class:`Episodes` draws the metric-learning episodes of the labelled classes.
 
@@ -18,6 +21,8 @@ clustering is scored on the unlabelled *training* images, without augmentation (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -25,11 +30,13 @@ from torch.utils.data import TensorDataset
 
 from thesislib.config import ConfigError
 from thesislib.data.cifar import load_cifar_tensors, random_crop, random_crop_flip
+from thesislib.data.crops import AreaCropFlip, ResizeCenterCrop
 from thesislib.data.digits import load_digits_split
+from thesislib.data.imagenet_novel import ImageFiles, NovelImageNetSplit, novel_imagenet_split
 from thesislib.data.omniglot import load_omniglot
 from thesislib.data.roots import dataset_dir
 from thesislib.data.svhn import load_svhn_tensors
-from thesislib.data.transforms import normalize
+from thesislib.data.transforms import IMAGENET, normalize
 from thesislib.methods.autonovel.config import AutoNovelParams
 
 
@@ -79,7 +86,9 @@ def with_alphabet(background: NovelData, params: AutoNovelParams) -> NovelData:
                      ev.images, ev.labels + background.n_labelled, background.n_labelled)
 
 
-def load_data(params: AutoNovelParams) -> NovelData:
+def load_data(params: AutoNovelParams) -> NovelData | NovelImageNet:
+    if params.data == "imagenet":
+        return load_imagenet(params)
     if params.data == "omniglot":
         root = dataset_dir("omniglot", data_root=params.data_root)
         bg = load_omniglot("background", root, size=OMNIGLOT_SIZE)
@@ -105,6 +114,8 @@ def model_input(x: Tensor, params: AutoNovelParams) -> Tensor:
     SVHN scaled to [-1, 1]."""
     if params.data == "digits":
         return x.float()
+    if params.data == "imagenet":          # the streamed items are normalised crops already (NovelImageNet)
+        return x
     if params.data == "omniglot":
         return (x.float() - OMNIGLOT_MEAN) / OMNIGLOT_STD
     if params.data == "svhn":
@@ -114,6 +125,8 @@ def model_input(x: Tensor, params: AutoNovelParams) -> Tensor:
 
 def augment(x: Tensor, params: AutoNovelParams) -> Tensor:
     """One random view: digits + N(0, noise_std²) noise; CIFAR pad-4 crop + flip; SVHN pad-4 crop."""
+    if params.data == "imagenet":          # the workers drew the random resized crops (NovelImageNet)
+        return x
     if params.data == "digits":
         x = x.float()
         return x + params.noise_std * torch.randn_like(x) if params.noise_std > 0 else x
@@ -147,3 +160,101 @@ class Episodes(torch.utils.data.Dataset):
         chosen = self.classes[torch.randperm(len(self.classes))[: self.n_way]]
         idx = torch.cat([self.rows[int(c)][torch.randperm(len(self.rows[int(c)]))[: self.n_shot]] for c in chosen])
         return self.x[idx], self.y[idx]
+
+
+# ImageNet (Table 3): appended block ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageNetView:
+    """A decoded image (3, H, W) in [0, 1] -> ``views`` normalised ImageNet inputs: one (3, S, S), or
+    ``views`` > 1 of them stacked (views, 3, S, S). Training (``train``): torchvision's RandomResizedCrop of
+    area fraction ``scale`` (default (0.5, 1), the joint step's) + flip, drawn independently per view (the
+    released ``TransformTwice``); evaluation: the shorter side resized to ``resize``, the central S x S crop (the
+    released ``Resize(256), CenterCrop(224)``)."""
+
+    size: int
+    resize: int
+    train: bool
+    views: int = 1
+    scale: tuple[float, float] = (0.5, 1.0)
+
+    def __call__(self, image: Tensor) -> Tensor:
+        crop = (AreaCropFlip(self.size, self.scale) if self.train
+                else ResizeCenterCrop(self.resize, self.size))
+        out = [normalize(crop(image), IMAGENET) for _ in range(self.views)]
+        return out[0] if self.views == 1 else torch.stack(out)
+
+
+@dataclass(frozen=True)
+class NovelImageNet:
+    """AutoNovel's ImageNet data, streamed from disk (nothing held in memory but the file list): the 882
+    labelled classes' train images and, for ``split.unlabelled`` non-empty, one 30-class subset's train
+    images (:mod:`thesislib.data.imagenet_novel`). The same interface as :class:`NovelData` where the steps
+    read it:
+
+    * ``labelled_set``: (one training view (3, S, S), class) for the supervised step, cropped at area fraction
+      (``sup_scale``, 1) (``sup_crop_scale``; DTC's ImageNet classifier: torchvision's default 0.08);
+    * ``joint_labelled_set`` / ``unlabelled_views()``: (two views (2, 3, S, S), class) for the joint step's
+      two streams (the unlabelled classes are never read by the training step);
+    * ``unlabelled("train")``: (the unlabelled images as an evaluation dataset of (centre crop, class), their
+      classes (M,)): the clustering is scored on the subset's *train* images, as the thesis (§4.3) and the
+      released ``auto_novel_imagenet.py`` (``ImageNetLoader30(subfolder='train')``); there is no test split."""
+
+    split: NovelImageNetSplit
+    n_labelled: int
+    size: int = 224
+    resize: int = 256
+    sup_scale: float = 0.5
+
+    @cached_property
+    def _labelled_samples(self) -> list[tuple[Path, int]]:
+        return self.split.samples("labelled")
+
+    def _files(self, part: str, view: ImageNetView) -> ImageFiles:
+        samples = self._labelled_samples if part == "labelled" else self.split.samples("unlabelled")
+        return ImageFiles(samples, size=None, transform=view)
+
+    @property
+    def labelled_set(self) -> ImageFiles:
+        return self._files("labelled", ImageNetView(self.size, self.resize, train=True, scale=(self.sup_scale, 1.0)))
+
+    @property
+    def joint_labelled_set(self) -> ImageFiles:
+        return self._files("labelled", ImageNetView(self.size, self.resize, train=True, views=2))
+
+    def unlabelled_views(self) -> ImageFiles:
+        return self._files("unlabelled", ImageNetView(self.size, self.resize, train=True, views=2))
+
+    @property
+    def train_set(self) -> ImageFiles:
+        raise ConfigError("AutoNovelParams: imagenet has no merged labelled + unlabelled shuffle; the joint step "
+                          "reads two streams (unlabelled_batch_size > 0)")
+
+    def unlabelled(self, split: str = "train") -> tuple[ImageFiles, Tensor]:
+        if split != "train":
+            raise ValueError(f"ImageNet novel classes are scored on their train images only, not {split!r}")
+        files = self._files("unlabelled", ImageNetView(self.size, self.resize, train=False))
+        return files, torch.tensor([c for _, c in files.samples], dtype=torch.long)
+
+
+def load_imagenet(params: AutoNovelParams, subset: str | None = None) -> NovelImageNet:
+    """The 882 labelled classes and ``subset`` (default ``params.subset``; empty: no unlabelled class), checked
+    against ``n_labelled_classes`` / ``n_new_classes``. A missing dataset or split file names
+    ``$THESISLIB_DATA/imagenet`` and the layout (:func:`~thesislib.data.imagenet_novel.novel_imagenet_split`)."""
+    chosen = params.subset if subset is None else subset
+    split = novel_imagenet_split(chosen, dataset_dir("imagenet", data_root=params.data_root))
+    if len(split.labelled) != params.n_labelled_classes:
+        raise ConfigError(f"AutoNovelParams: n_labelled_classes {params.n_labelled_classes} does not match the "
+                          f"{len(split.labelled)} labelled classes found in {split.train_dir}")
+    if chosen and len(split.unlabelled) != params.n_new_classes:
+        raise ConfigError(f"AutoNovelParams: n_new_classes {params.n_new_classes} does not match the "
+                          f"{len(split.unlabelled)} classes of subset {chosen}")
+    return NovelImageNet(split, params.n_labelled_classes, params.image_size, params.resize_size,
+                         params.sup_crop_scale)
+
+
+def replace_split(data: NovelImageNet, unlabelled: list[str]) -> NovelImageNet:
+    """``data`` with another list of unlabelled wnids (``[]``: the labelled classes only)."""
+    split = NovelImageNetSplit(data.split.labelled, unlabelled, data.split.train_dir)
+    return NovelImageNet(split, data.n_labelled, data.size, data.resize, data.sup_scale)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from thesislib.engine import evaluate
 from thesislib.engine.distributed import unwrap
@@ -29,17 +29,24 @@ from thesislib.methods.autonovel.model import HEAD1, HEAD2
 from thesislib.selfsup.precision import fp32_head
 
 
-def outputs(model: nn.Module, x: Tensor, params: AutoNovelParams, device: torch.device) -> dict[str, Tensor]:
-    """``{"features", head...}`` of every image of x without augmentation (engine.evaluate)."""
+def outputs(model: nn.Module, x: Tensor | Dataset, params: AutoNovelParams, device: torch.device
+            ) -> dict[str, Tensor]:
+    """``{"features", head...}`` of every image of x without augmentation (engine.evaluate): a tensor of
+    images (N, ...), or a dataset of (network input, class) items streamed by ``num_workers`` workers
+    (ImageNet: the centre crops of :class:`~thesislib.methods.autonovel.data.NovelImageNet`)."""
     def fn(m: nn.Module, batch: Any) -> dict[str, Tensor]:
         out = m(model_input(batch[0], params))
         return {"features": out["features"], **{h: fp32_head(m, out["features"], h) for h in unwrap(m).heads}}
-    return evaluate(model, TensorDataset(x), fn, device, batch_size=params.eval_batch_size, amp=params.amp)
+    if isinstance(x, Tensor):
+        return evaluate(model, TensorDataset(x), fn, device, batch_size=params.eval_batch_size, amp=params.amp)
+    return evaluate(model, x, fn, device, batch_size=params.eval_batch_size, amp=params.amp,
+                    num_workers=params.num_workers)
 
 
 def novel_scores(model: nn.Module, data: NovelData, params: AutoNovelParams, device: torch.device
                  ) -> tuple[ClusterScores, Tensor]:
-    """ACC / NMI / ARI of head 2 on the unlabelled training images, and the assignments."""
+    """ACC / NMI / ARI of head 2 on the unlabelled training images (ImageNet: the subset's train images,
+    centre-cropped), and the assignments."""
     x, y = data.unlabelled("train")
     clusters = outputs(model, x, params, device)[HEAD2].argmax(1)
     return cluster_scores(clusters, y), clusters

@@ -11,7 +11,9 @@ head 2 on the unlabelled training images. With I.L., also Table 4's test accurac
 OmniGlot (Table 3, :func:`run_alphabets`): the metric-learning step once on the background alphabets,
 then per evaluation alphabet the joint step of every variant and k-means on the metric features, each
 scored on that alphabet's characters; ``metrics[name]`` is the mean over the alphabets (the thesis's
-number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores.
+number) and ``metrics[f"{name}@{alphabet}"]`` each alphabet's scores. ImageNet (Table 3, :func:`run_subsets`): the
+supervised step once on the 882 labelled classes, then per 30-class subset (A, B, C) k-means on its features and
+the joint step, ``metrics[name]`` the mean over the subsets and ``metrics[f"{name}@{subset}"]`` each subset's.
 
 C^u unknown (App. E, Table 6; ``num_novel`` estimate or report): per split, :func:`estimate_step` estimates it
 with DTC's method (:func:`class_number`) from the supervised step's features (OmniGlot: the metric step's, per
@@ -42,6 +44,7 @@ from thesislib.engine import History
 from thesislib.eval.class_number import ClassNumberEstimate, estimate_num_classes
 from thesislib.eval.clustering import kmeans_cluster_scores
 from thesislib.methods.autonovel.config import (
+    IMAGENET_SUBSETS,
     VARIANTS,
     AutoNovelParams,
     config_for,
@@ -49,7 +52,14 @@ from thesislib.methods.autonovel.config import (
     experiment_id,
     variant_config,
 )
-from thesislib.methods.autonovel.data import NovelData, load_data, with_alphabet
+from thesislib.methods.autonovel.data import (
+    NovelData,
+    NovelImageNet,
+    load_data,
+    load_imagenet,
+    replace_split,
+    with_alphabet,
+)
 from thesislib.methods.autonovel.evaluate import incremental_scores, novel_scores, outputs
 from thesislib.methods.autonovel.train import metric_to_supervised, run_stage
 from thesislib.replication import summarize_seeds
@@ -101,16 +111,26 @@ def evaluation_alphabets(params: AutoNovelParams) -> list[str]:
     return found
 
 
+def probe_classes(params: AutoNovelParams, classes: Tensor) -> Tensor:
+    """The labelled classes the estimate of C^u draws as anchors + probes: ``estimate_labelled_classes`` of the
+    ``classes`` (K,) at random (seeded by ``params.seed``), or all of them (0, or not fewer than K). The per-split
+    paths draw them before computing features (only those images are read); :func:`class_number` draws the same."""
+    n = params.estimate_labelled_classes
+    if 0 < n < len(classes):
+        return classes[torch.randperm(len(classes), generator=torch.Generator().manual_seed(params.seed))[:n]]
+    return classes
+
+
 def class_number(params: AutoNovelParams, labelled: Tensor, labels: Tensor, unlabelled: Tensor,
                  device: torch.device) -> ClassNumberEstimate:
     """DTC's estimate of C^u (:func:`thesislib.eval.class_number.estimate_num_classes`) from the features (N, D) of
     the labelled images with their classes (N,) and those (M, D) of the unlabelled ones, under the ``estimate_*``
-    parameters; ``estimate_labelled_classes`` > 0 first draws that many labelled classes (seeded)."""
+    parameters; ``estimate_labelled_classes`` > 0 first draws that many labelled classes (:func:`probe_classes`;
+    features of an earlier draw pass through unchanged)."""
     y = labels.cpu()
-    n = params.estimate_labelled_classes
     classes = torch.unique(y)
-    if 0 < n < len(classes):
-        keep = classes[torch.randperm(len(classes), generator=torch.Generator().manual_seed(params.seed))[:n]]
+    keep = probe_classes(params, classes)
+    if len(keep) < len(classes):
         rows = torch.isin(y, keep)
         labelled, y = labelled[rows.to(labelled.device)], y[rows]
     candidates = min(params.estimate_candidates, len(unlabelled) + 1)   # c <= M new clusters always fit
@@ -155,34 +175,83 @@ def run_alphabets(config: AutoNovelParams, device: torch.device, data: NovelData
     background = with_alphabet(data if data is not None else load_data(config), replace(config, alphabet=""))
     metric, h_metric = run_stage("metric", config, device, data=background if config.nproc == 1 else None)
     result = ReplicateResult(config.seed, {}, 0.0, {"metric": h_metric})
-    per: dict[str, list[dict[str, float]]] = {}
     alphabets = evaluation_alphabets(config)
     result.n_alphabets = len(alphabets)
-    if estimates_cu(config):
+    probes = None
+    if estimates_cu(config):        # the background characters the estimate of C^u probes, one draw per replicate
         x_l, y_l = background.labelled_set.tensors
-        feats_l = outputs(metric, x_l, config, device)["features"]
-    for alphabet in alphabets:
+        rows = torch.isin(y_l, probe_classes(config, torch.unique(y_l)))
+        probes = (x_l[rows], y_l[rows])
+
+    def alphabet_data(alphabet: str) -> tuple[AutoNovelParams, NovelData]:
         d = with_alphabet(background, replace(config, alphabet=alphabet))
+        y_u = d.unlabelled("train")[1]
+        return replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1), d
+
+    _per_split(result, config, device, alphabets, alphabet_data, metric,
+               lambda conf: metric_to_supervised(conf, metric.state_dict()), probes)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _per_split(result: ReplicateResult, config: AutoNovelParams, device: torch.device, splits: Sequence[str],
+               split_data: Callable[[str], tuple[AutoNovelParams, Any]], features_model: nn.Module,
+               joint_init: Callable[[AutoNovelParams], dict[str, Tensor]],
+               probes: tuple[Any, Tensor] | None = None) -> None:
+    """For each unlabelled split (an OmniGlot alphabet, an ImageNet subset) in turn: k-means on
+    ``features_model``'s features of its images and the joint step of every variant from ``joint_init``, each
+    scored on the split's images; ``result.metrics[f"{name}@{split}"]`` per split and ``[name]`` the mean over
+    the splits (Table 3's numbers).
+
+    C^u unknown (Table 6): ``probes`` = (the labelled images the estimate probes, a tensor (N, ...) or a dataset
+    of (network input, class), their classes (N,)), None when C^u is not estimated. Their features are computed
+    once; per split, before its k-means and joint steps, :func:`estimate_step` estimates the split's C^u from them
+    and the split's unlabelled features (``conf.num_new``, the split's true C^u, recorded beside it) under the
+    key ``split`` and, with ``num_novel`` estimate, sizes that split's heads and k-means by it."""
+    per: dict[str, list[dict[str, float]]] = {}
+    feats_l = outputs(features_model, probes[0], config, device)["features"] if probes is not None else None
+    for split in splits:
+        conf, d = split_data(split)
         x_u, y_u = d.unlabelled("train")
-        conf = replace(config, alphabet=alphabet, n_new_classes=int(y_u.max()) + 1)
-        if estimates_cu(conf):
-            conf = estimate_step(conf, result, alphabet, feats_l, y_l, outputs(metric, x_u, conf, device)["features"],
-                                 device)
+        feats = outputs(features_model, x_u, conf, device)["features"] if config.kmeans or probes is not None else None
+        if probes is not None:
+            conf = estimate_step(conf, result, split, feats_l, probes[1], feats, device)
         local = d if conf.nproc == 1 else None
-        state = metric_to_supervised(conf, metric.state_dict())
+        state = joint_init(conf)
         found: dict[str, dict[str, float]] = {}
         if config.kmeans:
-            feats = outputs(metric, x_u, conf, device)["features"]
             found["kmeans-scratch"] = _s(kmeans_cluster_scores(feats, y_u, conf.num_new, conf.seed))
         for name in config.variants:
             model, history = run_stage("joint", variant_config(conf, name), device, data=local, init=state)
             found[name] = _s(novel_scores(model, d, variant_config(conf, name), device)[0])
-            result.histories[f"{name}@{alphabet}"] = history
+            result.histories[f"{name}@{split}"] = history
         for name, scores in found.items():
-            result.metrics[f"{name}@{alphabet}"] = scores
+            result.metrics[f"{name}@{split}"] = scores
             per.setdefault(name, []).append(scores)
     for name, rows in per.items():
         result.metrics[name] = {m: sum(r[m] for r in rows) / len(rows) for m in rows[0]}
+
+
+def run_subsets(config: AutoNovelParams, device: torch.device, data: NovelImageNet | None = None
+                ) -> ReplicateResult:
+    """One ImageNet replicate (Table 3): no step 1; the supervised step from scratch on the 882 labelled classes
+    (every stage trained: the released code's starting point, an ImageNet-882 classifier), once; then, for
+    each 30-class subset (``config.subset``, or A, B and C in turn), k-means on the supervised features (Table 3
+    row 1) and the joint step of every variant from the supervised weights (stages 1-3 frozen), scored on
+    the subset's train images. ``metrics[name]`` is the mean over the subsets."""
+    started = time.perf_counter()
+    subsets = [config.subset] if config.subset else list(IMAGENET_SUBSETS)
+    labelled = load_imagenet(config, "") if data is None else replace_split(data, [])
+    sup, h_sup = run_stage("supervised", replace(config, subset=""), device,
+                           data=labelled if config.nproc == 1 else None, init=None)
+    state = {k: v.detach().clone() for k, v in sup.state_dict().items()}
+    result = ReplicateResult(config.seed, {}, 0.0, {"supervised": h_sup})
+
+    def subset_data(subset: str) -> tuple[AutoNovelParams, NovelImageNet]:
+        conf = replace(config, subset=subset)
+        return conf, load_imagenet(conf)
+
+    _per_split(result, config, device, subsets, subset_data, sup, lambda conf: state)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -193,6 +262,8 @@ def run_replicate(params: AutoNovelParams, seed: int, device: torch.device, keep
     config = config_for(params, seed)
     if config.data == "omniglot":
         return run_alphabets(config, device, data)
+    if config.data == "imagenet":
+        return run_subsets(config, device, data)
     started = time.perf_counter()
     data = data if data is not None else load_data(config)
     local = data if config.nproc == 1 else None     # torchrun processes load the data themselves

@@ -5,7 +5,8 @@ L = L_CE + L_BCE + ω(t) L_MSE [+ w_IL(t) L_CE^u]:
 
 * L_CE = -(1/N) Σ log η^l_{y_i}(z_i) over the labelled images of the batch;
 * L_BCE (eq. 3): BCE of s_ij = 1{top_k(Φ(x_i)) = top_k(Φ(x_j))} (ranking statistics of the clean
-  view's detached features) against η^u(z_i)ᵀη^u(ẑ_j), over the ordered pairs of unlabelled images;
+  view's detached features) against η^u(z_i)ᵀη^u(ẑ_j), over the ordered pairs of unlabelled images of
+  the global batch (under DDP the ranks' rows are gathered first, :func:`~thesislib.selfsup.ranking_bce`);
 * L_MSE (eq. 4): the MSE between the softmax outputs of the clean and augmented views, both heads,
   every image of the batch; ω(t) = λ e^{-5(1-t/T)²};
 * I.L.: head 1 covers all C^l + C^u classes and the unlabelled images get the CE to
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from thesislib.methods.autonovel.config import AutoNovelParams
 from thesislib.methods.autonovel.model import HEAD1, HEAD2
-from thesislib.selfsup import consistency_mse, pairwise_bce, rank_statistics, sigmoid_rampup
+from thesislib.selfsup import consistency_mse, ranking_bce, sigmoid_rampup
 
 
 def masked_ce(logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
@@ -38,15 +39,12 @@ def joint_loss(out: dict[str, Tensor], out_aug: dict[str, Tensor], target: Tenso
     unl = 1.0 - lab
     ce = masked_ce(out[HEAD1], target, lab)
     p2, p2_aug = torch.softmax(out[HEAD2].float(), 1), torch.softmax(out_aug[HEAD2].float(), 1)
-    s = rank_statistics(out["features"], params.topk)
-    pairs = unl[:, None] * unl[None, :]
-    bce = pairwise_bce(p2, p2_aug, s, weight=pairs)
+    bce, pos_rate = ranking_bce(out["features"], p2, p2_aug, params.topk, rows=unl)
     p1, p1_aug = torch.softmax(out[HEAD1].float(), 1), torch.softmax(out_aug[HEAD1].float(), 1)
     mse = consistency_mse(p1, p1_aug) + consistency_mse(p2, p2_aug)
     ramp = sigmoid_rampup(epoch, params.rampup_epochs)
     loss = params.ce_weight * ce + params.bce_weight * bce + params.cons_weight * ramp * mse
-    metrics = {"ce": ce.detach(), "bce": bce.detach(), "mse": mse.detach(),
-               "pos_rate": (s * pairs).sum() / pairs.sum().clamp_min(1.0)}
+    metrics = {"ce": ce.detach(), "bce": bce.detach(), "mse": mse.detach(), "pos_rate": pos_rate}
     if params.incremental:
         pseudo = p2.detach().argmax(1) + params.n_labelled_classes
         il = masked_ce(out[HEAD1], pseudo, unl)

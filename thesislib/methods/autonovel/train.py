@@ -19,17 +19,18 @@ processes (:class:`thesislib.selfsup.stages.StagedPipeline`); rank 0 writes ``<s
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from thesislib.config import ConfigError
 from thesislib.engine import History, MultiStep, StepDecay, Trainer, cycling_rows, fit, make_scheduler, steps_per_epoch
 from thesislib.engine.distributed import get_rank, get_world_size, unwrap
+from thesislib.engine.sampler import IndexBatch, SeededDataset, data_seed
 from thesislib.methods.autonovel.config import (
     AutoNovelParams,
     autonovel_config,
@@ -38,7 +39,7 @@ from thesislib.methods.autonovel.config import (
     rotnet_engine_config,
     supervised_engine_config,
 )
-from thesislib.methods.autonovel.data import Episodes, NovelData, augment, load_data
+from thesislib.methods.autonovel.data import Episodes, NovelData, NovelImageNet, augment, load_data
 from thesislib.methods.autonovel.losses import joint_loss, prototypical_loss
 from thesislib.methods.autonovel.model import (
     HEAD1,
@@ -130,7 +131,7 @@ def supervised(params: AutoNovelParams, data: NovelData, device: torch.device, s
     config = supervised_engine_config(params)
     spe = steps_per_epoch(len(data.labelled_set), config.batch_size, config.drop_last)
     history = fit(model, opt, data.labelled_set, step, config, device,
-                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, 0.5)))
+                  scheduler=make_scheduler(opt, StepDecay(params.sup_step * spe, params.sup_gamma)))
     return unwrap(model), history
 
 
@@ -148,17 +149,20 @@ def joint_model(params: AutoNovelParams, state: dict[str, Tensor]) -> nn.Module:
 
 
 def joint_batches(params: AutoNovelParams, data: NovelData, clock: EpochClock
-                  ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]]:
+                  ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[Tensor | tuple[Tensor, Tensor], Tensor]]]:
     """The joint step's engine dataset and the function completing each batch (images, targets).
 
     ``unlabelled_batch_size`` 0: every training image in one shuffle, batches as they come. b > 0 (the
     released OmniGlot / ImageNet code's two streams): the engine walks the labelled images once per epoch,
-    B - b per batch, and the function appends the b unlabelled images of this optimiser step
+    B - b per batch, and the function appends the b unlabelled images of this optimiser step (ImageNet: per
+    view, :func:`streamed_joint_batches`)
     (:func:`thesislib.engine.cycling_rows` over the unlabelled set, seeded by ``params.seed``), target -1; under
     torchrun each process takes its 1/W share of them."""
     b = params.unlabelled_batch_size
     if b == 0:
         return data.train_set, lambda x, target: (x, target)
+    if isinstance(data, NovelImageNet):
+        return streamed_joint_batches(params, data, clock)
     x_u, _ = data.unlabelled("train")
     if len(x_u) == 0:
         raise ConfigError("AutoNovelParams: unlabelled_batch_size > 0 but the training set has no unlabelled image")
@@ -186,7 +190,8 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
 
     def step(m: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x, target = add_unlabelled(batch[0], batch[1])   # batch[2], the classes, is never read here
-        return joint_loss(m(augment(x, params)), m(augment(x, params)), target, params, clock())
+        x1, x2 = two_views(x, params)
+        return joint_loss(m(x1), m(x2), target, params, clock())
 
     if params.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
@@ -200,6 +205,17 @@ def joint(params: AutoNovelParams, data: NovelData, device: torch.device, state:
     clock.trainer = trainer
     history = trainer.fit()
     return unwrap(model), history
+
+
+def two_views(x: Tensor | tuple[Tensor, Tensor], params: AutoNovelParams) -> tuple[Tensor, Tensor]:
+    """The two views x and x̄ of eq. 4's consistency: two draws of :func:`augment` on a tensor batch, or, for
+    ImageNet, the two random resized crops the workers drew: the pair (x1, x2) of (B, 3, S, S) batches that
+    :func:`streamed_joint_batches` returns, as is, or (B, 2, 3, S, S) -> two (B, 3, S, S)."""
+    if isinstance(x, tuple):
+        return x
+    if params.data == "imagenet":
+        return x[:, 0], x[:, 1]
+    return augment(x, params), augment(x, params)
 
 
 def _stage(stage: str, params: AutoNovelParams, data: NovelData, device: torch.device,
@@ -244,3 +260,72 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ImageNet (Table 3): appended block ------------------------------------------------------------------------
+
+
+class _StepRows:
+    """Batch sampler of :class:`UnlabelledStream`: from optimiser step ``start`` on, forever, this process's
+    share of :func:`~thesislib.engine.cycling_rows` as an :class:`~thesislib.engine.sampler.IndexBatch`
+    whose data seed is a function of ``(seed, step)`` (so the crops are those of a rerun or a resume)."""
+
+    def __init__(self, n: int, count: int, share: int, rank: int, seed: int, start: int) -> None:
+        self.n, self.count, self.share, self.rank, self.seed, self.start = n, count, share, rank, seed, start
+
+    def __iter__(self) -> Iterator[IndexBatch]:
+        step = self.start
+        while True:
+            rows = cycling_rows(self.n, self.count, self.seed, step)
+            rows = rows[self.rank * self.share: (self.rank + 1) * self.share]
+            yield IndexBatch(rows.tolist(), data_seed(self.seed, STREAM_EPOCH_OFFSET + step))
+            step += 1
+
+
+#: Added to the step for the unlabelled stream's data seeds, apart from the engine's per-epoch seeds.
+STREAM_EPOCH_OFFSET = 1 << 40
+
+
+class UnlabelledStream:
+    """The unlabelled rows of each optimiser step (the released ``TwoStreamBatchSampler``'s second stream),
+    read from disk by their own DataLoader workers: ``batch(step)`` returns this process's
+    ``count / world`` items (two views each, (b, 2, 3, S, S)) of step ``step``. Steps are expected in order; a
+    jump (a resume) restarts the loader at that step."""
+
+    def __init__(self, dataset: Dataset, count: int, seed: int, num_workers: int, pin_memory: bool) -> None:
+        world, self.rank = get_world_size(), get_rank()
+        if count % world:
+            raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {count} is not divisible by {world} processes")
+        self.dataset, self.count, self.share, self.seed = dataset, count, count // world, seed
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self._batches: Iterator[Any] | None = None
+        self._next = -1
+
+    def batch(self, step: int) -> Tensor:
+        if self._batches is None or step != self._next:
+            rows = _StepRows(len(self.dataset), self.count, self.share, self.rank, self.seed, step)  # type: ignore[arg-type]
+            self._batches = iter(DataLoader(SeededDataset(self.dataset), batch_sampler=rows,
+                                            num_workers=self.num_workers, pin_memory=self.pin_memory))
+        self._next = step + 1
+        return next(self._batches)[0]
+
+
+def streamed_joint_batches(params: AutoNovelParams, data: NovelImageNet, clock: EpochClock
+                           ) -> tuple[Dataset, Callable[[Tensor, Tensor], tuple[tuple[Tensor, Tensor], Tensor]]]:
+    """:func:`joint_batches` for ImageNet, streamed from disk: the engine walks the labelled images once per
+    epoch (B - b per batch, two views each), and each step appends the b unlabelled images of an endless
+    reshuffle of the subset (:class:`UnlabelledStream`), target -1. The step's images come back as the two
+    views' batches (x1, x2), each (B, 3, S, S) and contiguous (:func:`two_views` passes them through)."""
+    views = data.unlabelled_views()
+    if len(views) == 0:
+        raise ConfigError("AutoNovelParams: unlabelled_batch_size > 0 but no unlabelled subset is loaded (subset)")
+    stream = UnlabelledStream(views, params.unlabelled_batch_size, params.seed, params.num_workers,
+                              torch.cuda.is_available())
+
+    def add_unlabelled(x: Tensor, target: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        xu = stream.batch(clock.trainer.step).to(x.device, non_blocking=True)
+        # one contiguous (B, 3, S, S) batch per view: no (B, 2, 3, S, S) concatenation, no strided view copies
+        views = (torch.cat([x[:, 0], xu[:, 0]]), torch.cat([x[:, 1], xu[:, 1]]))
+        return views, torch.cat([target, target.new_full((len(xu),), -1)])
+
+    return data.joint_labelled_set, add_unlabelled
