@@ -330,9 +330,11 @@ tnb.show_replication("autonovel", source=True, thesis_header="thesis (%)", float
 # estimates once per held-out background alphabet (five alphabets of 20-47 characters, never seen by the
 # prototypical training) and takes the ceiling of the mean, while here each replicate draws one set of 30
 # background characters that the metric step was trained on, and every evaluation alphabet reuses that draw.
-# ImageNet's Table 6 entry is to be wired with the ImageNet path: until then `num_novel=estimate` is a
-# configuration error for it, and DTC's ImageNet settings (for that wiring) are listed in the OmniGlot config's
-# header.
+# `thesislib run autonovel --scale full_imagenet_estimated_k` does the same for each ImageNet subset on the
+# supervised step's features with DTC's ImageNet settings, recorded under `imagenet/full-estimated-k` (the
+# estimates under `imagenet/estimated-k`): DTC's 82 probe classes were held out from its 800-class classifier,
+# while here 82 of the 882 classes the supervised step was trained on are drawn once per replicate and reused by
+# the three subsets; the silhouette is taken on a random 10000 of the ~49k probe and unlabelled images.
 #
 # ## 8. Saving the run
 

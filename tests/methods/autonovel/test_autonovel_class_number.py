@@ -32,7 +32,7 @@ def test_table6_ids_are_the_record_keys_of_an_estimated_run():
     assert (p.estimate_candidates, p.estimate_anchor_fraction, p.estimate_min_size) == (100, 0.7, 0.01)   # DTC
 
 
-@pytest.mark.parametrize("scale", ["full", "full_cifar100", "full_svhn", "full_omniglot"])
+@pytest.mark.parametrize("scale", ["full", "full_cifar100", "full_svhn", "full_omniglot", "full_imagenet"])
 def test_thesis_configs_keep_cu_known(scale):
     assert autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / f"{scale}.yaml")).num_novel == "known"
 
@@ -48,8 +48,8 @@ def test_estimated_config_sets_cu_only_when_estimating():
 
 
 def test_estimate_is_rejected_and_report_skipped_where_no_estimation_step(monkeypatch):
-    # a data path without the step (after the merge: ImageNet's per-split path until it is wired), here digits
-    # taken out of ESTIMATED_DATA: estimate is a config error, report trains and records nothing about C^u
+    # a data path without the step (every path has one now; the guard is for a future path), here digits taken
+    # out of ESTIMATED_DATA: estimate is a config error, report trains and records nothing about C^u
     from thesislib.methods.autonovel import config as C
 
     monkeypatch.setattr(C, "ESTIMATED_DATA", frozenset({"omniglot"}))

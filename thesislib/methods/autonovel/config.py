@@ -58,8 +58,9 @@ Decisions recorded here (the thesis is silent or the released code differs):
   supervised), OmniGlot the metric step's (DTC: the prototypical VGG). ``estimate`` trains head 2 (and the I.L.
   extension of head 1, and the k-means baselines) with the estimate and records under ``<data>/<variant>-estimated-k``;
   ``report`` (the smoke default) records the estimate and trains with the known C^u. Only the data paths of
-  :data:`ESTIMATED_DATA` have the estimation step (ImageNet's is to be wired with its path): elsewhere ``estimate``
-  is a config error and ``report`` estimates nothing. Deviation: DTC's probe
+  :data:`ESTIMATED_DATA` have the estimation step (every path now; OmniGlot and ImageNet estimate per split, each
+  alphabet / subset from the same drawn probes): elsewhere ``estimate`` is a config error and ``report`` estimates
+  nothing. Deviation: DTC's probe
   classes are held out from the feature training (ImageNet: 82 classes beside the 800 trained on; OmniGlot: five
   background alphabets kept out of the prototypical training, the estimate averaged over them); AutoNovel's
   supervised / metric step trains on every labelled class, so the probes here (``estimate_labelled_classes`` drawn
@@ -305,7 +306,7 @@ def joint_engine_config(params: AutoNovelParams) -> TrainConfig:
 
 # C^u unknown (App. E, Table 6): the data paths whose replicates run DTC's estimate (experiments.estimate_step).
 #: data paths with an estimation step; ``num_novel`` estimate is rejected on any other, ``report`` skipped there
-ESTIMATED_DATA = frozenset({"digits", "cifar10", "cifar100", "svhn", "omniglot"})
+ESTIMATED_DATA = frozenset({"digits", "cifar10", "cifar100", "svhn", "omniglot", "imagenet"})
 
 
 def estimates_cu(params: AutoNovelParams) -> bool:

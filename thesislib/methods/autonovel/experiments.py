@@ -238,7 +238,10 @@ def run_subsets(config: AutoNovelParams, device: torch.device, data: NovelImageN
     (every stage trained: the released code's starting point, an ImageNet-882 classifier), once; then, for
     each 30-class subset (``config.subset``, or A, B and C in turn), k-means on the supervised features (Table 3
     row 1) and the joint step of every variant from the supervised weights (stages 1-3 frozen), scored on
-    the subset's train images. ``metrics[name]`` is the mean over the subsets."""
+    the subset's train images. ``metrics[name]`` is the mean over the subsets. C^u unknown (Table 6,
+    :func:`estimates_cu`): ``estimate_labelled_classes`` of the 882 classes drawn once (DTC: 82 classes held out
+    from its classifier), and per subset DTC's estimate from their and the subset's supervised features, before
+    the subset's k-means and joint steps (:func:`_per_split`)."""
     started = time.perf_counter()
     subsets = [config.subset] if config.subset else list(IMAGENET_SUBSETS)
     labelled = load_imagenet(config, "") if data is None else replace_split(data, [])
@@ -246,12 +249,15 @@ def run_subsets(config: AutoNovelParams, device: torch.device, data: NovelImageN
                            data=labelled if config.nproc == 1 else None, init=None)
     state = {k: v.detach().clone() for k, v in sup.state_dict().items()}
     result = ReplicateResult(config.seed, {}, 0.0, {"supervised": h_sup})
+    probes = None
+    if estimates_cu(config):        # DTC's 82 probed classes: here drawn from the 882 (centre crops), once
+        probes = labelled.labelled_eval(probe_classes(config, torch.arange(config.n_labelled_classes)))
 
     def subset_data(subset: str) -> tuple[AutoNovelParams, NovelImageNet]:
         conf = replace(config, subset=subset)
-        return conf, load_imagenet(conf)
+        return conf, load_imagenet(conf, check_new=True)      # conf.num_new: the subset's true C^u
 
-    _per_split(result, config, device, subsets, subset_data, sup, lambda conf: state)
+    _per_split(result, config, device, subsets, subset_data, sup, lambda conf: state, probes)
     result.seconds = time.perf_counter() - started
     return result
 
