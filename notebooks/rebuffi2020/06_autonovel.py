@@ -214,8 +214,12 @@ if first.model is not None:     # not kept by the per-alphabet (OmniGlot) and pe
 # step, which makes them easier to cluster than the new digits. Descriptive only: no claim rests on it.
 
 # %%
-estimates = [r.estimates[""] for r in results if r.estimates]
-if estimates:
+estimates = [r.estimates[""] for r in results if "" in r.estimates]
+if any(key for r in results for key in r.estimates):    # OmniGlot / ImageNet: one estimate per split (section 7)
+    tnb.show_table(E.estimate_rows(results), list(E.ESTIMATE_COLUMNS), floatfmt=".2f")
+    print(f"estimated C^u per {'alphabet' if params.data == 'omniglot' else 'subset'}; the heads were trained with "
+          f"{'the estimates' if all(r.used_estimate for r in results) else 'the known C^u'}")
+elif estimates:
     fig = class_number_figure(estimates, params.num_new, [f"seed {r.seed}" for r in results])
     plt.show()
     tnb.show_table([[r.seed, e.k, e.candidates[e.acc_index], e.candidates[e.cvi_index], e.candidates[e.chosen],

@@ -306,6 +306,9 @@ def test_imagenet_estimate_per_subset_end_to_end(root: Path):
     assert {"imagenet/full-estimated-k", "imagenet/kmeans-scratch-estimated-k", "imagenet/full@A-estimated-k",
             "imagenet/estimated-k"} <= set(agg) and "imagenet/full" not in agg
     ks = [r.estimates[s].k for s in "ABC"]
+    rows = E.estimate_rows([r])          # the notebook's per-split table
+    assert [row[:4] for row in rows] == [[0, s, k, 2] for s, k in zip("ABC", ks, strict=True)]
+    assert len(rows[0]) == len(E.ESTIMATE_COLUMNS)
     assert agg["imagenet/estimated-k"] == {"num_new": pytest.approx(sum(ks) / 3), "true_num_new": 2,
                                            "abs_error": pytest.approx(sum(abs(k - 2) for k in ks) / 3)}
     # report: estimated and recorded per subset, trained with the known C^u, the plain ids

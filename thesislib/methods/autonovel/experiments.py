@@ -351,6 +351,20 @@ def estimate_summary(result: ReplicateResult) -> dict[str, float]:
             "abs_error": sum(abs(a - b) for a, b in zip(est, true, strict=True)) / len(keys)}
 
 
+def estimate_rows(results: Sequence[ReplicateResult]) -> list[list[Any]]:
+    """One row per replicate and split (``""`` on the unsplit paths; OmniGlot's alphabets, ImageNet's subsets):
+    seed, split, estimated C^u, true C^u, the candidates c maximising the probe ACC and the silhouette, the chosen
+    candidate, its probe ACC and its silhouette (the columns of :data:`ESTIMATE_COLUMNS`)."""
+    return [[r.seed, key, e.k, r.true_num_new[key], e.candidates[e.acc_index], e.candidates[e.cvi_index],
+             e.candidates[e.chosen], e.probe_acc[e.chosen], e.silhouette[e.chosen]]
+            for r in results for key, e in r.estimates.items()]
+
+
+#: the header of :func:`estimate_rows`
+ESTIMATE_COLUMNS = ("seed", "split", "estimated C^u", "true C^u", "c at max probe ACC", "c at max silhouette",
+                    "chosen c", "probe ACC", "silhouette")
+
+
 def label(name: str) -> str:
     return BASELINES.get(name) or (VARIANTS[name][0] if name in VARIANTS else name)
 
