@@ -110,3 +110,17 @@ __all__ += ["loo_knn_accuracy", "standardize_columns"]
 from thesislib.eval.streaming_probe import StreamingProbeConfig, streaming_probe, ten_crops  # noqa: E402
 
 __all__ += ["StreamingProbeConfig", "streaming_probe", "ten_crops"]
+
+# The number of new classes from labelled probe classes (DTC §3.3; AutoNovel App. E, Table 6).
+from thesislib.eval.class_number import (  # noqa: E402
+    ClassNumberEstimate,
+    ConstrainedClustering,
+    constrained_kmeans,
+    count_clusters,
+    estimate_num_classes,
+    select_candidate,
+    split_anchor_probe,
+)
+
+__all__ += ["ClassNumberEstimate", "ConstrainedClustering", "constrained_kmeans", "count_clusters",
+            "estimate_num_classes", "select_candidate", "split_anchor_probe"]

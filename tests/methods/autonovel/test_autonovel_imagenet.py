@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from thesislib.config import ConfigError, load_yaml, to_dict
+from thesislib.config import ConfigError, load_yaml, replace, to_dict
 from thesislib.data.crops import AreaCropFlip, ResizeCenterCrop
 from thesislib.data.errors import DatasetNotFoundError
 from thesislib.data.imagenet_novel import write_novel_split_fixture
@@ -251,3 +251,67 @@ def test_imagenet_stages_under_torchrun(root: Path, torchrun_gloo):
     assert joint["heads.head2.weight"].shape == (2, 512) and joint["heads.head1.weight"].shape == (4, 512)
     torch.testing.assert_close(joint["layer3.1.conv2.weight"], sup["layer3.1.conv2.weight"])     # frozen
     assert not torch.equal(joint["layer4.1.conv2.weight"], sup["layer4.1.conv2.weight"])         # trained
+
+
+def test_imagenet_estimated_k_config_has_dtc_settings_and_the_table6_id():
+    """Table 6's ImageNet row: full_imagenet.yaml with num_novel estimate and DTC's imagenet_est_k.py settings."""
+    known = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_imagenet.yaml"))
+    p = autonovel_config(load_yaml(project_root() / "configs" / "autonovel" / "full_imagenet_estimated_k.yaml"))
+    assert (known.num_novel, p.num_novel) == ("known", "estimate")
+    assert (p.estimate_candidates, p.estimate_anchor_fraction, p.estimate_min_size, p.estimate_labelled_classes,
+            p.estimate_n_init, p.estimate_silhouette_sample) == (100, 0.9, 0.3, 82, 10, 10000)
+    # apart from C^u, the run is full_imagenet.yaml's
+    differ = {k for k, v in to_dict(p).items() if to_dict(known)[k] != v}
+    assert differ == {"num_novel", "estimate_candidates", "estimate_anchor_fraction", "estimate_min_size",
+                      "estimate_labelled_classes", "estimate_silhouette_sample"}
+    rows = {e["id"]: e for e in yaml.safe_load((project_root() / "thesislib" / "replication" / "autonovel.yaml")
+                                                .read_text())["experiments"]}
+    assert rows[experiment_id(p, "full", estimated=True)]["metrics"]["acc"] == 80.5
+
+
+def test_imagenet_probe_images_and_the_estimated_cu_load(root: Path):
+    data = load_imagenet(tiny(root, subset="A"))
+    files, y = data.labelled_eval(torch.tensor([3, 1]))
+    assert y.tolist() == [1, 1, 1, 3, 3, 3] and len(files) == 6
+    assert {path.parent.name for path, _ in files.samples} == {"n90000001", "n90000003"}
+    x, c = files[0]
+    assert x.shape == (3, 32, 32) and c == 1 and torch.equal(x, files[0][0])       # a centre crop, deterministic
+    assert len(data.labelled_eval()[1]) == 12
+    # a torchrun joint step loads the subset with the estimated C^u (3 for a 2-class subset); the per-split loop
+    # checks the true one (check_new)
+    est = tiny(root, subset="A", num_novel="estimate", n_new_classes=3)
+    assert load_imagenet(est).split.unlabelled == ["n90000004", "n90000005"]
+    with pytest.raises(ConfigError, match="n_new_classes 3 does not match the 2 classes of subset A"):
+        load_imagenet(est, check_new=True)
+
+
+def test_imagenet_estimate_per_subset_end_to_end(root: Path):
+    """num_novel estimate on the ImageNet path: per subset, DTC's estimate from the same drawn probe classes,
+    recorded beside the subset's true C^u (2), head 2 and k-means sized by it, ids imagenet/full-estimated-k."""
+    torch.manual_seed(0)
+    p = tiny(root, num_novel="estimate", estimate_candidates=4, estimate_n_init=2, estimate_labelled_classes=3)
+    started = time.perf_counter()
+    r = E.run_replicate(p, 0, CPU)
+    assert time.perf_counter() - started < 20
+    assert set(r.estimates) == {"A", "B", "C"} and r.true_num_new == {"A": 2, "B": 2, "C": 2} and r.used_estimate
+    drawn = E.probe_classes(p, torch.arange(4))
+    for est in r.estimates.values():
+        assert sorted(est.anchor_classes + est.probe_classes) == sorted(drawn.tolist())    # 3 of the 4, one draw
+        assert len(est.candidates) == 4 and 1 <= est.k <= 6
+    for s in "ABC":
+        # head 2 has k outputs: the joint step's history exists and its ACC is over the subset's 6 images
+        a = r.metrics[f"full@{s}"]["acc"]
+        assert f"full@{s}" in r.histories and abs(6 * a - round(6 * a)) < 1e-6
+    agg = E.aggregate(p, [r])
+    assert {"imagenet/full-estimated-k", "imagenet/kmeans-scratch-estimated-k", "imagenet/full@A-estimated-k",
+            "imagenet/estimated-k"} <= set(agg) and "imagenet/full" not in agg
+    ks = [r.estimates[s].k for s in "ABC"]
+    rows = E.estimate_rows([r])          # the notebook's per-split table
+    assert [row[:4] for row in rows] == [[0, s, k, 2] for s, k in zip("ABC", ks, strict=True)]
+    assert len(rows[0]) == len(E.ESTIMATE_COLUMNS)
+    assert agg["imagenet/estimated-k"] == {"num_new": pytest.approx(sum(ks) / 3), "true_num_new": 2,
+                                           "abs_error": pytest.approx(sum(abs(k - 2) for k in ks) / 3)}
+    # report: estimated and recorded per subset, trained with the known C^u, the plain ids
+    rep = E.run_replicate(replace(p, num_novel="report", subset="B", kmeans=False), 0, CPU)
+    assert set(rep.estimates) == {"B"} and not rep.used_estimate
+    assert {"imagenet/full", "imagenet/estimated-k"} <= set(E.aggregate(p, [rep]))

@@ -15,7 +15,8 @@ training of head 1 (CE) and a clustering head 2 on pairwise pseudo-labels from r
   through the engine; torchrun entry point;
 * :mod:`~thesislib.methods.autonovel.evaluate` — ACC / NMI / ARI on the new classes, Table 4;
 * :mod:`~thesislib.methods.autonovel.experiments` — replicates, ablations, baselines and verdicts; OmniGlot's
-  per-alphabet runs.
+  per-alphabet runs; with C^u unknown (``num_novel``), DTC's estimate of it (App. E, Table 6);
+* :mod:`~thesislib.methods.autonovel.plots` — the estimator's per-candidate scores.
 """
 
 from thesislib.methods.autonovel.config import VARIANTS, AutoNovelParams, autonovel_config, variant_config

@@ -52,6 +52,20 @@ Decisions recorded here (the thesis is silent or the released code differs):
   code's ``ImageNetLoader30(subfolder='train')``; the thesis's "unlabelled training data").
 * **Smoke augmentation**: Gaussian pixel noise on 8x8 digits (study note §5.6(a)); CIFAR/SVHN use the
   pad-4 crop (+ flip for CIFAR).
+* **C^u unknown** (App. E, Table 6: "C^u computed from DTC"; ``num_novel``): DTC's estimator
+  (:mod:`thesislib.eval.class_number`, as the released ``omniglot_est_k.py`` / ``imagenet_est_k.py``) on the
+  features of the network the joint step starts from — the supervised step's (DTC ImageNet: a ResNet-18 trained
+  supervised), OmniGlot the metric step's (DTC: the prototypical VGG). ``estimate`` trains head 2 (and the I.L.
+  extension of head 1, and the k-means baselines) with the estimate and records under ``<data>/<variant>-estimated-k``;
+  ``report`` (the smoke default) records the estimate and trains with the known C^u. Only the data paths of
+  :data:`ESTIMATED_DATA` have the estimation step (every path now; OmniGlot and ImageNet estimate per split, each
+  alphabet / subset from the same drawn probes): elsewhere ``estimate`` is a config error and ``report`` estimates
+  nothing. Deviation: DTC's probe
+  classes are held out from the feature training (ImageNet: 82 classes beside the 800 trained on; OmniGlot: five
+  background alphabets kept out of the prototypical training, the estimate averaged over them); AutoNovel's
+  supervised / metric step trains on every labelled class, so the probes here (``estimate_labelled_classes`` drawn
+  at random, 0: all) were seen by the features, which makes them easier to cluster than the new classes. Smoke:
+  ``estimate_anchor_fraction`` 0.6, i.e. 3 anchor and 2 probe digits (DTC's 0.7 would leave a single probe class).
 """
 
 from __future__ import annotations
@@ -171,6 +185,23 @@ class AutoNovelParams(RunParams):
     sup_crop_scale: float = param(0.5, help="imagenet: smallest area fraction of the supervised step's "
                                   "RandomResizedCrop (0.5: AutoNovel's joint-step crop; 0.08: torchvision's default, "
                                   "DTC's imagenet_classif.py)", min=0.01, max=1.0)
+    # C^u unknown (App. E, Table 6): DTC's estimate (thesislib.eval.class_number) from the features the joint step
+    # starts from
+    num_novel: Literal["known", "estimate", "report"] = param(
+        "report", help="known: C^u given | estimate: C^u estimated by DTC's method, head 2 (and the I.L. extension) "
+        "gets that many outputs (Table 6) | report: estimated and recorded, trained with the known C^u")
+    estimate_candidates: int = param(15, help="estimate: new-cluster counts 0 .. this - 1 tried (DTC max_cand_k 100)",
+                                     min=1)
+    estimate_anchor_fraction: float = param(0.6, help="estimate: share of the probed labelled classes used as anchors "
+                                            "(DTC split_ratio: OmniGlot 0.7, ImageNet 0.9)", min=0.01, max=0.99)
+    estimate_min_size: float = param(0.01, help="estimate: a cluster counts when its unlabelled images exceed this x "
+                                     "the largest's (DTC min_max_ratio: OmniGlot 0.01, ImageNet 0.3)", min=0.0,
+                                     max=0.99)
+    estimate_labelled_classes: int = param(0, help="estimate: labelled classes drawn as anchors + probes (0: all; "
+                                           "DTC ImageNet 82, OmniGlot one background alphabet, 20-47)", min=0)
+    estimate_n_init: int = param(10, help="estimate: k-means restarts per candidate (DTC 10)", min=1)
+    estimate_silhouette_sample: int = param(0, help="estimate: rows the silhouette is computed on (0: all, as DTC)",
+                                            min=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -188,6 +219,12 @@ class AutoNovelParams(RunParams):
             raise ConfigError(f"AutoNovelParams: unlabelled_batch_size {self.unlabelled_batch_size} leaves no labelled "
                               f"image in a batch of {self.batch_size}")
         check_staged_backbone("AutoNovelParams", self.backbone, self.data, self.frozen_stages, self.mlp_widths)
+        if self.num_novel == "estimate" and self.data not in ESTIMATED_DATA:
+            raise ConfigError(f"AutoNovelParams: num_novel estimate is not wired for data {self.data!r} (C^u is "
+                              f"estimated on: {', '.join(sorted(ESTIMATED_DATA))}); use num_novel known")
+        if self.num_novel != "known" and self.estimate_labelled_classes == 1:
+            raise ConfigError("AutoNovelParams: estimate_labelled_classes 1 leaves no probe class beside the anchor "
+                              "(0: all, or at least 2)")
         self._check_imagenet()
 
     def _check_imagenet(self) -> None:
@@ -223,7 +260,8 @@ class AutoNovelParams(RunParams):
 
     @property
     def num_new(self) -> int:
-        """C^u, the number of new classes (known, as in the thesis)."""
+        """C^u, the number of new classes: known, as in the thesis, or (``num_novel`` estimate) the estimate that
+        :func:`~thesislib.methods.autonovel.experiments.estimated_config` writes into ``n_new_classes``."""
         return self.n_new_classes or self.num_classes - self.n_labelled_classes
 
 
@@ -240,8 +278,11 @@ def variant_config(params: AutoNovelParams, name: str) -> AutoNovelParams:
     return apply_variant(params, VARIANTS, name)
 
 
-def experiment_id(params: AutoNovelParams, variant: str) -> str:
-    return f"{params.data}/{variant}"
+def experiment_id(params: AutoNovelParams, variant: str, estimated: bool = False) -> str:
+    """``<data>/<variant>``; ``<data>/<variant>-estimated-k`` (Table 6) when the run was ``estimated``: its heads
+    were sized by DTC's estimate of C^u (:func:`~thesislib.methods.autonovel.experiments.aggregate` passes it
+    only when every replicate says so), never from ``num_novel`` alone."""
+    return f"{params.data}/{variant}" + ("-estimated-k" if estimated else "")
 
 
 def rotnet_engine_config(params: AutoNovelParams) -> TrainConfig:
@@ -261,3 +302,14 @@ def joint_engine_config(params: AutoNovelParams) -> TrainConfig:
     """The engine's batch: every image (merged shuffle), or the labelled stream's ``batch_size - unlabelled_batch_size``
     (two streams: the step adds the unlabelled rows)."""
     return train_config(params, batch_size=params.batch_size - params.unlabelled_batch_size, epochs=params.epochs)
+
+
+# C^u unknown (App. E, Table 6): the data paths whose replicates run DTC's estimate (experiments.estimate_step).
+#: data paths with an estimation step; ``num_novel`` estimate is rejected on any other, ``report`` skipped there
+ESTIMATED_DATA = frozenset({"digits", "cifar10", "cifar100", "svhn", "omniglot", "imagenet"})
+
+
+def estimates_cu(params: AutoNovelParams) -> bool:
+    """Whether a replicate of ``params`` estimates C^u: ``num_novel`` estimate or report, on a data path of
+    :data:`ESTIMATED_DATA`."""
+    return params.num_novel != "known" and params.data in ESTIMATED_DATA

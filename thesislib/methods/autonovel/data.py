@@ -237,17 +237,30 @@ class NovelImageNet:
         files = self._files("unlabelled", ImageNetView(self.size, self.resize, train=False))
         return files, torch.tensor([c for _, c in files.samples], dtype=torch.long)
 
+    def labelled_eval(self, classes: Tensor | None = None) -> tuple[ImageFiles, Tensor]:
+        """The labelled classes' train images (those of ``classes`` only; None: all 882) as an evaluation dataset
+        of (centre crop, class) and their classes (N,): the anchor + probe images of DTC's estimate of C^u (its
+        ``ImageNetLoader82from882``: train images, resize 256, centre crop 224)."""
+        keep = None if classes is None else {int(c) for c in classes}
+        samples = [s for s in self._labelled_samples if keep is None or s[1] in keep]
+        files = ImageFiles(samples, size=None, transform=ImageNetView(self.size, self.resize, train=False))
+        return files, torch.tensor([c for _, c in samples], dtype=torch.long)
 
-def load_imagenet(params: AutoNovelParams, subset: str | None = None) -> NovelImageNet:
+
+def load_imagenet(params: AutoNovelParams, subset: str | None = None, check_new: bool | None = None
+                  ) -> NovelImageNet:
     """The 882 labelled classes and ``subset`` (default ``params.subset``; empty: no unlabelled class), checked
-    against ``n_labelled_classes`` / ``n_new_classes``. A missing dataset or split file names
+    against ``n_labelled_classes`` and (``check_new``) ``n_new_classes``; ``check_new`` None: unless ``num_novel``
+    is estimate, whose ``n_new_classes`` is DTC's estimate once the split's step has run (a torchrun joint step
+    loads the data with it; the per-split loop checks the true C^u first). A missing dataset or split file names
     ``$THESISLIB_DATA/imagenet`` and the layout (:func:`~thesislib.data.imagenet_novel.novel_imagenet_split`)."""
     chosen = params.subset if subset is None else subset
     split = novel_imagenet_split(chosen, dataset_dir("imagenet", data_root=params.data_root))
     if len(split.labelled) != params.n_labelled_classes:
         raise ConfigError(f"AutoNovelParams: n_labelled_classes {params.n_labelled_classes} does not match the "
                           f"{len(split.labelled)} labelled classes found in {split.train_dir}")
-    if chosen and len(split.unlabelled) != params.n_new_classes:
+    check_new = params.num_novel != "estimate" if check_new is None else check_new
+    if chosen and check_new and len(split.unlabelled) != params.n_new_classes:
         raise ConfigError(f"AutoNovelParams: n_new_classes {params.n_new_classes} does not match the "
                           f"{len(split.unlabelled)} classes of subset {chosen}")
     return NovelImageNet(split, params.n_labelled_classes, params.image_size, params.resize_size,

@@ -57,9 +57,10 @@ def incremental_accuracies(pred: Tensor, y: Tensor, n_old: int, num_new: int) ->
     old classes ``0 .. n_old - 1``, new ones ``n_old .. n_old + num_new - 1``.
 
     * ``old``: plain accuracy on the old-class images;
-    * ``new``: on the new-class images, the C^u x C^u contingency of head 1's *new* outputs against the
-      new classes, matched by the Hungarian algorithm, over the number of new-class images; an image
-      sent to an old output counts as wrong (it has no row in the table, so it cannot be matched);
+    * ``new``: on the new-class images, the contingency of head 1's ``num_new`` *new* outputs against the
+      new classes (rectangular when C^u was estimated: ``num_new`` is then the estimate), matched by the Hungarian
+      algorithm, over the number of new-class images; an image sent to an old output counts as wrong (it has no
+      row in the table, so it cannot be matched), and so does one in an unmatched output;
     * ``all``: (old correct + new matched) / N, the weighted mean of the two (decided here; the
       released code scores the old and new test images separately).
     """
@@ -68,7 +69,10 @@ def incremental_accuracies(pred: Tensor, y: Tensor, n_old: int, num_new: int) ->
     acc_old = float((pred[old] == y[old]).float().mean()) if n_o else float("nan")
     p_new, y_new = pred[~old] - n_old, y[~old] - n_old
     keep = p_new >= 0
-    table = contingency(p_new[keep], y_new[keep])[:num_new, :num_new] if bool(keep.any()) else None
+    if bool(keep.any()) and int(p_new[keep].max()) >= num_new:
+        raise ValueError(f"incremental_accuracies: prediction {int(p_new[keep].max()) + n_old} beyond the "
+                         f"{n_old} + {num_new} outputs of head 1")
+    table = contingency(p_new[keep], y_new[keep]) if bool(keep.any()) else None
     matched = 0
     if table is not None and table.size:
         rows, cols = linear_sum_assignment(table, maximize=True)

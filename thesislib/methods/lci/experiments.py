@@ -504,8 +504,9 @@ ImageNet run with a shorter supervised C records off the figure's row."""
 def run_tiles_test(params: LCIParams, data: ChapterData, nets: dict[str, nn.Module], device: torch.device,
                    seed: int, band: nn.Module) -> dict[str, float]:
     """Fig. 4.1's test for one replicate: the first ``tiles_images`` held-out probe images (``data.tiles_test``, else
-    ``data.probe_test``; C's ``image_size``), natural vs tile-shuffled + band-inpainted by ``band`` (the run's band inpainter F_b,
-    :func:`thesislib.methods.lci.band.band_inpainter`, trained apart from any C; :func:`tiles_task`), and a linear
+    ``data.probe_test``; C's ``image_size``), natural vs tile-shuffled + band-inpainted by ``band`` (the run's band
+    inpainter F_b, :func:`thesislib.methods.lci.band.band_inpainter`, trained apart from any C; :func:`tiles_task`),
+    and a linear
     probe on the frozen conv5 (:func:`tiles_probe_accuracy`) of the self-supervised C (``"ssl"``), of a C trained on
     the class labels of ``data.labelled_train`` (``"supervised"``, :func:`supervised_classifier`; its top-1 on
     ``data.probe_test`` as ``"supervised_top1"``) and of a random C (``"random"``, :func:`random_classifier`).
