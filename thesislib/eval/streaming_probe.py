@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from thesislib.config import ConfigError
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import (
     Staircase,
@@ -69,9 +70,11 @@ from thesislib.engine import (
 )
 from thesislib.eval.multilabel import APKind, average_precision
 from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
+from thesislib.params import param
 
-__all__ = ["PROBE_PROTOCOL_SIDE", "PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig", "average_crop_probs",
-           "chapter_probe_config", "probe_features", "streaming_probe", "ten_crops"]
+__all__ = ["PROBE_DATA", "PROBE_PROTOCOL_SIDE", "PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig",
+           "average_crop_probs", "chapter_probe_config", "check_probe_data", "probe_checkpoint_dir", "probe_data_param",
+           "probe_data_set", "probe_data_stem", "probe_features", "streaming_probe", "ten_crops"]
 
 PROBE_PROTOCOL_SIDE = 224
 """The side of the ImageNet / Places probe crops in Zhang et al.'s protocol (Jenni Tables 3.4, 4.5, 4.6; Caffe's 227
@@ -405,3 +408,48 @@ def chapter_probe_config(params: Any, seed: int, *, multilabel: bool = False, cr
         schedule=params.probe_schedule, crop=crop, test_crops=test_crops,  # type: ignore[arg-type]
         num_workers=params.num_workers, amp=params.amp, progress=params.progress, checkpoint_dir=checkpoint_dir)
 
+
+
+# --- The probes' labelled data: the training set of C itself, or Places205 (Jenni Tables 3.5 and 4.6) ---
+
+PROBE_DATA = ("same", "places205")
+"""``probe_data`` choices: ``same`` (the data set C trained on) | ``places205`` (all of Places205: the probes of the
+ImageNet-trained C of Tables 3.5 and 4.6)."""
+
+
+def probe_data_param(table: str) -> Any:
+    """The ``probe_data`` parameter of a chapter whose streaming probes can read Places205 (``table``: the table of
+    its Places probes, named in the help), declared once for Jenni ch. 3 and ch. 4."""
+    return param("same", help=f"the probes' labelled data: same (the data set C trained on) | places205 (all of "
+                              f"Places205, {table}: probes of the ImageNet-trained C; data imagenet, probe_mode "
+                              f"streaming)", choices=PROBE_DATA)
+
+
+def check_probe_data(owner: str, data: str, probe_data: str, streaming: bool) -> None:
+    """Raise :class:`thesislib.config.ConfigError` (naming ``owner``) unless ``probe_data`` fits the run: Places205
+    probes need C trained on ImageNet (``data`` imagenet) and the streaming probe (all of Places205 train)."""
+    if probe_data not in PROBE_DATA:
+        raise ConfigError(f"{owner}: probe_data {probe_data!r} is not among {list(PROBE_DATA)}")
+    if probe_data == "places205" and not (data == "imagenet" and streaming):
+        raise ConfigError(f"{owner}: probe_data places205 (probes of the ImageNet-trained C on all of Places205) "
+                          f"needs data imagenet and probe_mode streaming, not data={data!r}, "
+                          f"probe_mode={'streaming' if streaming else 'cached'!r}")
+
+
+def probe_data_set(data: str, probe_data: str) -> str:
+    """The name of the probes' data set (:func:`thesislib.data.imagenet.linear_probe_sets`'s ``name``): ``data``
+    itself, or ``probe_data`` when it is not ``same``."""
+    return data if probe_data == "same" else probe_data
+
+
+def probe_data_stem(stem: str, probe_data: str) -> str:
+    """The dataset part of a recorded id: ``places`` for the Places205 probes (the replication yamls' ``places/*``
+    rows of Tables 3.5 and 4.6), else ``stem`` (the training data's own stem)."""
+    return "places" if probe_data == "places205" else stem
+
+
+def probe_checkpoint_dir(checkpoint_dir: str, probe_set: str, name: str, seed: int) -> str | None:
+    """Where a streaming probe's heads are checkpointed: ``<checkpoint_dir>/probe-<probe_set>-<name>-s<seed>`` (one
+    directory per probe data set, so the Places205 probes of a run resumed from a finished ImageNet run do not
+    resume the ImageNet heads); None without ``checkpoint_dir``."""
+    return f"{checkpoint_dir}/probe-{probe_set}-{name}-s{seed}" if checkpoint_dir else None

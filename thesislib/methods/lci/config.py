@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.engine import TrainConfig, train_config
+from thesislib.eval.streaming_probe import check_probe_data, probe_data_param
 from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams
 from thesislib.params import param
 
@@ -37,7 +38,6 @@ PAPER = {"patch": 48, "crop": 64, "border_stl10": 2, "border_imagenet": 4, "lamb
          "warp_shift": 0.1}
 """The thesis's settings (§4.2-4.3; study note 004 §4.2)."""
 PROBE_MODES = ("cached", "streaming")
-PROBE_DATA = ("same", "places205")
 PROBE_SCHEDULE_CHOICES = ("cosine", "official")
 
 
@@ -126,9 +126,7 @@ class LCIParams(VocTransferParams):
         "image, smoke) | streaming (thesislib.eval.streaming_probe: one trunk forward per batch for all layers, a "
         "fresh random crop of every training image each epoch, all of ImageNet / Places train; the full configs)",
         choices=PROBE_MODES)
-    probe_data: Literal["same", "places205"] = param(
-        "same", help="the probes' labelled data: same (the data set C trained on) | places205 (all of Places205, "
-        "Table 4.6: probes of the ImageNet-trained C; data imagenet, probe_mode streaming)", choices=PROBE_DATA)
+    probe_data: Literal["same", "places205"] = probe_data_param("Table 4.6")
     probe_schedule: Literal["cosine", "official"] = param(
         "cosine", help="streaming probes' learning rate: cosine (0.1 to 0 per step, as the cached probe) | official "
         "(the LCI code's staircase 0.1, 0.01, 0.002, 4e-4, 8e-5 after 8/40/70/90 percent of the steps, Nesterov)",
@@ -227,10 +225,7 @@ class LCIParams(VocTransferParams):
         if self.probe_views > 1 and self.streaming_probe:
             raise ConfigError("LCIParams: probe_views > 1 is the cached probe's fixed pool of random views; "
                               "probe_mode streaming draws a fresh random crop every epoch (set probe_views 1)")
-        if self.probe_data == "places205" and not (self.data == "imagenet" and self.streaming_probe):
-            raise ConfigError(f"LCIParams: probe_data places205 is Table 4.6 (probes of the ImageNet-trained C on all "
-                              f"of Places205): it needs data imagenet and probe_mode streaming, not "
-                              f"data={self.data!r}, probe_mode={self.probe_mode!r}")
+        check_probe_data("LCIParams", self.data, self.probe_data, self.streaming_probe)
         if self.probe_test_crops and not (self.data == "imagenet" and self.streaming_probe):
             raise ConfigError(f"LCIParams: probe_test_crops is the multi-crop test of the streaming ImageNet / Places "
                               f"probes (Tables 4.5-4.6's dagger rows), not data={self.data!r}, "

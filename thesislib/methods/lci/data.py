@@ -54,6 +54,7 @@ from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
 from thesislib.eval.probe import per_class_subset
+from thesislib.eval.streaming_probe import probe_data_set
 from thesislib.methods.lci.config import LCIParams
 
 CELEBA_ATTRIBUTES = 40
@@ -206,7 +207,7 @@ def _streaming_probe_data(params: LCIParams, ssl: Dataset, test_images: Tensor) 
     load 256 for 224 crops) with a fresh random crop and flip each epoch; val resized the same, its centre (and ten)
     crops cut by the streaming probe (``probe_crop``): :func:`thesislib.data.imagenet.linear_probe_sets`."""
     side = probe_side(params)
-    name = "places205" if params.probe_data == "places205" else "imagenet"
+    name = probe_data_set(params.data, params.probe_data)
     train, test, classes = linear_probe_sets(name, side, data_root=params.data_root)
     return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=test_images,
                        probe_classes=classes, probe_crop=side)

@@ -37,7 +37,12 @@ from thesislib.config import replace
 from thesislib.data.round_robin import center_crop
 from thesislib.engine import evaluate, fit, train_config
 from thesislib.eval.probe import layer_probes
-from thesislib.eval.streaming_probe import chapter_probe_config, streaming_probe
+from thesislib.eval.streaming_probe import (
+    chapter_probe_config,
+    probe_checkpoint_dir,
+    probe_data_set,
+    streaming_probe,
+)
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, finetune_classifier
 from thesislib.eval.voc_transfer import run_voc_transfer
 from thesislib.methods.lci.config import LCIParams, class_names
@@ -89,10 +94,10 @@ def probe_scores(params: LCIParams, cls: nn.Module, data: ChapterData, device: t
     if not params.streaming_probe:
         return probe_accuracies(params, cls, data.probe_train, data.probe_test, device, seed,
                                 multilabel=data.multilabel), {}
-    probe_set = params.data if params.probe_data == "same" else params.probe_data
+    probe_set = probe_data_set(params.data, params.probe_data)
     config = chapter_probe_config(
         params, seed, multilabel=data.multilabel, crop=data.probe_crop, test_crops=params.probe_test_crops,
-        checkpoint_dir=f"{params.checkpoint_dir}/probe-{probe_set}-{name}-s{seed}" if params.checkpoint_dir else None)
+        checkpoint_dir=probe_checkpoint_dir(params.checkpoint_dir, probe_set, name, seed))
     out = streaming_probe(cls.to(device), params.probe_layers, data.probe_train, data.probe_test, device, config,
                           num_classes=data.probe_classes)["layers"]
     key = "test_ap" if data.multilabel else "test_acc"

@@ -20,7 +20,7 @@ from torch import nn
 from thesislib.engine import History
 from thesislib.eval.knn import loo_knn_accuracy, retrieve, standardize_columns
 from thesislib.eval.probe import extract_features
-from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE, probe_data_stem
 from thesislib.eval.transfer import ConvFeatures
 from thesislib.eval.voc_transfer import check_voc_data
 from thesislib.methods.lci.band import band_inpainter
@@ -278,8 +278,7 @@ def _stem(params: LCIParams) -> str:
     """The id's dataset part: ``digits<size>`` (smoke), the data set's name (``places`` for the Places205 probes of
     the ImageNet-trained C, Table 4.6), ``-resnet34`` appended with that C (its probes are no AlexNet table's
     row)."""
-    stem = "places" if params.probe_data == "places205" else \
-        {"smoke": f"digits{params.image_size}"}.get(params.data, params.data)
+    stem = probe_data_stem({"smoke": f"digits{params.image_size}"}.get(params.data, params.data), params.probe_data)
     return stem + ("" if params.classifier == "alexnet" else f"-{params.classifier}")
 
 
