@@ -23,6 +23,9 @@ Pieces:
 * :func:`rescale_for_transfer`: Krähenbühl et al.'s data-dependent rescaling
   (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`: BN folded into the convs, the new fc layers
   initialised within-layer, every layer rescaled between-layer) on random training crops;
+* :class:`FrozenFeatures`: a backbone kept fixed (no gradient, eval mode whatever the engine asks, so its BN
+  statistics do not move either); ``TransferConfig.freeze_backbone`` puts it around a :class:`TransferNet`'s
+  backbone, so only the new fc layers train (Jenni Table 3.1: conv layers "kept fixed during transfer");
 * :func:`finetune_multilabel`: the rescaling (``TransferConfig.rescale``), then training through
   :func:`thesislib.engine.fit`, scoring through :func:`thesislib.engine.evaluate`.
 
@@ -177,8 +180,44 @@ class TransferNet(nn.Module):
         """The randomly initialised layers (fc and classifier), in network order."""
         return [m for m in self.fc if isinstance(m, nn.Linear)] + [self.classifier]
 
+    def head(self) -> nn.Sequential:
+        """The layers on top of the backbone (pool5, flatten, fc, classifier; the same modules, not copies): conv
+        map (B, C5, H5, W5) -> logits (B, num_classes)."""
+        return nn.Sequential(self.pool5, nn.Flatten(1), self.fc, self.classifier)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.fc(self.pool5(self.backbone(x)).flatten(1)))
+
+
+class FrozenFeatures(nn.Module):
+    """``module`` kept fixed: its parameters get ``requires_grad = False``, it stays in eval mode whatever
+    ``train()`` is called with (the engine puts its models in train mode every epoch; a frozen BN must keep its
+    running statistics, a frozen dropout must not drop) and it runs under ``torch.no_grad``. Images (B, C, H, W) ->
+    ``module``'s output, unchanged."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> "FrozenFeatures":
+        super().train(mode)
+        self.module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module(x)
+
+
+def freeze_backbone(model: nn.Module) -> nn.Module:
+    """Wrap ``model.backbone`` (a :class:`TransferNet`'s) in :class:`FrozenFeatures`, in place; returns ``model``.
+    Raises TypeError naming the model when it has no ``backbone``."""
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, nn.Module):
+        raise TypeError(f"freeze_backbone: {type(model).__name__} has no backbone module to keep fixed")
+    if not isinstance(backbone, FrozenFeatures):
+        model.backbone = FrozenFeatures(backbone)
+    return model
 
 
 def rescale_inputs(train_set: Dataset, n_images: int, seed: int,
@@ -194,13 +233,15 @@ def rescale_inputs(train_set: Dataset, n_images: int, seed: int,
 
 
 def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device: torch.device | str,
-                         n_images: int = 64, seed: int = 0) -> dict[str, Any]:
+                         n_images: int = 64, seed: int = 0, frozen: bool = False) -> dict[str, Any]:
     """Krähenbühl et al.'s rescaling of ``model`` (in place) on ``n_images`` random ``crop`` crops of
     ``train_set`` (drawn with ``seed``; items ``(image (C, H, W), target)``; :func:`rescale_inputs`).
 
     BN is folded into the convs, the model's new layers (``model.new_layers()`` when it has that method,
     else none) are initialised within-layer and the conv / linear layers that run rescaled between-layer
-    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). Returns its result dict."""
+    (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). With ``frozen`` (a :class:`TransferNet` whose backbone
+    is kept fixed) the backbone is left exactly as it is: the rescaling runs on ``model.head()`` alone, its input
+    the frozen backbone's features of the same crops. Returns its result dict."""
 
     def random_crop(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         _check_size(image, crop)
@@ -210,6 +251,11 @@ def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device
 
     batch = rescale_inputs(train_set, n_images, seed, random_crop).to(device)
     new = model.new_layers() if hasattr(model, "new_layers") else []
+    if frozen:
+        model.backbone.eval()
+        with torch.no_grad():
+            feats = model.backbone.to(device)(batch)
+        return krahenbuhl_rescale(model.head().to(device), feats, new_layers=new, seed=seed)
     return krahenbuhl_rescale(model.to(device), batch, new_layers=new, seed=seed)
 
 
@@ -229,6 +275,9 @@ class TransferConfig:
     rescale: bool = True
     rescale_images: int = 64
     num_workers: int = 0
+    freeze_backbone: bool = False
+    """Keep the transferred conv layers fixed (:func:`freeze_backbone`; :func:`finetune_classifier` only): only the
+    new layers train, the rescaling leaves the backbone as it is."""
 
 
 def _fit_crops(model: nn.Module, opt: torch.optim.Optimizer, train_set: Dataset,
@@ -294,12 +343,17 @@ def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset,
     view per image through :func:`thesislib.engine.evaluate`; with ``test_crops`` > 0 instead the softmax of
     ``test_crops`` fixed random ``config.crop`` crops per test image (:class:`MultiCropItems`, seeded by
     ``config.seed``; test images then H, W >= ``config.crop``) averaged before the arg-max. Returns ``{"acc": float,
-    "history", "rescale"}``."""
+    "history", "rescale"}``. With ``config.freeze_backbone`` the model's backbone is kept fixed (in place:
+    :func:`freeze_backbone`; no gradient, eval mode, unchanged by the rescaling) and Adam sees only the new layers
+    (Jenni Table 3.1's transfer with the conv layers "kept fixed")."""
     device = torch.device(device)
+    if config.freeze_backbone:
+        freeze_backbone(model)
     model = model.to(device)
-    rescaled = (rescale_for_transfer(model, train_set, config.crop, device, config.rescale_images, config.seed)
-                if config.rescale else None)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rescaled = (rescale_for_transfer(model, train_set, config.crop, device, config.rescale_images, config.seed,
+                                     frozen=config.freeze_backbone) if config.rescale else None)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                           weight_decay=config.weight_decay)
     history = _fit_crops(model, opt, train_set, F.cross_entropy, config, device, run)
 
     def score_fn(net: nn.Module, batch: Any) -> torch.Tensor:

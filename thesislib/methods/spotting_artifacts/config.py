@@ -19,12 +19,16 @@ from typing import Any, Literal
 
 from thesislib.config import ConfigError, from_mapping, replace
 from thesislib.engine import TrainConfig, train_config
+from thesislib.eval.streaming_probe import check_probe_data, probe_data_param
 from thesislib.eval.voc_transfer import VOC_TASKS, VocTransferParams
 from thesislib.params import param
 
 PROBE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-TRANSFER_TASKS = (*VOC_TASKS, "stl10_folds")
-"""The transfer evaluations of C's conv layers a run can add (Tables 3.2-3.3; none at smoke scale)."""
+TRANSFER_TASKS = (*VOC_TASKS, "stl10_folds", "stl10_frozen")
+"""The transfer evaluations of C's conv layers a run can add (Tables 3.1-3.3; none at smoke scale)."""
+STL10_TASKS = ("stl10_folds", "stl10_frozen")
+"""The STL-10 transfer protocols: Table 3.2's ten folds, Table 3.1's frozen-conv transfer on all 5,000 labelled
+images."""
 FOLD_VARIANTS = ("frozen", "finetuned")
 """Table 3.2's two rows: a linear classifier on frozen conv1-5, and conv1-5 fine-tuned."""
 PAPER = {"encoder": (32, 64, 128, 256, 512), "image_size": 128, "drop_rate": 0.7, "lr": 3e-4, "lr_end": 3e-6,
@@ -96,6 +100,7 @@ class SpottingArtifactsParams(VocTransferParams):
         "probe_per_class images per class: a reduced probe) | streaming (thesislib.eval.streaming_probe: one trunk "
         "forward per batch for all layers, a fresh random crop each epoch, all of ImageNet train; Table 3.4)",
         choices=("cached", "streaming"))
+    probe_data: Literal["same", "places205"] = probe_data_param("Table 3.5")
     probe_size: int = param(0, help="streaming ImageNet probes: side of the probe crops (224: Table 3.4's "
                             "protocol; 0: image_size)", min=0)
     probe_schedule: Literal["cosine", "official"] = param(
@@ -111,14 +116,17 @@ class SpottingArtifactsParams(VocTransferParams):
     # transfer (full scale: Tables 3.2-3.3; see configs/spotting_artifacts/full_voc07.yaml, full_stl10.yaml)
     transfer: tuple[str, ...] = param((), help="transfer evaluations of C's conv layers after training: voc07_cls "
                                       "(VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision "
-                                      "Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2)",
-                                      choices=TRANSFER_TASKS)
+                                      "Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2) | "
+                                      "stl10_frozen (Table 3.1: conv1-5 kept fixed, new fc6 / fc7 / classifier "
+                                      "trained on all 5,000 labelled images)", choices=TRANSFER_TASKS)
     # (the VOC protocol's fields, voc_* and transfer_*: thesislib.eval.voc_transfer.VocTransferParams)
     fold_variants: tuple[str, ...] = param(FOLD_VARIANTS, help="Table 3.2 rows run on the STL-10 folds",
                                            choices=FOLD_VARIANTS)
-    fold_epochs: int = param(200, help="supervised epochs per STL-10 fold (thesis 200)", min=1)
-    fold_batch_size: int = param(128, help="batch of the per-fold supervised training", min=1)
-    fold_lr: float = param(1e-3, help="Adam learning rate (cosine-decayed) of the per-fold training", min=0.0)
+    fold_epochs: int = param(200, help="supervised epochs per STL-10 fold and of Table 3.1's stl10_frozen transfer "
+                             "(thesis 200)", min=1)
+    fold_batch_size: int = param(128, help="batch of the STL-10 supervised training (folds, stl10_frozen)", min=1)
+    fold_lr: float = param(1e-3, help="Adam learning rate (cosine-decayed) of the STL-10 supervised training "
+                           "(folds, stl10_frozen)", min=0.0)
     fold_limit: int = param(0, help="run only the first this many folds (0: all ten)", min=0)
 
     def __post_init__(self) -> None:
@@ -139,9 +147,12 @@ class SpottingArtifactsParams(VocTransferParams):
         if self.probe_size and not (self.data == "imagenet" and self.probe_mode == "streaming"):
             raise ConfigError(f"SpottingArtifactsParams: probe_size is the streaming ImageNet probes' crop side "
                               f"(Table 3.4), not data={self.data!r} with probe_mode={self.probe_mode!r}")
-        if "stl10_folds" in self.transfer and self.data != "stl10":
-            raise ConfigError("SpottingArtifactsParams: transfer stl10_folds is Table 3.2's protocol for C trained "
-                              "on STL-10 (data: stl10)")
+        for task in STL10_TASKS:
+            if task in self.transfer and self.data != "stl10":
+                raise ConfigError(f"SpottingArtifactsParams: transfer {task} is Table "
+                                  f"{'3.2' if task == 'stl10_folds' else '3.1'}'s protocol for C trained on STL-10 "
+                                  f"(data: stl10), not data={self.data!r}")
+        check_probe_data("SpottingArtifactsParams", self.data, self.probe_data, self.probe_mode == "streaming")
 
     @property
     def grid(self) -> int:

@@ -22,7 +22,8 @@ Images are float32 (C, S, S) in [-1, 1] (the autoencoder's tanh range; [code]).
   random 128x128 crops); probes on the train/val splits: ``probe_mode: cached``, ``probe_per_class`` train images
   per class resized whole to ``image_size`` (a reduced probe); ``streaming`` (Table 3.4), all of train resized whole
   to 1.15 x ``probe_size`` with a fresh random ``probe_size`` crop and flip each epoch, val resized the same and
-  centre-cropped by the probe.
+  centre-cropped by the probe; with ``probe_data: places205`` (Table 3.5) the same on all of Places205 train / val
+  (:func:`thesislib.data.imagenet.linear_probe_sets`, as ch. 4's Table 4.6), C still trained on ImageNet.
 
 Missing data stops in the shared loaders with their message naming ``$THESISLIB_DATA/<dir>``.
 """
@@ -52,6 +53,7 @@ from thesislib.data.stl10 import STL10
 from thesislib.data.tensors import TensorImages
 from thesislib.data.transforms import resize_image
 from thesislib.eval.probe import per_class_subset
+from thesislib.eval.streaming_probe import probe_data_set
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
 
 __all__ = ["SHAPE_CLASSES", "ChapterData", "chapter_data", "shape_scenes"]
@@ -151,9 +153,10 @@ def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
     labelled = LabelledResize(params.image_size)
     val = ImageNetLocalization("val", root=root, transform=labelled)
     figures = torch.stack([val[i][0] for i in range(min(64, len(val)))])
-    if params.probe_mode == "streaming":  # Table 3.4: all of train, a fresh random crop each epoch
+    if params.probe_mode == "streaming":  # Tables 3.4 / 3.5: all of train, a fresh random crop each epoch
         side = params.probe_size or params.image_size
-        train, test, classes = linear_probe_sets("imagenet", side, data_root=params.data_root)
+        name = probe_data_set(params.data, params.probe_data)  # imagenet, or places205 (Table 3.5)
+        train, test, classes = linear_probe_sets(name, side, data_root=params.data_root)
         return ChapterData(unlabelled=ssl, probe_train=train, probe_test=test, test_images=figures,
                            probe_classes=classes, probe_crop=side)
     train = ImageNetLocalization("train", root=root, transform=labelled)

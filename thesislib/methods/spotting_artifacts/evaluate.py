@@ -15,7 +15,8 @@ spots held-out corruptions.
 * Transfer of C's conv layers (``params.transfer``; full scale, Tables 3.2-3.3), each on a copy of C's
   conv1-5 (BN after conv5 folded into conv5, the fc and mask heads dropped): the VOC07 classification / detection
   and VOC12 segmentation tasks of the shared :mod:`thesislib.eval.voc_transfer` (Table 3.3), :func:`stl10_folds`
-  (Table 3.2 through :func:`thesislib.eval.fold_protocol`); :func:`transfer_results` runs the requested ones.
+  (Table 3.2 through :func:`thesislib.eval.fold_protocol`), :func:`stl10_frozen` (Table 3.1: conv1-5 kept fixed,
+  new fc layers trained on the labelled train split); :func:`transfer_results` runs the requested ones.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ from thesislib.engine import evaluate
 from thesislib.eval.auc import binary_auc
 from thesislib.eval.folds import fold_protocol
 from thesislib.eval.probe import layer_probes
-from thesislib.eval.streaming_probe import chapter_probe_config, streaming_probe
+from thesislib.eval.streaming_probe import (
+    chapter_probe_config,
+    probe_checkpoint_dir,
+    probe_data_set,
+    streaming_probe,
+)
 from thesislib.eval.transfer import ConvFeatures, TransferConfig, TransferNet, finetune_classifier
 from thesislib.eval.voc_transfer import VOC_TASKS, check_voc_data, run_voc_transfer
 from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams
@@ -45,7 +51,7 @@ from thesislib.methods.spotting_artifacts.train import build_discriminator
 from thesislib.repro import seed_everything
 
 __all__ = ["check_transfer_data", "probe_layers", "probe_scores", "random_discriminator", "spotting_accuracy",
-           "stl10_folds", "transfer_backbone", "transfer_results"]
+           "stl10_folds", "stl10_frozen", "transfer_backbone", "transfer_results"]
 
 
 def random_discriminator(params: SpottingArtifactsParams, seed: int) -> Discriminator:
@@ -66,14 +72,16 @@ def probe_layers(params: SpottingArtifactsParams, disc: Discriminator, train: Da
 def probe_scores(params: SpottingArtifactsParams, disc: Discriminator, data: ChapterData, device: torch.device,
                  seed: int, name: str = "ssl") -> dict[str, float]:
     """``{layer: probe test accuracy}`` on ``data``'s probe sets: ``probe_mode: cached``, :func:`probe_layers`;
-    ``streaming`` (Table 3.4 on all of ImageNet train), :func:`thesislib.eval.streaming_probe.streaming_probe` over
-    every layer at once (``probe_epochs`` epochs, a fresh crop per epoch, ``probe_schedule``, single centre crop of
-    side ``data.probe_crop``; heads checkpointed under ``<checkpoint_dir>/probe-<name>-s<seed>`` when set)."""
+    ``streaming`` (Table 3.4 on all of ImageNet train, Table 3.5 on all of Places205 train with ``probe_data:
+    places205``), :func:`thesislib.eval.streaming_probe.streaming_probe` over every layer at once (``probe_epochs``
+    epochs, a fresh crop per epoch, ``probe_schedule``, single centre crop of side ``data.probe_crop``; heads
+    checkpointed under ``<checkpoint_dir>/probe-<probe data set>-<name>-s<seed>`` when set:
+    :func:`thesislib.eval.streaming_probe.probe_checkpoint_dir`)."""
     if params.probe_mode != "streaming":
         return probe_layers(params, disc, data.probe_train, data.probe_test, device, seed)
+    probe_set = probe_data_set(params.data, params.probe_data)
     config = chapter_probe_config(params, seed, crop=data.probe_crop,
-                                  checkpoint_dir=f"{params.checkpoint_dir}/probe-{name}-s{seed}"
-                                  if params.checkpoint_dir else None)
+                                  checkpoint_dir=probe_checkpoint_dir(params.checkpoint_dir, probe_set, name, seed))
     out = streaming_probe(disc.to(device), params.probe_layers, data.probe_train, data.probe_test, device, config,
                           num_classes=data.probe_classes)["layers"]
     return {layer: float(r["test_acc"]) for layer, r in out.items()}
@@ -147,6 +155,8 @@ def check_transfer_data(params: SpottingArtifactsParams) -> None:
     check_voc_data(params, [t for t in params.transfer if t in VOC_TASKS])
     if "stl10_folds" in params.transfer:
         stl10_fold_indices(dataset_dir("stl10", data_root=params.data_root))
+    if "stl10_frozen" in params.transfer:
+        STL10(("train", "test"), root=dataset_dir("stl10", data_root=params.data_root))  # checks both splits' files
 
 
 def stl10_finetune_net(params: SpottingArtifactsParams, disc: Discriminator) -> TransferNet:
@@ -187,26 +197,50 @@ def stl10_folds(params: SpottingArtifactsParams, disc: Discriminator, device: to
                                      epochs=params.fold_epochs, weight_decay=params.probe_weight_decay,
                                      seed=seed + i, num_classes=10)
                 return 100.0 * float(probe["conv5"]["test_acc"])
-            net = stl10_finetune_net(params, disc)
-            steps = max(1, params.fold_epochs * len(idx) // params.fold_batch_size)
-            cfg = TransferConfig(iterations=steps, batch_size=params.fold_batch_size, lr=params.fold_lr, crop=size,
-                                 weight_decay=params.weight_decay, seed=seed + i, rescale=params.transfer_rescale,
-                                 num_workers=params.transfer_workers)
-            return 100.0 * finetune_classifier(net, Subset(augmented, idx.tolist()), test, device, cfg,
-                                               run=params)["acc"]
+            return _stl10_supervised(params, disc, Subset(augmented, idx.tolist()), test, device, seed + i)
 
         out[variant] = fold_protocol(folds, run_fold)
     return out
 
 
+def _stl10_supervised(params: SpottingArtifactsParams, disc: Discriminator, train: Dataset, test: Dataset,
+                      device: torch.device, seed: int, frozen: bool = False) -> float:
+    """Test accuracy (%) of :func:`stl10_finetune_net` on a copy of C trained on ``train`` for ``fold_epochs``
+    epochs (Adam ``fold_lr``, cosine-decayed, batch ``fold_batch_size``; Krähenbühl rescaling when
+    ``transfer_rescale``) through :func:`thesislib.eval.transfer.finetune_classifier`; ``frozen``: conv1-5 kept
+    fixed, only fc6 / fc7 / the classifier train (``TransferConfig.freeze_backbone``)."""
+    net = stl10_finetune_net(params, disc)
+    steps = max(1, params.fold_epochs * len(train) // params.fold_batch_size)  # type: ignore[arg-type]
+    cfg = TransferConfig(iterations=steps, batch_size=params.fold_batch_size, lr=params.fold_lr,
+                         crop=params.image_size, weight_decay=params.weight_decay, seed=seed,
+                         rescale=params.transfer_rescale, num_workers=params.transfer_workers, freeze_backbone=frozen)
+    return 100.0 * finetune_classifier(net, train, test, device, cfg, run=params)["acc"]
+
+
+def stl10_frozen(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device, seed: int) -> float:
+    """Table 3.1's transfer protocol (ch. 3: after the self-supervised training, "supervised transfer" for 200
+    epochs on STL-10's labelled train split; caption: the conv layers "were pre-trained on the proposed
+    self-supervised task and kept fixed during transfer"): :func:`stl10_finetune_net` (conv1-5 of C, a copy, no
+    pool5, new fc6 / fc7 ``disc_hidden`` wide and a 10-way classifier, randomly initialised) with conv1-5 frozen,
+    the new layers trained for ``fold_epochs`` epochs on all 5,000 labelled train images (the self-supervised
+    stage's random-resize-crop-flip augmentation; optimiser, lr and augmentation are decisions, the thesis gives
+    none), tested on the 8,000 test images (resized to ``image_size``). Returns the test accuracy in %."""
+    root = dataset_dir("stl10", data_root=params.data_root)
+    train = STL10("train", root=root, transform=RandomResizeCropFlip(params.image_size))
+    test = STL10("test", root=root, transform=CenterResize(params.image_size))
+    return _stl10_supervised(params, disc, train, test, device, seed, frozen=True)
+
+
 def transfer_results(params: SpottingArtifactsParams, disc: Discriminator, device: torch.device,
                      seed: int) -> dict[str, Any]:
     """Every evaluation in ``params.transfer``: ``{"voc07_cls_map": %, "voc07_det_map": %, "voc12_seg_miou": %,
-    "stl10_folds": {variant: fold_protocol result}}`` (only the requested keys). The VOC tasks (Table 3.3) run
-    through :func:`thesislib.eval.voc_transfer.run_voc_transfer` on copies of C's conv1-5 (fc6 / fc7
-    ``disc_hidden`` wide, 4096 in the full configs)."""
+    "stl10_folds": {variant: fold_protocol result}, "stl10_frozen": %}`` (only the requested keys). The VOC tasks
+    (Table 3.3) run through :func:`thesislib.eval.voc_transfer.run_voc_transfer` on copies of C's conv1-5 (fc6 /
+    fc7 ``disc_hidden`` wide, 4096 in the full configs)."""
     out: dict[str, Any] = run_voc_transfer(params, params.transfer, lambda: transfer_backbone(disc),
                                            params.disc_hidden, device, seed)
     if "stl10_folds" in params.transfer:
         out["stl10_folds"] = stl10_folds(params, disc, device, seed)
+    if "stl10_frozen" in params.transfer:
+        out["stl10_frozen"] = stl10_frozen(params, disc, device, seed)
     return out

@@ -15,8 +15,8 @@ import torch
 
 from thesislib.data.stl10 import STL10_FOLDS
 from thesislib.engine import History
-from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE
-from thesislib.methods.spotting_artifacts.config import SpottingArtifactsParams, replicate
+from thesislib.eval.streaming_probe import PROBE_PROTOCOL_SIDE, probe_data_stem
+from thesislib.methods.spotting_artifacts.config import STL10_TASKS, SpottingArtifactsParams, replicate
 from thesislib.methods.spotting_artifacts.data import ChapterData, chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import (
     check_transfer_data,
@@ -31,7 +31,7 @@ from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
-__all__ = ["CLAIMS", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
+__all__ = ["CLAIMS", "TABLE31_SWITCHES", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
            "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences", "transfer_experiment_ids",
            "verdict_sentence"]
 
@@ -179,6 +179,17 @@ def game_sentences(verdicts: list[Verdict]) -> list[str]:
 
 DROP_ROWS = {0.1: "g-drop-0.1", 0.3: "h-drop-0.3", 0.7: "i-drop-0.7", 0.9: "j-drop-0.9"}
 """Table 3.1's drop-rate rows (the baseline is θ = 0.5)."""
+TABLE31_BASE_DROP_RATE = 0.5
+"""Table 3.1's baseline θ."""
+TABLE31_SWITCHES: dict[str, dict[str, Any]] = {
+    "a-input-as-real": {"real_source": "input"}, "b-no-mask": {"mask_head": False},
+    "c-local-repair": {"repair": "local"}, "d-3x3-encoder": {"encoder_kernel": 3}, "e-no-gating": {"gated": False},
+    "f-no-history": {"history": False}, **{row: {"drop_rate": rate} for rate, row in DROP_ROWS.items()}}
+"""Table 3.1's rows (a)-(j): the parameter(s) each ablation sets on the baseline (θ = 0.5, autoencoded reals, mask
+head, distributed gated repair, 2x2 encoder, history); ``configs/spotting_artifacts/full_stl10_ablations.yaml``
+lists them as ``-p`` lines."""
+TABLE31_EPOCHS = 200
+"""Table 3.1's supervised transfer: 200 epochs (``fold_epochs``)."""
 
 
 def ablation_tags(params: SpottingArtifactsParams, base_drop_rate: float) -> list[str]:
@@ -212,15 +223,18 @@ def experiment_id(params: SpottingArtifactsParams) -> str:
     per changed switch and per probe protocol other than Table 3.4's (:func:`probe_tags`: ``+reduced-probe`` for the
     cached probe). The smoke id ``digits<size>/...`` cannot collide with them.
 
-    A full STL-10 run records the per-layer probes (``probe_conv*``) under this id, not ``stl10_acc``: Table
-    3.1's protocol (200 epochs of supervised training on frozen conv layers, on all 5,000 labelled images) is
-    not wired, so no run is paired with a Table 3.1 number yet; Table 3.2's ten-fold protocol is
-    (``transfer: [stl10_folds]``), recorded under :func:`transfer_experiment_ids`."""
+    With ``probe_data: places205`` the ImageNet-trained C's probes read Places205: ``places/damage-repair``
+    (Table 3.5's row), the same tags.
+
+    A full STL-10 run records the per-layer probes (``probe_conv*``) under this id, and with ``transfer:
+    [stl10_frozen]`` Table 3.1's ``stl10_acc`` under :func:`transfer_experiment_ids`' ``stl10_frozen`` id (this id
+    at the protocol's 200 epochs); Table 3.2's ten-fold protocol (``transfer: [stl10_folds]``) under its
+    ``frozen`` / ``finetuned`` ids."""
     if params.data == "stl10":
-        tags = ablation_tags(params, 0.5)
+        tags = ablation_tags(params, TABLE31_BASE_DROP_RATE)
         return "stl10/ablation-" + ("+".join(tags) if tags else "baseline")
     tags = ablation_tags(params, 0.7)
-    stem = f"digits{params.image_size}" if params.data == "smoke" else params.data
+    stem = f"digits{params.image_size}" if params.data == "smoke" else probe_data_stem(params.data, params.probe_data)
     return f"{stem}/damage-repair" + "".join("+" + t for t in tags + probe_tags(params))
 
 
@@ -238,11 +252,12 @@ def probe_tags(params: SpottingArtifactsParams) -> list[str]:
 
 def random_experiment_id(params: SpottingArtifactsParams) -> str | None:
     """The id of the random C's ImageNet probes, Table 3.4's "Random" row: ``imagenet/random`` with the probe
-    protocol's tags (:func:`probe_tags`: ``+reduced-probe`` for the cached probe, off the table); None off ImageNet
-    (the smoke and STL-10 random probes stay ``random_probe_*`` metrics under :func:`experiment_id`)."""
+    protocol's tags (:func:`probe_tags`: ``+reduced-probe`` for the cached probe, off the table); ``places/random``
+    (Table 3.5's row) with ``probe_data: places205``; None off ImageNet (the smoke and STL-10 random probes stay
+    ``random_probe_*`` metrics under :func:`experiment_id`)."""
     if params.data != "imagenet":
         return None
-    return "imagenet/random" + "".join("+" + t for t in probe_tags(params))
+    return probe_data_stem("imagenet", params.probe_data) + "/random" + "".join("+" + t for t in probe_tags(params))
 
 
 def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
@@ -252,38 +267,49 @@ def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
     that differs from the thesis's setting (θ = 0.7), as :func:`experiment_id`, and one per protocol switch:
     ``+no-rescale`` (``transfer_rescale`` off: the fine-tuned results without Krähenbühl's rescaling) and
     ``+folds<k>`` (``fold_limit`` k < 10: the mean / SD over k folds, not Table 3.2's ten), so that such runs are
-    never recorded beside the thesis's protocol."""
+    never recorded beside the thesis's protocol. ``stl10_frozen`` -> Table 3.1's row of the run's ablation
+    (:func:`experiment_id`: ``stl10/ablation-baseline`` at θ = 0.5, ``stl10/ablation-<row>`` for one switch of
+    :data:`TABLE31_SWITCHES`, an id no table has for anything else), ``+ep<k>`` when ``fold_epochs`` is not the
+    protocol's 200 (a key only for data stl10, the only data ``stl10_frozen`` runs on)."""
     suffix = "".join("+" + t for t in ablation_tags(params, 0.7))
     rescale = "" if params.transfer_rescale else "+no-rescale"
     folds = f"+folds{params.fold_limit}" if 0 < params.fold_limit < STL10_FOLDS else ""
     voc = "voc/ours" if params.data == "imagenet" else f"voc/{params.data}-pretrained"
-    return {"voc": voc + suffix + rescale, "frozen": "stl10/folds-frozen" + suffix + folds,
-            "finetuned": "stl10/folds-finetuned" + suffix + folds + rescale}
+    epochs = "" if params.fold_epochs == TABLE31_EPOCHS else f"+ep{params.fold_epochs}"
+    ids = {"voc": voc + suffix + rescale, "frozen": "stl10/folds-frozen" + suffix + folds,
+           "finetuned": "stl10/folds-finetuned" + suffix + folds + rescale}
+    if params.data == "stl10":
+        ids["stl10_frozen"] = experiment_id(params) + epochs
+    return ids
 
 
 def aggregate(params: SpottingArtifactsParams, results: list[ReplicateResult]) -> dict[str, dict[str, Any]]:
     """Mean / std / n over replicates of every metric (the ``metrics.json`` schema ``thesislib record``
     reads; metric names as in ``replication/spotting_artifacts.yaml``: ``probe_<layer>`` in %; the transfer
     results under :func:`transfer_experiment_ids`: ``voc07_cls_map``, ``voc07_det_map``, ``voc12_seg_miou``
-    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD)). On ImageNet the
+    and, per Table 3.2 variant, ``stl10_acc`` (mean over the folds) and ``stl10_acc_sd`` (their SD); Table 3.1's
+    ``stl10_acc`` of ``stl10_frozen``, merged into the main id's row when the ids agree). On ImageNet the
     random C's probes are also recorded as ``probe_<layer>`` under :func:`random_experiment_id` (Table 3.4's Random
-    row), besides the ``random_probe_<layer>`` metrics under the main id."""
-    rows = []
+    row, Table 3.5's with ``probe_data: places205``), besides the ``random_probe_<layer>`` metrics under the main
+    id."""
     ids = transfer_experiment_ids(params)
-    transfer_rows: dict[str, list[dict[str, float]]] = {}
+    random_id = random_experiment_id(params)
+    runs: dict[str, list[dict[str, float]]] = {}
     for r in results:
-        row = {f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()}
+        rows: dict[str, dict[str, float]] = {}  # this replicate's metrics per id
+        row = rows.setdefault(experiment_id(params), {})
+        row.update({f"probe_{k}": 100.0 * v for k, v in r.probe_ssl.items()})
         row.update({f"random_probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
         row.update({f"spot_{k}": v for k, v in r.spotting.items()})
-        rows.append(row)
-        voc = {k: float(v) for k, v in r.transfer.items() if k != "stl10_folds"}
+        voc = {k: float(v) for k, v in r.transfer.items() if k not in STL10_TASKS}
         if voc:
-            transfer_rows.setdefault(ids["voc"], []).append(voc)
+            rows.setdefault(ids["voc"], {}).update(voc)
         for variant, folds in r.transfer.get("stl10_folds", {}).items():
-            transfer_rows.setdefault(ids[variant], []).append({"stl10_acc": folds["mean"],
-                                                               "stl10_acc_sd": folds["std"]})
-    random_id = random_experiment_id(params)
-    random_rows = [{f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()} for r in results if r.probe_random]
-    if random_id is not None and random_rows:
-        transfer_rows[random_id] = random_rows
-    return summarize_seeds({experiment_id(params): rows, **transfer_rows})
+            rows.setdefault(ids[variant], {}).update({"stl10_acc": folds["mean"], "stl10_acc_sd": folds["std"]})
+        if "stl10_frozen" in r.transfer:
+            rows.setdefault(ids["stl10_frozen"], {})["stl10_acc"] = float(r.transfer["stl10_frozen"])
+        if random_id is not None and r.probe_random:
+            rows.setdefault(random_id, {}).update({f"probe_{k}": 100.0 * v for k, v in r.probe_random.items()})
+        for key, metrics in rows.items():
+            runs.setdefault(key, []).append(metrics)
+    return summarize_seeds(runs)
