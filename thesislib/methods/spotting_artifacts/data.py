@@ -140,7 +140,7 @@ def _stl10(params: SpottingArtifactsParams) -> ChapterData:
     evaluate = CenterResize(params.image_size)
     test = STL10("test", root=root, transform=evaluate)
     return ChapterData(unlabelled=ssl, probe_train=STL10("train", root=root, transform=evaluate), probe_test=test,
-                       test_images=torch.stack([test[i][0] for i in range(64)]))
+                       test_images=torch.stack([test[i][0] for i in range(min(64, len(test)))]))
 
 
 def _imagenet(params: SpottingArtifactsParams) -> ChapterData:
