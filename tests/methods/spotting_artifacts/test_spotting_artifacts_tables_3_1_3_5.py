@@ -16,18 +16,10 @@ from thesislib.config import ConfigError, load_yaml
 from thesislib.data.fixtures import write_stl10_fixture
 from thesislib.data.imagenet_fixtures import write_imagenet_fixture
 from thesislib.data.scene_datasets import PLACES205_CLASSES, write_places205_fixture
+from thesislib.methods.spotting_artifacts import experiments as E
 from thesislib.methods.spotting_artifacts.config import spotting_artifacts_config
 from thesislib.methods.spotting_artifacts.data import chapter_data
 from thesislib.methods.spotting_artifacts.evaluate import stl10_frozen
-from thesislib.methods.spotting_artifacts.experiments import (
-    TABLE31_SWITCHES,
-    ReplicateResult,
-    aggregate,
-    experiment_id,
-    random_experiment_id,
-    run_replicate,
-    transfer_experiment_ids,
-)
 from thesislib.methods.spotting_artifacts.train import build_discriminator
 from thesislib.replication import paper_numbers
 from thesislib.runner import resolve_parameters, validate_parameters
@@ -61,11 +53,11 @@ def test_full_places_config_is_full_yaml_with_places_probes_and_records_table_3_
     full = spotting_artifacts_config(load_yaml(CONFIGS / "full.yaml"))
     assert places == replace(full, probe_data="places205")  # the same training: its checkpoint_dir resumes it
     rows = _rows("probe_conv5")
-    assert experiment_id(places) == "places/damage-repair" in rows
-    assert random_experiment_id(places) == "places/random" in rows
-    assert experiment_id(replace(places, probe_size=0)) == "places/damage-repair+probe128" not in rows
-    results = [ReplicateResult(s, probe_ssl={"conv1": 0.3}, probe_random={"conv1": 0.1 + 0.01 * s}) for s in range(2)]
-    out = aggregate(places, results)
+    assert E.experiment_id(places) == "places/damage-repair" in rows
+    assert E.random_experiment_id(places) == "places/random" in rows
+    assert E.experiment_id(replace(places, probe_size=0)) == "places/damage-repair+probe128" not in rows
+    results = [E.ReplicateResult(s, probe_ssl={"conv1": 0.3}, probe_random={"conv1": 0.1 + 0.01 * s}) for s in range(2)]
+    out = E.aggregate(places, results)
     assert set(out) == {"places/damage-repair", "places/random"}
     assert out["places/random"]["probe_conv1"]["mean"] == pytest.approx(10.5)
 
@@ -79,8 +71,8 @@ def test_places205_probes_of_the_imagenet_c_end_to_end(tmp_path: Path) -> None:
     data = chapter_data(params, 0)
     assert (len(data.probe_train), len(data.probe_test), data.probe_classes) == (9, 6, PLACES205_CLASSES)
     assert len(data.unlabelled) == 8 and data.unlabelled[0].shape == (3, 16, 16)  # C still trains on ImageNet
-    result = run_replicate(params, 0, torch.device("cpu"))
-    agg = aggregate(params, [result])
+    result = E.run_replicate(params, 0, torch.device("cpu"))
+    agg = E.aggregate(params, [result])
     assert set(agg) == {"places/damage-repair+probe20", "places/random+probe20"}
     assert {"probe_conv1", "probe_conv5", "random_probe_conv5", "spot_acc"} <= set(agg["places/damage-repair+probe20"])
     # the Places heads checkpoint apart from the ImageNet ones (a run resumed from the ImageNet run's directory)
@@ -111,13 +103,13 @@ def test_every_table_3_1_ablation_reaches_its_row() -> None:
                                "full_stl10_ablations")
     rows = _rows("stl10_acc")
     assert base.transfer == ("stl10_frozen",) and base.drop_rate == 0.5 and base.fold_epochs == 200
-    assert transfer_experiment_ids(base)["stl10_frozen"] == experiment_id(base) == "stl10/ablation-baseline"
+    assert E.transfer_experiment_ids(base)["stl10_frozen"] == E.experiment_id(base) == "stl10/ablation-baseline"
     header = _header_switches()
-    assert sorted(header) == list("abcdefghij") and len(TABLE31_SWITCHES) == 10
+    assert sorted(header) == list("abcdefghij") and len(E.TABLE31_SWITCHES) == 10
     reached = {"stl10/ablation-baseline"}
-    for row, switch in TABLE31_SWITCHES.items():
+    for row, switch in E.TABLE31_SWITCHES.items():
         params = replace(base, **switch)
-        run_id = transfer_experiment_ids(params)["stl10_frozen"]
+        run_id = E.transfer_experiment_ids(params)["stl10_frozen"]
         assert run_id == f"stl10/ablation-{row}" in rows, row
         assert header[row[0]] == params, row  # the header's -p line is exactly this switch
         reached.add(run_id)
@@ -125,9 +117,9 @@ def test_every_table_3_1_ablation_reaches_its_row() -> None:
     off = [replace(base, gated=False, history=False), replace(base, repair="none"), replace(base, drop_rate=0.2),
            replace(base, fold_epochs=50)]
     for params in off:
-        assert transfer_experiment_ids(params)["stl10_frozen"] not in rows
-    assert transfer_experiment_ids(off[-1])["stl10_frozen"] == "stl10/ablation-baseline+ep50"
-    assert "stl10_frozen" not in transfer_experiment_ids(spotting_artifacts_config(load_yaml(CONFIGS / "full.yaml")))
+        assert E.transfer_experiment_ids(params)["stl10_frozen"] not in rows
+    assert E.transfer_experiment_ids(off[-1])["stl10_frozen"] == "stl10/ablation-baseline+ep50"
+    assert "stl10_frozen" not in E.transfer_experiment_ids(spotting_artifacts_config(load_yaml(CONFIGS / "full.yaml")))
 
 
 def test_stl10_frozen_is_validated() -> None:
@@ -137,8 +129,8 @@ def test_stl10_frozen_is_validated() -> None:
 
 def test_table_3_1_accuracy_merges_into_the_ablations_row() -> None:
     params = spotting_artifacts_config({**TINY, "data": "stl10", "drop_rate": 0.5, "transfer": ["stl10_frozen"]})
-    results = [ReplicateResult(s, probe_ssl={"conv1": 0.4}, transfer={"stl10_frozen": 70.0 + s}) for s in range(2)]
-    out = aggregate(params, results)
+    results = [E.ReplicateResult(s, probe_ssl={"conv1": 0.4}, transfer={"stl10_frozen": 70.0 + s}) for s in range(2)]
+    out = E.aggregate(params, results)
     assert set(out) == {"stl10/ablation-baseline"}
     assert out["stl10/ablation-baseline"]["stl10_acc"]["mean"] == pytest.approx(70.5)
     assert out["stl10/ablation-baseline"]["probe_conv1"]["mean"] == pytest.approx(40.0)
@@ -169,11 +161,11 @@ def test_stl10_frozen_end_to_end_on_a_fixture(tmp_path: Path, monkeypatch: pytes
     assert cfg.freeze_backbone and isinstance(net.backbone, FrozenFeatures)  # conv1-5 kept fixed (the caption)
     assert (n_train, n_test) == (40, 20) and cfg.iterations == 40 // 8  # all labelled images, fold_epochs epochs
     assert net.new_layers()[0].in_features == 4 * 4 * disc.trunk.channels[4]  # no pool5: fc6 reads all of conv5
-    result = run_replicate(params, 0, torch.device("cpu"))
+    result = E.run_replicate(params, 0, torch.device("cpu"))
     assert 0.0 <= result.transfer["stl10_frozen"] <= 100.0
-    agg = aggregate(params, [result])
+    agg = E.aggregate(params, [result])
     assert agg["stl10/ablation-baseline+ep1"]["stl10_acc"] == pytest.approx(result.transfer["stl10_frozen"])
     assert "probe_conv1" in agg["stl10/ablation-baseline"]
     (tmp_path / "stl10" / "stl10_binary" / "test_X.bin").unlink()
     with pytest.raises(Exception, match="test_X.bin"):
-        run_replicate(params, 0, torch.device("cpu"))
+        E.run_replicate(params, 0, torch.device("cpu"))

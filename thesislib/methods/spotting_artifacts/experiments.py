@@ -31,9 +31,9 @@ from thesislib.replication import summarize_seeds
 from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
-__all__ = ["CLAIMS", "TABLE31_SWITCHES", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts", "experiment_id",
-           "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences", "transfer_experiment_ids",
-           "verdict_sentence"]
+__all__ = ["CLAIMS", "TABLE31_SWITCHES", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts",
+           "experiment_id", "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences",
+           "transfer_experiment_ids", "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
