@@ -124,3 +124,9 @@ from thesislib.eval.class_number import (  # noqa: E402
 
 __all__ += ["ClassNumberEstimate", "ConstrainedClustering", "constrained_kmeans", "count_clusters",
             "estimate_num_classes", "select_candidate", "split_anchor_probe"]
+
+# Jenni Table 3.1 (conv layers kept fixed in transfer) and the probes' Places205 data (Tables 3.5, 4.6)
+from thesislib.eval.streaming_probe import PROBE_DATA, check_probe_data, probe_data_set  # noqa: E402
+from thesislib.eval.transfer import FrozenFeatures, freeze_backbone  # noqa: E402
+
+__all__ += ["FrozenFeatures", "PROBE_DATA", "check_probe_data", "freeze_backbone", "probe_data_set"]

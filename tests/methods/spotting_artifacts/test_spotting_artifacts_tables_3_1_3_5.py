@@ -83,6 +83,27 @@ def test_places205_probes_of_the_imagenet_c_end_to_end(tmp_path: Path) -> None:
         chapter_data(params, 0)
 
 
+def test_places_run_resumes_the_finished_imagenet_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """full_places.yaml's promise: given the ImageNet run's checkpoint_dir, the two training stages resume finished
+    (no training step runs again); only the Places205 probes train."""
+    import thesislib.methods.spotting_artifacts.train as train_mod
+
+    write_imagenet_fixture(tmp_path, n_classes=3, n_train=3, n_val=2)
+    write_places205_fixture(tmp_path, n_train=3, n_val=2)
+    base = {**TINY, "data": "imagenet", "data_root": str(tmp_path), "probe_mode": "streaming", "probe_size": 20,
+            "probe_epochs": 1, "probe_layers": ["conv1"], "checkpoint_dir": str(tmp_path / "run")}
+    imagenet = E.run_replicate(spotting_artifacts_config(base), 0, torch.device("cpu"))
+
+    def no_training(*_: object, **__: object) -> None:
+        raise AssertionError("a training step ran again")
+
+    monkeypatch.setattr(train_mod, "autoencoder_loss", no_training)
+    monkeypatch.setattr(train_mod, "discriminator_loss", no_training)
+    places = E.run_replicate(spotting_artifacts_config({**base, "probe_data": "places205"}), 0, torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(imagenet.disc.state_dict().values(),
+                                                 places.disc.state_dict().values()))  # the same trained C
+
+
 # ------------------------------------------------------------------ Table 3.1: frozen-conv STL-10 transfer
 
 def _header_switches() -> dict[str, dict[str, object]]:
