@@ -1,8 +1,9 @@
 """The chapter's parameters, declared once (:class:`SpottingArtifactsParams`), and what derives from them.
 
 One frozen dataclass is the notebook's ``parameters`` cell, the validated ``thesislib run`` parameters
-(``configs/spotting_artifacts/{smoke,full_stl10,full,full_voc07,full_voc07_det,full_voc12_seg}.yaml`` plus
-``-p``), the configuration of both training stages and of the transfer evaluations (``transfer``):
+(``configs/spotting_artifacts/{smoke,full_stl10,full_stl10_ablations,full,full_places,full_voc07,full_voc07_det,
+full_voc12_seg}.yaml`` plus ``-p``), the configuration of both training stages and of the transfer evaluations
+(``transfer``):
 
 1. the autoencoder {E, D}, ``ae_iterations`` Adam steps on L_auto (Eq. 3.3);
 2. damage & repair: the repair network R and the discriminator C alternate (``iterations`` steps),
@@ -113,7 +114,8 @@ class SpottingArtifactsParams(VocTransferParams):
     eval_batch_size: int = param(256, help="evaluation batch size", min=1)
     figure_drop_rates: tuple[float, ...] = param((0.1, 0.3, 0.5, 0.7, 0.9),
                                                  help="drop rates rendered in the Fig. 3.6 figure")
-    # transfer (full scale: Tables 3.2-3.3; see configs/spotting_artifacts/full_voc07.yaml, full_stl10.yaml)
+    # transfer (full scale: Tables 3.1-3.3; see configs/spotting_artifacts/full_voc07.yaml, full_stl10.yaml,
+    # full_stl10_ablations.yaml)
     transfer: tuple[str, ...] = param((), help="transfer evaluations of C's conv layers after training: voc07_cls "
                                       "(VOC07 classification mAP) | voc07_det (VOC07 detection mAP, torchvision "
                                       "Faster R-CNN) | voc12_seg (VOC12 mIoU, FCN head) | stl10_folds (Table 3.2) | "
