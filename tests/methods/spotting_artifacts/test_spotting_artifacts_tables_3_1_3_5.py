@@ -136,10 +136,15 @@ def test_every_table_3_1_ablation_reaches_its_row() -> None:
         reached.add(run_id)
     assert reached == {r for r in rows if r.startswith("stl10/ablation-")}  # every Table 3.1 row, one run each
     off = [replace(base, gated=False, history=False), replace(base, repair="none"), replace(base, drop_rate=0.2),
-           replace(base, fold_epochs=50)]
+           replace(base, fold_epochs=50), replace(base, transfer_rescale=False), replace(base, fold_lr=1e-4),
+           replace(base, fold_batch_size=64)]
     for params in off:
         assert E.transfer_experiment_ids(params)["stl10_frozen"] not in rows
-    assert E.transfer_experiment_ids(off[-1])["stl10_frozen"] == "stl10/ablation-baseline+ep50"
+    assert [E.transfer_experiment_ids(p)["stl10_frozen"] for p in off[-4:]] == [
+        "stl10/ablation-baseline+ep50", "stl10/ablation-baseline+no-rescale", "stl10/ablation-baseline+lr0.0001",
+        "stl10/ablation-baseline+bs64"]  # every off-protocol transfer setting is named in the id
+    assert E.transfer_experiment_ids(replace(base, drop_rate=0.1, transfer_rescale=False))["stl10_frozen"] == \
+        "stl10/ablation-g-drop-0.1+no-rescale"
     assert "stl10_frozen" not in E.transfer_experiment_ids(spotting_artifacts_config(load_yaml(CONFIGS / "full.yaml")))
 
 
@@ -185,7 +190,7 @@ def test_stl10_frozen_end_to_end_on_a_fixture(tmp_path: Path, monkeypatch: pytes
     result = E.run_replicate(params, 0, torch.device("cpu"))
     assert 0.0 <= result.transfer["stl10_frozen"] <= 100.0
     agg = E.aggregate(params, [result])
-    assert agg["stl10/ablation-baseline+ep1"]["stl10_acc"] == pytest.approx(result.transfer["stl10_frozen"])
+    assert agg["stl10/ablation-baseline+ep1+bs8"]["stl10_acc"] == pytest.approx(result.transfer["stl10_frozen"])
     assert "probe_conv1" in agg["stl10/ablation-baseline"]
     (tmp_path / "stl10" / "stl10_binary" / "test_X.bin").unlink()
     with pytest.raises(Exception, match="test_X.bin"):

@@ -32,8 +32,8 @@ from thesislib.replication.verdicts import Verdict, paired_verdict
 from thesislib.repro import seed_everything
 
 __all__ = ["CLAIMS", "TABLE31_SWITCHES", "ReplicateResult", "ablation_tags", "aggregate", "claim_verdicts",
-           "experiment_id", "game_sentences", "random_experiment_id", "run_replicate", "summary_sentences",
-           "transfer_experiment_ids", "verdict_sentence"]
+           "experiment_id", "game_sentences", "random_experiment_id", "run_replicate", "stl10_frozen_tags",
+           "summary_sentences", "transfer_experiment_ids", "verdict_sentence"]
 
 CLAIMS: dict[str, str] = {
     "spots-corruption": "C tells held-out repaired corruptions from autoencoded real images above chance (50%)",
@@ -190,6 +190,26 @@ head, distributed gated repair, 2x2 encoder, history); ``configs/spotting_artifa
 lists them as ``-p`` lines."""
 TABLE31_EPOCHS = 200
 """Table 3.1's supervised transfer: 200 epochs (``fold_epochs``)."""
+TABLE31_LR = 1e-3
+"""Table 3.1's supervised transfer: Adam lr (``fold_lr``; a decision of full_stl10_ablations.yaml, the thesis gives
+none)."""
+TABLE31_BATCH = 128
+"""Table 3.1's supervised transfer: batch (``fold_batch_size``; a decision, as :data:`TABLE31_LR`)."""
+
+
+def stl10_frozen_tags(params: SpottingArtifactsParams) -> list[str]:
+    """Table 3.1's transfer settings that differ from the protocol recorded under its rows: ``ep<k>``
+    (``fold_epochs`` not :data:`TABLE31_EPOCHS`), ``no-rescale`` (``transfer_rescale`` off), ``lr<x>`` (``fold_lr``
+    not :data:`TABLE31_LR`), ``bs<k>`` (``fold_batch_size`` not :data:`TABLE31_BATCH`). The pre-training's length
+    (``iterations``, ``ae_iterations``) is not tagged, as in every chapter's ids: the record's config names it."""
+    tags = [] if params.fold_epochs == TABLE31_EPOCHS else [f"ep{params.fold_epochs}"]
+    if not params.transfer_rescale:
+        tags.append("no-rescale")
+    if params.fold_lr != TABLE31_LR:
+        tags.append(f"lr{params.fold_lr:g}")
+    if params.fold_batch_size != TABLE31_BATCH:
+        tags.append(f"bs{params.fold_batch_size}")
+    return tags
 
 
 def ablation_tags(params: SpottingArtifactsParams, base_drop_rate: float) -> list[str]:
@@ -269,17 +289,17 @@ def transfer_experiment_ids(params: SpottingArtifactsParams) -> dict[str, str]:
     ``+folds<k>`` (``fold_limit`` k < 10: the mean / SD over k folds, not Table 3.2's ten), so that such runs are
     never recorded beside the thesis's protocol. ``stl10_frozen`` -> Table 3.1's row of the run's ablation
     (:func:`experiment_id`: ``stl10/ablation-baseline`` at θ = 0.5, ``stl10/ablation-<row>`` for one switch of
-    :data:`TABLE31_SWITCHES`, an id no table has for anything else), ``+ep<k>`` when ``fold_epochs`` is not the
-    protocol's 200 (a key only for data stl10, the only data ``stl10_frozen`` runs on)."""
+    :data:`TABLE31_SWITCHES`, an id no table has for anything else), a ``+``-suffix per transfer setting off the
+    protocol (:func:`stl10_frozen_tags`: ``+ep<k>``, ``+no-rescale``, ``+lr<x>``, ``+bs<k>``; a key only for data
+    stl10, the only data ``stl10_frozen`` runs on)."""
     suffix = "".join("+" + t for t in ablation_tags(params, 0.7))
     rescale = "" if params.transfer_rescale else "+no-rescale"
     folds = f"+folds{params.fold_limit}" if 0 < params.fold_limit < STL10_FOLDS else ""
     voc = "voc/ours" if params.data == "imagenet" else f"voc/{params.data}-pretrained"
-    epochs = "" if params.fold_epochs == TABLE31_EPOCHS else f"+ep{params.fold_epochs}"
     ids = {"voc": voc + suffix + rescale, "frozen": "stl10/folds-frozen" + suffix + folds,
            "finetuned": "stl10/folds-finetuned" + suffix + folds + rescale}
     if params.data == "stl10":
-        ids["stl10_frozen"] = experiment_id(params) + epochs
+        ids["stl10_frozen"] = experiment_id(params) + "".join("+" + t for t in stl10_frozen_tags(params))
     return ids
 
 
