@@ -78,3 +78,28 @@ def test_unfrozen_transfer_still_fine_tunes_the_backbone() -> None:
     finetune_classifier(net, data, TensorDataset(data.tensors[0][:, :, 2:18, 2:18], data.tensors[1]), "cpu", cfg)
     assert isinstance(net.backbone, ConvFeatures)
     assert any(not torch.equal(a, b) for a, b in zip(weights, net.backbone.parameters()))
+
+
+class _NoHead(torch.nn.Module):
+    """A backbone but no ``head()``: freezing works, the frozen rescaling cannot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.backbone(x).mean((2, 3)))
+
+
+def test_frozen_rescaling_without_a_head_raises_a_clear_type_error() -> None:
+    data = _data(8)
+    test = TensorDataset(data.tensors[0][:, :, 2:18, 2:18], data.tensors[1])
+    model = _NoHead()
+    cfg = TransferConfig(iterations=1, batch_size=4, crop=16, rescale=True, rescale_images=4, freeze_backbone=True)
+    with pytest.raises(TypeError, match="_NoHead has no head"):
+        finetune_classifier(model, data, test, "cpu", cfg)
+    assert not isinstance(model.backbone, FrozenFeatures)  # raised before anything was changed
+    finetune_classifier(model, data, test, "cpu", TransferConfig(iterations=1, batch_size=4, crop=16, rescale=False,
+                                                                 freeze_backbone=True))
+    assert isinstance(model.backbone, FrozenFeatures)  # without the rescaling head() is not needed

@@ -220,6 +220,15 @@ def freeze_backbone(model: nn.Module) -> nn.Module:
     return model
 
 
+def _check_head(model: nn.Module) -> None:
+    """The frozen rescaling reads ``model.head()`` (a :class:`TransferNet`'s fc layers): TypeError naming the model
+    when it has none."""
+    if not callable(getattr(model, "head", None)):
+        raise TypeError(f"{type(model).__name__} has no head() (the layers after the frozen backbone, as "
+                        "TransferNet's): the rescaling with a frozen backbone needs it; use TransferNet or "
+                        "rescale=False")
+
+
 def rescale_inputs(train_set: Dataset, n_images: int, seed: int,
                    prepare: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> torch.Tensor:
     """The batch the rescaling measures on: ``min(n_images, len(train_set))`` images picked at random
@@ -241,7 +250,8 @@ def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device
     else none) are initialised within-layer and the conv / linear layers that run rescaled between-layer
     (:func:`thesislib.nn.rescaling.krahenbuhl_rescale`). With ``frozen`` (a :class:`TransferNet` whose backbone
     is kept fixed) the backbone is left exactly as it is: the rescaling runs on ``model.head()`` alone, its input
-    the frozen backbone's features of the same crops. Returns its result dict."""
+    the frozen backbone's features of the same crops (TypeError naming the model when it has no ``head()``).
+    Returns its result dict."""
 
     def random_crop(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         _check_size(image, crop)
@@ -249,6 +259,8 @@ def rescale_for_transfer(model: nn.Module, train_set: Dataset, crop: int, device
         left = int(torch.randint(0, image.shape[-1] - crop + 1, (), generator=gen))
         return _crop_at(image, crop, top, left)
 
+    if frozen:
+        _check_head(model)
     batch = rescale_inputs(train_set, n_images, seed, random_crop).to(device)
     new = model.new_layers() if hasattr(model, "new_layers") else []
     if frozen:
@@ -345,8 +357,11 @@ def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset,
     ``config.seed``; test images then H, W >= ``config.crop``) averaged before the arg-max. Returns ``{"acc": float,
     "history", "rescale"}``. With ``config.freeze_backbone`` the model's backbone is kept fixed (in place:
     :func:`freeze_backbone`; no gradient, eval mode, unchanged by the rescaling) and Adam sees only the new layers
-    (Jenni Table 3.1's transfer with the conv layers "kept fixed")."""
+    (Jenni Table 3.1's transfer with the conv layers "kept fixed"); with ``config.rescale`` too the model needs a
+    ``head()`` (:class:`TransferNet`), else TypeError naming it, raised before the model is changed."""
     device = torch.device(device)
+    if config.freeze_backbone and config.rescale:
+        _check_head(model)  # before the model is changed
     if config.freeze_backbone:
         freeze_backbone(model)
     model = model.to(device)
