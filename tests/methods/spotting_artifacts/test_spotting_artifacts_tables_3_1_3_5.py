@@ -164,13 +164,14 @@ def test_table_3_1_accuracy_merges_into_the_ablations_row() -> None:
 
 def test_stl10_frozen_end_to_end_on_a_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import thesislib.methods.spotting_artifacts.evaluate as evaluate_mod
+    import thesislib.methods.spotting_artifacts.train as train_mod
     from thesislib.eval.transfer import FrozenFeatures, finetune_classifier
 
     seen = []
 
     def spy(net, train, test, device, cfg, run=None):
         out = finetune_classifier(net, train, test, device, cfg, run=run)
-        seen.append((cfg, net, len(train), len(test)))
+        seen.append((cfg, net, len(train), len(test), out["acc"]))
         return out
 
     monkeypatch.setattr(evaluate_mod, "finetune_classifier", spy)
@@ -181,17 +182,22 @@ def test_stl10_frozen_end_to_end_on_a_fixture(tmp_path: Path, monkeypatch: pytes
     disc = build_discriminator(params)
     state = {k: v.clone() for k, v in disc.state_dict().items()}
     acc = stl10_frozen(params, disc, torch.device("cpu"), seed=0)
-    assert 0.0 <= acc <= 100.0
     assert all(torch.equal(state[k], v) for k, v in disc.state_dict().items())  # C itself untouched (a copy)
-    cfg, net, n_train, n_test = seen[0]
+    cfg, net, n_train, n_test, fraction = seen[0]
+    assert acc == pytest.approx(100.0 * fraction)  # the frozen transfer's test accuracy, in %
     assert cfg.freeze_backbone and isinstance(net.backbone, FrozenFeatures)  # conv1-5 kept fixed (the caption)
     assert (n_train, n_test) == (40, 20) and cfg.iterations == 40 // 8  # all labelled images, fold_epochs epochs
     assert net.new_layers()[0].in_features == 4 * 4 * disc.trunk.channels[4]  # no pool5: fc6 reads all of conv5
     result = E.run_replicate(params, 0, torch.device("cpu"))
-    assert 0.0 <= result.transfer["stl10_frozen"] <= 100.0
+    assert len(seen) == 2 and result.transfer["stl10_frozen"] == pytest.approx(100.0 * seen[1][-1])
     agg = E.aggregate(params, [result])
     assert agg["stl10/ablation-baseline+ep1+bs8"]["stl10_acc"] == pytest.approx(result.transfer["stl10_frozen"])
     assert "probe_conv1" in agg["stl10/ablation-baseline"]
     (tmp_path / "stl10" / "stl10_binary" / "test_X.bin").unlink()
+
+    def no_training(*_: object, **__: object) -> None:
+        raise AssertionError("the pre-training ran before the missing test split was reported")
+
+    monkeypatch.setattr(train_mod, "autoencoder_loss", no_training)  # a late data error fails the test
     with pytest.raises(Exception, match="test_X.bin"):
         E.run_replicate(params, 0, torch.device("cpu"))
