@@ -143,7 +143,8 @@ def spotting_accuracy(params: SpottingArtifactsParams, gen: DamageRepair, disc: 
 def transfer_backbone(disc: Discriminator) -> ConvFeatures:
     """A copy of C's conv1-5 (the ch. 3 AlexNet trunk) as a backbone: images -> conv5 map. C itself is untouched;
     the BN after conv5 is folded into conv5 by the transfer protocols' rescaling (ch. 3 "removes it in transfer";
-    folding removes it without changing the function)."""
+    folding removes it without changing the function). With ``stl10_frozen`` (Table 3.1) the BN stays, in eval mode
+    (its running statistics): the same affine map, not folded."""
     return ConvFeatures(copy.deepcopy(disc.trunk).cpu(), "conv5")
 
 
