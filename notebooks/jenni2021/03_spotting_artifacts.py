@@ -400,8 +400,8 @@ tnb.show_table([[kind, format_mean_sd([100 * sh[kind] for sh in shares], ".1f")]
 # * Table 3.1's transfer (`transfer: [stl10_frozen]`, `full_stl10_ablations.yaml`): conv1-5 copied from $C$ and
 #   kept fixed (the caption; no gradient, eval mode, so the BN after conv5 keeps its statistics), the standard
 #   AlexNet's fc6 / fc7 (4096, dropout 0.5) and a 10-way classifier new, no pool5 (ch. 3's text), trained 200
-#   epochs on the 5,000 labelled train images. Not in the thesis, so decisions: Adam 1e-3 cosine-decayed, batch
-#   128, the pre-training's random-resize-crop-flip augmentation, the new layers initialised by Krähenbühl et al.'s
+#   epochs on the 5,000 labelled train images. Not in the thesis, so decisions: Adam 1e-3 cosine-decayed, weight
+#   decay 5e-5 (the self-supervised stage's `weight_decay`), batch 128, the pre-training's random-resize-crop-flip augmentation, the new layers initialised by Krähenbühl et al.'s
 #   within-layer rule on the frozen features (the same code as Table 3.2's fine-tuned folds, there with the
 #   convs trained too). The thesis's 400 pre-training epochs are on the 100,000 unlabelled images; here the
 #   5,000 labelled ones are in the self-supervised set too, as for Table 3.2.
