@@ -225,7 +225,8 @@ def stl10_frozen(params: SpottingArtifactsParams, disc: Discriminator, device: t
     pool5, new fc6 / fc7 ``disc_hidden`` wide and a 10-way classifier, randomly initialised) with conv1-5 frozen,
     the new layers trained for ``fold_epochs`` epochs on all 5,000 labelled train images (the self-supervised
     stage's random-resize-crop-flip augmentation; optimiser, lr, weight decay (the self-supervised stage's
-    ``weight_decay``) and augmentation are decisions, the thesis gives none), tested on the 8,000 test images (resized to ``image_size``). Returns the test accuracy in %."""
+    ``weight_decay``) and augmentation are decisions, the thesis gives none), tested on the 8,000 test images
+    (resized to ``image_size``). Returns the test accuracy in %."""
     root = dataset_dir("stl10", data_root=params.data_root)
     train = STL10("train", root=root, transform=RandomResizeCropFlip(params.image_size))
     test = STL10("test", root=root, transform=CenterResize(params.image_size))
