@@ -70,6 +70,7 @@ from thesislib.engine import (
 )
 from thesislib.eval.multilabel import APKind, average_precision
 from thesislib.eval.probe import PROBE_DIMS, Standardize, probe_pool
+from thesislib.eval.transfer import average_crop_probs
 from thesislib.params import param
 
 __all__ = ["PROBE_DATA", "PROBE_PROTOCOL_SIDE", "PROBE_SCHEDULES", "ProbeHeads", "StreamingProbeConfig",
@@ -180,13 +181,6 @@ def ten_crops(images: torch.Tensor, size: int) -> torch.Tensor:
     corners = [(top, left), (0, 0), (0, w - size), (h - size, 0), (h - size, w - size)]
     five = [images[..., t:t + size, c:c + size] for t, c in corners]
     return torch.stack(five + [x.flip(-1) for x in five], dim=1)
-
-
-def average_crop_probs(logits: torch.Tensor, n: int, multilabel: bool = False) -> torch.Tensor:
-    """Per-image class probabilities averaged over its ``n`` crops: ``logits`` (B·n, K), image-major -> (B, K): the
-    softmax (sigmoid per label if ``multilabel``) of each crop, then the mean over the crops (not the mean logit)."""
-    probs = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
-    return probs.view(-1, n, probs.shape[-1]).mean(dim=1)
 
 
 def _statistics(trunk: nn.Module, layers: Sequence[str], train: Dataset, device: torch.device,

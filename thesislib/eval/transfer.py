@@ -49,6 +49,13 @@ from thesislib.eval.multilabel import mean_ap
 from thesislib.nn.rescaling import krahenbuhl_rescale
 
 
+def average_crop_probs(logits: torch.Tensor, n: int, multilabel: bool = False) -> torch.Tensor:
+    """Per-image class probabilities averaged over its ``n`` crops: ``logits`` (B·n, K), image-major -> (B, K): the
+    softmax (sigmoid per label if ``multilabel``) of each crop, then the mean over the crops (not the mean logit)."""
+    probs = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
+    return probs.view(-1, n, probs.shape[-1]).mean(dim=1)
+
+
 def _crop_at(image: torch.Tensor, crop: int, top: int, left: int) -> torch.Tensor:
     return image[..., top:top + crop, left:left + crop]
 
@@ -333,9 +340,7 @@ def finetune_multilabel(model: nn.Module, train_set: Dataset, test_set: Dataset,
 
     def score_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         crops, y = batch
-        b, n = crops.shape[:2]
-        probs = torch.sigmoid(net(crops.flatten(0, 1)).float()).view(b, n, -1).mean(dim=1)
-        return probs, torch.as_tensor(y)
+        return average_crop_probs(net(crops.flatten(0, 1)), crops.shape[1], multilabel=True), torch.as_tensor(y)
 
     scores, labels = evaluate(model, MultiCropItems(test_set, config.crop, config.n_test_crops, config.seed),
                               score_fn, device, batch_size=max(1, 64 // config.n_test_crops))
@@ -377,8 +382,7 @@ def finetune_classifier(model: nn.Module, train_set: Dataset, test_set: Dataset,
 
     def multi_crop_fn(net: nn.Module, batch: Any) -> torch.Tensor:
         crops, y = batch
-        b, n = crops.shape[:2]
-        probs = torch.softmax(net(crops.flatten(0, 1)).float(), dim=1).view(b, n, -1).mean(dim=1)
+        probs = average_crop_probs(net(crops.flatten(0, 1)), crops.shape[1])
         return (probs.argmax(dim=1) == torch.as_tensor(y)).float()
 
     if test_crops > 0:
